@@ -1,0 +1,44 @@
+# The two commands a newcomer needs:
+#   make run    create .venv, install, initialise an SQLite database with demo data, serve
+#   make test   install the test extras and run the whole suite, then ruff and mypy
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test pytest lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Development serving is plain HTTP on loopback, so cookies cannot be marked Secure here.
+run: export PORTAL_SECURE_COOKIES ?= false
+run: $(VENV)/.installed
+	$(BIN)/portal init
+	$(BIN)/portal demo
+	@echo
+	@echo "Log in at http://$(HOST):$(PORT)/staff/login with a demo account above."
+	@echo "Raise a concern at http://$(HOST):$(PORT)/report"
+	$(BIN)/portal serve --host $(HOST) --port $(PORT)
+
+test: pytest lint
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check portal tests bench
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/submissions.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

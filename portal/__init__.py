@@ -1,0 +1,90 @@
+"""Anonymous employee feedback and grievance portal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from flask_babel import Babel
+from flask_babel import get_locale as babel_locale
+from flask_wtf.csrf import CSRFProtect
+
+from portal import logconfig
+from portal.db import make_engine, make_sessionmaker
+from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
+from portal.services.throttle import make_throttle
+from portal.settings import Settings, load_settings
+from portal.web import errors, labels, security
+from portal.web.state import PortalState, close_db
+
+
+def create_app(
+    settings: Settings | None = None, *, secrets: InstanceSecrets | None = None
+) -> Flask:
+    """Build the application. Without ``secrets`` they are read from the instance folder; if they
+    are missing the app still starts (so ``portal init`` can run through it) but every request
+    answers 503 until they exist."""
+    settings = settings or load_settings()
+    logconfig.configure(settings.log_level)
+    if secrets is None:
+        try:
+            secrets = load_secrets(settings.instance_path)
+        except SecretsMissing:
+            secrets = None
+
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path.resolve()),
+        static_folder=str(settings.static_dir),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=secrets.secret_key if secrets else None,
+        SESSION_COOKIE_NAME="portal_form",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=settings.form_token_hours * 3600,
+        # Limit the whole request body: the longest form is the concern, in UTF-8 (4 bytes a
+        # character at most) plus the other fields.
+        MAX_CONTENT_LENGTH=settings.description_max_chars * 4 + 64 * 1024,
+        MAX_FORM_MEMORY_SIZE=settings.description_max_chars * 4 + 64 * 1024,
+        BABEL_DEFAULT_LOCALE="en",
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    engine = make_engine(settings.effective_database_url)
+    app.extensions["portal"] = PortalState(
+        settings=settings,
+        secrets=secrets,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        followup_throttle=make_throttle(
+            settings.redis_url, settings.followup_window_seconds, "portal:followup"
+        ),
+        login_throttle=make_throttle(
+            settings.redis_url, settings.login_window_seconds, "portal:login"
+        ),
+    )
+    app.teardown_appcontext(close_db)
+    Babel(app, locale_selector=lambda: "en")
+    app.jinja_env.globals["get_locale"] = babel_locale
+    CSRFProtect(app)
+    security.init_app(app)
+    errors.init_app(app)
+    labels.register(app)
+
+    from portal.web.reporter import bp as reporter_bp
+    from portal.web.staff import bp as staff_bp
+
+    app.register_blueprint(reporter_bp)
+    app.register_blueprint(staff_bp)
+
+    from portal import cli
+
+    cli.register(app)
+
+    @app.template_filter("day")
+    def format_day(value: dt.date) -> str:
+        return value.isoformat()
+
+    return app

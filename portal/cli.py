@@ -1,0 +1,300 @@
+"""The ``portal`` command (also ``flask --app portal ...``). It calls the same services as the web.
+
+    portal init                      create secrets, migrate the database, load the taxonomy
+    portal create-staff EMAIL ...    add a staff user and print their recovery key once
+    portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
+    portal demo                      demo staff and demo cases, for trying the portal out
+    portal serve                     serve with gunicorn
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import migrate
+from portal.instance import ensure_secrets, load_secrets
+from portal.models import Case, Role, StaffUser, Visibility
+from portal.services import cases, intake, routing, staff, taxonomy
+from portal.services.errors import InvalidInput, PortalError
+from portal.web.state import PortalState, utc_now
+
+DEMO_DOMAIN = "demo.invalid"
+DEMO_PASSWORD = "portal-demo-password"  # demo instances only; `portal demo` refuses real ones
+
+
+def _state() -> PortalState:
+    value: PortalState = current_app.extensions["portal"]
+    return value
+
+
+def _session() -> Session:
+    return _state().sessions()
+
+
+def _warn_if_unstaffed(session: Session) -> None:
+    if not routing.channel_open(session):
+        click.secho(
+            "warning: no ombudsperson sits in any queue, so the portal cannot accept concerns yet;"
+            " add one with `portal create-staff EMAIL --role ombudsperson --queue general`",
+            fg="yellow",
+            err=True,
+        )
+    elif not routing.fallback_staffed(session):
+        click.secho(
+            "warning: the fallback queue has no ombudsperson; concerns whose queue is empty (or"
+            " fully excluded by the reporter) cannot be accepted",
+            fg="yellow",
+            err=True,
+        )
+
+
+@click.command("init")
+def init_command() -> None:
+    """Create instance secrets if missing, migrate the database, load the default taxonomy."""
+    state = _state()
+    settings = state.settings
+    created = ensure_secrets(settings.instance_path)
+    for name in created:
+        click.echo(f"created instance secret {settings.instance_path / name} (mode 0600)")
+    load_secrets(settings.instance_path)  # proves they are readable
+    migrate.upgrade(state.engine)
+    click.echo(f"database at revision {migrate.current_revision(state.engine)}")
+    with _session() as session:
+        if taxonomy.is_loaded(session):
+            click.echo("taxonomy already loaded (use `portal load-taxonomy` to replace it)")
+        else:
+            report = taxonomy.load_taxonomy(
+                session, taxonomy.read_taxonomy_file(settings.taxonomy_file)
+            )
+            session.commit()
+            click.echo(
+                f"loaded taxonomy from {settings.taxonomy_file}: {report.queues} queues,"
+                f" {report.categories} categories, {report.rules} routing rules"
+            )
+        _warn_if_unstaffed(session)
+
+
+@click.command("load-taxonomy")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_taxonomy_command(file: Path | None) -> None:
+    """Create or update queues, categories, sites, departments and routing rules from FILE."""
+    path = file or _state().settings.taxonomy_file
+    with _session() as session:
+        try:
+            report = taxonomy.load_taxonomy(session, taxonomy.read_taxonomy_file(path))
+        except PortalError as error:
+            raise click.ClickException(str(error)) from error
+        session.commit()
+    click.echo(f"loaded {path}: {report.queues} queues, {report.categories} categories, {report.rules} rules")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.command("create-staff")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Role; repeat for several.",
+)
+@click.option("--name", help="Public name reporters see when choosing whom to exclude.")
+@click.option("--queue", "queues", multiple=True, help="Queue slug to join; repeat for several.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def create_staff_command(
+    email: str, roles: tuple[str, ...], name: str | None, queues: tuple[str, ...], password_stdin: bool
+) -> None:
+    """Create a staff user with a key pair and print their recovery key (shown once)."""
+    settings = _state().settings
+    password = _read_password(password_stdin)
+    with _session() as session:
+        try:
+            created = staff.create_staff(
+                session,
+                settings,
+                email=email,
+                display_name=name or email.split("@")[0],
+                roles=[Role(r) for r in roles],
+                queue_slugs=queues,
+                password=password,
+                now=utc_now(),
+            )
+        except InvalidInput as error:
+            raise click.ClickException(error.message) from error
+        except PortalError as error:
+            raise click.ClickException(f"{type(error).__name__}: {error}") from error
+        session.commit()
+        click.echo(f"created {created.user.email} ({', '.join(sorted(roles))})")
+        click.echo("Recovery key (shown once; store it offline, it unlocks this account's cases"
+                   " if the password is lost):")
+        click.echo(f"  {created.recovery_key}")
+        _warn_if_unstaffed(session)
+
+
+DEMO_STAFF: list[dict[str, Any]] = [
+    {"email": "alice", "name": "Alice Chen", "roles": [Role.OMBUDSPERSON], "queues": ["general", "hr"]},
+    {"email": "bob", "name": "Bob Martin", "roles": [Role.OMBUDSPERSON], "queues": ["general", "ethics"]},
+    {"email": "carol", "name": "Carol Okafor", "roles": [Role.OMBUDSPERSON], "queues": ["safety", "hr"]},
+    {"email": "dora", "name": "Dora Lindqvist", "roles": [Role.OMBUDSPERSON], "queues": ["board"]},
+    {"email": "admin", "name": "Portal Admin", "roles": [Role.ADMIN], "queues": []},
+    {"email": "manager", "name": "Mia Manager", "roles": [Role.MANAGEMENT], "queues": []},
+]
+
+DEMO_CASES: list[dict[str, Any]] = [
+    {"days_ago": 20, "category": "dismissal", "site": "shanghai", "happened": "ongoing",
+     "text": "My team lead says my contract will not be renewed and that I will get no severance "
+             "unless I sign a resignation letter this week.", "ack": True, "reply": True},
+    {"days_ago": 9, "category": "harassment", "department": "sales", "happened": "month-1",
+     "text": "A senior colleague keeps making comments about my appearance in team meetings.",
+     "ack": True},
+    {"days_ago": 6, "category": "safety", "site": "plant-north", "happened": "ongoing",
+     "text": "The emergency exit at the back of hall B has been blocked by pallets for weeks."},
+    {"days_ago": 3, "category": "fraud", "happened": "month-2",
+     "text": "Expense claims for a client dinner were submitted twice, once by each of two managers.",
+     "named": ("Sam Lee", "sam.lee@example.org"), "exclude": ["alice"]},
+    {"days_ago": 1, "category": "feedback", "happened": "ongoing",
+     "text": "It would help if shift rotas were published two weeks ahead instead of one."},
+]
+
+
+def _month(today: dt.date, spec: str) -> str:
+    if not spec.startswith("month-"):
+        return spec
+    back = int(spec.split("-")[1])
+    index = today.year * 12 + today.month - 1 - back
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Load demo staff and demo cases (through the real intake service) into an empty portal."""
+    state = _state()
+    settings = state.settings
+    if state.secrets is None:
+        raise click.ClickException("run `portal init` first")
+    with _session() as session:
+        users = list(session.scalars(select(StaffUser)))
+        if any(not u.email.endswith("@" + DEMO_DOMAIN) for u in users):
+            raise click.ClickException(
+                "this portal has real staff accounts; refusing to add demo data"
+            )
+        by_email = {u.email: u for u in users}
+        for spec in DEMO_STAFF:
+            email = f"{spec['email']}@{DEMO_DOMAIN}"
+            if email not in by_email:
+                by_email[email] = staff.create_staff(
+                    session,
+                    settings,
+                    email=email,
+                    display_name=spec["name"],
+                    roles=spec["roles"],
+                    queue_slugs=spec["queues"],
+                    password=DEMO_PASSWORD,
+                    now=utc_now(),
+                ).user
+        session.flush()
+        receipts: list[tuple[str, str]] = []
+        if session.scalar(select(Case.id).limit(1)) is None:
+            today = utc_now().date()
+            for spec in DEMO_CASES:
+                day = today - dt.timedelta(days=spec["days_ago"])
+                named = spec.get("named")
+                submitted = intake.submit(
+                    session,
+                    settings,
+                    state.secrets.pepper,
+                    intake.Concern(
+                        category_code=spec["category"],
+                        description=spec["text"],
+                        happened=_month(day, spec["happened"]),
+                        site_code=spec.get("site"),
+                        department_code=spec.get("department"),
+                        contact_name=named[0] if named else None,
+                        contact_details=named[1] if named else None,
+                        excluded_staff_ids=[
+                            by_email[f"{e}@{DEMO_DOMAIN}"].id for e in spec.get("exclude", [])
+                        ],
+                    ),
+                    day,
+                )
+                receipts.append((spec["category"], submitted.receipt))
+                if spec.get("ack") or spec.get("reply"):
+                    holder = session.scalar(
+                        select(StaffUser).where(StaffUser.email == f"alice@{DEMO_DOMAIN}")
+                    )
+                    assert holder is not None
+                    _, key = staff.authenticate(session, settings, holder.email, DEMO_PASSWORD)
+                    when = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(10, 0), dt.UTC)
+                    cases.acknowledge(session, holder, key, submitted.handle, when)
+                    if spec.get("reply"):
+                        cases.add_message(
+                            session, settings, holder, key, submitted.handle,
+                            "Thank you for raising this. Can you tell us whether the resignation "
+                            "letter was given to you in writing?",
+                            Visibility.REPORTER, when + dt.timedelta(hours=3),
+                        )
+        session.commit()
+        click.echo("Demo staff (password for all: %s):" % DEMO_PASSWORD)
+        for spec in DEMO_STAFF:
+            roles = ", ".join(r.value for r in spec["roles"])
+            queues = ", ".join(spec["queues"]) or "-"
+            click.echo(f"  {spec['email'] + '@' + DEMO_DOMAIN:<24} {roles:<13} queues: {queues}")
+        if receipts:
+            click.echo("Demo receipts (try them at /followup):")
+            for category, receipt in receipts:
+                click.echo(f"  {receipt}  ({category})")
+        else:
+            click.echo("Demo cases were already loaded; their receipts were shown only once.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the portal (gunicorn; no access log, so no client addresses are written)."""
+    settings = _state().settings
+    click.echo(f"Serving the portal on http://{host}:{port}/  (staff: http://{host}:{port}/staff/)")
+    if sys.platform.startswith("win"):  # pragma: no cover - gunicorn needs a POSIX system
+        from werkzeug.serving import run_simple
+
+        from portal import create_app
+
+        run_simple(host, port, create_app(settings), threaded=True)
+        return
+    from portal.serving import run_gunicorn
+
+    run_gunicorn(settings, host=host, port=port, workers=workers)
+
+
+COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_command, serve_command]
+
+
+def register(app: Flask) -> None:
+    group = app.cli if isinstance(app.cli, AppGroup) else None
+    assert group is not None
+    for command in COMMANDS:
+        group.add_command(command)
+
+
+def main() -> None:
+    from portal import create_app
+
+    cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False)
+    cli(prog_name="portal")

@@ -1,0 +1,291 @@
+"""Every cryptographic operation of the portal, and the only module that imports nacl, argon2,
+hashlib, hmac or secrets (DESIGN.md section 3).
+
+Keys cross this module's boundary as plain ``bytes`` so that callers never touch a primitive.
+
+* Case key: 32 random bytes; each content item is XChaCha20-Poly1305 encrypted with it, with the
+  case id and the item's kind bound as associated data, so ciphertext cannot be moved between
+  cases or between fields.
+* Staff keys: an X25519 key pair per staff user; the private key is stored wrapped under a key
+  derived from the password (Argon2id, its own salt) and, a second time, under a random recovery
+  key shown once.
+* Access: the case key sealed (libsodium sealed box) to a public key.
+* Receipt: 100 random bits shown as 20 Crockford base32 symbols. Lookup id = HMAC-SHA256(pepper,
+  normalised receipt); the reporter's private key = Argon2id(receipt, per-case salt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import argon2
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+from argon2.low_level import Type, hash_secret_raw
+
+from portal.settings import Argon2Cost
+
+KEY_BYTES = 32
+SALT_BYTES = 16
+_NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+# Crockford's base32: no I, L, O or U, so what is read aloud or copied by hand survives.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+RECEIPT_SYMBOLS = 20  # 20 x 5 bits = 100 bits, above the 90 bits the design asks for
+RECEIPT_BITS = RECEIPT_SYMBOLS * 5
+RECOVERY_SYMBOLS = 32  # 160 bits
+_GROUP = 4
+
+
+class DecryptionFailed(Exception):
+    """Ciphertext did not authenticate under the key and associated data given."""
+
+
+class MalformedSecret(ValueError):
+    """A receipt or recovery key is not of the expected shape (length or alphabet)."""
+
+
+# --- random values -----------------------------------------------------------------------------
+
+
+def random_bytes(n: int = KEY_BYTES) -> bytes:
+    return secrets.token_bytes(n)
+
+
+def random_id() -> str:
+    """A random 128-bit identifier (hex). Used for rows whose order must reveal nothing."""
+    return secrets.token_hex(16)
+
+
+def random_sort_key() -> int:
+    """A random tie-breaker for lists, so equal days never fall back to arrival order."""
+    return secrets.randbits(62)
+
+
+def random_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _symbols(count: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(count))
+
+
+def _grouped(symbols: str) -> str:
+    return "-".join(symbols[i : i + _GROUP] for i in range(0, len(symbols), _GROUP))
+
+
+def new_handle() -> str:
+    """A short random case handle for staff (40 bits; uniqueness is checked by the database)."""
+    return _grouped(_symbols(8))
+
+
+# --- receipts and recovery keys ------------------------------------------------------------------
+
+
+def new_receipt() -> str:
+    """A fresh receipt, grouped for reading: ``XXXX-XXXX-XXXX-XXXX-XXXX``."""
+    return _grouped(_symbols(RECEIPT_SYMBOLS))
+
+
+def _normalise_symbols(text: str, expected: int) -> str:
+    cleaned = "".join(ch for ch in text.upper() if not ch.isspace() and ch != "-")
+    cleaned = cleaned.translate(_CONFUSABLE)
+    if len(cleaned) != expected or any(ch not in _ALPHABET for ch in cleaned):
+        raise MalformedSecret(f"expected {expected} letters and digits")
+    return cleaned
+
+
+def normalise_receipt(text: str) -> str:
+    """Accept a receipt however it was copied: any case, spaces, dashes, O for 0, I or L for 1."""
+    return _normalise_symbols(text, RECEIPT_SYMBOLS)
+
+
+def format_receipt(normalised: str) -> str:
+    return _grouped(normalised)
+
+
+def receipt_lookup_id(pepper: bytes, normalised_receipt: str) -> bytes:
+    return hmac.new(pepper, b"receipt-lookup:" + normalised_receipt.encode(), hashlib.sha256).digest()
+
+
+def _argon2_key(secret: bytes, salt: bytes, cost: Argon2Cost) -> bytes:
+    return hash_secret_raw(
+        secret=secret,
+        salt=salt,
+        time_cost=cost.time_cost,
+        memory_cost=cost.memory_kib,
+        parallelism=cost.parallelism,
+        hash_len=KEY_BYTES,
+        type=Type.ID,
+    )
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def derive_reporter_private_key(normalised_receipt: str, salt: bytes, cost: Argon2Cost) -> bytes:
+    """The reporter's X25519 private key, derived from the receipt; never stored."""
+    return _argon2_key(b"reporter-key:" + normalised_receipt.encode(), salt, cost)
+
+
+def public_key_of(private_key: bytes) -> bytes:
+    return bytes(nacl.public.PrivateKey(private_key).public_key)
+
+
+def new_recovery_key() -> str:
+    return _grouped(_symbols(RECOVERY_SYMBOLS))
+
+
+def normalise_recovery_key(text: str) -> str:
+    return _normalise_symbols(text, RECOVERY_SYMBOLS)
+
+
+def _recovery_wrapping_key(normalised_recovery: str) -> bytes:
+    # The recovery key carries 160 random bits, so a keyed hash is enough; no stretching needed.
+    return hashlib.blake2b(
+        normalised_recovery.encode(), digest_size=KEY_BYTES, person=b"portal-recovery"
+    ).digest()
+
+
+# --- authenticated encryption ------------------------------------------------------------------
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def encrypt(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+    return nonce + sealed
+
+
+def decrypt(key: bytes, blob: bytes, associated: bytes) -> bytes:
+    nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
+    try:
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, associated, nonce, key)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionFailed from exc
+
+
+def case_item_ad(case_id: str, kind: str, item_id: str = "") -> bytes:
+    """Associated data binding an item to its case, its kind and (for messages) its own id."""
+    return f"portal-case-item|{case_id}|{kind}|{item_id}".encode()
+
+
+# --- public-key sealing ------------------------------------------------------------------------
+
+
+def new_keypair() -> tuple[bytes, bytes]:
+    """(private, public) X25519 key pair."""
+    private = nacl.public.PrivateKey.generate()
+    return bytes(private), bytes(private.public_key)
+
+
+def seal(public_key: bytes, data: bytes) -> bytes:
+    return bytes(nacl.public.SealedBox(nacl.public.PublicKey(public_key)).encrypt(data))
+
+
+def unseal(private_key: bytes, sealed: bytes) -> bytes:
+    try:
+        return bytes(nacl.public.SealedBox(nacl.public.PrivateKey(private_key)).decrypt(sealed))
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionFailed from exc
+
+
+# --- staff key material ------------------------------------------------------------------------
+
+_STAFF_KEY_AD = b"portal-staff-private-key"
+
+
+@dataclass(frozen=True)
+class StaffKeys:
+    public_key: bytes
+    password_salt: bytes
+    key_by_password: bytes
+    key_by_recovery: bytes
+    recovery_key: str  # shown once to the new staff user, never stored
+
+
+def new_staff_keys(password: str, cost: Argon2Cost) -> StaffKeys:
+    private, public = new_keypair()
+    salt = new_salt()
+    recovery = new_recovery_key()
+    return StaffKeys(
+        public_key=public,
+        password_salt=salt,
+        key_by_password=encrypt(_argon2_key(password.encode(), salt, cost), private, _STAFF_KEY_AD),
+        key_by_recovery=encrypt(
+            _recovery_wrapping_key(normalise_recovery_key(recovery)), private, _STAFF_KEY_AD
+        ),
+        recovery_key=recovery,
+    )
+
+
+def unwrap_with_password(password: str, salt: bytes, wrapped: bytes, cost: Argon2Cost) -> bytes:
+    return decrypt(_argon2_key(password.encode(), salt, cost), wrapped, _STAFF_KEY_AD)
+
+
+def unwrap_with_recovery(recovery_key: str, wrapped: bytes) -> bytes:
+    return decrypt(_recovery_wrapping_key(normalise_recovery_key(recovery_key)), wrapped, _STAFF_KEY_AD)
+
+
+# --- password verification hashes ---------------------------------------------------------------
+
+
+def _hasher(cost: Argon2Cost) -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(
+        time_cost=cost.time_cost,
+        memory_cost=cost.memory_kib,
+        parallelism=cost.parallelism,
+        type=Type.ID,
+    )
+
+
+def hash_password(password: str, cost: Argon2Cost) -> str:
+    return _hasher(cost).hash(password)
+
+
+def verify_password(password_hash: str, password: str, cost: Argon2Cost) -> bool:
+    try:
+        return _hasher(cost).verify(password_hash, password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+
+
+def burn_password_time(cost: Argon2Cost) -> None:
+    """Spend the time of one verification, so an unknown e-mail answers as slowly as a known one."""
+    _argon2_key(b"no-such-account", b"\0" * SALT_BYTES, cost)
+
+
+def burn_receipt_time(cost: Argon2Cost) -> None:
+    """Spend the time of one receipt derivation, so an unknown receipt reveals nothing by timing."""
+    _argon2_key(b"no-such-receipt", b"\0" * SALT_BYTES, cost)
+
+
+# --- keyed hashes for tokens and rate limits ----------------------------------------------------
+
+
+def token_digest(token: str) -> bytes:
+    """What the database keeps of a bearer token: its SHA-256, so a copy of the table is useless."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def subkey(secret: bytes, purpose: str) -> bytes:
+    """An independent key for one purpose, derived from an instance secret."""
+    return hashlib.blake2b(purpose.encode(), key=secret[:64], digest_size=KEY_BYTES).digest()
+
+
+def keyed_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA256 of a value (e.g. a client address for a rate limit), hex."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)

@@ -1,0 +1,106 @@
+"""Cases, the sealed copies of their keys, and their messages.
+
+Rows written by reporter actions carry day-precision dates only; ids are random and the case and
+message tables have no SQLite rowid, so neither the values nor the physical order number cases
+in arrival order (DESIGN.md invariant 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base
+from portal.models.types import Blob, RandomId, UTCDateTime
+
+_NO_ROWID = {"sqlite_with_rowid": False}
+
+
+class CaseStatus(enum.StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    AWAITING_REPORTER = "awaiting_reporter"
+    CLOSED = "closed"
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_queue_day", "queue_id", "received_on", "sort_key"), _NO_ROWID)
+
+    id: Mapped[RandomId]
+    handle: Mapped[str] = mapped_column(String(16), unique=True)
+    # Lists sort by day, then by this random key: never by arrival.
+    sort_key: Mapped[int] = mapped_column(BigInteger)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    is_anonymous: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(32))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # First reporter-visible staff reply (feedback, art. 9(1)(f)), and the day the reporter last
+    # wrote, so the list can show who is waiting for whom without decrypting anything.
+    feedback_on: Mapped[dt.date | None] = mapped_column(Date)
+    reporter_wrote_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    # Receipt-derived material: the lookup id (HMAC under the pepper), the salt for the
+    # reporter's key, the reporter's public key and the case key sealed to it.
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    reporter_salt: Mapped[Blob]
+    reporter_public_key: Mapped[Blob]
+    reporter_sealed_key: Mapped[Blob]
+
+    # Ciphertext under the case key: what the reporter wrote (with the month, exclusions) ...
+    report_ciphertext: Mapped[Blob]
+    # ... and, for a named report, the contact details, kept apart so they can be shown only
+    # where needed.
+    contact_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class CaseAccess(Base):
+    """Access to a case is exactly a copy of its key sealed to one staff member's public key."""
+
+    __tablename__ = "case_access"
+    __table_args__ = (_NO_ROWID,)
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    sealed_key: Mapped[Blob]
+
+
+class MessageAuthor(enum.StrEnum):
+    REPORTER = "reporter"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
+class Visibility(enum.StrEnum):
+    REPORTER = "reporter"  # the reporter sees it at follow-up
+    INTERNAL = "internal"  # staff notes; never shown to the reporter
+
+
+class Message(Base):
+    """One entry of a case's thread. The body and its place in the thread are inside the
+    ciphertext; in the clear a reporter's message has only its day, a staff one its exact time."""
+
+    __tablename__ = "messages"
+    __table_args__ = (_NO_ROWID,)
+
+    id: Mapped[RandomId]
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))
+    author_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    visibility: Mapped[str] = mapped_column(String(16))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ciphertext: Mapped[Blob]

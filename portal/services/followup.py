@@ -1,0 +1,116 @@
+"""The reporter's side after submission: unlock a case with the receipt, read it, write back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import crypto
+from portal.models import Case, CaseStatus, Category, MessageAuthor, OrgUnit, Visibility
+from portal.services import content, thread
+from portal.services.errors import MalformedReceipt, UnknownReceipt
+from portal.services.text import clean_text
+from portal.settings import Settings
+
+
+@dataclass(frozen=True)
+class ReporterKey:
+    """What a reporter's follow-up session holds: the case id and the receipt-derived private
+    key. Never the receipt itself."""
+
+    case_id: str
+    private_key: bytes
+
+
+@dataclass(frozen=True)
+class ReporterCaseView:
+    status: CaseStatus
+    received_on: dt.date
+    category_label: str
+    site_label: str | None
+    department_label: str | None
+    description: str
+    happened: str
+    is_anonymous: bool
+    contact: content.Contact | None
+    thread: list[thread.ThreadEntry]
+
+
+def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) -> ReporterKey:
+    """Turn a receipt into a reporter key. Unknown receipts cost the same Argon2 work as known
+    ones, so timing does not reveal whether a case exists."""
+    try:
+        normalised = crypto.normalise_receipt(receipt)
+    except crypto.MalformedSecret as exc:
+        raise MalformedReceipt(str(exc)) from exc
+    case = session.scalar(select(Case).where(Case.lookup_id == crypto.receipt_lookup_id(pepper, normalised)))
+    if case is None:
+        crypto.burn_receipt_time(settings.kdf_cost)
+        raise UnknownReceipt
+    private_key = crypto.derive_reporter_private_key(normalised, case.reporter_salt, settings.kdf_cost)
+    if not crypto.constant_time_equal(crypto.public_key_of(private_key), case.reporter_public_key):
+        raise UnknownReceipt
+    return ReporterKey(case.id, private_key)
+
+
+def _case_and_key(session: Session, key: ReporterKey) -> tuple[Case, bytes]:
+    case = session.get(Case, key.case_id)
+    if case is None:
+        raise UnknownReceipt
+    try:
+        return case, crypto.unseal(key.private_key, case.reporter_sealed_key)
+    except crypto.DecryptionFailed as exc:
+        raise UnknownReceipt from exc
+
+
+def _label(session: Session, unit_id: int | None) -> str | None:
+    if unit_id is None:
+        return None
+    unit = session.get(OrgUnit, unit_id)
+    return unit.label if unit else None
+
+
+def view(session: Session, key: ReporterKey) -> ReporterCaseView:
+    case, case_key = _case_and_key(session, key)
+    report = content.open_report(case_key, case.id, case.report_ciphertext)
+    contact = (
+        content.open_contact(case_key, case.id, case.contact_ciphertext)
+        if case.contact_ciphertext is not None
+        else None
+    )
+    category = session.get(Category, case.category_id)
+    return ReporterCaseView(
+        status=CaseStatus(case.status),
+        received_on=case.received_on,
+        category_label=category.label if category else "",
+        site_label=_label(session, case.site_id),
+        department_label=_label(session, case.department_id),
+        description=report.description,
+        happened=report.happened,
+        is_anonymous=case.is_anonymous,
+        contact=contact,
+        thread=thread.read(session, case, case_key, include_internal=False),
+    )
+
+
+def add_message(
+    session: Session, settings: Settings, key: ReporterKey, text: str, today: dt.date
+) -> None:
+    body = clean_text(text, "text", settings.message_max_chars)
+    case, case_key = _case_and_key(session, key)
+    thread.append(
+        session,
+        case,
+        case_key,
+        author=MessageAuthor.REPORTER,
+        visibility=Visibility.REPORTER,
+        text=body,
+        today=today,
+    )
+    case.reporter_wrote_on = today
+    if case.status == CaseStatus.AWAITING_REPORTER:
+        case.status = CaseStatus.INVESTIGATING.value
+    session.flush()

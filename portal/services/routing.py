@@ -1,0 +1,108 @@
+"""Which queue a concern goes to, and who in it may receive the case key."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import Exists
+
+from portal.models import Category, Queue, QueueMembership, Role, RoutingRule, StaffRole, StaffUser
+from portal.services.errors import NoEligibleRecipient, TaxonomyError
+
+
+@dataclass(frozen=True)
+class Routed:
+    queue: Queue
+    recipients: list[StaffUser]
+    rerouted: bool  # True when the matched queue had no eligible member and the fallback took it
+
+
+def fallback_queue(session: Session) -> Queue:
+    queue = session.scalar(select(Queue).where(Queue.is_fallback))
+    if queue is None:
+        raise TaxonomyError("no fallback queue: load a taxonomy with `portal init`")
+    return queue
+
+
+def matching_queue(
+    session: Session, category: Category, site_id: int | None, department_id: int | None
+) -> Queue:
+    """First rule (by position) whose every non-empty field matches; else the fallback queue."""
+    for rule in session.scalars(select(RoutingRule).order_by(RoutingRule.position)):
+        if rule.category_id not in (None, category.id):
+            continue
+        if rule.site_id not in (None, site_id):
+            continue
+        if rule.department_id not in (None, department_id):
+            continue
+        queue = session.get(Queue, rule.queue_id)
+        assert queue is not None  # foreign key
+        return queue
+    return fallback_queue(session)
+
+
+def _is_ombudsperson() -> Exists:
+    return exists().where(StaffRole.staff_id == StaffUser.id, StaffRole.role == Role.OMBUDSPERSON)
+
+
+def queue_members(session: Session, queue: Queue) -> list[StaffUser]:
+    """Active ombudspersons who are members of the queue."""
+    stmt = (
+        select(StaffUser)
+        .join(QueueMembership, QueueMembership.staff_id == StaffUser.id)
+        .where(QueueMembership.queue_id == queue.id, StaffUser.active, _is_ombudsperson())
+        .order_by(StaffUser.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def route(
+    session: Session,
+    category: Category,
+    site_id: int | None,
+    department_id: int | None,
+    excluded: Collection[int],
+) -> Routed:
+    """Pick the queue and the staff members who get a sealed copy of the case key.
+
+    If every member of the matched queue was excluded (or it has none), the fallback queue takes
+    the case. If the fallback has nobody eligible either, nothing may be stored: a case that no
+    one can decrypt would be a concern silently lost.
+    """
+    queue = matching_queue(session, category, site_id, department_id)
+    recipients = [m for m in queue_members(session, queue) if m.id not in excluded]
+    if recipients:
+        return Routed(queue, recipients, rerouted=False)
+    fallback = fallback_queue(session)
+    fallback_members = queue_members(session, fallback)
+    recipients = [m for m in fallback_members if m.id not in excluded]
+    if recipients:
+        return Routed(fallback, recipients, rerouted=queue.id != fallback.id)
+    everyone = queue_members(session, queue) + fallback_members
+    raise NoEligibleRecipient(because_of_exclusions=bool(everyone))
+
+
+def excludable_staff(session: Session) -> list[StaffUser]:
+    """Ombudspersons a reporter may exclude: every active one who sits in at least one queue."""
+    stmt = (
+        select(StaffUser)
+        .where(
+            StaffUser.active,
+            _is_ombudsperson(),
+            exists().where(QueueMembership.staff_id == StaffUser.id),
+        )
+        .order_by(StaffUser.display_name)
+    )
+    return list(session.scalars(stmt))
+
+
+def channel_open(session: Session) -> bool:
+    """True when at least one active ombudsperson sits in a queue."""
+    return bool(excludable_staff(session))
+
+
+def fallback_staffed(session: Session) -> bool:
+    return bool(queue_members(session, fallback_queue(session)))

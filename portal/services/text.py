@@ -1,0 +1,24 @@
+"""Cleaning what people type, with limits that are documented in docs/limits.md."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from portal.services.errors import InvalidInput
+
+# C0 and C1 control characters other than tab and newline have no place in a concern and can
+# break terminals or logs that show the text later.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str | None, field: str, max_chars: int, required: bool = True) -> str:
+    text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text).strip()
+    if required and not text:
+        raise InvalidInput(field, "This field is required.")
+    if len(text) > max_chars:
+        raise InvalidInput(
+            field, f"This is {len(text):,} characters long; the limit is {max_chars:,}."
+        )
+    return text

@@ -1,0 +1,221 @@
+"""Typed, frozen settings.
+
+Settings come from, in increasing priority:
+
+1. the defaults below (safe for production where that matters, e.g. Argon2 costs);
+2. a TOML file named by the ``PORTAL_CONFIG`` environment variable
+   (``config/portal.example.toml`` documents every key);
+3. ``PORTAL_<NAME>`` environment variables, e.g. ``PORTAL_DATABASE_URL``.
+
+Secrets (the Flask secret key and the receipt pepper) are *not* settings: they live in files in
+the instance folder, created by ``portal init`` (see :mod:`portal.instance`), so that a copy of the
+configuration never carries them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The checkout (or installation) root: ``config/`` and ``static/`` sit beside ``portal/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENV_PREFIX = "PORTAL_"
+
+
+class SettingsError(Exception):
+    """A setting is missing, unknown or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """Argon2id cost parameters (RFC 9106 section 4)."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+#: RFC 9106, second recommended option: t=3, p=4, m=64 MiB.
+PRODUCTION_ARGON2 = Argon2Cost(time_cost=3, memory_kib=64 * 1024, parallelism=4)
+#: Cheapest parameters libargon2 accepts; for tests and benchmarks only.
+TEST_ARGON2 = Argon2Cost(time_cost=1, memory_kib=8, parallelism=1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where instance secrets (secret key, pepper) and the default SQLite database live.
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    # SQLAlchemy URL. Empty means SQLite in the instance folder.
+    database_url: str = ""
+    # Redis URL for rate-limit counters shared by several app servers; empty = in memory.
+    redis_url: str = ""
+    # The taxonomy (queues, categories, sites, departments, routing rules).
+    taxonomy_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "taxonomy.toml")
+    static_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "static")
+    # Shown in page titles and on the front page.
+    organisation_name: str = "Example Ltd"
+
+    # Argon2id costs: key derivation from receipts and staff passwords ...
+    kdf_time_cost: int = PRODUCTION_ARGON2.time_cost
+    kdf_memory_kib: int = PRODUCTION_ARGON2.memory_kib
+    kdf_parallelism: int = PRODUCTION_ARGON2.parallelism
+    # ... and staff password verification hashes.
+    password_time_cost: int = PRODUCTION_ARGON2.time_cost
+    password_memory_kib: int = PRODUCTION_ARGON2.memory_kib
+    password_parallelism: int = PRODUCTION_ARGON2.parallelism
+
+    # Limits on what a reporter may type (characters, after normalising line ends).
+    description_max_chars: int = 20_000
+    message_max_chars: int = 10_000
+    contact_field_max_chars: int = 200
+    staff_password_min_chars: int = 12
+
+    # Follow-up throttle: this many wrong receipts from one client within the window slows
+    # that client down until the window has passed.
+    followup_max_failures: int = 5
+    followup_window_seconds: int = 900
+    # Staff login throttle, per account and per client, same shape.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+
+    # A reporter's follow-up session (encrypted cookie) lasts this long.
+    reporter_session_minutes: int = 30
+    # A staff session expires after this much idle time.
+    staff_session_idle_minutes: int = 30
+    # A form may sit open this long before its CSRF token expires (long concerns take time).
+    form_token_hours: int = 6
+    # Cookies get the Secure flag; turn off only for plain-HTTP development on loopback.
+    secure_cookies: bool = True
+
+    # Deadlines (EU 2019/1937 art. 9(1)(b) and (f)).
+    acknowledge_days: int = 7
+    feedback_months: int = 3
+    due_soon_days: int = 2
+
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'portal.db'}"
+
+    @property
+    def kdf_cost(self) -> Argon2Cost:
+        return Argon2Cost(self.kdf_time_cost, self.kdf_memory_kib, self.kdf_parallelism)
+
+    @property
+    def password_cost(self) -> Argon2Cost:
+        return Argon2Cost(
+            self.password_time_cost, self.password_memory_kib, self.password_parallelism
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _field_types() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, raw: object, kind: type) -> object:
+    """Turn a TOML or environment value into the field's type, or say clearly why not."""
+    if isinstance(kind, types.UnionType):  # pragma: no cover - no optional fields yet
+        raise SettingsError(f"setting {name!r} has an unsupported type")
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(raw, str) and raw.lower() in {"0", "false", "no", "off"}:
+            return False
+    elif kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw)
+            except ValueError:
+                pass
+    elif kind is Path:
+        if isinstance(raw, str | Path):
+            return Path(raw)
+    elif kind is str:
+        if isinstance(raw, str):
+            return raw
+    raise SettingsError(f"setting {name!r} must be of type {kind.__name__}, got {raw!r}")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Build settings from the TOML file and the environment (see module docstring)."""
+    env = os.environ if environ is None else environ
+    kinds = _field_types()
+    values: dict[str, object] = {}
+
+    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+        for key, raw in data.items():
+            if key not in kinds:
+                raise SettingsError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, raw, kinds[key])
+
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name.startswith("test_"):
+            continue  # PORTAL_TEST_* variables belong to the test suite
+        if name not in kinds:
+            raise SettingsError(f"unknown setting in environment variable {key}")
+        values[name] = _coerce(name, raw, kinds[name])
+
+    settings = Settings(**values)  # type: ignore[arg-type]
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse settings that would weaken the portal or break it in confusing ways."""
+    for name in ("kdf", "password"):
+        cost: Argon2Cost = getattr(settings, f"{name}_cost")
+        if cost.time_cost < 1 or cost.parallelism < 1 or cost.memory_kib < 8 * cost.parallelism:
+            raise SettingsError(
+                f"{name}_* Argon2 costs are below what Argon2 accepts "
+                "(time >= 1, parallelism >= 1, memory >= 8 KiB per lane)"
+            )
+    positive = (
+        "description_max_chars",
+        "message_max_chars",
+        "contact_field_max_chars",
+        "followup_max_failures",
+        "followup_window_seconds",
+        "login_max_failures",
+        "login_window_seconds",
+        "reporter_session_minutes",
+        "staff_session_idle_minutes",
+        "form_token_hours",
+        "acknowledge_days",
+        "feedback_months",
+    )
+    for name in positive:
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"setting {name!r} must be at least 1")
+    if settings.staff_password_min_chars < 8:
+        raise SettingsError("staff_password_min_chars must be at least 8")

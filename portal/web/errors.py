@@ -1,0 +1,46 @@
+"""Error pages. None of them shows or logs request data."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, g, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("portal.web")
+
+#: Endpoints whose view re-renders its form with what was typed when the CSRF token failed,
+#: so an expired form loses nothing (DESIGN.md invariant 8).
+CSRF_RECOVERABLE: set[str] = set()
+
+
+def csrf_recoverable(endpoint: str) -> None:
+    CSRF_RECOVERABLE.add(endpoint)
+
+
+def _csrf_error(error: CSRFError) -> ResponseReturnValue:
+    if request.endpoint in CSRF_RECOVERABLE:
+        g.csrf_failed = True
+        view = current_app.view_functions[request.endpoint]
+        result: ResponseReturnValue = view(**(request.view_args or {}))
+        return result
+    return render_template("errors/error.html", code=400, reason="csrf"), 400
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    code = error.code or 500
+    return render_template("errors/error.html", code=code, reason=None), code
+
+
+def _unexpected(error: Exception) -> ResponseReturnValue:
+    # Logs the exception type and where, never the request (no address, no headers, no form).
+    log.exception("unexpected error on %s", request.endpoint)
+    return render_template("errors/error.html", code=500, reason=None), 500
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

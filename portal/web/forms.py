@@ -1,0 +1,31 @@
+"""Form pieces shared by the blueprints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField, widgets
+
+from portal.services.errors import InvalidInput
+
+
+class CheckboxListField(SelectMultipleField):  # type: ignore[misc]
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class PortalForm(FlaskForm):  # type: ignore[misc]
+    """A form that knows whether its CSRF token failed, and takes domain errors onto fields."""
+
+    @property
+    def expired(self) -> bool:
+        return bool(g.get("csrf_failed")) or bool(self.meta.csrf and self.csrf_token.errors)
+
+    def field_error(self, error: InvalidInput) -> None:
+        field: Any = getattr(self, error.field, None)
+        if field is None:
+            self.form_errors.append(error.message)
+        else:
+            field.errors = [*field.errors, error.message]

@@ -1,0 +1,60 @@
+"""Reporter forms. Labels are lazy so the active language applies."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired
+
+from portal.web.forms import CheckboxListField, PortalForm
+
+ANONYMOUS = "anonymous"
+NAMED = "named"
+
+
+class ReportForm(PortalForm):
+    category = RadioField(
+        _l("What is your concern about?"),
+        validators=[InputRequired(_l("Choose what your concern is about."))],
+        validate_choice=True,
+    )
+    site = SelectField(_l("Site (optional)"), validate_choice=True)
+    department = SelectField(_l("Department (optional)"), validate_choice=True)
+    description = TextAreaField(
+        _l("What happened?"), validators=[DataRequired(_l("Please describe your concern."))]
+    )
+    happened = SelectField(
+        _l("When did it happen?"),
+        validators=[DataRequired(_l("Choose a month, or “ongoing”."))],
+        validate_choice=True,
+    )
+    identity = RadioField(
+        _l("Do you want to give your name?"),
+        choices=[
+            (ANONYMOUS, _l("No, stay anonymous")),
+            (NAMED, _l("Yes, give my name and contact details to the ombudsperson only")),
+        ],
+        default=ANONYMOUS,
+        validators=[InputRequired()],
+    )
+    contact_name = StringField(_l("Your name"))
+    contact_details = StringField(_l("How to reach you (e-mail or phone)"))
+    excluded = CheckboxListField(
+        _l("Ombudspersons who must not see your concern (optional)"), coerce=int
+    )
+
+
+class ReceiptForm(PortalForm):
+    receipt = StringField(
+        _l("Your receipt"), validators=[DataRequired(_l("Type the receipt you were given."))]
+    )
+
+
+class MessageForm(PortalForm):
+    text = TextAreaField(
+        _l("Add information or reply"), validators=[DataRequired(_l("Write a message first."))]
+    )
+
+
+class LeaveForm(PortalForm):
+    pass

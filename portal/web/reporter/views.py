@@ -1,0 +1,193 @@
+"""Reporter views: front page, concern form, receipt, follow-up.
+
+There is no access log here and nothing reads the client's headers; the only use of the client
+address is the HMAC-keyed follow-up throttle (``portal.web.client``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from portal.models import OrgUnitKind
+from portal.services import followup, intake, routing, taxonomy
+from portal.services.errors import (
+    InvalidInput,
+    MalformedReceipt,
+    NoEligibleRecipient,
+    UnknownCategory,
+    UnknownOrgUnit,
+    UnknownReceipt,
+)
+from portal.web import client, state
+from portal.web.errors import csrf_recoverable
+from portal.web.reporter import bp
+from portal.web.reporter import session as reporter_session
+from portal.web.reporter.forms import NAMED, LeaveForm, MessageForm, ReceiptForm, ReportForm
+
+MONTHS_OFFERED = 60
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template(
+        "reporter/index.html", channel_open=routing.channel_open(state.db())
+    )
+
+
+def _month_choices(today: dt.date) -> list[tuple[str, str]]:
+    choices = [("", _("Choose…")), (intake.ONGOING, _("It is still going on"))]
+    year, month = today.year, today.month
+    for _i in range(MONTHS_OFFERED):
+        choices.append((f"{year:04d}-{month:02d}", f"{year:04d}-{month:02d}"))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return choices
+
+
+def _report_form() -> ReportForm:
+    session = state.db()
+    form = ReportForm()
+    form.category.choices = [(c.code, c.label) for c in taxonomy.active_categories(session)]
+    none = [("", _("Prefer not to say"))]
+    form.site.choices = none + [
+        (u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
+    ]
+    form.department.choices = none + [
+        (u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
+    ]
+    form.happened.choices = _month_choices(state.today())
+    form.excluded.choices = [(s.id, s.display_name) for s in routing.excludable_staff(session)]
+    return form
+
+
+def _concern(form: ReportForm) -> intake.Concern:
+    named = form.identity.data == NAMED
+    return intake.Concern(
+        category_code=form.category.data,
+        description=form.description.data or "",
+        happened=form.happened.data,
+        site_code=form.site.data or None,
+        department_code=form.department.data or None,
+        contact_name=(form.contact_name.data or "") if named else None,
+        contact_details=(form.contact_details.data or "") if named else None,
+        excluded_staff_ids=form.excluded.data or (),
+    )
+
+
+@bp.route("/report", methods=["GET", "POST"])
+def report() -> ResponseReturnValue:
+    session = state.db()
+    if not routing.channel_open(session):
+        return render_template("reporter/not_open.html"), 503
+    form = _report_form()
+    settings = state.settings()
+    problem = None
+    if form.validate_on_submit():
+        try:
+            submitted = intake.submit(
+                session, settings, state.secrets().pepper, _concern(form), state.today()
+            )
+        except InvalidInput as error:
+            form.field_error(error)
+        except (UnknownCategory, UnknownOrgUnit):  # withdrawn between page load and submit
+            form.form_errors.append(_("That choice is no longer offered; please choose again."))
+        except NoEligibleRecipient as error:
+            problem = "excluded" if error.because_of_exclusions else "unstaffed"
+        else:
+            session.commit()
+            return render_template("reporter/receipt.html", receipt=submitted.receipt)
+    status = 400 if request.method == "POST" else 200
+    return render_template("reporter/report.html", form=form, problem=problem, settings=settings), status
+
+
+csrf_recoverable("reporter.report")
+
+
+@bp.route("/followup", methods=["GET", "POST"])
+def followup_login() -> ResponseReturnValue:
+    form = ReceiptForm()
+    throttle = state.state().followup_throttle
+    settings = state.settings()
+    if request.method == "POST":
+        key = client.throttle_key(throttle)
+        if throttle.failures(key) >= settings.followup_max_failures:
+            minutes = max(1, settings.followup_window_seconds // 60)
+            return render_template("reporter/followup_login.html", form=form, throttled=minutes), 429
+        if form.validate_on_submit():
+            try:
+                reporter_key = followup.unlock(
+                    state.db(), settings, state.secrets().pepper, form.receipt.data
+                )
+            except MalformedReceipt:
+                form.receipt.errors = [
+                    _("A receipt has 20 letters and digits, in five groups of four.")
+                ]
+            except UnknownReceipt:
+                throttle.record_failure(key)
+                form.receipt.errors = [
+                    _("That receipt did not open a case. Check it and try again.")
+                ]
+            else:
+                response = make_response(redirect(url_for("reporter.followup_case")))
+                reporter_session.store(response, reporter_key)
+                return response
+        return render_template("reporter/followup_login.html", form=form, throttled=None), 400
+    return render_template("reporter/followup_login.html", form=form, throttled=None)
+
+
+def _expired_session() -> ResponseReturnValue:
+    return render_template("reporter/followup_expired.html"), 401
+
+
+@bp.route("/followup/case", methods=["GET", "POST"])
+def followup_case() -> ResponseReturnValue:
+    reporter_key = reporter_session.load(request)
+    if reporter_key is None:
+        return _expired_session()
+    session = state.db()
+    form = MessageForm()
+    sent = False
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate_on_submit():
+            try:
+                followup.add_message(
+                    session, state.settings(), reporter_key, form.text.data, state.today()
+                )
+            except InvalidInput as error:
+                form.field_error(error)
+            except UnknownReceipt:
+                return _expired_session()
+            else:
+                session.commit()
+                return redirect(url_for("reporter.followup_case", sent=1))
+    sent = request.args.get("sent") == "1"
+    try:
+        case = followup.view(session, reporter_key)
+    except UnknownReceipt:
+        return _expired_session()
+    return render_template(
+        "reporter/followup_case.html",
+        case=case,
+        form=form,
+        leave_form=LeaveForm(),
+        sent=sent,
+        settings=state.settings(),
+    ), status
+
+
+csrf_recoverable("reporter.followup_case")
+
+
+@bp.post("/followup/leave")
+def followup_leave() -> ResponseReturnValue:
+    response = make_response(redirect(url_for("reporter.index")))
+    reporter_session.clear(response)
+    return response
+
+
+csrf_recoverable("reporter.followup_login")

@@ -1,0 +1,39 @@
+"""Response headers and the request guards every page gets."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template
+
+from portal.web import state
+
+# DESIGN.md invariant 7: no inline script, no other origin, no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if not response.headers.get("Cache-Control"):
+        # Pages carry case data or receipts: never keep them in a cache or the history store.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _require_initialised() -> tuple[str, int] | None:
+    if state.state().secrets is None:
+        return render_template("errors/not_initialised.html"), 503
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_require_initialised)
+    app.after_request(_headers)

@@ -1,0 +1,42 @@
+"""Staff forms."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import EmailField, PasswordField, RadioField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired
+
+from portal.models import CaseStatus, Visibility
+from portal.web.forms import PortalForm
+from portal.web.labels import STATUS_LABELS
+
+
+
+class LoginForm(PortalForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class ActionForm(PortalForm):
+    """A button with a CSRF token and nothing else (acknowledge, log out)."""
+
+
+class StatusForm(PortalForm):
+    status = SelectField(
+        _l("New status"),
+        choices=[(s.value, STATUS_LABELS[s]) for s in CaseStatus if s != CaseStatus.NEW],
+        validate_choice=True,
+    )
+
+
+class StaffMessageForm(PortalForm):
+    text = TextAreaField(_l("Message"), validators=[DataRequired(_l("Write a message first."))])
+    visibility = RadioField(
+        _l("Who sees it"),
+        choices=[
+            (Visibility.REPORTER.value, _l("Reply: the reporter sees it")),
+            (Visibility.INTERNAL.value, _l("Internal note: staff with access only")),
+        ],
+        default=Visibility.REPORTER.value,
+        validators=[InputRequired()],
+    )

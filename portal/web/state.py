@@ -1,0 +1,69 @@
+"""Per-application state (settings, secrets, database, throttles) and per-request helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.instance import InstanceSecrets
+from portal.services.throttle import Throttle
+from portal.settings import Settings
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class PortalState:
+    settings: Settings
+    secrets: InstanceSecrets | None
+    engine: Engine
+    sessions: sessionmaker[Session]
+    followup_throttle: Throttle
+    login_throttle: Throttle
+    clock: Callable[[], dt.datetime] = field(default=utc_now)
+
+
+def state() -> PortalState:
+    value: PortalState = current_app.extensions["portal"]
+    return value
+
+
+def settings() -> Settings:
+    return state().settings
+
+
+def secrets() -> InstanceSecrets:
+    value = state().secrets
+    if value is None:  # the before_request guard answers 503 before any view runs
+        raise RuntimeError("instance secrets are missing")
+    return value
+
+
+def db() -> Session:
+    """The request's database session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = state().sessions()
+    session: Session = g.db
+    return session
+
+
+def now() -> dt.datetime:
+    return state().clock()
+
+
+def today() -> dt.date:
+    """The UTC day: reporter events are stored with nothing finer."""
+    return now().date()
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session: Session | None = g.pop("db", None)
+    if session is not None:
+        session.close()
