@@ -35,6 +35,7 @@ pytest: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check portal tests bench
+	$(BIN)/ruff format --check portal tests bench
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed

@@ -1,10 +1,10 @@
 """The ``portal`` command (also ``flask --app portal ...``). It calls the same services as the web.
 
-    portal init                      create secrets, migrate the database, load the taxonomy
-    portal create-staff EMAIL ...    add a staff user and print their recovery key once
-    portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
-    portal demo                      demo staff and demo cases, for trying the portal out
-    portal serve                     serve with gunicorn
+portal init                      create secrets, migrate the database, load the taxonomy
+portal create-staff EMAIL ...    add a staff user and print their recovery key once
+portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
+portal demo                      demo staff and demo cases, for trying the portal out
+portal serve                     serve with gunicorn
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import FlaskGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,8 @@ from portal.services.errors import InvalidInput, PortalError
 from portal.web.state import PortalState, utc_now
 
 DEMO_DOMAIN = "demo.invalid"
-DEMO_PASSWORD = "portal-demo-password"  # demo instances only; `portal demo` refuses real ones
+# Demo instances only: `portal demo` refuses a portal that has real staff accounts.
+DEMO_PASSWORD = "portal-demo-password"  # noqa: S105
 
 
 def _state() -> PortalState:
@@ -84,7 +85,9 @@ def init_command() -> None:
 
 
 @click.command("load-taxonomy")
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 def load_taxonomy_command(file: Path | None) -> None:
     """Create or update queues, categories, sites, departments and routing rules from FILE."""
     path = file or _state().settings.taxonomy_file
@@ -94,7 +97,10 @@ def load_taxonomy_command(file: Path | None) -> None:
         except PortalError as error:
             raise click.ClickException(str(error)) from error
         session.commit()
-    click.echo(f"loaded {path}: {report.queues} queues, {report.categories} categories, {report.rules} rules")
+    click.echo(
+        f"loaded {path}: {report.queues} queues, {report.categories} categories,"
+        f" {report.rules} rules"
+    )
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -116,9 +122,15 @@ def _read_password(from_stdin: bool) -> str:
 )
 @click.option("--name", help="Public name reporters see when choosing whom to exclude.")
 @click.option("--queue", "queues", multiple=True, help="Queue slug to join; repeat for several.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
 def create_staff_command(
-    email: str, roles: tuple[str, ...], name: str | None, queues: tuple[str, ...], password_stdin: bool
+    email: str,
+    roles: tuple[str, ...],
+    name: str | None,
+    queues: tuple[str, ...],
+    password_stdin: bool,
 ) -> None:
     """Create a staff user with a key pair and print their recovery key (shown once)."""
     settings = _state().settings
@@ -141,35 +153,79 @@ def create_staff_command(
             raise click.ClickException(f"{type(error).__name__}: {error}") from error
         session.commit()
         click.echo(f"created {created.user.email} ({', '.join(sorted(roles))})")
-        click.echo("Recovery key (shown once; store it offline, it unlocks this account's cases"
-                   " if the password is lost):")
+        click.echo(
+            "Recovery key (shown once; store it offline, it unlocks this account's cases"
+            " if the password is lost):"
+        )
         click.echo(f"  {created.recovery_key}")
         _warn_if_unstaffed(session)
 
 
 DEMO_STAFF: list[dict[str, Any]] = [
-    {"email": "alice", "name": "Alice Chen", "roles": [Role.OMBUDSPERSON], "queues": ["general", "hr"]},
-    {"email": "bob", "name": "Bob Martin", "roles": [Role.OMBUDSPERSON], "queues": ["general", "ethics"]},
-    {"email": "carol", "name": "Carol Okafor", "roles": [Role.OMBUDSPERSON], "queues": ["safety", "hr"]},
+    {
+        "email": "alice",
+        "name": "Alice Chen",
+        "roles": [Role.OMBUDSPERSON],
+        "queues": ["general", "hr"],
+    },
+    {
+        "email": "bob",
+        "name": "Bob Martin",
+        "roles": [Role.OMBUDSPERSON],
+        "queues": ["general", "ethics"],
+    },
+    {
+        "email": "carol",
+        "name": "Carol Okafor",
+        "roles": [Role.OMBUDSPERSON],
+        "queues": ["safety", "hr"],
+    },
     {"email": "dora", "name": "Dora Lindqvist", "roles": [Role.OMBUDSPERSON], "queues": ["board"]},
     {"email": "admin", "name": "Portal Admin", "roles": [Role.ADMIN], "queues": []},
     {"email": "manager", "name": "Mia Manager", "roles": [Role.MANAGEMENT], "queues": []},
 ]
 
 DEMO_CASES: list[dict[str, Any]] = [
-    {"days_ago": 20, "category": "dismissal", "site": "shanghai", "happened": "ongoing",
-     "text": "My team lead says my contract will not be renewed and that I will get no severance "
-             "unless I sign a resignation letter this week.", "ack": True, "reply": True},
-    {"days_ago": 9, "category": "harassment", "department": "sales", "happened": "month-1",
-     "text": "A senior colleague keeps making comments about my appearance in team meetings.",
-     "ack": True},
-    {"days_ago": 6, "category": "safety", "site": "plant-north", "happened": "ongoing",
-     "text": "The emergency exit at the back of hall B has been blocked by pallets for weeks."},
-    {"days_ago": 3, "category": "fraud", "happened": "month-2",
-     "text": "Expense claims for a client dinner were submitted twice, once by each of two managers.",
-     "named": ("Sam Lee", "sam.lee@example.org"), "exclude": ["alice"]},
-    {"days_ago": 1, "category": "feedback", "happened": "ongoing",
-     "text": "It would help if shift rotas were published two weeks ahead instead of one."},
+    {
+        "days_ago": 20,
+        "category": "dismissal",
+        "site": "shanghai",
+        "happened": "ongoing",
+        "text": "My team lead says my contract will not be renewed and that I will get no "
+        "severance unless I sign a resignation letter this week.",
+        "ack": True,
+        "reply": True,
+    },
+    {
+        "days_ago": 9,
+        "category": "harassment",
+        "department": "sales",
+        "happened": "month-1",
+        "text": "A senior colleague keeps making comments about my appearance in team meetings.",
+        "ack": True,
+    },
+    {
+        "days_ago": 6,
+        "category": "safety",
+        "site": "plant-north",
+        "happened": "ongoing",
+        "text": "The emergency exit at the back of hall B has been blocked by pallets for weeks.",
+    },
+    {
+        "days_ago": 3,
+        "category": "fraud",
+        "happened": "month-2",
+        "text": "Expense claims for a client dinner were submitted twice, once by each of two "
+        "managers.",
+        "named": ("Sam Lee", "sam.lee@example.org"),
+        "exclude": ["alice"],
+    },
+    {
+        "days_ago": 1,
+        "category": "feedback",
+        "happened": "ongoing",
+        "text": "It would help if shift rotas were published two weeks ahead instead of one.",
+    },
 ]
 
 
@@ -235,22 +291,26 @@ def demo_command() -> None:
                 )
                 receipts.append((spec["category"], submitted.receipt))
                 if spec.get("ack") or spec.get("reply"):
-                    holder = session.scalar(
+                    holder = session.scalars(
                         select(StaffUser).where(StaffUser.email == f"alice@{DEMO_DOMAIN}")
-                    )
-                    assert holder is not None
+                    ).one()
                     _, key = staff.authenticate(session, settings, holder.email, DEMO_PASSWORD)
                     when = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(10, 0), dt.UTC)
                     cases.acknowledge(session, holder, key, submitted.handle, when)
                     if spec.get("reply"):
                         cases.add_message(
-                            session, settings, holder, key, submitted.handle,
+                            session,
+                            settings,
+                            holder,
+                            key,
+                            submitted.handle,
                             "Thank you for raising this. Can you tell us whether the resignation "
                             "letter was given to you in writing?",
-                            Visibility.REPORTER, when + dt.timedelta(hours=3),
+                            Visibility.REPORTER,
+                            when + dt.timedelta(hours=3),
                         )
         session.commit()
-        click.echo("Demo staff (password for all: %s):" % DEMO_PASSWORD)
+        click.echo(f"Demo staff (password for all: {DEMO_PASSWORD}):")
         for spec in DEMO_STAFF:
             roles = ", ".join(r.value for r in spec["roles"])
             queues = ", ".join(spec["queues"]) or "-"
@@ -287,10 +347,8 @@ COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_comm
 
 
 def register(app: Flask) -> None:
-    group = app.cli if isinstance(app.cli, AppGroup) else None
-    assert group is not None
     for command in COMMANDS:
-        group.add_command(command)
+        app.cli.add_command(command)
 
 
 def main() -> None:

@@ -110,7 +110,9 @@ def format_receipt(normalised: str) -> str:
 
 
 def receipt_lookup_id(pepper: bytes, normalised_receipt: str) -> bytes:
-    return hmac.new(pepper, b"receipt-lookup:" + normalised_receipt.encode(), hashlib.sha256).digest()
+    return hmac.new(
+        pepper, b"receipt-lookup:" + normalised_receipt.encode(), hashlib.sha256
+    ).digest()
 
 
 def _argon2_key(secret: bytes, salt: bytes, cost: Argon2Cost) -> bytes:
@@ -162,14 +164,18 @@ def new_key() -> bytes:
 
 def encrypt(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
     nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+    sealed = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext, associated, nonce, key
+    )
     return nonce + sealed
 
 
 def decrypt(key: bytes, blob: bytes, associated: bytes) -> bytes:
     nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
     try:
-        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, associated, nonce, key)
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            sealed, associated, nonce, key
+        )
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise DecryptionFailed from exc
 
@@ -233,7 +239,9 @@ def unwrap_with_password(password: str, salt: bytes, wrapped: bytes, cost: Argon
 
 
 def unwrap_with_recovery(recovery_key: str, wrapped: bytes) -> bytes:
-    return decrypt(_recovery_wrapping_key(normalise_recovery_key(recovery_key)), wrapped, _STAFF_KEY_AD)
+    return decrypt(
+        _recovery_wrapping_key(normalise_recovery_key(recovery_key)), wrapped, _STAFF_KEY_AD
+    )
 
 
 # --- password verification hashes ---------------------------------------------------------------

@@ -14,9 +14,13 @@ _WERKZEUG_REQUEST_FORMAT = "%s - - [%s] %s"
 
 class StripClientAddress(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and record.msg.startswith(_WERKZEUG_REQUEST_FORMAT):
-            if isinstance(record.args, tuple) and record.args:
-                record.args = ("-", *record.args[1:])
+        if (
+            isinstance(record.msg, str)
+            and record.msg.startswith(_WERKZEUG_REQUEST_FORMAT)
+            and isinstance(record.args, tuple)
+            and record.args
+        ):
+            record.args = ("-", *record.args[1:])
         return True
 
 

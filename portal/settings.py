@@ -145,12 +145,8 @@ def _coerce(name: str, raw: object, kind: type) -> object:
                 return int(raw)
             except ValueError:
                 pass
-    elif kind is Path:
-        if isinstance(raw, str | Path):
-            return Path(raw)
-    elif kind is str:
-        if isinstance(raw, str):
-            return raw
+    elif (kind is Path and isinstance(raw, str | Path)) or (kind is str and isinstance(raw, str)):
+        return kind(raw)
     raise SettingsError(f"setting {name!r} must be of type {kind.__name__}, got {raw!r}")
 
 
@@ -162,7 +158,9 @@ def load_settings(
     kinds = _field_types()
     values: dict[str, object] = {}
 
-    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    path = config_file or (
+        Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None
+    )
     if path is not None:
         try:
             with path.open("rb") as fh:

@@ -1,4 +1,4 @@
-"""Queues, categories, coarse organisation units and routing rules (loaded from the taxonomy file)."""
+"""Queues, categories, coarse organisation units and routing rules (from the taxonomy file)."""
 
 from __future__ import annotations
 

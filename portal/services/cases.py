@@ -66,7 +66,9 @@ def may_handle_cases(user: StaffUser) -> bool:
     return user.active and Role.OMBUDSPERSON in user.roles
 
 
-def list_for(session: Session, settings: Settings, user: StaffUser, today: dt.date) -> list[QueueCases]:
+def list_for(
+    session: Session, settings: Settings, user: StaffUser, today: dt.date
+) -> list[QueueCases]:
     """Cases shared with ``user``, grouped by queue; day then random order. No decryption."""
     if not may_handle_cases(user):
         return []
@@ -94,7 +96,9 @@ def list_for(session: Session, settings: Settings, user: StaffUser, today: dt.da
     return list(groups.values())
 
 
-def _unlock(session: Session, user: StaffUser, private_key: bytes, handle: str) -> tuple[Case, bytes]:
+def _unlock(
+    session: Session, user: StaffUser, private_key: bytes, handle: str
+) -> tuple[Case, bytes]:
     """The case and its key, if ``user`` holds a sealed copy; otherwise NoAccess (the same for a
     case that does not exist, so handles cannot be probed)."""
     case = session.scalar(select(Case).where(Case.handle == handle))
@@ -115,12 +119,16 @@ def _label(session: Session, unit_id: int | None) -> str | None:
 
 
 def open_case(
-    session: Session, settings: Settings, user: StaffUser, private_key: bytes, handle: str, today: dt.date
+    session: Session,
+    settings: Settings,
+    user: StaffUser,
+    private_key: bytes,
+    handle: str,
+    today: dt.date,
 ) -> CaseDetail:
     case, case_key = _unlock(session, user, private_key, handle)
-    queue = session.get(Queue, case.queue_id)
-    category = session.get(Category, case.category_id)
-    assert queue is not None and category is not None  # foreign keys
+    queue = session.get_one(Queue, case.queue_id)
+    category = session.get_one(Category, case.category_id)
     return CaseDetail(
         case=case,
         queue=queue,
@@ -163,7 +171,12 @@ def acknowledge(
 
 
 def set_status(
-    session: Session, user: StaffUser, private_key: bytes, handle: str, status: CaseStatus, now: dt.datetime
+    session: Session,
+    user: StaffUser,
+    private_key: bytes,
+    handle: str,
+    status: CaseStatus,
+    now: dt.datetime,
 ) -> None:
     case, _ = _unlock(session, user, private_key, handle)
     current = CaseStatus(case.status)

@@ -47,7 +47,9 @@ def acknowledge_due(received_on: dt.date, settings: Settings) -> dt.date:
     return received_on + dt.timedelta(days=settings.acknowledge_days)
 
 
-def feedback_due(received_on: dt.date, acknowledged_on: dt.date | None, settings: Settings) -> dt.date:
+def feedback_due(
+    received_on: dt.date, acknowledged_on: dt.date | None, settings: Settings
+) -> dt.date:
     start = acknowledged_on or acknowledge_due(received_on, settings)
     return add_months(start, settings.feedback_months)
 
@@ -68,7 +70,12 @@ def deadlines(case: Case, today: dt.date, settings: Settings) -> tuple[Deadline,
     # A case closed without a reply has had its feedback in the closing decision.
     fb_done = case.feedback_on or (case.closed_on if case.status == CaseStatus.CLOSED else None)
     return (
-        Deadline(DeadlineKind.ACKNOWLEDGE, ack_due, _state(ack_due, case.acknowledged_on, today, settings), case.acknowledged_on),
+        Deadline(
+            DeadlineKind.ACKNOWLEDGE,
+            ack_due,
+            _state(ack_due, case.acknowledged_on, today, settings),
+            case.acknowledged_on,
+        ),
         Deadline(DeadlineKind.FEEDBACK, fb_due, _state(fb_due, fb_done, today, settings), fb_done),
     )
 

@@ -46,11 +46,15 @@ def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) ->
         normalised = crypto.normalise_receipt(receipt)
     except crypto.MalformedSecret as exc:
         raise MalformedReceipt(str(exc)) from exc
-    case = session.scalar(select(Case).where(Case.lookup_id == crypto.receipt_lookup_id(pepper, normalised)))
+    case = session.scalar(
+        select(Case).where(Case.lookup_id == crypto.receipt_lookup_id(pepper, normalised))
+    )
     if case is None:
         crypto.burn_receipt_time(settings.kdf_cost)
         raise UnknownReceipt
-    private_key = crypto.derive_reporter_private_key(normalised, case.reporter_salt, settings.kdf_cost)
+    private_key = crypto.derive_reporter_private_key(
+        normalised, case.reporter_salt, settings.kdf_cost
+    )
     if not crypto.constant_time_equal(crypto.public_key_of(private_key), case.reporter_public_key):
         raise UnknownReceipt
     return ReporterKey(case.id, private_key)

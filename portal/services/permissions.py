@@ -16,7 +16,12 @@ class Permission(enum.StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OMBUDSPERSON: frozenset(
-        {Permission.ACCOUNT_READ, Permission.CASES_LIST, Permission.CASE_READ, Permission.CASE_WRITE}
+        {
+            Permission.ACCOUNT_READ,
+            Permission.CASES_LIST,
+            Permission.CASE_READ,
+            Permission.CASE_WRITE,
+        }
     ),
     Role.ADMIN: frozenset({Permission.ACCOUNT_READ}),
     Role.MANAGEMENT: frozenset({Permission.ACCOUNT_READ}),

@@ -38,9 +38,7 @@ def matching_queue(
             continue
         if rule.department_id not in (None, department_id):
             continue
-        queue = session.get(Queue, rule.queue_id)
-        assert queue is not None  # foreign key
-        return queue
+        return session.get_one(Queue, rule.queue_id)
     return fallback_queue(session)
 
 

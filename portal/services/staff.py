@@ -45,7 +45,8 @@ def create_staff(
         raise InvalidInput("name", "The public name must be 1 to 200 characters.")
     if len(password) < settings.staff_password_min_chars:
         raise InvalidInput(
-            "password", f"The password needs at least {settings.staff_password_min_chars} characters."
+            "password",
+            f"The password needs at least {settings.staff_password_min_chars} characters.",
         )
     role_set = sorted(set(roles))
     if not role_set:
@@ -167,7 +168,9 @@ def resume_session(
 
 def end_session(session: Session, cookie: str) -> None:
     token = cookie.partition(".")[0]
-    session.execute(delete(StaffSession).where(StaffSession.id_digest == crypto.token_digest(token)))
+    session.execute(
+        delete(StaffSession).where(StaffSession.id_digest == crypto.token_digest(token))
+    )
     session.flush()
 
 

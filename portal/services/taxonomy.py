@@ -133,10 +133,12 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
             row.category_id = by_code[rule["category"]].id
         for kind, attr in ((OrgUnitKind.SITE, "site"), (OrgUnitKind.DEPARTMENT, "department")):
             if attr in rule:
-                unit = units.get((kind.value, rule[attr]))
-                if unit is None or not unit.active:
-                    raise TaxonomyError(f"[[routing]] entry {pos} names unknown {attr} {rule[attr]!r}")
-                setattr(row, f"{attr}_id", unit.id)
+                match = units.get((kind.value, rule[attr]))
+                if match is None or not match.active:
+                    raise TaxonomyError(
+                        f"[[routing]] entry {pos} names unknown {attr} {rule[attr]!r}"
+                    )
+                setattr(row, f"{attr}_id", match.id)
         unknown = set(rule) - {"category", "site", "department", "queue"}
         if unknown:
             raise TaxonomyError(f"[[routing]] entry {pos} has unknown keys {sorted(unknown)}")
@@ -157,9 +159,7 @@ def active_categories(session: Session) -> list[Category]:
 
 def active_units(session: Session, kind: OrgUnitKind) -> list[OrgUnit]:
     stmt = (
-        select(OrgUnit)
-        .where(OrgUnit.kind == kind.value, OrgUnit.active)
-        .order_by(OrgUnit.position)
+        select(OrgUnit).where(OrgUnit.kind == kind.value, OrgUnit.active).order_by(OrgUnit.position)
     )
     return list(session.scalars(stmt))
 

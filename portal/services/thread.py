@@ -38,7 +38,9 @@ def append(
     """Add an entry. A reporter entry must not carry an exact time (DESIGN.md invariant 3)."""
     if author is MessageAuthor.REPORTER and now is not None:
         raise ValueError("reporter messages carry the day only")
-    count = session.scalar(select(func.count()).select_from(Message).where(Message.case_id == case.id))
+    count = session.scalar(
+        select(func.count()).select_from(Message).where(Message.case_id == case.id)
+    )
     message_id = crypto.random_id()
     body = content.MessageBody(seq=(count or 0) + 1, text=text)
     message = Message(

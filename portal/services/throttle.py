@@ -59,9 +59,7 @@ class MemoryThrottle:
             started = self._counts.get(key, (now, 0))[0] if count else now
             self._counts[key] = (started, count + 1)
             if len(self._counts) > 100_000:  # bound memory under a flood of distinct keys
-                self._counts = {
-                    k: v for k, v in self._counts.items() if now - v[0] < self._window
-                }
+                self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self._window}
             return count + 1
 
     def reset(self, key: str) -> None:
@@ -81,7 +79,9 @@ class RedisThrottle:
     """Counters shared by several app servers. Nothing is written to disk by our Redis setup;
     every key has a TTL."""
 
-    def __init__(self, client: redis.Redis, window_seconds: int, prefix: str = "portal:throttle") -> None:
+    def __init__(
+        self, client: redis.Redis, window_seconds: int, prefix: str = "portal:throttle"
+    ) -> None:
         self._redis = client
         self._window = window_seconds
         self._prefix = prefix
@@ -91,7 +91,7 @@ class RedisThrottle:
 
     def failures(self, key: str) -> int:
         value = self._redis.get(self._k(key))
-        return int(value) if value is not None else 0  # type: ignore[arg-type]
+        return int(value) if value is not None else 0
 
     def record_failure(self, key: str) -> int:
         pipe = self._redis.pipeline()

@@ -24,8 +24,7 @@ def _csrf_error(error: CSRFError) -> ResponseReturnValue:
     if request.endpoint in CSRF_RECOVERABLE:
         g.csrf_failed = True
         view = current_app.view_functions[request.endpoint]
-        result: ResponseReturnValue = view(**(request.view_args or {}))
-        return result
+        return current_app.ensure_sync(view)(**(request.view_args or {}))  # type: ignore[no-any-return]
     return render_template("errors/error.html", code=400, reason="csrf"), 400
 
 

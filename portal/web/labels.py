@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from portal.models import CaseStatus
@@ -32,10 +33,7 @@ def status_text(status: str) -> str:
     return str(STATUS_LABELS[CaseStatus(status)])
 
 
-def register(app: object) -> None:
-    from flask import Flask
-
-    assert isinstance(app, Flask)
+def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         status_text=status_text,
         deadline_kind_labels=DEADLINE_KIND_LABELS,

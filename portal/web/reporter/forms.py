@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.web.forms import CheckboxListField, PortalForm
@@ -31,8 +31,10 @@ class ReportForm(PortalForm):
     identity = RadioField(
         _l("Do you want to give your name?"),
         choices=[
-            (ANONYMOUS, _l("No, stay anonymous")),
-            (NAMED, _l("Yes, give my name and contact details to the ombudsperson only")),
+            SelectChoice(ANONYMOUS, _l("No, stay anonymous")),
+            SelectChoice(
+                NAMED, _l("Yes, give my name and contact details to the ombudsperson only")
+            ),
         ],
         default=ANONYMOUS,
         validators=[InputRequired()],

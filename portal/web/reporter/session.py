@@ -61,4 +61,6 @@ def load(request: Request) -> ReporterKey | None:
 
 
 def clear(response: Response) -> None:
-    response.delete_cookie(COOKIE, path=PATH, secure=state.settings().secure_cookies, httponly=True, samesite="Strict")
+    response.delete_cookie(
+        COOKIE, path=PATH, secure=state.settings().secure_cookies, httponly=True, samesite="Strict"
+    )

@@ -11,6 +11,7 @@ import datetime as dt
 from flask import make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from wtforms import SelectChoice
 
 from portal.models import OrgUnitKind
 from portal.services import followup, intake, routing, taxonomy
@@ -33,16 +34,17 @@ MONTHS_OFFERED = 60
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return render_template(
-        "reporter/index.html", channel_open=routing.channel_open(state.db())
-    )
+    return render_template("reporter/index.html", channel_open=routing.channel_open(state.db()))
 
 
-def _month_choices(today: dt.date) -> list[tuple[str, str]]:
-    choices = [("", _("Choose…")), (intake.ONGOING, _("It is still going on"))]
+def _month_choices(today: dt.date) -> list[SelectChoice]:
+    choices = [
+        SelectChoice("", _("Choose…")),
+        SelectChoice(intake.ONGOING, _("It is still going on")),
+    ]
     year, month = today.year, today.month
     for _i in range(MONTHS_OFFERED):
-        choices.append((f"{year:04d}-{month:02d}", f"{year:04d}-{month:02d}"))
+        choices.append(SelectChoice(f"{year:04d}-{month:02d}"))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return choices
 
@@ -50,16 +52,21 @@ def _month_choices(today: dt.date) -> list[tuple[str, str]]:
 def _report_form() -> ReportForm:
     session = state.db()
     form = ReportForm()
-    form.category.choices = [(c.code, c.label) for c in taxonomy.active_categories(session)]
-    none = [("", _("Prefer not to say"))]
+    form.category.choices = [
+        SelectChoice(c.code, c.label) for c in taxonomy.active_categories(session)
+    ]
+    none = [SelectChoice("", _("Prefer not to say"))]
     form.site.choices = none + [
-        (u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
+        SelectChoice(u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
     ]
     form.department.choices = none + [
-        (u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
+        SelectChoice(u.code, u.label)
+        for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.happened.choices = _month_choices(state.today())
-    form.excluded.choices = [(s.id, s.display_name) for s in routing.excludable_staff(session)]
+    form.excluded.choices = [
+        SelectChoice(str(s.id), s.display_name) for s in routing.excludable_staff(session)
+    ]
     return form
 
 
@@ -100,7 +107,9 @@ def report() -> ResponseReturnValue:
             session.commit()
             return render_template("reporter/receipt.html", receipt=submitted.receipt)
     status = 400 if request.method == "POST" else 200
-    return render_template("reporter/report.html", form=form, problem=problem, settings=settings), status
+    return render_template(
+        "reporter/report.html", form=form, problem=problem, settings=settings
+    ), status
 
 
 csrf_recoverable("reporter.report")
@@ -115,7 +124,9 @@ def followup_login() -> ResponseReturnValue:
         key = client.throttle_key(throttle)
         if throttle.failures(key) >= settings.followup_max_failures:
             minutes = max(1, settings.followup_window_seconds // 60)
-            return render_template("reporter/followup_login.html", form=form, throttled=minutes), 429
+            return render_template(
+                "reporter/followup_login.html", form=form, throttled=minutes
+            ), 429
         if form.validate_on_submit():
             try:
                 reporter_key = followup.unlock(

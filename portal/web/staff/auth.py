@@ -91,8 +91,10 @@ def login() -> ResponseReturnValue:
     limit = settings.login_max_failures
     if throttle.failures(client_key) >= limit or throttle.failures(account_key) >= limit:
         form.form_errors.append(
-            _("Too many failed log-ins. Wait %(minutes)d minutes and try again.",
-              minutes=max(1, settings.login_window_seconds // 60))
+            _(
+                "Too many failed log-ins. Wait %(minutes)d minutes and try again.",
+                minutes=max(1, settings.login_window_seconds // 60),
+            )
         )
         return render_template("staff/login.html", form=form), 429
     if form.validate_on_submit():
@@ -135,5 +137,11 @@ def logout() -> ResponseReturnValue:
         session = state.db()
         staff_service.end_session(session, cookie)
         session.commit()
-        response.delete_cookie(COOKIE, path=PATH, secure=state.settings().secure_cookies, httponly=True, samesite="Strict")
+        response.delete_cookie(
+            COOKIE,
+            path=PATH,
+            secure=state.settings().secure_cookies,
+            httponly=True,
+            samesite="Strict",
+        )
     return response

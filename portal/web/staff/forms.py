@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, PasswordField, RadioField, SelectField, TextAreaField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.models import CaseStatus, Visibility
 from portal.web.forms import PortalForm
 from portal.web.labels import STATUS_LABELS
-
 
 
 class LoginForm(PortalForm):
@@ -24,7 +30,9 @@ class ActionForm(PortalForm):
 class StatusForm(PortalForm):
     status = SelectField(
         _l("New status"),
-        choices=[(s.value, STATUS_LABELS[s]) for s in CaseStatus if s != CaseStatus.NEW],
+        choices=[
+            SelectChoice(s.value, STATUS_LABELS[s]) for s in CaseStatus if s != CaseStatus.NEW
+        ],
         validate_choice=True,
     )
 
@@ -34,8 +42,8 @@ class StaffMessageForm(PortalForm):
     visibility = RadioField(
         _l("Who sees it"),
         choices=[
-            (Visibility.REPORTER.value, _l("Reply: the reporter sees it")),
-            (Visibility.INTERNAL.value, _l("Internal note: staff with access only")),
+            SelectChoice(Visibility.REPORTER.value, _l("Reply: the reporter sees it")),
+            SelectChoice(Visibility.INTERNAL.value, _l("Internal note: staff with access only")),
         ],
         default=Visibility.REPORTER.value,
         validators=[InputRequired()],

@@ -13,9 +13,9 @@ from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
 from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.errors import csrf_recoverable
+from portal.web.labels import STATUS_LABELS
 from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
-from portal.web.labels import STATUS_LABELS
 from portal.web.staff.forms import ActionForm, StaffMessageForm, StatusForm
 
 
@@ -48,7 +48,12 @@ def _render_case(
 ) -> ResponseReturnValue:
     try:
         detail = case_service.open_case(
-            state.db(), state.settings(), current_staff(), current_private_key(), handle, state.today()
+            state.db(),
+            state.settings(),
+            current_staff(),
+            current_private_key(),
+            handle,
+            state.today(),
         )
     except NoAccess:
         return render_template("errors/error.html", code=404, reason=None), 404
@@ -84,7 +89,9 @@ def acknowledge(handle: str) -> ResponseReturnValue:
         return render_template("errors/error.html", code=400, reason="csrf"), 400
     session = state.db()
     try:
-        case_service.acknowledge(session, current_staff(), current_private_key(), handle, state.now())
+        case_service.acknowledge(
+            session, current_staff(), current_private_key(), handle, state.now()
+        )
     except NoAccess:
         return render_template("errors/error.html", code=404, reason=None), 404
     except InvalidTransition as error:

@@ -1,0 +1,246 @@
+"""Shared fixtures.
+
+Every test that touches the database runs once on SQLite and once on PostgreSQL when
+``PORTAL_TEST_DATABASE_URL`` is set (a fresh database is created on that server for the run and
+dropped afterwards). The schema is built by the Alembic migrations, and each test starts from
+empty tables with the default taxonomy loaded. Argon2 uses the cheapest parameters through the
+same code paths as production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session
+
+from portal import create_app, crypto, migrate
+from portal.db import Base, make_engine
+from portal.instance import InstanceSecrets
+from portal.models import Role, StaffUser
+from portal.services import intake, staff, taxonomy
+from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
+
+PASSWORD = "correct horse battery staple"
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+NO_POSTGRES = "PORTAL_TEST_DATABASE_URL is not set: PostgreSQL variants skipped"
+NO_REDIS = "PORTAL_TEST_REDIS_URL is not set: Redis variants skipped"
+
+
+def cheap_settings(instance: Path, database_url: str = "", **changes: object) -> Settings:
+    return Settings(
+        instance_path=instance,
+        database_url=database_url,
+        kdf_time_cost=TEST_ARGON2.time_cost,
+        kdf_memory_kib=TEST_ARGON2.memory_kib,
+        kdf_parallelism=TEST_ARGON2.parallelism,
+        password_time_cost=TEST_ARGON2.time_cost,
+        password_memory_kib=TEST_ARGON2.memory_kib,
+        password_parallelism=TEST_ARGON2.parallelism,
+        secure_cookies=False,
+    ).replace(**changes)
+
+
+@dataclass
+class TestDatabase:
+    url: str
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+
+def _create_postgres_database(base_url: str) -> tuple[str, Engine]:
+    url = make_url(base_url)
+    name = f"portal_test_{crypto.random_id()[:12]}"
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), admin
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestDatabase]:
+    if request.param == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip(NO_POSTGRES)
+        url, admin = _create_postgres_database(POSTGRES_URL)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+        admin = None
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    yield TestDatabase(url, engine)
+    engine.dispose()
+    if admin is not None:
+        name = make_url(url).database
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def settings(database: TestDatabase, tmp_path: Path) -> Settings:
+    return cheap_settings(tmp_path / "instance", database.url)
+
+
+@pytest.fixture
+def secrets() -> InstanceSecrets:
+    return InstanceSecrets.generate()
+
+
+@pytest.fixture
+def app(database: TestDatabase, settings: Settings, secrets: InstanceSecrets) -> Iterator[Flask]:
+    _empty_tables(database.engine)
+    application = create_app(settings, secrets=secrets)
+    application.config["TESTING"] = True
+    state = application.extensions["portal"]
+    with state.sessions() as session:
+        taxonomy.load_taxonomy(
+            session, taxonomy.read_taxonomy_file(PROJECT_ROOT / "config" / "taxonomy.toml")
+        )
+        session.commit()
+    yield application
+    state.engine.dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session on the app's database, for arranging and inspecting."""
+    with app.extensions["portal"].sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class Portal:
+    """Factories for the objects tests need, through the real services."""
+
+    def __init__(
+        self, app: Flask, session: Session, settings: Settings, secrets: InstanceSecrets
+    ) -> None:
+        self.app = app
+        self.session = session
+        self.settings = settings
+        self.secrets = secrets
+
+    def staff(
+        self,
+        name: str,
+        *,
+        roles: tuple[Role, ...] = (Role.OMBUDSPERSON,),
+        queues: tuple[str, ...] = ("general",),
+        password: str = PASSWORD,
+    ) -> StaffUser:
+        created = staff.create_staff(
+            self.session,
+            self.settings,
+            email=f"{name}@example.org",
+            display_name=name.capitalize(),
+            roles=roles,
+            queue_slugs=queues,
+            password=password,
+            now=dt.datetime.now(dt.UTC),
+        )
+        self.session.commit()
+        return created.user
+
+    def submit(self, today: dt.date | None = None, **fields: object) -> intake.Submitted:
+        values: dict[str, object] = {
+            "category_code": "other",
+            "description": "Something worrying happened.",
+            "happened": "ongoing",
+        }
+        values.update(fields)
+        submitted = intake.submit(
+            self.session,
+            self.settings,
+            self.secrets.pepper,
+            intake.Concern(**values),  # type: ignore[arg-type]
+            today or utc_today(),
+        )
+        self.session.commit()
+        return submitted
+
+    def private_key(self, user: StaffUser, password: str = PASSWORD) -> bytes:
+        return staff.authenticate(self.session, self.settings, user.email, password)[1]
+
+
+@pytest.fixture
+def portal(app: Flask, db: Session, settings: Settings, secrets: InstanceSecrets) -> Portal:
+    return Portal(app, db, settings, secrets)
+
+
+_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = _TOKEN.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def receipt_of(html: str) -> str:
+    match = re.search(r'id="receipt">([^<]+)<', html)
+    assert match, "page shows no receipt"
+    return match.group(1).strip()
+
+
+def login(client: FlaskClient, user: StaffUser, password: str = PASSWORD) -> None:
+    token = csrf_token(client.get("/staff/login").text)
+    response = client.post(
+        "/staff/login", data={"csrf_token": token, "email": user.email, "password": password}
+    )
+    assert response.status_code == 302, response.text
+
+
+def report_form(**overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "category": "harassment",
+        "description": "My manager shouts at me in front of the team.",
+        "happened": "ongoing",
+        "identity": "anonymous",
+        "site": "",
+        "department": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def submit_via_web(client: FlaskClient, **overrides: object) -> str:
+    token = csrf_token(client.get("/report").text)
+    response = client.post("/report", data={"csrf_token": token, **report_form(**overrides)})
+    assert response.status_code == 200, response.text
+    return receipt_of(response.text)
+
+
+def open_followup(client: FlaskClient, receipt: str) -> None:
+    token = csrf_token(client.get("/followup").text)
+    response = client.post("/followup", data={"csrf_token": token, "receipt": receipt})
+    assert response.status_code == 302, response.text
