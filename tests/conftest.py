@@ -244,3 +244,15 @@ def open_followup(client: FlaskClient, receipt: str) -> None:
     token = csrf_token(client.get("/followup").text)
     response = client.post("/followup", data={"csrf_token": token, "receipt": receipt})
     assert response.status_code == 302, response.text
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per skip reason (not one per test), e.g. when PostgreSQL is not configured."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"skipped {count}: {reason}")
