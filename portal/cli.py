@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,7 @@ def _warn_if_unstaffed(session: Session) -> None:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Create instance secrets if missing, migrate the database, load the default taxonomy."""
     state = _state()
@@ -85,6 +86,7 @@ def init_command() -> None:
 
 
 @click.command("load-taxonomy")
+@with_appcontext
 @click.argument(
     "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -111,6 +113,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 @click.command("create-staff")
+@with_appcontext
 @click.argument("email")
 @click.option(
     "--role",
@@ -238,6 +241,7 @@ def _month(today: dt.date, spec: str) -> str:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Load demo staff and demo cases (through the real intake service) into an empty portal."""
     state = _state()
@@ -324,6 +328,7 @@ def demo_command() -> None:
 
 
 @click.command("serve")
+@with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)

@@ -84,6 +84,10 @@ def new_handle() -> str:
     return _grouped(_symbols(8))
 
 
+def is_handle(text: str) -> bool:
+    return len(text) == 9 and text[4] == "-" and all(ch in _ALPHABET for ch in text[:4] + text[5:])
+
+
 # --- receipts and recovery keys ------------------------------------------------------------------
 
 

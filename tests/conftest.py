@@ -51,7 +51,7 @@ def cheap_settings(instance: Path, database_url: str = "", **changes: object) ->
 
 
 @dataclass
-class TestDatabase:
+class DatabaseUnderTest:
     url: str
     engine: Engine
 
@@ -73,7 +73,7 @@ def _create_postgres_database(base_url: str) -> tuple[str, Engine]:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestDatabase]:
+) -> Iterator[DatabaseUnderTest]:
     if request.param == "postgresql":
         if not POSTGRES_URL:
             pytest.skip(NO_POSTGRES)
@@ -83,7 +83,7 @@ def database(
         admin = None
     engine = make_engine(url)
     migrate.upgrade(engine)
-    yield TestDatabase(url, engine)
+    yield DatabaseUnderTest(url, engine)
     engine.dispose()
     if admin is not None:
         name = make_url(url).database
@@ -99,7 +99,7 @@ def _empty_tables(engine: Engine) -> None:
 
 
 @pytest.fixture
-def settings(database: TestDatabase, tmp_path: Path) -> Settings:
+def settings(database: DatabaseUnderTest, tmp_path: Path) -> Settings:
     return cheap_settings(tmp_path / "instance", database.url)
 
 
@@ -109,7 +109,9 @@ def secrets() -> InstanceSecrets:
 
 
 @pytest.fixture
-def app(database: TestDatabase, settings: Settings, secrets: InstanceSecrets) -> Iterator[Flask]:
+def app(
+    database: DatabaseUnderTest, settings: Settings, secrets: InstanceSecrets
+) -> Iterator[Flask]:
     _empty_tables(database.engine)
     application = create_app(settings, secrets=secrets)
     application.config["TESTING"] = True

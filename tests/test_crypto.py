@@ -39,7 +39,17 @@ def test_confusable_letters_are_read_as_digits() -> None:
     assert crypto.normalise_receipt("O0I1-L000-0000-0000-0000") == "00111000000000000000"
 
 
-@pytest.mark.parametrize("typed", ["", "abc", "ABCD-EFGH-JKMN-PQRS-TVW", "ABCD-EFGH-JKMN-PQRS-TVWXY", "ABCD-EFGH-JKMN-PQRS-TVW!", "ÄBCD-EFGH-JKMN-PQRS-TVWX"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "abc",
+        "ABCD-EFGH-JKMN-PQRS-TVW",
+        "ABCD-EFGH-JKMN-PQRS-TVWXY",
+        "ABCD-EFGH-JKMN-PQRS-TVW!",
+        "ÄBCD-EFGH-JKMN-PQRS-TVWX",
+    ],
+)
 def test_malformed_receipts_are_refused(typed: str) -> None:
     with pytest.raises(crypto.MalformedSecret):
         crypto.normalise_receipt(typed)
@@ -102,7 +112,9 @@ def test_staff_private_key_unwraps_by_password_and_by_recovery_key_only() -> Non
     assert by_password == by_recovery
     assert crypto.public_key_of(by_password) == keys.public_key
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.unwrap_with_password("wrong password", keys.password_salt, keys.key_by_password, TEST_ARGON2)
+        crypto.unwrap_with_password(
+            "wrong password", keys.password_salt, keys.key_by_password, TEST_ARGON2
+        )
     with pytest.raises(crypto.DecryptionFailed):
         crypto.unwrap_with_recovery(crypto.new_recovery_key(), keys.key_by_recovery)
     assert len(crypto.normalise_recovery_key(keys.recovery_key)) * 5 == 160
@@ -126,5 +138,7 @@ def test_random_identifiers_have_the_documented_shape() -> None:
 def test_keyed_digest_and_subkeys_are_independent() -> None:
     secret = crypto.random_bytes()
     assert crypto.subkey(secret, "a") != crypto.subkey(secret, "b")
-    assert crypto.keyed_digest(b"k" * 32, "127.0.0.1") != crypto.keyed_digest(b"j" * 32, "127.0.0.1")
+    assert crypto.keyed_digest(b"k" * 32, "127.0.0.1") != crypto.keyed_digest(
+        b"j" * 32, "127.0.0.1"
+    )
     assert "127.0.0.1" not in crypto.keyed_digest(b"k" * 32, "127.0.0.1")

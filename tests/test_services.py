@@ -63,12 +63,16 @@ def test_queue_without_members_falls_back(portal: Portal) -> None:
     assert portal.submit(category_code="safety").queue_slug == "general"
 
 
-def test_all_members_excluded_falls_back_and_excluded_get_no_key(portal: Portal, db: Session) -> None:
+def test_all_members_excluded_falls_back_and_excluded_get_no_key(
+    portal: Portal, db: Session
+) -> None:
     hr = portal.staff("hr1", queues=("hr",))
     gen = portal.staff("gen", queues=("general",))
     submitted = portal.submit(category_code="harassment", excluded_staff_ids=[hr.id])
     assert submitted.queue_slug == "general"
-    holders = set(db.scalars(select(CaseAccess.staff_id).where(CaseAccess.case_id == submitted.case_id)))
+    holders = set(
+        db.scalars(select(CaseAccess.staff_id).where(CaseAccess.case_id == submitted.case_id))
+    )
     assert holders == {gen.id}
 
 
@@ -96,7 +100,9 @@ def test_disabled_and_non_ombudsperson_members_get_no_key(portal: Portal, db: Se
     gone.active = False
     db.commit()
     submitted = portal.submit()
-    holders = set(db.scalars(select(CaseAccess.staff_id).where(CaseAccess.case_id == submitted.case_id)))
+    holders = set(
+        db.scalars(select(CaseAccess.staff_id).where(CaseAccess.case_id == submitted.case_id))
+    )
     assert holders == {active.id}
 
 
@@ -128,7 +134,9 @@ def test_named_submission_encrypts_contact(portal: Portal, db: Session) -> None:
     case = db.get(Case, submitted.case_id)
     assert case is not None and not case.is_anonymous
     assert case.contact_ciphertext is not None and b"Bloggs" not in case.contact_ciphertext
-    detail = cases.open_case(db, portal.settings, gen, portal.private_key(gen), case.handle, dt.date.today())
+    detail = cases.open_case(
+        db, portal.settings, gen, portal.private_key(gen), case.handle, dt.date.today()
+    )
     assert detail.contact is not None
     assert (detail.contact.name, detail.contact.details) == ("Jo Bloggs", "jo@example.org")
 
@@ -166,7 +174,9 @@ def test_description_limit_is_inclusive(portal: Portal) -> None:
 def test_text_is_normalised(portal: Portal, db: Session) -> None:
     gen = portal.staff("gen")
     submitted = portal.submit(description="  line one\r\nline\x00 two\x1b  ")
-    detail = cases.open_case(db, portal.settings, gen, portal.private_key(gen), submitted.handle, dt.date.today())
+    detail = cases.open_case(
+        db, portal.settings, gen, portal.private_key(gen), submitted.handle, dt.date.today()
+    )
     assert detail.report.description == "line one\nline two"
 
 
@@ -205,7 +215,9 @@ def test_reporter_key_for_another_case_is_refused(portal: Portal, db: Session) -
         followup.view(db, forged)
 
 
-def test_reporter_message_is_day_only_and_moves_awaiting_case_on(portal: Portal, db: Session) -> None:
+def test_reporter_message_is_day_only_and_moves_awaiting_case_on(
+    portal: Portal, db: Session
+) -> None:
     gen = portal.staff("gen")
     submitted = portal.submit()
     key = portal.private_key(gen)
@@ -228,13 +240,20 @@ def test_reporter_never_sees_internal_notes(portal: Portal, db: Session) -> None
     submitted = portal.submit()
     now = dt.datetime.now(dt.UTC)
     key = portal.private_key(gen)
-    cases.add_message(db, portal.settings, gen, key, submitted.handle, "internal only", Visibility.INTERNAL, now)
-    cases.add_message(db, portal.settings, gen, key, submitted.handle, "hello reporter", Visibility.REPORTER, now)
+    cases.add_message(
+        db, portal.settings, gen, key, submitted.handle, "internal only", Visibility.INTERNAL, now
+    )
+    cases.add_message(
+        db, portal.settings, gen, key, submitted.handle, "hello reporter", Visibility.REPORTER, now
+    )
     db.commit()
     reporter = followup.unlock(db, portal.settings, portal.secrets.pepper, submitted.receipt)
     texts = [e.text for e in followup.view(db, reporter).thread]
     assert texts == ["hello reporter"]
-    staff_texts = [e.text for e in cases.open_case(db, portal.settings, gen, key, submitted.handle, now.date()).thread]
+    staff_texts = [
+        e.text
+        for e in cases.open_case(db, portal.settings, gen, key, submitted.handle, now.date()).thread
+    ]
     assert staff_texts == ["internal only", "hello reporter"]
 
 
@@ -274,7 +293,9 @@ def test_session_round_trip_idle_expiry_and_end(portal: Portal, db: Session) -> 
     db.commit()
     row = db.scalars(select(StaffSession)).one()
     assert key not in row.wrapped_private_key and cookie.split(".")[0].encode() not in row.id_digest
-    user, unlocked = staff.resume_session(db, portal.settings, cookie, start + dt.timedelta(minutes=29))
+    user, unlocked = staff.resume_session(
+        db, portal.settings, cookie, start + dt.timedelta(minutes=29)
+    )
     assert user.id == alice.id and unlocked == key
     with pytest.raises(staff.SessionInvalid):  # right id, wrong key
         staff.resume_session(db, portal.settings, cookie.split(".")[0] + ".AAAA", start)
@@ -338,12 +359,18 @@ def test_reply_records_feedback_day(portal: Portal, db: Session) -> None:
     submitted = portal.submit()
     key = portal.private_key(alice)
     now = dt.datetime.now(dt.UTC)
-    cases.add_message(db, portal.settings, alice, key, submitted.handle, "note", Visibility.INTERNAL, now)
+    cases.add_message(
+        db, portal.settings, alice, key, submitted.handle, "note", Visibility.INTERNAL, now
+    )
     assert db.get_one(Case, submitted.case_id).feedback_on is None
-    cases.add_message(db, portal.settings, alice, key, submitted.handle, "reply", Visibility.REPORTER, now)
+    cases.add_message(
+        db, portal.settings, alice, key, submitted.handle, "reply", Visibility.REPORTER, now
+    )
     assert db.get_one(Case, submitted.case_id).feedback_on == now.date()
     with pytest.raises(InvalidInput):
-        cases.add_message(db, portal.settings, alice, key, submitted.handle, " ", Visibility.REPORTER, now)
+        cases.add_message(
+            db, portal.settings, alice, key, submitted.handle, " ", Visibility.REPORTER, now
+        )
 
 
 def test_no_access_without_a_sealed_key(portal: Portal, db: Session) -> None:
@@ -358,7 +385,9 @@ def test_no_access_without_a_sealed_key(portal: Portal, db: Session) -> None:
             cases.acknowledge(db, bob, portal.private_key(bob), handle, now)
     # Holding the row is not enough: the key must open it.
     with pytest.raises(NoAccess):
-        cases.open_case(db, portal.settings, alice, portal.private_key(bob), submitted.handle, now.date())
+        cases.open_case(
+            db, portal.settings, alice, portal.private_key(bob), submitted.handle, now.date()
+        )
 
 
 # --- taxonomy ----------------------------------------------------------------------------------
@@ -387,7 +416,9 @@ def test_reloading_taxonomy_deactivates_removed_entries(portal: Portal, db: Sess
         ({"queues": [{"slug": "general"}]}, "non-empty 'name'"),
     ],
 )
-def test_invalid_taxonomy_is_refused(portal: Portal, db: Session, change: dict[str, object], message: str) -> None:
+def test_invalid_taxonomy_is_refused(
+    portal: Portal, db: Session, change: dict[str, object], message: str
+) -> None:
     data = taxonomy.read_taxonomy_file(portal.settings.taxonomy_file)
     data.update(change)
     with pytest.raises(TaxonomyError, match=message):

@@ -19,7 +19,9 @@ def test_defaults_use_production_argon2_and_sqlite_in_the_instance_folder(tmp_pa
 
 def test_file_then_environment(tmp_path: Path) -> None:
     config = tmp_path / "portal.toml"
-    config.write_text('organisation_name = "ACME"\ndescription_max_chars = 500\nsecure_cookies = false\n')
+    config.write_text(
+        'organisation_name = "ACME"\ndescription_max_chars = 500\nsecure_cookies = false\n'
+    )
     settings = load_settings({"PORTAL_CONFIG": str(config), "PORTAL_DESCRIPTION_MAX_CHARS": "600"})
     assert settings.organisation_name == "ACME"
     assert settings.description_max_chars == 600  # environment wins

@@ -101,6 +101,8 @@ def _unlock(
 ) -> tuple[Case, bytes]:
     """The case and its key, if ``user`` holds a sealed copy; otherwise NoAccess (the same for a
     case that does not exist, so handles cannot be probed)."""
+    if not crypto.is_handle(handle):
+        raise NoAccess(handle)
     case = session.scalar(select(Case).where(Case.handle == handle))
     if case is None or not may_handle_cases(user):
         raise NoAccess(handle)

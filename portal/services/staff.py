@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession, StaffUser
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
+from portal.services.text import has_control_characters
 from portal.settings import Settings
 
 
@@ -38,7 +39,12 @@ def create_staff(
     now: dt.datetime,
 ) -> CreatedStaff:
     email = normalise_email(email)
-    if "@" not in email or len(email) > 254 or any(ch.isspace() for ch in email):
+    if (
+        "@" not in email
+        or len(email) > 254
+        or any(ch.isspace() for ch in email)
+        or has_control_characters(email)
+    ):
         raise InvalidInput("email", "That is not an e-mail address.")
     name = display_name.strip()
     if not name or len(name) > 200:
@@ -86,7 +92,12 @@ def authenticate(
 ) -> tuple[StaffUser, bytes]:
     """Check a password and unlock the private key. Unknown and disabled accounts cost the same
     time and raise the same error as a wrong password: no account enumeration."""
-    user = session.scalar(select(StaffUser).where(StaffUser.email == normalise_email(email)))
+    email = normalise_email(email)
+    user = (
+        None
+        if has_control_characters(email)
+        else session.scalar(select(StaffUser).where(StaffUser.email == email))
+    )
     if user is None or not user.active:
         crypto.burn_password_time(settings.password_cost)
         raise InvalidCredentials

@@ -12,6 +12,11 @@ from portal.services.errors import InvalidInput
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def has_control_characters(value: str) -> bool:
+    """True for NUL and other control characters, which PostgreSQL text refuses outright."""
+    return bool(_CONTROL.search(value))
+
+
 def clean_text(value: str | None, field: str, max_chars: int, required: bool = True) -> str:
     text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text).strip()

@@ -23,6 +23,13 @@ def csrf_recoverable(endpoint: str) -> None:
 def _csrf_error(error: CSRFError) -> ResponseReturnValue:
     if request.endpoint in CSRF_RECOVERABLE:
         g.csrf_failed = True
+        # The CSRF check ran among the app-wide hooks, before the blueprint's own (the staff
+        # log-in guard): run those now, so the view sees the same state as on a normal request.
+        for name in reversed(request.blueprints):
+            for hook in current_app.before_request_funcs.get(name, []):
+                early = current_app.ensure_sync(hook)()
+                if early is not None:
+                    return early  # type: ignore[no-any-return]
         view = current_app.view_functions[request.endpoint]
         return current_app.ensure_sync(view)(**(request.view_args or {}))  # type: ignore[no-any-return]
     return render_template("errors/error.html", code=400, reason="csrf"), 400
