@@ -45,10 +45,10 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         WTF_CSRF_TIME_LIMIT=settings.form_token_hours * 3600,
-        # Limit the whole request body: the longest form is the concern, in UTF-8 (4 bytes a
-        # character at most) plus the other fields.
-        MAX_CONTENT_LENGTH=settings.description_max_chars * 4 + 64 * 1024,
-        MAX_FORM_MEMORY_SIZE=settings.description_max_chars * 4 + 64 * 1024,
+        # Limit the whole request body. The longest form is the concern: up to 4 UTF-8 bytes a
+        # character, each percent-encoded as 3 bytes by the browser, plus the other fields.
+        MAX_CONTENT_LENGTH=settings.description_max_chars * 12 + 64 * 1024,
+        MAX_FORM_MEMORY_SIZE=settings.description_max_chars * 12 + 64 * 1024,
         BABEL_DEFAULT_LOCALE="en",
         TEMPLATES_AUTO_RELOAD=False,
     )

@@ -17,11 +17,11 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from portal import migrate
-from portal.instance import ensure_secrets, load_secrets
+from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
 from portal.models import Case, Role, StaffUser, Visibility
 from portal.services import cases, intake, routing, staff, taxonomy
 from portal.services.errors import InvalidInput, PortalError
@@ -58,12 +58,28 @@ def _warn_if_unstaffed(session: Session) -> None:
         )
 
 
+def _holds_cases(state: PortalState) -> bool:
+    if not inspect(state.engine).has_table(Case.__tablename__):
+        return False
+    with state.sessions() as session:
+        return session.scalar(select(Case.id).limit(1)) is not None
+
+
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
     """Create instance secrets if missing, migrate the database, load the default taxonomy."""
     state = _state()
     settings = state.settings
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    missing = [n for n in SECRET_FILES if not (settings.instance_path / n).exists()]
+    if missing and _holds_cases(state):
+        # A new pepper would orphan every receipt; a new secret key is harmless but the two
+        # are restored together.
+        raise click.ClickException(
+            f"instance secret(s) {', '.join(missing)} missing in {settings.instance_path}, but the"
+            " database already holds cases: restore the secrets from your backup"
+        )
     created = ensure_secrets(settings.instance_path)
     for name in created:
         click.echo(f"created instance secret {settings.instance_path / name} (mode 0600)")
@@ -157,8 +173,8 @@ def create_staff_command(
         session.commit()
         click.echo(f"created {created.user.email} ({', '.join(sorted(roles))})")
         click.echo(
-            "Recovery key (shown once; store it offline, it unlocks this account's cases"
-            " if the password is lost):"
+            "Recovery key (shown once; store it offline: it is the second copy of this"
+            " account's private key, needed to keep case access if the password is lost):"
         )
         click.echo(f"  {created.recovery_key}")
         _warn_if_unstaffed(session)
@@ -358,6 +374,11 @@ def register(app: Flask) -> None:
 
 def main() -> None:
     from portal import create_app
+    from portal.settings import SettingsError, load_settings
 
+    try:
+        load_settings()
+    except SettingsError as error:
+        raise SystemExit(f"portal: {error}") from error
     cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False)
     cli(prog_name="portal")

@@ -50,7 +50,7 @@ def load_secrets(instance_path: Path) -> InstanceSecrets:
 def ensure_secrets(instance_path: Path) -> list[str]:
     """Create whichever secret files are missing; return the names created. Never overwrites:
     a new pepper would orphan every receipt."""
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     fresh = InstanceSecrets.generate()
     created = []
     for name in SECRET_FILES:

@@ -41,6 +41,19 @@ class Argon2Cost:
     memory_kib: int
     parallelism: int
 
+    def encode(self) -> str:
+        """How the costs are stored next to a salt, so changing the settings later does not
+        lock out receipts and passwords derived under the old costs."""
+        return f"argon2id:t={self.time_cost},m={self.memory_kib},p={self.parallelism}"
+
+    @classmethod
+    def decode(cls, text: str) -> Argon2Cost:
+        kind, _, params = text.partition(":")
+        values = dict(item.split("=", 1) for item in params.split(","))
+        if kind != "argon2id" or set(values) != {"t", "m", "p"}:
+            raise ValueError(f"unknown key derivation {text!r}")
+        return cls(int(values["t"]), int(values["m"]), int(values["p"]))
+
 
 #: RFC 9106, second recommended option: t=3, p=4, m=64 MiB.
 PRODUCTION_ARGON2 = Argon2Cost(time_cost=3, memory_kib=64 * 1024, parallelism=4)

@@ -162,3 +162,14 @@ def test_demo_refuses_a_portal_with_real_staff(tmp_path: Path) -> None:
     )
     code, output = _run(create_app(settings), "demo")
     assert code != 0 and "real staff" in output
+
+
+def test_init_refuses_new_secrets_for_a_database_with_cases(tmp_path: Path) -> None:
+    app, settings = _app(tmp_path)
+    _run(app, "init")
+    app = create_app(settings)
+    _run(app, "demo")
+    (settings.instance_path / "pepper").unlink()
+    code, output = _run(create_app(settings), "init")
+    assert code != 0 and "restore the secrets from your backup" in output
+    assert not (settings.instance_path / "pepper").exists()

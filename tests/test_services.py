@@ -423,3 +423,33 @@ def test_invalid_taxonomy_is_refused(
     data.update(change)
     with pytest.raises(TaxonomyError, match=message):
         taxonomy.load_taxonomy(db, data)
+
+
+def test_changing_argon2_costs_keeps_old_receipts_and_passwords_working(
+    portal: Portal, db: Session
+) -> None:
+    """Costs are settings: raising them must not lock out what was derived under the old ones."""
+    alice = portal.staff("alice")
+    submitted = portal.submit(description="before the change")
+    stronger = portal.settings.replace(kdf_time_cost=2, kdf_memory_kib=16)
+    key = followup.unlock(db, stronger, portal.secrets.pepper, submitted.receipt)
+    assert followup.view(db, key).description == "before the change"
+    user, private_key = staff.authenticate(db, stronger, alice.email, PASSWORD)
+    assert crypto.public_key_of(private_key) == user.public_key
+    assert db.get_one(Case, submitted.case_id).reporter_kdf == "argon2id:t=1,m=8,p=1"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"categorys": []}, "unknown top-level keys"),
+        ({"categories": [{"code": "x" * 65, "label": "X"}]}, "longer than 64"),
+    ],
+)
+def test_taxonomy_typos_and_overlong_values_are_refused(
+    portal: Portal, db: Session, change: dict[str, object], message: str
+) -> None:
+    data = taxonomy.read_taxonomy_file(portal.settings.taxonomy_file)
+    data.update(change)
+    with pytest.raises(TaxonomyError, match=message):
+        taxonomy.load_taxonomy(db, data)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, SettingsError, load_settings
+from portal.settings import (
+    PRODUCTION_ARGON2,
+    PROJECT_ROOT,
+    Argon2Cost,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_defaults_use_production_argon2_and_sqlite_in_the_instance_folder(tmp_path: Path) -> None:
@@ -63,3 +69,9 @@ def test_bad_file_is_refused(tmp_path: Path) -> None:
     config.write_text("colour = 'blue'\n")
     with pytest.raises(SettingsError, match="unknown setting 'colour'"):
         load_settings({"PORTAL_CONFIG": str(config)})
+
+
+def test_argon2_cost_round_trips_through_its_stored_form() -> None:
+    assert Argon2Cost.decode(PRODUCTION_ARGON2.encode()) == PRODUCTION_ARGON2
+    with pytest.raises(ValueError):
+        Argon2Cost.decode("scrypt:n=1")

@@ -189,3 +189,25 @@ def test_security_headers(client: FlaskClient, portal: Portal, path: str) -> Non
 def test_stylesheet_is_served_locally(client: FlaskClient, app: Flask) -> None:
     with client.get("/static/portal.css") as response:
         assert response.status_code == 200 and b".receipt" in response.data
+
+
+def test_message_typed_after_the_view_closed_is_shown_back(
+    client: FlaskClient, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal.staff("alice")
+    open_followup(client, submit_via_web(client))
+    page = client.get("/followup/case")
+    later = time.time() + portal.settings.reporter_session_minutes * 60 + 1
+    monkeypatch.setattr(reporter_session.time, "time", lambda: later)
+    response = client.post(
+        "/followup/case", data={"csrf_token": csrf_token(page.text), "text": "my long reply <b>"}
+    )
+    assert response.status_code == 401
+    assert "was not sent" in response.text and "my long reply &lt;b&gt;" in response.text
+
+
+def test_deadlines_and_organisation_name_come_from_settings(app: Flask, portal: Portal) -> None:
+    portal.staff("alice")
+    page = app.test_client().get("/").text
+    assert "within 7 days" in page and "within 3 months" in page
+    assert portal.settings.organisation_name in page

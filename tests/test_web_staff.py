@@ -182,3 +182,21 @@ def test_stolen_session_id_without_its_key_is_useless(app: Flask, portal: Portal
     thief = app.test_client()
     thief.set_cookie(COOKIE, cookie.value.split(".")[0] + ".AAAAAAAA", path="/staff")
     assert thief.get("/staff/").status_code == 302
+
+
+def test_reply_typed_after_the_session_ended_is_shown_back(app: Flask, portal: Portal) -> None:
+    alice = portal.staff("alice")
+    submitted = portal.submit()
+    staff = _staff_client(app, alice)
+    page = staff.get(f"/staff/cases/{submitted.handle}")
+    idle = dt.timedelta(minutes=portal.settings.staff_session_idle_minutes + 1)
+    app.extensions["portal"].clock = lambda: dt.datetime.now(dt.UTC) + idle
+    response = staff.post(
+        f"/staff/cases/{submitted.handle}/messages",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "text": "my careful reply",
+            "visibility": "reporter",
+        },
+    )
+    assert response.status_code == 401 and "my careful reply" in response.text

@@ -53,6 +53,7 @@ class Case(Base):
     # reporter's key, the reporter's public key and the case key sealed to it.
     lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     reporter_salt: Mapped[Blob]
+    reporter_kdf: Mapped[str] = mapped_column(String(64))  # Argon2 costs used with that salt
     reporter_public_key: Mapped[Blob]
     reporter_sealed_key: Mapped[Blob]
 

@@ -29,6 +29,7 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     public_key: Mapped[Blob]
     password_salt: Mapped[Blob]
+    password_kdf: Mapped[str] = mapped_column(String(64))  # Argon2 costs used with that salt
     key_by_password: Mapped[Blob]
     key_by_recovery: Mapped[Blob]
     active: Mapped[bool] = mapped_column(default=True)

@@ -13,7 +13,7 @@ from portal.models import Case, CaseStatus, Category, MessageAuthor, OrgUnit, Vi
 from portal.services import content, thread
 from portal.services.errors import MalformedReceipt, UnknownReceipt
 from portal.services.text import clean_text
-from portal.settings import Settings
+from portal.settings import Argon2Cost, Settings
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) ->
         crypto.burn_receipt_time(settings.kdf_cost)
         raise UnknownReceipt
     private_key = crypto.derive_reporter_private_key(
-        normalised, case.reporter_salt, settings.kdf_cost
+        normalised, case.reporter_salt, Argon2Cost.decode(case.reporter_kdf)
     )
     if not crypto.constant_time_equal(crypto.public_key_of(private_key), case.reporter_public_key):
         raise UnknownReceipt

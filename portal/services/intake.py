@@ -116,6 +116,7 @@ def submit(
         received_on=today,
         lookup_id=crypto.receipt_lookup_id(pepper, normalised),
         reporter_salt=salt,
+        reporter_kdf=settings.kdf_cost.encode(),
         reporter_public_key=reporter_public,
         reporter_sealed_key=crypto.seal(reporter_public, case_key),
         report_ciphertext=content.seal_report(case_key, case_id, report),

@@ -14,7 +14,7 @@ from portal import crypto
 from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession, StaffUser
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.services.text import has_control_characters
-from portal.settings import Settings
+from portal.settings import Argon2Cost, Settings
 
 
 def normalise_email(email: str) -> str:
@@ -73,6 +73,7 @@ def create_staff(
         password_hash=crypto.hash_password(password, settings.password_cost),
         public_key=keys.public_key,
         password_salt=keys.password_salt,
+        password_kdf=settings.kdf_cost.encode(),
         key_by_password=keys.key_by_password,
         key_by_recovery=keys.key_by_recovery,
         active=True,
@@ -105,7 +106,7 @@ def authenticate(
         raise InvalidCredentials
     try:
         private_key = crypto.unwrap_with_password(
-            password, user.password_salt, user.key_by_password, settings.kdf_cost
+            password, user.password_salt, user.key_by_password, Argon2Cost.decode(user.password_kdf)
         )
     except crypto.DecryptionFailed as exc:  # pragma: no cover - hash and key disagree
         raise InvalidCredentials from exc

@@ -16,6 +16,9 @@ from portal.models import Category, OrgUnit, OrgUnitKind, Queue, RoutingRule
 from portal.services.errors import TaxonomyError, UnknownCategory, UnknownOrgUnit
 
 FALLBACK_SLUG = "general"
+_TOP_LEVEL = {"fallback_queue", "queues", "categories", "sites", "departments", "routing"}
+# Column sizes of the models: a longer value would fail on PostgreSQL.
+_MAX_LENGTH = {"slug": 64, "code": 64, "name": 200, "label": 200}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ def _entries(data: Mapping[str, Any], key: str, required: Sequence[str]) -> list
         for name in required:
             if not isinstance(item.get(name), str) or not item[name].strip():
                 raise TaxonomyError(f"[[{key}]] entry {i} needs a non-empty {name!r}")
+            limit = _MAX_LENGTH[name]
+            if len(item[name]) > limit:
+                raise TaxonomyError(f"[[{key}]] entry {i}: {name!r} is longer than {limit}")
         ident = item[required[0]]
         if ident in seen:
             raise TaxonomyError(f"[[{key}]] has {ident!r} twice")
@@ -60,6 +66,9 @@ def _entries(data: Mapping[str, Any], key: str, required: Sequence[str]) -> list
 def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
     """Create or update everything named in ``data``. Categories and units missing from the
     file are deactivated, not deleted (cases refer to them). Routing rules are replaced."""
+    unknown = set(data) - _TOP_LEVEL
+    if unknown:
+        raise TaxonomyError(f"unknown top-level keys {sorted(unknown)} in the taxonomy")
     fallback = data.get("fallback_queue", FALLBACK_SLUG)
     queues = _entries(data, "queues", ("slug", "name"))
     categories = _entries(data, "categories", ("code", "label"))
@@ -122,7 +131,7 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
     for pos, rule in enumerate(rules, start=1):
         if not isinstance(rule, dict) or not isinstance(rule.get("queue"), str):
             raise TaxonomyError(f"[[routing]] entry {pos} needs a 'queue'")
-        if rule["queue"] not in by_slug:
+        if rule["queue"] not in {q["slug"] for q in queues}:
             raise TaxonomyError(f"[[routing]] entry {pos} names unknown queue {rule['queue']!r}")
         row = RoutingRule(position=pos, queue_id=by_slug[rule["queue"]].id)
         if "category" in rule:

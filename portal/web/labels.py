@@ -34,6 +34,9 @@ def status_text(status: str) -> str:
 
 
 def register(app: Flask) -> None:
+    from portal.web import state
+
+    app.context_processor(lambda: {"portal_settings": state.settings()})
     app.jinja_env.globals.update(
         status_text=status_text,
         deadline_kind_labels=DEADLINE_KIND_LABELS,

@@ -150,7 +150,9 @@ def followup_login() -> ResponseReturnValue:
 
 
 def _expired_session() -> ResponseReturnValue:
-    return render_template("reporter/followup_expired.html"), 401
+    # A message typed while the view closed itself is shown back, so nothing is lost.
+    unsent = request.form.get("text", "") if request.method == "POST" else ""
+    return render_template("reporter/followup_expired.html", unsent=unsent), 401
 
 
 @bp.route("/followup/case", methods=["GET", "POST"])

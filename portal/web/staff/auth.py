@@ -63,7 +63,8 @@ def _guard() -> ResponseReturnValue | None:
     if user is None:
         if request.method == "GET":
             return redirect(url_for("staff.login"))
-        return render_template("errors/error.html", code=401, reason="login"), 401
+        unsent = request.form.get("text", "")
+        return render_template("errors/error.html", code=401, reason="login", unsent=unsent), 401
     g.staff = user
     view = current_app.view_functions.get(endpoint)
     permission = getattr(view, "required_permission", None)
