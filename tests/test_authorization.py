@@ -1,0 +1,392 @@
+"""Authorization matrix: every route of ``app.url_map`` × every role × GET/POST.
+
+The table below is the specification. Each cell names what one role gets from one route, so a
+change of policy shows up as a change of the table in review, and a route added without a row
+fails ``test_every_route_is_in_the_matrix``. POSTs carry a valid CSRF token taken from a GET page
+of the same client, so that every cell is about authorization, never about CSRF.
+
+Case A sits in the "general" queue. Two ombudspersons are members of that queue: the holder
+received A's key; the other was excluded by A's reporter at submission and must learn nothing
+about A, not even that its handle exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from portal.models import CaseAccess, Role, StaffUser
+from tests.conftest import PASSWORD, Portal, csrf_token, login, open_followup
+
+A_TEXT = "Case A: the night-shift supervisor signs safety checks nobody made."
+B_TEXT = "Case B: the canteen fridge has been broken for a month."
+
+
+class R(enum.StrEnum):
+    """The roles of the matrix."""
+
+    ANONYMOUS = "anonymous"
+    REPORTER_A = "reporter of case A"
+    REPORTER_B = "reporter of case B"
+    HOLDER = "ombudsperson holding A"
+    EXCLUDED = "ombudsperson excluded from A"
+    ADMIN = "admin"
+    MANAGEMENT = "management"
+
+
+#: Roles that may read case A. For every other role, A's text and handle must never appear in
+#: any response, whatever the status code.
+MAY_READ_A = frozenset({R.REPORTER_A, R.HOLDER})
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: int
+    location: str | None = None  # path (and query) of the redirect target, for 302
+
+    def __str__(self) -> str:
+        return f"{self.status} → {self.location}" if self.location else str(self.status)
+
+
+# Named outcomes. {handle} in a location stands for case A's handle.
+PAGE = Expect(200)
+LOGIN_REDIRECT = Expect(302, "/staff/login")
+UNAUTHENTICATED = Expect(401)
+FORBIDDEN = Expect(403)
+NOT_FOUND = Expect(404)
+EXPIRED_FOLLOWUP = Expect(401)  # the reporter page "your follow-up session has ended"
+TO_FOLLOWUP_CASE = Expect(302, "/followup/case")
+MESSAGE_SENT = Expect(302, "/followup/case?sent=1")
+TO_START = Expect(302, "/")
+TO_CASE_LIST = Expect(302, "/staff/")
+LOGGED_OUT = Expect(302, "/staff/login")
+CASE_UPDATED = Expect(302, "/staff/cases/{handle}")
+
+
+def everyone(outcome: Expect) -> dict[R, Expect]:
+    return dict.fromkeys(R, outcome)
+
+
+def staff_route(
+    *, holder: Expect, excluded: Expect, admin: Expect, management: Expect, method: str
+) -> dict[R, Expect]:
+    """A route behind the staff guard: without a staff session, GET goes to the log-in page and
+    POST gets 401 (deny by default)."""
+    outsider = LOGIN_REDIRECT if method == "GET" else UNAUTHENTICATED
+    return {
+        R.ANONYMOUS: outsider,
+        R.REPORTER_A: outsider,
+        R.REPORTER_B: outsider,
+        R.HOLDER: holder,
+        R.EXCLUDED: excluded,
+        R.ADMIN: admin,
+        R.MANAGEMENT: management,
+    }
+
+
+def case_route(method: str, success: Expect) -> dict[R, Expect]:
+    """A route on case A: only the holder; the excluded member gets the same 404 as for a case
+    that does not exist; roles without case permissions get 403."""
+    return staff_route(
+        holder=success, excluded=NOT_FOUND, admin=FORBIDDEN, management=FORBIDDEN, method=method
+    )
+
+
+#: (rule, method) → role → expected outcome.
+MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
+    ("/", "GET"): everyone(PAGE),
+    ("/report", "GET"): everyone(PAGE),
+    ("/report", "POST"): everyone(PAGE),  # the receipt page
+    ("/followup", "GET"): everyone(PAGE),
+    ("/followup", "POST"): everyone(TO_FOLLOWUP_CASE),  # posts case B's receipt
+    ("/followup/case", "GET"): {
+        **everyone(EXPIRED_FOLLOWUP),
+        R.REPORTER_A: PAGE,
+        R.REPORTER_B: PAGE,
+    },
+    ("/followup/case", "POST"): {
+        **everyone(EXPIRED_FOLLOWUP),
+        R.REPORTER_A: MESSAGE_SENT,
+        R.REPORTER_B: MESSAGE_SENT,
+    },
+    ("/followup/leave", "POST"): everyone(TO_START),
+    ("/staff/login", "GET"): everyone(PAGE),
+    ("/staff/login", "POST"): everyone(TO_CASE_LIST),  # posts the holder's credentials
+    ("/staff/logout", "POST"): staff_route(
+        holder=LOGGED_OUT,
+        excluded=LOGGED_OUT,
+        admin=LOGGED_OUT,
+        management=LOGGED_OUT,
+        method="POST",
+    ),
+    ("/staff/", "GET"): staff_route(
+        holder=PAGE, excluded=PAGE, admin=FORBIDDEN, management=FORBIDDEN, method="GET"
+    ),
+    ("/staff/account", "GET"): staff_route(
+        holder=PAGE, excluded=PAGE, admin=PAGE, management=PAGE, method="GET"
+    ),
+    ("/staff/cases/<handle>", "GET"): case_route("GET", PAGE),
+    ("/staff/cases/<handle>/acknowledge", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/cases/<handle>/status", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/cases/<handle>/messages", "POST"): case_route("POST", CASE_UPDATED),
+}
+
+METHODS = ("GET", "POST")
+SKIPPED_ENDPOINTS = frozenset({"static"})
+
+
+@dataclass
+class World:
+    app: Flask
+    handle_a: str
+    handle_b: str
+    receipt_a: str
+    receipt_b: str
+    case_a_id: str
+    staff: dict[R, StaffUser]
+
+
+@pytest.fixture
+def world(app: Flask, portal: Portal) -> World:
+    holder = portal.staff("holder")
+    excluded = portal.staff("excluded")
+    admin = portal.staff("admin", roles=(Role.ADMIN,), queues=())
+    management = portal.staff("management", roles=(Role.MANAGEMENT,), queues=())
+    # "other" routes to the general queue, where both ombudspersons sit.
+    case_a = portal.submit(
+        category_code="other", description=A_TEXT, excluded_staff_ids=(excluded.id,)
+    )
+    case_b = portal.submit(category_code="other", description=B_TEXT)
+    assert case_a.queue_slug == case_b.queue_slug == "general"
+    users = {R.HOLDER: holder, R.EXCLUDED: excluded, R.ADMIN: admin, R.MANAGEMENT: management}
+    return World(
+        app=app,
+        handle_a=case_a.handle,
+        handle_b=case_b.handle,
+        receipt_a=case_a.receipt,
+        receipt_b=case_b.receipt,
+        case_a_id=case_a.case_id,
+        staff=users,
+    )
+
+
+def client_as(world: World, role: R) -> FlaskClient:
+    client = world.app.test_client()
+    if role == R.REPORTER_A:
+        open_followup(client, world.receipt_a)
+    elif role == R.REPORTER_B:
+        open_followup(client, world.receipt_b)
+    elif role in world.staff:
+        login(client, world.staff[role])
+    return client
+
+
+def form_for(rule: str, world: World) -> dict[str, str]:
+    """A valid body for each POST route, so that only authorization decides the outcome."""
+    bodies = {
+        "/report": {
+            "category": "other",
+            "description": "A concern sent during the authorization test.",
+            "happened": "ongoing",
+            "identity": "anonymous",
+            "site": "",
+            "department": "",
+        },
+        "/followup": {"receipt": world.receipt_b},
+        "/followup/case": {"text": "A message sent during the authorization test."},
+        "/staff/login": {"email": world.staff[R.HOLDER].email, "password": PASSWORD},
+        "/staff/cases/<handle>/status": {"status": "investigating"},
+        "/staff/cases/<handle>/messages": {
+            "text": "A reply sent during the authorization test.",
+            "visibility": "reporter",
+        },
+    }
+    return bodies.get(rule, {})
+
+
+def url_for_rule(rule: str, world: World) -> str:
+    return rule.replace("<handle>", world.handle_a)
+
+
+def send(client: FlaskClient, method: str, url: str, form: dict[str, str]) -> TestResponse:
+    if method == "GET":
+        return client.get(url)
+    token = csrf_token(client.get("/followup").text)
+    return client.post(url, data={"csrf_token": token, **form})
+
+
+def redirect_target(response: TestResponse) -> str | None:
+    if response.location is None:
+        return None
+    parts = urlsplit(response.location)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+CELLS = [
+    pytest.param(rule, method, role, expected, id=f"{method} {rule} as {role.value}")
+    for (rule, method), row in MATRIX.items()
+    for role, expected in row.items()
+]
+
+
+@pytest.mark.parametrize(("rule", "method", "role", "expected"), CELLS)
+def test_route_answers_role_as_the_matrix_says(
+    world: World, rule: str, method: str, role: R, expected: Expect
+) -> None:
+    client = client_as(world, role)
+
+    response = send(client, method, url_for_rule(rule, world), form_for(rule, world))
+
+    got = Expect(response.status_code, redirect_target(response) if expected.location else None)
+    wanted = Expect(
+        expected.status, expected.location and expected.location.format(handle=world.handle_a)
+    )
+    assert got == wanted, f"{method} {rule} as {role.value}: expected {wanted}, got {got}"
+    if role not in MAY_READ_A:
+        assert A_TEXT not in response.text
+        assert world.handle_a not in response.text
+        assert world.handle_a not in (response.location or "")
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    served = {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in SKIPPED_ENDPOINTS
+        for method in METHODS
+        if method in (rule.methods or ())
+    }
+    missing = sorted(served - MATRIX.keys())
+    stale = sorted(MATRIX.keys() - served)
+    assert not missing, f"routes with no row in MATRIX: {missing}"
+    assert not stale, f"MATRIX rows for routes that no longer exist: {stale}"
+
+
+def test_every_row_of_the_matrix_names_every_role() -> None:
+    incomplete = {key: sorted(set(R) - row.keys()) for key, row in MATRIX.items()}
+    assert {key: roles for key, roles in incomplete.items() if roles} == {}
+
+
+def test_only_known_url_arguments(app: Flask) -> None:
+    # url_for_rule fills in <handle> only; a new converter needs a value chosen for it here.
+    arguments = {
+        argument
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in SKIPPED_ENDPOINTS
+        for argument in rule.arguments
+    }
+    assert arguments <= {"handle"}
+
+
+def test_staff_routes_deny_by_default(app: Flask) -> None:
+    """Every staff route other than the log-in page turns away a visitor without a session."""
+    staff_rules = [
+        (rule, method)
+        for rule, method in MATRIX
+        if rule.startswith("/staff/") and rule != "/staff/login"
+    ]
+    assert staff_rules
+    for key in staff_rules:
+        row = MATRIX[key]
+        outsider = LOGIN_REDIRECT if key[1] == "GET" else UNAUTHENTICATED
+        assert row[R.ANONYMOUS] == outsider, key
+
+
+STAFF_POSTS = [rule for rule, method in MATRIX if method == "POST" and rule.startswith("/staff/")]
+
+
+@pytest.mark.parametrize("role", [R.ANONYMOUS, R.REPORTER_B, R.EXCLUDED, R.ADMIN])
+@pytest.mark.parametrize("rule", STAFF_POSTS)
+def test_staff_post_without_csrf_token_is_refused_not_crashed(
+    world: World, rule: str, role: R
+) -> None:
+    """The CSRF check runs before the staff guard; its failure must not let a request into a
+    view (or crash it) for a role the matrix turns away."""
+    client = client_as(world, role)
+
+    response = client.post(url_for_rule(rule, world), data=form_for(rule, world))
+
+    assert response.status_code in {400, 401, 403, 404}
+    assert A_TEXT not in response.text
+    assert world.handle_a not in response.text
+
+
+@pytest.mark.parametrize("cookie", ["forged", "forged.AAAA", ".", "é.é"])
+def test_a_forged_staff_cookie_counts_as_no_session(world: World, cookie: str) -> None:
+    client = world.app.test_client()
+    client.set_cookie("portal_staff", cookie, path="/staff")
+    token = csrf_token(client.get("/followup").text)
+
+    listing = client.get("/staff/")
+    posted = client.post(f"/staff/cases/{world.handle_a}/acknowledge", data={"csrf_token": token})
+
+    assert (listing.status_code, redirect_target(listing)) == (302, "/staff/login")
+    assert posted.status_code == 401
+
+
+def test_excluded_ombudsperson_holds_no_key_for_case_a(world: World, db: Session) -> None:
+    holders = set(
+        db.scalars(select(CaseAccess.staff_id).where(CaseAccess.case_id == world.case_a_id))
+    )
+
+    assert world.staff[R.EXCLUDED].id not in holders
+    assert holders == {world.staff[R.HOLDER].id}
+
+
+def test_excluded_ombudsperson_lists_case_b_but_not_case_a(world: World) -> None:
+    client = client_as(world, R.EXCLUDED)
+
+    listing = client.get("/staff/")
+
+    assert listing.status_code == 200
+    assert world.handle_b in listing.text  # the list works for this user ...
+    assert world.handle_a not in listing.text  # ... and A is not on it
+
+
+def test_excluded_ombudsperson_gets_the_same_404_as_for_a_made_up_handle(world: World) -> None:
+    client = client_as(world, R.EXCLUDED)
+
+    real = client.get(f"/staff/cases/{world.handle_a}")
+    made_up = client.get("/staff/cases/XXXX-0000")
+
+    assert real.status_code == made_up.status_code == 404
+    assert real.text == made_up.text
+
+
+def test_reporter_of_b_sees_b_and_never_a(world: World) -> None:
+    client = client_as(world, R.REPORTER_B)
+
+    page = client.get("/followup/case")
+
+    assert page.status_code == 200
+    assert B_TEXT in page.text
+    assert A_TEXT not in page.text
+
+
+def test_holder_reads_case_a(world: World) -> None:
+    client = client_as(world, R.HOLDER)
+
+    page = client.get(f"/staff/cases/{world.handle_a}")
+
+    assert page.status_code == 200
+    assert A_TEXT in page.text
+
+
+@pytest.mark.parametrize("role", [R.ADMIN, R.MANAGEMENT])
+def test_admin_and_management_cannot_list_or_open_cases(world: World, role: R) -> None:
+    client = client_as(world, role)
+
+    listing = client.get("/staff/")
+    case_a = client.get(f"/staff/cases/{world.handle_a}")
+
+    assert (listing.status_code, case_a.status_code) == (403, 403)
+    assert A_TEXT not in listing.text + case_a.text
+    assert world.handle_b not in listing.text
