@@ -200,3 +200,13 @@ def test_reply_typed_after_the_session_ended_is_shown_back(app: Flask, portal: P
         },
     )
     assert response.status_code == 401 and "my careful reply" in response.text
+
+
+def test_login_errors_speak_to_staff_not_reporters(client: FlaskClient, portal: Portal) -> None:
+    alice = portal.staff("alice")
+    token = csrf_token(client.get("/staff/login").text)
+    response = client.post(
+        "/staff/login", data={"csrf_token": token, "email": alice.email, "password": "nope"}
+    )
+    assert "Wrong e-mail or password." in response.text
+    assert "Nothing was sent yet" not in response.text
