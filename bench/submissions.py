@@ -1,0 +1,771 @@
+#!/usr/bin/env python3
+"""Submissions per second through the full stack, next to a bare Flask endpoint.
+
+One gunicorn server per Argon2 profile ("test": the cheapest parameters libargon2 accepts;
+"production": RFC 9106's second recommended option, t=3, 64 MiB, p=4) serves, on 127.0.0.1 and a
+free port, ``DispatcherMiddleware(portal_app, {"/bare": bare_app})``: the real portal, and at
+``/bare/`` a minimal Flask app whose ``POST /`` reads one form field and answers a short string.
+Same server, same workers, same client, so the ratio between the two says what the portal costs.
+
+On each server the client (standard library only, ``--concurrency`` threads, a new connection per
+request as gunicorn's sync workers close them anyway) runs two phases:
+
+* ``bare``: ``POST /bare/`` with a form field;
+* ``portal-<profile>-argon2``: one submission = ``GET /report`` (CSRF token and the
+  ``portal_form`` cookie) then ``POST /report`` with an anonymous harassment concern. It counts
+  as a success when the POST answers 200 with the receipt (``id="receipt"``). The latency of the
+  pair and of the POST alone are reported.
+
+Each phase first runs a few unrecorded warm-up operations (workers load templates lazily), then
+a fixed number of operations, cut short by ``--max-seconds``. The database is a temporary SQLite
+file, or with ``--database-url`` a temporary database created on that PostgreSQL server (the URL
+must let us CREATE and DROP DATABASE) and dropped at the end. The server is always stopped.
+
+Run ``python bench/submissions.py --quick`` for a smoke run of a few seconds, ``make bench`` for the
+full run. Timings are printed (and written as JSON with ``--json``), never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from http.cookies import SimpleCookie
+from importlib.metadata import PackageNotFoundError, version
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, request
+from gunicorn.app.base import BaseApplication
+from sqlalchemy import make_url, text
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from portal import create_app, crypto, migrate
+from portal.db import make_engine, make_sessionmaker
+from portal.instance import InstanceSecrets
+from portal.models import Role
+from portal.services import staff, taxonomy
+from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
+
+HOST = "127.0.0.1"
+PROFILES: dict[str, Argon2Cost] = {"test": TEST_ARGON2, "production": PRODUCTION_ARGON2}
+TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+RECEIPT_MARK = 'id="receipt"'
+DESCRIPTION = (
+    "My manager shouts at me in front of the team, most weeks, usually in the Monday meeting. "
+    "Last month he said in front of everyone that I would be 'the first to go' if I kept asking "
+    "about the overtime rota. Two colleagues saw it. I have not reported it before because I am "
+    "afraid of what happens to my contract renewal. (benchmark submission {n})"
+)
+REQUEST_TIMEOUT = 120.0  # seconds; a production-cost request on a saturated box stays far below
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def bare_app() -> Flask:
+    """The baseline: Flask's own request handling and form parsing, nothing of the portal."""
+    app = Flask("bare")
+
+    @app.post("/")
+    def echo() -> str:
+        return f"ok {len(request.form.get('text', ''))}\n"
+
+    return app
+
+
+def bench_wsgi(settings: Settings, secrets: InstanceSecrets) -> DispatcherMiddleware:
+    return DispatcherMiddleware(create_app(settings, secrets=secrets), {"/bare": bare_app()})
+
+
+class _BenchServer(BaseApplication):  # type: ignore[misc]
+    """Like ``portal.serving``: each worker builds its own app (and engine) after the fork."""
+
+    def __init__(
+        self, settings: Settings, secrets: InstanceSecrets, options: dict[str, Any]
+    ) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> DispatcherMiddleware:
+        return bench_wsgi(self._settings, self._secrets)
+
+
+def _serve(settings: Settings, secrets: InstanceSecrets, port: int, workers: int) -> None:
+    """Entry point of the server process: the gunicorn arbiter, which forks the workers."""
+    options: dict[str, Any] = {
+        "bind": f"{HOST}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "proc_name": "portal-bench",
+        "timeout": int(REQUEST_TIMEOUT),
+        "graceful_timeout": 5,
+    }
+    _BenchServer(settings, secrets, options).run()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, secrets: InstanceSecrets, workers: int) -> Iterator[int]:
+    """Start gunicorn in a child process; yield its port; always stop it (TERM, then KILL)."""
+    port = free_port()
+    # spawn, not fork: the child must not inherit this process's database engine or threads.
+    ctx = multiprocessing.get_context("spawn")
+    proc: BaseProcess = ctx.Process(
+        target=_serve, args=(settings, secrets, port, workers), name="portal-bench-server"
+    )
+    proc.start()
+    try:
+        _wait_for_port(proc, port, timeout=60.0)
+        yield port
+    finally:
+        proc.terminate()
+        proc.join(15)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+
+def _wait_for_port(proc: BaseProcess, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.is_alive():
+            raise RuntimeError(f"the benchmark server exited early (code {proc.exitcode})")
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the benchmark server did not listen on {HOST}:{port} in {timeout:.0f} s")
+
+
+# --- the database ------------------------------------------------------------------------------
+
+
+def bench_settings(instance: Path, database_url: str, cost: Argon2Cost) -> Settings:
+    """Built like ``cheap_settings`` in tests/conftest.py, with the Argon2 costs chosen."""
+    return Settings(
+        instance_path=instance,
+        database_url=database_url,
+        kdf_time_cost=cost.time_cost,
+        kdf_memory_kib=cost.memory_kib,
+        kdf_parallelism=cost.parallelism,
+        password_time_cost=cost.time_cost,
+        password_memory_kib=cost.memory_kib,
+        password_parallelism=cost.parallelism,
+        secure_cookies=False,
+        log_level="WARNING",
+    )
+
+
+def prepare_database(settings: Settings) -> str:
+    """Migrate, load the default taxonomy, add one ombudsperson in "general" and "hr". Returns
+    the database server's version."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrate.upgrade(engine)
+        with make_sessionmaker(engine)() as session:
+            taxonomy.load_taxonomy(
+                session,
+                taxonomy.read_taxonomy_file(PROJECT_ROOT / "config" / "taxonomy.toml"),
+            )
+            staff.create_staff(
+                session,
+                settings,
+                email="ombuds@example.org",
+                display_name="Bench Ombudsperson",
+                roles=(Role.OMBUDSPERSON,),
+                queue_slugs=("general", "hr"),
+                password="benchmark password, not a secret",
+                now=dt.datetime.now(dt.UTC),
+            )
+            session.commit()
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                return f"SQLite {sqlite3.sqlite_version}"
+            return f"PostgreSQL {conn.execute(text('SHOW server_version')).scalar_one()}"
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def temporary_postgres(base_url: str) -> Iterator[str]:
+    """A fresh database on the server of ``base_url``, dropped afterwards (as the tests do)."""
+    url = make_url(base_url)
+    name = f"portal_bench_{crypto.random_id()[:12]}"
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    set_cookies: list[str]
+
+
+class Failed(Exception):
+    """One operation failed; the message is its kind, counted in the results."""
+
+
+def http_call(
+    port: int, method: str, path: str, form: dict[str, str] | None = None, cookie: str = ""
+) -> Reply:
+    conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
+    try:
+        headers = {"Accept": "text/html"}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if cookie:
+            headers["Cookie"] = cookie
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text_body = response.read().decode("utf-8", "replace")
+        return Reply(response.status, text_body, response.headers.get_all("Set-Cookie") or [])
+    except (OSError, http.client.HTTPException) as exc:
+        raise Failed(f"{method} {type(exc).__name__}") from exc
+    finally:
+        conn.close()
+
+
+def cookie_header(set_cookies: list[str]) -> str:
+    jar: SimpleCookie = SimpleCookie()
+    for header in set_cookies:
+        jar.load(header)
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
+
+
+Operation = Callable[[int, int], float | None]
+"""``op(port, n)`` does one operation; returns the POST latency (portal) or None (bare); raises
+``Failed`` on failure."""
+
+
+def bare_post(port: int, n: int) -> float | None:
+    reply = http_call(port, "POST", "/bare/", {"text": DESCRIPTION.format(n=n)})
+    if reply.status != 200 or not reply.body.startswith("ok"):
+        raise Failed(f"POST {reply.status}")
+    return None
+
+
+def portal_submission(port: int, n: int) -> float | None:
+    """A new reporter each time: no cookie carried over from an earlier submission."""
+    page = http_call(port, "GET", "/report")
+    if page.status != 200:
+        raise Failed(f"GET {page.status}")
+    match = TOKEN.search(page.body)
+    if match is None:
+        raise Failed("GET without CSRF token")
+    form = {
+        "csrf_token": match.group(1),
+        "category": "harassment",
+        "description": DESCRIPTION.format(n=n),
+        "happened": "ongoing",
+        "identity": "anonymous",
+        "site": "",
+        "department": "",
+    }
+    started = time.perf_counter()
+    reply = http_call(port, "POST", "/report", form, cookie_header(page.set_cookies))
+    post_seconds = time.perf_counter() - started
+    if reply.status != 200:
+        raise Failed(f"POST {reply.status}")
+    if RECEIPT_MARK not in reply.body:
+        raise Failed("POST 200 without receipt")
+    return post_seconds
+
+
+# --- running a phase ---------------------------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    server: str
+    planned: int
+    requests: int  # operations attempted (a portal submission is a GET and a POST)
+    successes: int
+    failures: int
+    seconds: float
+    throughput: float  # successful operations per second
+    latency: Latency | None
+    post_latency: Latency | None
+    errors: dict[str, int] = field(default_factory=dict)
+    hit_time_cap: bool = False
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def summarise(seconds: list[float]) -> Latency | None:
+    if not seconds:
+        return None
+    values = sorted(s * 1000 for s in seconds)
+    return Latency(percentile(values, 50), percentile(values, 90), percentile(values, 99))
+
+
+def run_phase(
+    name: str,
+    server: str,
+    op: Operation,
+    port: int,
+    *,
+    total: int,
+    concurrency: int,
+    max_seconds: float,
+) -> PhaseResult:
+    """Run ``total`` operations from ``concurrency`` threads, starting no new one after
+    ``max_seconds``. Throughput = successes / wall time from the first start to the last end."""
+    lock = threading.Lock()
+    issued = 0
+    latencies: list[float] = []
+    post_latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    hit_cap = False
+    start_line = threading.Barrier(concurrency + 1)
+    deadline = 0.0
+    stop = threading.Event()  # set when the benchmark is interrupted
+
+    def worker() -> None:
+        nonlocal issued, hit_cap
+        start_line.wait()
+        while True:
+            with lock:
+                if issued >= total or stop.is_set():
+                    return
+                if time.monotonic() >= deadline:
+                    hit_cap = True
+                    return
+                issued += 1
+                n = issued
+            started = time.perf_counter()
+            try:
+                post_seconds = op(port, n)
+            except Failed as exc:
+                with lock:
+                    errors[str(exc)] += 1
+                continue
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if post_seconds is not None:
+                    post_latencies.append(post_seconds)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline = time.monotonic() + max_seconds
+    start_line.wait()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        stop.set()
+        raise
+    wall = time.perf_counter() - began
+    successes = len(latencies)
+    return PhaseResult(
+        name=name,
+        server=server,
+        planned=total,
+        requests=issued,
+        successes=successes,
+        failures=sum(errors.values()),
+        seconds=wall,
+        throughput=successes / wall if wall > 0 else 0.0,
+        latency=summarise(latencies),
+        post_latency=summarise(post_latencies),
+        errors=dict(errors),
+        hit_time_cap=hit_cap,
+    )
+
+
+# --- machine info and report -------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory() -> str:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _argon2_ms(cost: Argon2Cost, rounds: int = 3) -> float:
+    """Median time of one reporter-key derivation in this (otherwise idle) process."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        crypto.derive_reporter_private_key("0" * crypto.RECEIPT_SYMBOLS, b"\0" * 16, cost)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def machine_info() -> dict[str, str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 0
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus (nproc)": str(usable),
+        "cpu model": _cpu_model(),
+        "memory": _memory(),
+        "load average at start": load,
+        "python": platform.python_version(),
+        "sqlite library": sqlite3.sqlite_version,
+        "packages": ", ".join(
+            f"{p} {_version(p)}"
+            for p in ("Flask", "Werkzeug", "gunicorn", "SQLAlchemy", "argon2-cffi", "PyNaCl")
+        ),
+        "argon2id derivation, idle, test params": f"{_argon2_ms(TEST_ARGON2):.2f} ms",
+        "argon2id derivation, idle, production params": f"{_argon2_ms(PRODUCTION_ARGON2):.0f} ms",
+    }
+
+
+def _cost_text(cost: Argon2Cost) -> str:
+    return f"t={cost.time_cost}, m={cost.memory_kib} KiB, p={cost.parallelism}"
+
+
+def _ms(latency: Latency | None) -> list[str]:
+    if latency is None:
+        return ["-", "-", "-"]
+    return [f"{latency.p50_ms:.1f}", f"{latency.p90_ms:.1f}", f"{latency.p99_ms:.1f}"]
+
+
+def print_table(results: list[PhaseResult]) -> None:
+    header = [
+        "phase",
+        "requests",
+        "ok",
+        "failed",
+        "seconds",
+        "ops/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "POST p50",
+        "POST p90",
+        "POST p99",
+    ]
+    rows = [header]
+    for r in results:
+        rows.append(
+            [
+                f"{r.name} [{r.server}]",
+                str(r.requests),
+                str(r.successes),
+                str(r.failures),
+                f"{r.seconds:.2f}",
+                f"{r.throughput:.2f}",
+                *_ms(r.latency),
+                *_ms(r.post_latency),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    for r in results:
+        if r.errors:
+            kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.errors.items()))
+            print(f"  failures in {r.name} [{r.server}]: {kinds}")
+        if r.hit_time_cap:
+            print(f"  {r.name} [{r.server}] stopped at the time cap ({r.requests}/{r.planned})")
+
+
+def ratios(results: list[PhaseResult]) -> dict[str, dict[str, float]]:
+    """Portal throughput over bare throughput measured on the same server."""
+    bare = {r.server: r for r in results if r.name == "bare"}
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        base = bare.get(r.server)
+        if r.name == "bare" or base is None or base.throughput == 0:
+            continue
+        out[r.name] = {
+            "submissions_per_bare_request": r.throughput / base.throughput,
+            "http_requests_per_bare_request": 2 * r.throughput / base.throughput,
+        }
+    return out
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    bare: int
+    per_profile: dict[str, int]
+    max_seconds: float
+    warmup: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog="Timings are printed, never asserted. See docs/benchmarks.md for recorded figures.",
+    )
+    dflt = " (default: %(default)s)"
+    parser.add_argument(
+        "--requests", type=int, default=200, help="submissions with test Argon2" + dflt
+    )
+    parser.add_argument(
+        "--production-requests",
+        type=int,
+        default=40,
+        help="submissions with production Argon2" + dflt,
+    )
+    parser.add_argument(
+        "--bare-requests",
+        type=int,
+        default=1000,
+        help="POSTs to the bare endpoint, on each server" + dflt,
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, help="time cap of each phase" + dflt
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads" + dflt)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers" + dflt)
+    parser.add_argument(
+        "--warmup", type=int, help="unrecorded operations before each phase (default: 2 x workers)"
+    )
+    parser.add_argument(
+        "--profiles",
+        default="test,production",
+        help=f"Argon2 profiles to run, comma-separated, from {', '.join(PROFILES)}" + dflt,
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL server URL that may CREATE DATABASE: a temporary database is made on "
+        "it and dropped at the end (default: a temporary SQLite file)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run of a few seconds: a handful of operations per phase (overrides counts)",
+    )
+    args = parser.parse_args(argv)
+    args.profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    unknown = [p for p in args.profiles if p not in PROFILES]
+    if unknown or not args.profiles:
+        parser.error(f"unknown Argon2 profile(s) {unknown}; choose from {list(PROFILES)}")
+    if min(args.requests, args.production_requests, args.bare_requests) < 1:
+        parser.error("request counts must be at least 1")
+    if args.concurrency < 1 or args.workers < 1 or args.max_seconds <= 0:
+        parser.error("--concurrency and --workers must be at least 1, --max-seconds positive")
+    return args
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    warmup = args.warmup if args.warmup is not None else 2 * args.workers
+    if args.quick:
+        return Plan(
+            bare=200,
+            per_profile={"test": 10, "production": 3},
+            max_seconds=min(args.max_seconds, 20.0),
+            warmup=min(warmup, 2),
+        )
+    return Plan(
+        bare=args.bare_requests,
+        per_profile={"test": args.requests, "production": args.production_requests},
+        max_seconds=args.max_seconds,
+        warmup=warmup,
+    )
+
+
+def benchmark(
+    args: argparse.Namespace, plan: Plan, database_url: str, workdir: Path
+) -> tuple[str, list[PhaseResult]]:
+    secrets = InstanceSecrets.generate()
+    instance = workdir / "instance"
+    instance.mkdir()
+    # One database for both profiles; staff key set-up uses the cheap costs (it is not measured).
+    database = prepare_database(bench_settings(instance, database_url, TEST_ARGON2))
+    print(f"database: {database} ({'temporary' if database_url else instance / 'portal.db'})")
+    results: list[PhaseResult] = []
+    for profile in args.profiles:
+        cost = PROFILES[profile]
+        settings = bench_settings(instance, database_url, cost)
+        server = f"{profile} server"
+        print(f"\nstarting gunicorn ({args.workers} sync workers), Argon2 {_cost_text(cost)}")
+        with running_server(settings, secrets, args.workers) as port:
+            phases: list[tuple[str, Operation, int]] = [
+                ("bare", bare_post, plan.bare),
+                (f"portal-{profile}-argon2", portal_submission, plan.per_profile[profile]),
+            ]
+            for name, op, total in phases:
+                if plan.warmup:
+                    run_phase(
+                        "warm-up",
+                        server,
+                        op,
+                        port,
+                        total=plan.warmup,
+                        concurrency=args.concurrency,
+                        max_seconds=plan.max_seconds,
+                    )
+                result = run_phase(
+                    name,
+                    server,
+                    op,
+                    port,
+                    total=total,
+                    concurrency=args.concurrency,
+                    max_seconds=plan.max_seconds,
+                )
+                print(
+                    f"  {name}: {result.successes}/{result.requests} ok in {result.seconds:.2f} s"
+                    f" = {result.throughput:.2f}/s"
+                )
+                results.append(result)
+    return database, results
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # Turn SIGTERM into an exception so the ``finally`` blocks stop the server and drop the
+    # temporary database.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    plan = make_plan(args)
+    print("Portal submissions benchmark (loopback; client and server share this machine)\n")
+    info = machine_info()
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    if os.getloadavg()[0] > 0.5:
+        print("note: load average above 0.5: if another process is busy, figures will be low")
+    print(f"gunicorn workers: {args.workers} (sync); client threads: {args.concurrency}")
+    print(
+        f"operations per phase: bare {plan.bare}, "
+        + ", ".join(f"{p} {plan.per_profile[p]}" for p in args.profiles)
+        + f"; warm-up {plan.warmup}; time cap {plan.max_seconds:.0f} s per phase"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        if args.database_url:
+            with temporary_postgres(args.database_url) as url:
+                database, results = benchmark(args, plan, url, Path(tmp))
+        else:
+            database, results = benchmark(args, plan, "", Path(tmp))
+
+    info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at end: {info['load average at end']}")
+    print("\nresults (ops/s = successful operations per second; for the portal one operation is")
+    print("a submission, GET /report + POST /report; latencies in ms)\n")
+    print_table(results)
+    found = ratios(results)
+    if found:
+        print("\nportal throughput / bare throughput on the same server:")
+        for name, values in found.items():
+            per = values["submissions_per_bare_request"]
+            if not per:
+                print(f"  {name}: no successful submission")
+                continue
+            http_ratio = values["http_requests_per_bare_request"]
+            print(
+                f"  {name}: {per:.4f} submissions per bare request (1 : {1 / per:.0f});"
+                f" counting both HTTP requests of a submission {http_ratio:.4f}"
+            )
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "machine": info,
+            "database": database,
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "argon2": {p: asdict(PROFILES[p]) for p in args.profiles},
+            "phases": [asdict(r) for r in results],
+            "ratios": found,
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+
+    broken = [r for r in results if r.failures or not r.successes]
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
