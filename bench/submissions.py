@@ -139,9 +139,18 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    label: str
+    port: int
+    pid: int  # the gunicorn arbiter; its workers are its children
+
+
 @contextlib.contextmanager
-def running_server(settings: Settings, secrets: InstanceSecrets, workers: int) -> Iterator[int]:
-    """Start gunicorn in a child process; yield its port; always stop it (TERM, then KILL)."""
+def running_server(
+    label: str, settings: Settings, secrets: InstanceSecrets, workers: int
+) -> Iterator[Server]:
+    """Start gunicorn in a child process; yield it; always stop it (TERM, then KILL)."""
     port = free_port()
     # spawn, not fork: the child must not inherit this process's database engine or threads.
     ctx = multiprocessing.get_context("spawn")
@@ -151,7 +160,8 @@ def running_server(settings: Settings, secrets: InstanceSecrets, workers: int) -
     proc.start()
     try:
         _wait_for_port(proc, port, timeout=60.0)
-        yield port
+        assert proc.pid is not None
+        yield Server(label, port, proc.pid)
     finally:
         proc.terminate()
         proc.join(15)
@@ -342,8 +352,31 @@ class PhaseResult:
     throughput: float  # successful operations per second
     latency: Latency | None
     post_latency: Latency | None
+    client_cores: float  # CPU time of this client process / wall time
+    server_cores: float | None  # the same for gunicorn's arbiter and workers (None: no /proc)
     errors: dict[str, int] = field(default_factory=dict)
     hit_time_cap: bool = False
+
+
+def process_tree_cpu(root: int) -> float | None:
+    """CPU seconds (user + system, all threads) used so far by ``root`` and its children, read
+    from /proc; None where there is no /proc. A worker that exits takes its share with it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path("/proc", entry, "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+            if int(entry) == root or int(fields[1]) == root:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+                found = True
+    return total / tick if found else None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -361,9 +394,8 @@ def summarise(seconds: list[float]) -> Latency | None:
 
 def run_phase(
     name: str,
-    server: str,
+    server: Server,
     op: Operation,
-    port: int,
     *,
     total: int,
     concurrency: int,
@@ -395,7 +427,7 @@ def run_phase(
                 n = issued
             started = time.perf_counter()
             try:
-                post_seconds = op(port, n)
+                post_seconds = op(server.port, n)
             except Failed as exc:
                 with lock:
                     errors[str(exc)] += 1
@@ -409,6 +441,8 @@ def run_phase(
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    server_cpu = process_tree_cpu(server.pid)
+    client_cpu = time.process_time()
     began = time.perf_counter()
     deadline = time.monotonic() + max_seconds
     start_line.wait()
@@ -419,10 +453,17 @@ def run_phase(
         stop.set()
         raise
     wall = time.perf_counter() - began
+    client_cpu = time.process_time() - client_cpu
+    server_cpu_end = process_tree_cpu(server.pid)
+    server_cores = (
+        (server_cpu_end - server_cpu) / wall
+        if server_cpu is not None and server_cpu_end is not None and wall > 0
+        else None
+    )
     successes = len(latencies)
     return PhaseResult(
         name=name,
-        server=server,
+        server=server.label,
         planned=total,
         requests=issued,
         successes=successes,
@@ -431,6 +472,8 @@ def run_phase(
         throughput=successes / wall if wall > 0 else 0.0,
         latency=summarise(latencies),
         post_latency=summarise(post_latencies),
+        client_cores=client_cpu / wall if wall > 0 else 0.0,
+        server_cores=server_cores,
         errors=dict(errors),
         hit_time_cap=hit_cap,
     )
@@ -519,6 +562,8 @@ def print_table(results: list[PhaseResult]) -> None:
         "POST p50",
         "POST p90",
         "POST p99",
+        "client cores",
+        "server cores",
     ]
     rows = [header]
     for r in results:
@@ -532,6 +577,8 @@ def print_table(results: list[PhaseResult]) -> None:
                 f"{r.throughput:.2f}",
                 *_ms(r.latency),
                 *_ms(r.post_latency),
+                f"{r.client_cores:.2f}",
+                "-" if r.server_cores is None else f"{r.server_cores:.2f}",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -594,7 +641,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bare-requests",
         type=int,
-        default=1000,
+        default=5000,
         help="POSTs to the bare endpoint, on each server" + dflt,
     )
     parser.add_argument(
@@ -664,9 +711,8 @@ def benchmark(
     for profile in args.profiles:
         cost = PROFILES[profile]
         settings = bench_settings(instance, database_url, cost)
-        server = f"{profile} server"
         print(f"\nstarting gunicorn ({args.workers} sync workers), Argon2 {_cost_text(cost)}")
-        with running_server(settings, secrets, args.workers) as port:
+        with running_server(f"{profile} server", settings, secrets, args.workers) as server:
             phases: list[tuple[str, Operation, int]] = [
                 ("bare", bare_post, plan.bare),
                 (f"portal-{profile}-argon2", portal_submission, plan.per_profile[profile]),
@@ -677,7 +723,6 @@ def benchmark(
                         "warm-up",
                         server,
                         op,
-                        port,
                         total=plan.warmup,
                         concurrency=args.concurrency,
                         max_seconds=plan.max_seconds,
@@ -686,7 +731,6 @@ def benchmark(
                     name,
                     server,
                     op,
-                    port,
                     total=total,
                     concurrency=args.concurrency,
                     max_seconds=plan.max_seconds,
@@ -732,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at end: {info['load average at end']}")
     print("\nresults (ops/s = successful operations per second; for the portal one operation is")
-    print("a submission, GET /report + POST /report; latencies in ms)\n")
+    print("a submission, GET /report + POST /report; latencies in ms; cores = CPU seconds per")
+    print("second of wall time, of this client process and of gunicorn's arbiter and workers)\n")
     print_table(results)
     found = ratios(results)
     if found:
