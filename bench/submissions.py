@@ -8,7 +8,8 @@ free port, ``DispatcherMiddleware(portal_app, {"/bare": bare_app})``: the real p
 Same server, same workers, same client, so the ratio between the two says what the portal costs.
 
 On each server the client (standard library only, ``--concurrency`` threads, a new connection per
-request as gunicorn's sync workers close them anyway) runs two phases:
+request as gunicorn's sync workers close them anyway) runs two phases, and reports the CPU used by
+itself and by gunicorn (from /proc) so that a run limited by the client shows:
 
 * ``bare``: ``POST /bare/`` with a form field;
 * ``portal-<profile>-argon2``: one submission = ``GET /report`` (CSRF token and the
