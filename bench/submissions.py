@@ -189,18 +189,13 @@ def _wait_for_port(proc: BaseProcess, port: int, timeout: float) -> None:
 
 def bench_settings(instance: Path, database_url: str, cost: Argon2Cost) -> Settings:
     """Built like ``cheap_settings`` in tests/conftest.py, with the Argon2 costs chosen."""
-    return Settings(
+    settings = Settings(
         instance_path=instance,
         database_url=database_url,
-        kdf_time_cost=cost.time_cost,
-        kdf_memory_kib=cost.memory_kib,
-        kdf_parallelism=cost.parallelism,
-        password_time_cost=cost.time_cost,
-        password_memory_kib=cost.memory_kib,
-        password_parallelism=cost.parallelism,
         secure_cookies=False,
         log_level="WARNING",
     )
+    return settings.with_argon2(cost)
 
 
 def prepare_database(settings: Settings) -> str:

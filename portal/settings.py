@@ -130,6 +130,17 @@ class Settings:
             self.password_time_cost, self.password_memory_kib, self.password_parallelism
         )
 
+    def with_argon2(self, cost: Argon2Cost) -> Settings:
+        """The same settings with ``cost`` for both key derivation and password hashes."""
+        return self.replace(
+            kdf_time_cost=cost.time_cost,
+            kdf_memory_kib=cost.memory_kib,
+            kdf_parallelism=cost.parallelism,
+            password_time_cost=cost.time_cost,
+            password_memory_kib=cost.memory_kib,
+            password_parallelism=cost.parallelism,
+        )
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 

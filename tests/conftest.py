@@ -37,17 +37,8 @@ NO_REDIS = "PORTAL_TEST_REDIS_URL is not set: Redis variants skipped"
 
 
 def cheap_settings(instance: Path, database_url: str = "", **changes: object) -> Settings:
-    return Settings(
-        instance_path=instance,
-        database_url=database_url,
-        kdf_time_cost=TEST_ARGON2.time_cost,
-        kdf_memory_kib=TEST_ARGON2.memory_kib,
-        kdf_parallelism=TEST_ARGON2.parallelism,
-        password_time_cost=TEST_ARGON2.time_cost,
-        password_memory_kib=TEST_ARGON2.memory_kib,
-        password_parallelism=TEST_ARGON2.parallelism,
-        secure_cookies=False,
-    ).replace(**changes)
+    settings = Settings(instance_path=instance, database_url=database_url, secure_cookies=False)
+    return settings.with_argon2(TEST_ARGON2).replace(**changes)
 
 
 @dataclass

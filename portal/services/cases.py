@@ -15,13 +15,12 @@ from portal.models import (
     CaseStatus,
     Category,
     MessageAuthor,
-    OrgUnit,
     Queue,
     Role,
     StaffUser,
     Visibility,
 )
-from portal.services import content, deadlines, thread
+from portal.services import content, deadlines, taxonomy, thread
 from portal.services.errors import InvalidTransition, NoAccess
 from portal.services.text import clean_text
 from portal.settings import Settings
@@ -115,11 +114,6 @@ def _unlock(
         raise NoAccess(handle) from exc
 
 
-def _label(session: Session, unit_id: int | None) -> str | None:
-    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
-    return unit.label if unit else None
-
-
 def open_case(
     session: Session,
     settings: Settings,
@@ -135,8 +129,8 @@ def open_case(
         case=case,
         queue=queue,
         category_label=category.label,
-        site_label=_label(session, case.site_id),
-        department_label=_label(session, case.department_id),
+        site_label=taxonomy.unit_label(session, case.site_id),
+        department_label=taxonomy.unit_label(session, case.department_id),
         report=content.open_report(case_key, case.id, case.report_ciphertext),
         contact=(
             content.open_contact(case_key, case.id, case.contact_ciphertext)

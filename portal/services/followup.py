@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Case, CaseStatus, Category, MessageAuthor, OrgUnit, Visibility
-from portal.services import content, thread
+from portal.models import Case, CaseStatus, Category, MessageAuthor, Visibility
+from portal.services import content, taxonomy, thread
 from portal.services.errors import MalformedReceipt, UnknownReceipt
 from portal.services.text import clean_text
 from portal.settings import Argon2Cost, Settings
@@ -70,13 +70,6 @@ def _case_and_key(session: Session, key: ReporterKey) -> tuple[Case, bytes]:
         raise UnknownReceipt from exc
 
 
-def _label(session: Session, unit_id: int | None) -> str | None:
-    if unit_id is None:
-        return None
-    unit = session.get(OrgUnit, unit_id)
-    return unit.label if unit else None
-
-
 def view(session: Session, key: ReporterKey) -> ReporterCaseView:
     case, case_key = _case_and_key(session, key)
     report = content.open_report(case_key, case.id, case.report_ciphertext)
@@ -90,8 +83,8 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
         status=CaseStatus(case.status),
         received_on=case.received_on,
         category_label=category.label if category else "",
-        site_label=_label(session, case.site_id),
-        department_label=_label(session, case.department_id),
+        site_label=taxonomy.unit_label(session, case.site_id),
+        department_label=taxonomy.unit_label(session, case.department_id),
         description=report.description,
         happened=report.happened,
         is_anonymous=case.is_anonymous,

@@ -173,6 +173,11 @@ def active_units(session: Session, kind: OrgUnitKind) -> list[OrgUnit]:
     return list(session.scalars(stmt))
 
 
+def unit_label(session: Session, unit_id: int | None) -> str | None:
+    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+    return unit.label if unit else None
+
+
 def category_by_code(session: Session, code: str) -> Category:
     cat = session.scalar(select(Category).where(Category.code == code, Category.active))
     if cat is None:
