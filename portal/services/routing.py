@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -83,10 +84,18 @@ def route(
     raise NoEligibleRecipient(because_of_exclusions=bool(everyone))
 
 
-def excludable_staff(session: Session) -> list[StaffUser]:
-    """Ombudspersons a reporter may exclude: every active one who sits in at least one queue."""
+class PublicStaff(NamedTuple):
+    """What a reporter may know of a staff member: the id to exclude and the public name."""
+
+    id: int
+    display_name: str
+
+
+def excludable_staff(session: Session) -> list[PublicStaff]:
+    """Ombudspersons a reporter may exclude: every active one who sits in at least one queue.
+    Only the id and public name are read: this feeds a public page."""
     stmt = (
-        select(StaffUser)
+        select(StaffUser.id, StaffUser.display_name)
         .where(
             StaffUser.active,
             _is_ombudsperson(),
@@ -94,7 +103,7 @@ def excludable_staff(session: Session) -> list[StaffUser]:
         )
         .order_by(StaffUser.display_name)
     )
-    return list(session.scalars(stmt))
+    return [PublicStaff(row.id, row.display_name) for row in session.execute(stmt)]
 
 
 def channel_open(session: Session) -> bool:

@@ -49,7 +49,7 @@ def _month_choices(today: dt.date) -> list[SelectChoice]:
     return choices
 
 
-def _report_form() -> ReportForm:
+def _report_form(excludable: list[routing.PublicStaff]) -> ReportForm:
     session = state.db()
     form = ReportForm()
     form.category.choices = [
@@ -64,9 +64,7 @@ def _report_form() -> ReportForm:
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.happened.choices = _month_choices(state.today())
-    form.excluded.choices = [
-        SelectChoice(str(s.id), s.display_name) for s in routing.excludable_staff(session)
-    ]
+    form.excluded.choices = [SelectChoice(str(s.id), s.display_name) for s in excludable]
     return form
 
 
@@ -87,9 +85,10 @@ def _concern(form: ReportForm) -> intake.Concern:
 @bp.route("/report", methods=["GET", "POST"])
 def report() -> ResponseReturnValue:
     session = state.db()
-    if not routing.channel_open(session):
+    excludable = routing.excludable_staff(session)
+    if not excludable:  # no ombudsperson sits in any queue: nobody could read a concern
         return render_template("reporter/not_open.html"), 503
-    form = _report_form()
+    form = _report_form(excludable)
     settings = state.settings()
     problem = None
     if form.validate_on_submit():
