@@ -57,7 +57,7 @@ def create_app(
         settings=settings,
         secrets=secrets,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=make_sessionmaker(engine, secrets.audit_key if secrets else None),
         followup_throttle=make_throttle(
             settings.redis_url, settings.followup_window_seconds, "portal:followup"
         ),

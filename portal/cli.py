@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal import migrate
 from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
-from portal.models import Case, Role, StaffUser, Visibility
+from portal.models import AuditEvent, Case, Role, StaffUser, Visibility
 from portal.services import cases, intake, routing, staff, taxonomy
 from portal.services.errors import InvalidInput, PortalError
 from portal.web.state import PortalState, utc_now
@@ -58,6 +58,13 @@ def _warn_if_unstaffed(session: Session) -> None:
         )
 
 
+def _holds_audit_events(state: PortalState) -> bool:
+    if not inspect(state.engine).has_table(AuditEvent.__tablename__):
+        return False
+    with state.sessions() as session:
+        return session.scalar(select(AuditEvent.seq).limit(1)) is not None
+
+
 def _holds_cases(state: PortalState) -> bool:
     if not inspect(state.engine).has_table(Case.__tablename__):
         return False
@@ -73,12 +80,15 @@ def init_command() -> None:
     settings = state.settings
     settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     missing = [n for n in SECRET_FILES if not (settings.instance_path / n).exists()]
-    if missing and _holds_cases(state):
-        # A new pepper would orphan every receipt; a new secret key is harmless but the two
-        # are restored together.
+    # The audit key arrived with migration 0002: an older instance may create it, as long as
+    # no audit event was written under another one.
+    restorable = [n for n in missing if n != "audit_key" or _holds_audit_events(state)]
+    if restorable and _holds_cases(state):
+        # A new pepper would orphan every receipt, a new audit key would break the chain; a new
+        # secret key is harmless but they are restored together.
         raise click.ClickException(
-            f"instance secret(s) {', '.join(missing)} missing in {settings.instance_path}, but the"
-            " database already holds cases: restore the secrets from your backup"
+            f"instance secret(s) {', '.join(restorable)} missing in {settings.instance_path},"
+            " but the database already holds cases: restore the secrets from your backup"
         )
     created = ensure_secrets(settings.instance_path)
     for name in created:
@@ -368,7 +378,10 @@ COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_comm
 
 
 def register(app: Flask) -> None:
-    for command in COMMANDS:
+    # Command groups of later features live in their own modules (cli_*.py).
+    from portal.cli_audit import audit_group
+
+    for command in [*COMMANDS, audit_group]:
         app.cli.add_command(command)
 
 

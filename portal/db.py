@@ -41,5 +41,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+#: Key of ``Session.info`` that carries the audit-chain key, so every service that records an
+#: audit event finds it on the session it was given (see ``services.audit``).
+AUDIT_KEY = "portal.audit_key"
+
+
+def make_sessionmaker(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+    info = {AUDIT_KEY: audit_key} if audit_key is not None else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)

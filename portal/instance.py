@@ -1,9 +1,10 @@
-"""Instance secrets: the Flask secret key and the receipt pepper.
+"""Instance secrets: the Flask secret key, the receipt pepper and the audit-chain key.
 
 They live as files in the instance folder (mode 0600), are created by ``portal init`` and are
-never in git or in the settings file. Neither of them decrypts case content: the pepper only
-turns a receipt into its lookup id, and the secret key signs cookies and encrypts the reporter's
-short-lived follow-up cookie.
+never in git or in the settings file. None of them decrypts case content: the pepper only turns
+a receipt into its lookup id, the secret key signs cookies and encrypts the reporter's
+short-lived follow-up cookie, and the audit key makes the audit log's hash chain a keyed one, so
+someone with only the database cannot rewrite the log and recompute a chain that verifies.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from portal import crypto
 
-SECRET_FILES = ("secret_key", "pepper")
+SECRET_FILES = ("secret_key", "pepper", "audit_key")
 
 
 class SecretsMissing(Exception):
@@ -26,10 +27,15 @@ class SecretsMissing(Exception):
 class InstanceSecrets:
     secret_key: bytes
     pepper: bytes
+    audit_key: bytes
 
     @classmethod
     def generate(cls) -> InstanceSecrets:
-        return cls(secret_key=crypto.random_bytes(32), pepper=crypto.random_bytes(32))
+        return cls(
+            secret_key=crypto.random_bytes(32),
+            pepper=crypto.random_bytes(32),
+            audit_key=crypto.random_bytes(32),
+        )
 
 
 def load_secrets(instance_path: Path) -> InstanceSecrets:

@@ -107,10 +107,8 @@ class Settings:
     # Cookies get the Secure flag; turn off only for plain-HTTP development on loopback.
     secure_cookies: bool = True
 
-    # Deadlines (EU 2019/1937 art. 9(1)(b) and (f)).
-    acknowledge_days: int = 7
-    feedback_months: int = 3
-    due_soon_days: int = 2
+    # Deadlines and the anonymity threshold are the organisation's policy, not deployment
+    # settings: they live in the taxonomy file's [policy] table and the admin console.
 
     log_level: str = "INFO"
 
@@ -233,8 +231,6 @@ def validate(settings: Settings) -> None:
         "reporter_session_minutes",
         "staff_session_idle_minutes",
         "form_token_hours",
-        "acknowledge_days",
-        "feedback_months",
     )
     for name in positive:
         if getattr(settings, name) < 1:

@@ -137,6 +137,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/cases/<handle>/acknowledge", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/status", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/messages", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/admin/", "GET"): staff_route(
+        holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
+    ),
 }
 
 METHODS = ("GET", "POST")

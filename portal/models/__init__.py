@@ -1,24 +1,65 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
 
-from portal.models.case import Case, CaseAccess, CaseStatus, Message, MessageAuthor, Visibility
-from portal.models.staff import QueueMembership, Role, StaffRole, StaffSession, StaffUser
-from portal.models.taxonomy import Category, OrgUnit, OrgUnitKind, Queue, RoutingRule
+from portal.models.audit import AuditEvent, AuditHead, JobRun
+from portal.models.case import (
+    Case,
+    CaseAccess,
+    CaseStatus,
+    CaseTag,
+    Message,
+    MessageAuthor,
+    PendingRegrant,
+    Priority,
+    Visibility,
+)
+from portal.models.staff import (
+    QueueMembership,
+    Role,
+    SessionStage,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
+from portal.models.taxonomy import (
+    Category,
+    OrgUnit,
+    OrgUnitKind,
+    Outcome,
+    Policy,
+    Queue,
+    RoutingRule,
+    StatusKind,
+    Tag,
+    WorkflowStatus,
+)
 
 __all__ = [
+    "AuditEvent",
+    "AuditHead",
     "Case",
     "CaseAccess",
     "CaseStatus",
+    "CaseTag",
     "Category",
+    "JobRun",
     "Message",
     "MessageAuthor",
     "OrgUnit",
     "OrgUnitKind",
+    "Outcome",
+    "PendingRegrant",
+    "Policy",
+    "Priority",
     "Queue",
     "QueueMembership",
     "Role",
     "RoutingRule",
+    "SessionStage",
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "StatusKind",
+    "Tag",
     "Visibility",
+    "WorkflowStatus",
 ]

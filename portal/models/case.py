@@ -27,6 +27,13 @@ class CaseStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_queue_day", "queue_id", "received_on", "sort_key"), _NO_ROWID)
@@ -40,14 +47,27 @@ class Case(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     is_anonymous: Mapped[bool]
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # a WorkflowStatus code
     received_on: Mapped[dt.date] = mapped_column(Date)
+    # The two legal deadlines, fixed from the policy when the case arrived; the feedback one
+    # moves to N months after the acknowledgement once it is sent (art. 9(1)(f)).
+    acknowledge_due_on: Mapped[dt.date] = mapped_column(Date)
+    feedback_due_on: Mapped[dt.date] = mapped_column(Date)
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     # First reporter-visible staff reply (feedback, art. 9(1)(f)), and the day the reporter last
     # wrote, so the list can show who is waiting for whom without decrypting anything.
     feedback_on: Mapped[dt.date | None] = mapped_column(Date)
     reporter_wrote_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    # Triage (ISO 37002 8.3). The reporter's category above is never overwritten; the
+    # organisation's own view of it sits beside it.
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL.value)
+    reporter_at_risk: Mapped[bool] = mapped_column(default=False)
+    # No foreign keys on these two: SQLite can add and drop plain columns in place, while a
+    # constrained column would force a rebuild of this table (see migration 0002).
+    org_category_id: Mapped[int | None]
+    outcome_id: Mapped[int | None]
 
     # Receipt-derived material: the lookup id (HMAC under the pepper), the salt for the
     # reporter's key, the reporter's public key and the case key sealed to it.
@@ -77,6 +97,35 @@ class CaseAccess(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     sealed_key: Mapped[Blob]
+    # Whether this holder has been told of the case in a batched new-case notification.
+    notified: Mapped[bool] = mapped_column(default=False)
+
+
+class PendingRegrant(Base):
+    """A staff member lost their key (password reset without the recovery key) and needs a
+    colleague who holds the case key to seal it again to their new public key."""
+
+    __tablename__ = "pending_regrants"
+    __table_args__ = (_NO_ROWID,)
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class CaseTag(Base):
+    __tablename__ = "case_tags"
+    __table_args__ = (_NO_ROWID,)
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class MessageAuthor(enum.StrEnum):

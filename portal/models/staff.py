@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -33,6 +33,13 @@ class StaffUser(Base):
     key_by_password: Mapped[Blob]
     key_by_recovery: Mapped[Blob]
     active: Mapped[bool] = mapped_column(default=True)
+    # The TOTP secret, sealed to the user's own public key: only their unlocked private key
+    # reads it, so a database copy plus the instance secrets cannot mint codes.
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The last accepted TOTP time step: a code is accepted once (no replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Set by an admin reset: the next log-in must choose a new password.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     role_rows: Mapped[list[StaffRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -60,6 +67,15 @@ class QueueMembership(Base):
     staff_id: Mapped[int] = mapped_column(
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
     )
+    # False for members the reporter cannot exclude (e.g. the board queue's chair).
+    excludable: Mapped[bool] = mapped_column(default=True)
+
+
+class SessionStage(enum.StrEnum):
+    TOTP = "totp"  # password checked; a current code is still needed
+    ENROL = "enrol"  # password checked; the account has no second factor yet
+    NEW_PASSWORD = "new_password"  # noqa: S105 - both factors checked; must choose a new password
+    FULL = "full"
 
 
 class StaffSession(Base):
@@ -68,8 +84,12 @@ class StaffSession(Base):
     of the cookie's id, so a copy of this table cannot be replayed as a cookie."""
 
     __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_public_id", "public_id", unique=True),)
 
     id_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    # A random name for the session on the account page (revoking it), not derived from the id.
+    public_id: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16), default=SessionStage.FULL.value)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -53,7 +53,9 @@ class OrgUnit(Base):
 
 
 class RoutingRule(Base):
-    """First matching rule (by position) picks the queue; an empty match field matches anything."""
+    """First matching rule (by position) picks the queue and, optionally, the priority; an empty
+    match field matches anything. Keywords are matched in memory against the reporter's text at
+    submission; which rule matched is never stored."""
 
     __tablename__ = "routing_rules"
 
@@ -63,3 +65,68 @@ class RoutingRule(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    # One keyword or phrase per line (English, Chinese ...); any one of them matching is enough.
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    # A priority code (see ``Priority``) given to matching cases; empty keeps "normal".
+    priority: Mapped[str | None] = mapped_column(String(16))
+
+
+class StatusKind(enum.StrEnum):
+    """What the workflow engine needs to know of a configurable status."""
+
+    NEW = "new"  # exactly one: where every case starts
+    ACKNOWLEDGED = "acknowledged"  # at most one: where acknowledging moves a new case
+    OPEN = "open"  # any number: work in progress
+    CLOSED = "closed"  # exactly one: needs an outcome; leaving it needs a reason
+
+
+class WorkflowStatus(Base):
+    __tablename__ = "workflow_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[Slug] = mapped_column(unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Outcome(Base):
+    """How a closed case ended. ``substantiated`` feeds the substantiation rate (NAVEX:
+    substantiated + partly substantiated over closed cases with an outcome)."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[Slug] = mapped_column(unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    substantiated: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Policy(Base):
+    """The organisation's case-handling policy: one row (id 1), loaded from the taxonomy file's
+    ``[policy]`` table and editable by admins. Deadlines apply to cases received after a change;
+    each case keeps the due days computed when it arrived."""
+
+    __tablename__ = "policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    acknowledge_days: Mapped[int] = mapped_column(default=7)
+    feedback_months: Mapped[int] = mapped_column(default=3)
+    due_soon_days: Mapped[int] = mapped_column(default=2)
+    # Smallest group an aggregate report may show (DESIGN.md invariant 5); never below 3.
+    anonymity_threshold: Mapped[int] = mapped_column(default=5)
+
+
+class Tag(Base):
+    """A shared triage label (e.g. "interim protection", "legal review"). Tags are
+    configuration, stored in the clear like categories: they must never name a person or carry
+    case detail; what staff write about a case goes into encrypted notes."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(40), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)

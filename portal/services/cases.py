@@ -20,7 +20,7 @@ from portal.models import (
     StaffUser,
     Visibility,
 )
-from portal.services import content, deadlines, taxonomy, thread
+from portal.services import content, deadlines, policy, taxonomy, thread
 from portal.services.errors import InvalidTransition, NoAccess
 from portal.services.text import clean_text
 from portal.settings import Settings
@@ -79,6 +79,7 @@ def list_for(
         .where(CaseAccess.staff_id == user.id)
         .order_by(Queue.name, Case.received_on.desc(), Case.sort_key)
     )
+    due_soon = policy.current(session).due_soon_days
     groups: dict[int, QueueCases] = {}
     for case, queue, label in session.execute(stmt):
         group = groups.setdefault(queue.id, QueueCases(queue, []))
@@ -88,7 +89,7 @@ def list_for(
                 category_label=label,
                 status=CaseStatus(case.status),
                 received_on=case.received_on,
-                deadline=deadlines.next_deadline(case, today, settings),
+                deadline=deadlines.next_deadline(case, today, due_soon),
                 reporter_wrote_on=case.reporter_wrote_on,
             )
         )
@@ -138,7 +139,7 @@ def open_case(
             else None
         ),
         thread=thread.read(session, case, case_key, include_internal=True),
-        deadlines=deadlines.deadlines(case, today, settings),
+        deadlines=deadlines.deadlines(case, today, policy.current(session).due_soon_days),
     )
 
 
@@ -151,6 +152,7 @@ def acknowledge(
     if case.status == CaseStatus.CLOSED:
         raise InvalidTransition("A closed case cannot be acknowledged.")
     case.acknowledged_on = now.date()
+    case.feedback_due_on = deadlines.feedback_due_after_acknowledgement(case, now.date())
     if case.status == CaseStatus.NEW:
         case.status = CaseStatus.ACKNOWLEDGED.value
     thread.append(

@@ -1,7 +1,10 @@
 """Deadline arithmetic (EU 2019/1937 art. 9(1)(b) and (f)).
 
 Acknowledge within ``acknowledge_days`` of receipt; give feedback within ``feedback_months`` of
-the acknowledgement, or of the end of the acknowledgement period if none was sent.
+the acknowledgement, or of the end of the acknowledgement period if none was sent. Both due days
+are computed from the policy when a case arrives and stored on it (``Case.acknowledge_due_on``,
+``Case.feedback_due_on``), so a later policy change does not move the deadlines of cases already
+received, and lists and reminders can select on them in SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import enum
 from dataclasses import dataclass
 
 from portal.models import Case, CaseStatus
-from portal.settings import Settings
+from portal.services.policy import PolicyValues
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -43,44 +46,63 @@ class Deadline:
     done_on: dt.date | None
 
 
-def acknowledge_due(received_on: dt.date, settings: Settings) -> dt.date:
-    return received_on + dt.timedelta(days=settings.acknowledge_days)
+def acknowledge_due(received_on: dt.date, policy: PolicyValues) -> dt.date:
+    return received_on + dt.timedelta(days=policy.acknowledge_days)
 
 
 def feedback_due(
-    received_on: dt.date, acknowledged_on: dt.date | None, settings: Settings
+    received_on: dt.date, acknowledged_on: dt.date | None, policy: PolicyValues
 ) -> dt.date:
-    start = acknowledged_on or acknowledge_due(received_on, settings)
-    return add_months(start, settings.feedback_months)
+    start = acknowledged_on or acknowledge_due(received_on, policy)
+    return add_months(start, policy.feedback_months)
 
 
-def _state(due: dt.date, done: dt.date | None, today: dt.date, settings: Settings) -> DeadlineState:
+def feedback_due_after_acknowledgement(case: Case, acknowledged_on: dt.date) -> dt.date:
+    """The feedback deadline once the acknowledgement is sent: the same number of months the
+    case was given when it arrived, counted from the acknowledgement instead of from the end of
+    the acknowledgement period."""
+    months = _months_between(case.acknowledge_due_on, case.feedback_due_on)
+    return add_months(acknowledged_on, months)
+
+
+def _months_between(start: dt.date, end: dt.date) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return max(1, months)
+
+
+def _state(due: dt.date, done: dt.date | None, today: dt.date, due_soon_days: int) -> DeadlineState:
     if done is not None:
         return DeadlineState.MET if done <= due else DeadlineState.OVERDUE
     if today > due:
         return DeadlineState.OVERDUE
-    if (due - today).days <= settings.due_soon_days:
+    if (due - today).days <= due_soon_days:
         return DeadlineState.DUE_SOON
     return DeadlineState.DUE
 
 
-def deadlines(case: Case, today: dt.date, settings: Settings) -> tuple[Deadline, Deadline]:
-    ack_due = acknowledge_due(case.received_on, settings)
-    fb_due = feedback_due(case.received_on, case.acknowledged_on, settings)
+def deadlines(case: Case, today: dt.date, due_soon_days: int) -> tuple[Deadline, Deadline]:
+    """Both deadlines of a case, from the due days it carries."""
+    ack_due = case.acknowledge_due_on
+    fb_due = case.feedback_due_on
     # A case closed without a reply has had its feedback in the closing decision.
     fb_done = case.feedback_on or (case.closed_on if case.status == CaseStatus.CLOSED else None)
     return (
         Deadline(
             DeadlineKind.ACKNOWLEDGE,
             ack_due,
-            _state(ack_due, case.acknowledged_on, today, settings),
+            _state(ack_due, case.acknowledged_on, today, due_soon_days),
             case.acknowledged_on,
         ),
-        Deadline(DeadlineKind.FEEDBACK, fb_due, _state(fb_due, fb_done, today, settings), fb_done),
+        Deadline(
+            DeadlineKind.FEEDBACK,
+            fb_due,
+            _state(fb_due, fb_done, today, due_soon_days),
+            fb_done,
+        ),
     )
 
 
-def next_deadline(case: Case, today: dt.date, settings: Settings) -> Deadline:
+def next_deadline(case: Case, today: dt.date, due_soon_days: int) -> Deadline:
     """The deadline a list should show: the first not yet met, else the feedback one."""
-    ack, feedback = deadlines(case, today, settings)
+    ack, feedback = deadlines(case, today, due_soon_days)
     return ack if ack.done_on is None else feedback

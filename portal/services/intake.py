@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Case, CaseAccess, CaseStatus, OrgUnitKind
-from portal.services import content, routing, taxonomy
+from portal.models import Case, CaseAccess, OrgUnitKind, StatusKind
+from portal.services import content, deadlines, policy, routing, taxonomy, workflow
 from portal.services.errors import InvalidInput
 from portal.services.text import clean_text
 from portal.settings import Settings
@@ -92,7 +92,7 @@ def submit(
             ),
         )
     excluded = frozenset(int(i) for i in concern.excluded_staff_ids)
-    routed = routing.route(session, category, site_id, department_id, excluded)
+    routed = routing.route(session, category, site_id, department_id, excluded, description)
 
     receipt = crypto.new_receipt()
     normalised = crypto.normalise_receipt(receipt)
@@ -102,6 +102,7 @@ def submit(
     )
     case_key = crypto.new_key()
     case_id = crypto.random_id()
+    rules = policy.values(session)
     report = content.Report(description, happened, tuple(sorted(excluded)))
     case = Case(
         id=case_id,
@@ -112,8 +113,11 @@ def submit(
         site_id=site_id,
         department_id=department_id,
         is_anonymous=contact is None,
-        status=CaseStatus.NEW.value,
+        status=workflow.status_of_kind(session, StatusKind.NEW).code,
+        priority=routed.priority.value,
         received_on=today,
+        acknowledge_due_on=deadlines.acknowledge_due(today, rules),
+        feedback_due_on=deadlines.feedback_due(today, None, rules),
         lookup_id=crypto.receipt_lookup_id(pepper, normalised),
         reporter_salt=salt,
         reporter_kdf=settings.kdf_cost.encode(),

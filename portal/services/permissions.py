@@ -8,24 +8,38 @@ from portal.models import Role, StaffUser
 
 
 class Permission(enum.StrEnum):
-    ACCOUNT_READ = "account:read"
+    ACCOUNT_READ = "account:read"  # one's own account page and sessions
+    ACCOUNT_WRITE = "account:write"  # one's own password, second factor, sessions
     CASES_LIST = "cases:list"
     CASE_READ = "case:read"
-    CASE_WRITE = "case:write"
+    CASE_WRITE = "case:write"  # includes grant, transfer and recusal (re-sealing the case key)
+    ROUTING_TEST = "routing:test"  # the rule test page
+    ADMIN_STAFF = "admin:staff"  # staff accounts, roles, queue membership, password resets
+    ADMIN_CONFIG = "admin:config"  # queues, categories, rules, workflow, policy, import/export
+    AUDIT_READ = "audit:read"  # the whole audit log (a case's own history is CASE_READ)
 
+
+_EVERY_ACCOUNT = frozenset({Permission.ACCOUNT_READ, Permission.ACCOUNT_WRITE})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OMBUDSPERSON: frozenset(
-        {
-            Permission.ACCOUNT_READ,
-            Permission.CASES_LIST,
-            Permission.CASE_READ,
-            Permission.CASE_WRITE,
-        }
-    ),
-    Role.ADMIN: frozenset({Permission.ACCOUNT_READ}),
-    Role.MANAGEMENT: frozenset({Permission.ACCOUNT_READ}),
-    Role.CUSTODIAN: frozenset({Permission.ACCOUNT_READ}),
+    Role.OMBUDSPERSON: _EVERY_ACCOUNT
+    | {
+        Permission.CASES_LIST,
+        Permission.CASE_READ,
+        Permission.CASE_WRITE,
+        Permission.ROUTING_TEST,
+    },
+    # Admins configure the portal and read the audit log; they never see case content unless
+    # they are also ombudspersons holding a sealed key (DESIGN.md section 1).
+    Role.ADMIN: _EVERY_ACCOUNT
+    | {
+        Permission.ROUTING_TEST,
+        Permission.ADMIN_STAFF,
+        Permission.ADMIN_CONFIG,
+        Permission.AUDIT_READ,
+    },
+    Role.MANAGEMENT: _EVERY_ACCOUNT,
+    Role.CUSTODIAN: _EVERY_ACCOUNT,
 }
 
 

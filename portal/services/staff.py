@@ -11,7 +11,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession, StaffUser
+from portal.models import (
+    Queue,
+    QueueMembership,
+    Role,
+    SessionStage,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.services.text import has_control_characters
 from portal.settings import Argon2Cost, Settings
@@ -132,7 +140,13 @@ def _session_ad(id_digest: bytes) -> bytes:
     return b"portal-staff-session|" + id_digest
 
 
-def start_session(session: Session, user: StaffUser, private_key: bytes, now: dt.datetime) -> str:
+def start_session(
+    session: Session,
+    user: StaffUser,
+    private_key: bytes,
+    now: dt.datetime,
+    stage: SessionStage = SessionStage.FULL,
+) -> str:
     """Create a session; return the cookie value (id and key). Only the cookie can unlock the
     private key kept in the row."""
     token = crypto.random_token()
@@ -141,6 +155,8 @@ def start_session(session: Session, user: StaffUser, private_key: bytes, now: dt
     session.add(
         StaffSession(
             id_digest=digest,
+            public_id=crypto.random_id(),
+            stage=stage.value,
             staff_id=user.id,
             created_at=now,
             last_seen_at=now,

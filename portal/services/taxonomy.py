@@ -12,13 +12,54 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from portal.models import Category, OrgUnit, OrgUnitKind, Queue, RoutingRule
-from portal.services.errors import TaxonomyError, UnknownCategory, UnknownOrgUnit
+from portal.models import (
+    Category,
+    OrgUnit,
+    OrgUnitKind,
+    Outcome,
+    Priority,
+    Queue,
+    RoutingRule,
+    StatusKind,
+    WorkflowStatus,
+)
+from portal.services import policy
+from portal.services.errors import InvalidInput, TaxonomyError, UnknownCategory, UnknownOrgUnit
 
 FALLBACK_SLUG = "general"
-_TOP_LEVEL = {"fallback_queue", "queues", "categories", "sites", "departments", "routing"}
+_TOP_LEVEL = {
+    "fallback_queue",
+    "queues",
+    "categories",
+    "sites",
+    "departments",
+    "routing",
+    "statuses",
+    "outcomes",
+    "policy",
+}
 # Column sizes of the models: a longer value would fail on PostgreSQL.
 _MAX_LENGTH = {"slug": 64, "code": 64, "name": 200, "label": 200}
+_STATUS_CODE_MAX = 32
+#: Used when a taxonomy file has no [[statuses]] / [[outcomes]] (files written before they
+#: became configurable): the defaults of ISO 37002's receive → assess → address → conclude.
+DEFAULT_STATUSES: tuple[tuple[str, str, StatusKind], ...] = (
+    ("new", "New", StatusKind.NEW),
+    ("acknowledged", "Acknowledged", StatusKind.ACKNOWLEDGED),
+    ("investigating", "Investigating", StatusKind.OPEN),
+    ("awaiting_reporter", "Awaiting reporter", StatusKind.OPEN),
+    ("closed", "Closed", StatusKind.CLOSED),
+)
+DEFAULT_OUTCOMES: tuple[tuple[str, str, bool], ...] = (
+    ("substantiated", "Substantiated", True),
+    ("partly_substantiated", "Partly substantiated", True),
+    ("unsubstantiated", "Unsubstantiated", False),
+    ("referred", "Referred elsewhere", False),
+    ("withdrawn", "Withdrawn", False),
+)
+_RULE_KEYS = {"category", "site", "department", "keywords", "priority", "queue"}
+KEYWORD_MAX_CHARS = 100
+KEYWORDS_PER_RULE_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -28,6 +69,8 @@ class LoadReport:
     sites: int
     departments: int
     rules: int
+    statuses: int = 0
+    outcomes: int = 0
 
 
 def read_taxonomy_file(path: Path) -> dict[str, Any]:
@@ -148,12 +191,175 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
                         f"[[routing]] entry {pos} names unknown {attr} {rule[attr]!r}"
                     )
                 setattr(row, f"{attr}_id", match.id)
-        unknown = set(rule) - {"category", "site", "department", "queue"}
+        unknown = set(rule) - _RULE_KEYS
         if unknown:
             raise TaxonomyError(f"[[routing]] entry {pos} has unknown keys {sorted(unknown)}")
+        if not isinstance(rule.get("keywords", []), list):
+            raise TaxonomyError(f"[[routing]] entry {pos}: keywords must be a list of strings")
+        try:
+            row.keywords = "\n".join(parse_keywords(rule.get("keywords", [])))
+        except ValueError as exc:
+            raise TaxonomyError(f"[[routing]] entry {pos}: {exc}") from exc
+        if "priority" in rule:
+            if rule["priority"] not in {p.value for p in Priority}:
+                raise TaxonomyError(
+                    f"[[routing]] entry {pos} has unknown priority {rule['priority']!r}"
+                    f" (one of {', '.join(p.value for p in Priority)})"
+                )
+            row.priority = rule["priority"]
         session.add(row)
     session.flush()
-    return LoadReport(len(queues), len(categories), len(sites), len(departments), len(rules))
+    n_statuses = _load_statuses(session, data.get("statuses"))
+    n_outcomes = _load_outcomes(session, data.get("outcomes"))
+    _load_policy(session, data.get("policy"))
+    return LoadReport(
+        len(queues),
+        len(categories),
+        len(sites),
+        len(departments),
+        len(rules),
+        n_statuses,
+        n_outcomes,
+    )
+
+
+def parse_keywords(raw: object) -> list[str]:
+    """Keywords from a list (file) or one-per-line text (form): trimmed, empty lines dropped,
+    duplicates (ignoring case) removed. ValueError names what is wrong."""
+    if isinstance(raw, str):
+        items: list[object] = list(raw.splitlines())
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise ValueError("keywords must be a list of strings")
+    out: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("keywords must be a list of strings")
+        word = " ".join(item.split())
+        if not word:
+            continue
+        if len(word) > KEYWORD_MAX_CHARS:
+            raise ValueError(f"a keyword is longer than {KEYWORD_MAX_CHARS} characters")
+        out.setdefault(word.casefold(), word)
+    if len(out) > KEYWORDS_PER_RULE_MAX:
+        raise ValueError(f"more than {KEYWORDS_PER_RULE_MAX} keywords in one rule")
+    return list(out.values())
+
+
+def _load_statuses(session: Session, raw: object) -> int:
+    if raw is None:
+        items = [{"code": c, "label": label, "kind": k.value} for c, label, k in DEFAULT_STATUSES]
+    else:
+        items = _entries({"statuses": raw}, "statuses", ("code", "label"))
+    kinds = []
+    for i, item in enumerate(items, start=1):
+        if len(item["code"]) > _STATUS_CODE_MAX:
+            raise TaxonomyError(f"[[statuses]] entry {i}: 'code' is longer than 32")
+        if item.get("kind") not in {k.value for k in StatusKind}:
+            raise TaxonomyError(
+                f"[[statuses]] entry {i} needs a 'kind': one of "
+                + ", ".join(k.value for k in StatusKind)
+            )
+        unknown = set(item) - {"code", "label", "kind"}
+        if unknown:
+            raise TaxonomyError(f"[[statuses]] entry {i} has unknown keys {sorted(unknown)}")
+        kinds.append(item["kind"])
+    for kind, rule in ((StatusKind.NEW, "exactly one"), (StatusKind.CLOSED, "exactly one")):
+        if kinds.count(kind.value) != 1:
+            raise TaxonomyError(f"[[statuses]] needs {rule} status of kind {kind.value!r}")
+    if kinds.count(StatusKind.ACKNOWLEDGED.value) > 1:
+        raise TaxonomyError("[[statuses]] may have at most one status of kind 'acknowledged'")
+    existing = {s.code: s for s in session.scalars(select(WorkflowStatus))}
+    wanted = set()
+    for pos, item in enumerate(items):
+        row = existing.get(item["code"]) or WorkflowStatus(code=item["code"])
+        if row.id is not None and row.kind != item["kind"] and _status_in_use(session, row.code):
+            raise TaxonomyError(
+                f"status {row.code!r} is in use by cases; its kind cannot change"
+                f" from {row.kind!r} to {item['kind']!r}"
+            )
+        row.label, row.kind, row.position, row.active = item["label"], item["kind"], pos, True
+        session.add(row)
+        wanted.add(row.code)
+    for code, row in existing.items():
+        if code not in wanted:
+            if _status_in_use(session, code):
+                raise TaxonomyError(
+                    f"status {code!r} is missing from [[statuses]] but cases have it;"
+                    " keep it (cases must be moved on first)"
+                )
+            row.active = False
+    session.flush()
+    return len(items)
+
+
+def _status_in_use(session: Session, code: str) -> bool:
+    from portal.models import Case
+
+    return session.scalar(select(Case.id).where(Case.status == code).limit(1)) is not None
+
+
+def _load_outcomes(session: Session, raw: object) -> int:
+    if raw is None:
+        items: list[dict[str, Any]] = [
+            {"code": c, "label": label, "substantiated": sub} for c, label, sub in DEFAULT_OUTCOMES
+        ]
+    else:
+        items = _entries({"outcomes": raw}, "outcomes", ("code", "label"))
+    if not items:
+        raise TaxonomyError("[[outcomes]] needs at least one outcome: closing requires one")
+    existing = {o.code: o for o in session.scalars(select(Outcome))}
+    wanted = set()
+    for pos, item in enumerate(items, start=1):
+        unknown = set(item) - {"code", "label", "substantiated"}
+        if unknown:
+            raise TaxonomyError(f"[[outcomes]] entry {pos} has unknown keys {sorted(unknown)}")
+        substantiated = item.get("substantiated", False)
+        if not isinstance(substantiated, bool):
+            raise TaxonomyError(f"[[outcomes]] entry {pos}: 'substantiated' must be true or false")
+        row = existing.get(item["code"]) or Outcome(code=item["code"])
+        row.label, row.substantiated, row.position, row.active = (
+            item["label"],
+            substantiated,
+            pos,
+            True,
+        )
+        session.add(row)
+        wanted.add(row.code)
+    for code, row in existing.items():
+        if code not in wanted:
+            row.active = False
+    session.flush()
+    return len(items)
+
+
+def _load_policy(session: Session, raw: object) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise TaxonomyError("[policy] must be a table")
+    unknown = set(raw) - set(policy.LIMITS)
+    if unknown:
+        raise TaxonomyError(f"[policy] has unknown keys {sorted(unknown)}")
+    try:
+        policy.update(session, **raw)
+    except InvalidInput as exc:
+        raise TaxonomyError(f"[policy]: {exc.message}") from exc
+
+
+def statuses(session: Session, *, include_inactive: bool = False) -> list[WorkflowStatus]:
+    stmt = select(WorkflowStatus).order_by(WorkflowStatus.position)
+    if not include_inactive:
+        stmt = stmt.where(WorkflowStatus.active)
+    return list(session.scalars(stmt))
+
+
+def outcomes(session: Session, *, include_inactive: bool = False) -> list[Outcome]:
+    stmt = select(Outcome).order_by(Outcome.position)
+    if not include_inactive:
+        stmt = stmt.where(Outcome.active)
+    return list(session.scalars(stmt))
 
 
 def is_loaded(session: Session) -> bool:

@@ -36,7 +36,9 @@ def status_text(status: str) -> str:
 def register(app: Flask) -> None:
     from portal.web import state
 
-    app.context_processor(lambda: {"portal_settings": state.settings()})
+    app.context_processor(
+        lambda: {"portal_settings": state.settings(), "portal_policy": state.policy}
+    )
     app.jinja_env.globals.update(
         status_text=status_text,
         deadline_kind_labels=DEADLINE_KIND_LABELS,

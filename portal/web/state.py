@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.instance import InstanceSecrets
+from portal.services import policy as policy_service
+from portal.services.policy import PolicyValues
 from portal.services.throttle import Throttle
 from portal.settings import Settings
 
@@ -52,6 +54,14 @@ def db() -> Session:
         g.db = state().sessions()
     session: Session = g.db
     return session
+
+
+def policy() -> PolicyValues:
+    """The organisation's policy (deadlines, threshold), read once per request."""
+    if "policy" not in g:
+        g.policy = policy_service.values(db())
+    values: PolicyValues = g.policy
+    return values
 
 
 def now() -> dt.datetime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -17,6 +19,10 @@ from portal.web.labels import STATUS_LABELS
 from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
 from portal.web.staff.forms import ActionForm, StaffMessageForm, StatusForm
+
+#: Extra panels of the case page: each function gets the opened case and returns template
+#: variables; its template is included by staff/case.html. Feature modules append to this.
+CASE_PANELS: list[Callable[[case_service.CaseDetail], dict[str, object]]] = []
 
 
 @bp.get("/")
@@ -58,6 +64,9 @@ def _render_case(
     except NoAccess:
         return render_template("errors/error.html", code=404, reason=None), 404
     status_form = status_form or StatusForm(formdata=None)
+    panels: dict[str, object] = {}
+    for panel in CASE_PANELS:
+        panels.update(panel(detail))
     return render_template(
         "staff/case.html",
         detail=detail,
@@ -67,6 +76,7 @@ def _render_case(
         ack_form=ActionForm(formdata=None),
         logout_form=ActionForm(formdata=None),
         CaseStatus=CaseStatus,
+        **panels,
     ), code
 
 

@@ -1,0 +1,73 @@
+"""The organisation's case-handling policy: deadlines and the anonymity threshold (one row)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from portal.models import Policy
+from portal.services.errors import InvalidInput
+
+POLICY_ID = 1
+#: The anonymity threshold may never go below this (DESIGN.md invariant 5).
+MIN_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class PolicyValues:
+    acknowledge_days: int = 7
+    feedback_months: int = 3
+    due_soon_days: int = 2
+    anonymity_threshold: int = 5
+
+
+# (field, smallest, largest): the law's deadlines are upper bounds; longer ones are refused.
+LIMITS = {
+    "acknowledge_days": (1, 7),
+    "feedback_months": (1, 3),
+    "due_soon_days": (0, 30),
+    "anonymity_threshold": (MIN_THRESHOLD, 100),
+}
+
+
+def current(session: Session) -> Policy:
+    row = session.get(Policy, POLICY_ID)
+    if row is None:
+        defaults = PolicyValues()
+        row = Policy(id=POLICY_ID, **defaults.__dict__)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def values(session: Session) -> PolicyValues:
+    row = current(session)
+    return PolicyValues(
+        row.acknowledge_days, row.feedback_months, row.due_soon_days, row.anonymity_threshold
+    )
+
+
+def check(name: str, value: object) -> int:
+    """A policy value, or InvalidInput naming the field and the allowed range."""
+    low, high = LIMITS[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(name, f"{name} must be a whole number from {low} to {high}.")
+    return value
+
+
+def update(session: Session, **changes: int) -> dict[str, tuple[int, int]]:
+    """Apply changes; return {field: (old, new)} for those that changed (for the audit log)."""
+    unknown = set(changes) - set(LIMITS)
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "unknown policy field")
+    row = current(session)
+    changed = {}
+    for name, value in changes.items():
+        new = check(name, value)
+        old = getattr(row, name)
+        if old != new:
+            setattr(row, name, new)
+            changed[name] = (old, new)
+    session.flush()
+    return changed
