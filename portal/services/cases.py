@@ -96,7 +96,7 @@ def list_for(
     return list(groups.values())
 
 
-def _unlock(
+def unlock(
     session: Session, user: StaffUser, private_key: bytes, handle: str
 ) -> tuple[Case, bytes]:
     """The case and its key, if ``user`` holds a sealed copy; otherwise NoAccess (the same for a
@@ -123,7 +123,7 @@ def open_case(
     handle: str,
     today: dt.date,
 ) -> CaseDetail:
-    case, case_key = _unlock(session, user, private_key, handle)
+    case, case_key = unlock(session, user, private_key, handle)
     queue = session.get_one(Queue, case.queue_id)
     category = session.get_one(Category, case.category_id)
     return CaseDetail(
@@ -146,7 +146,7 @@ def open_case(
 def acknowledge(
     session: Session, user: StaffUser, private_key: bytes, handle: str, now: dt.datetime
 ) -> None:
-    case, case_key = _unlock(session, user, private_key, handle)
+    case, case_key = unlock(session, user, private_key, handle)
     if case.acknowledged_on is not None:
         raise InvalidTransition("This case was already acknowledged.")
     if case.status == CaseStatus.CLOSED:
@@ -176,7 +176,7 @@ def set_status(
     status: CaseStatus,
     now: dt.datetime,
 ) -> None:
-    case, _ = _unlock(session, user, private_key, handle)
+    case, _ = unlock(session, user, private_key, handle)
     current = CaseStatus(case.status)
     if status == current:
         raise InvalidTransition("The case already has that status.")
@@ -201,7 +201,7 @@ def add_message(
     now: dt.datetime,
 ) -> None:
     body = clean_text(text, "text", settings.message_max_chars)
-    case, case_key = _unlock(session, user, private_key, handle)
+    case, case_key = unlock(session, user, private_key, handle)
     thread.append(
         session,
         case,
