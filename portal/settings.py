@@ -74,6 +74,9 @@ class Settings:
     static_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "static")
     # Shown in page titles and on the front page.
     organisation_name: str = "Example Ltd"
+    # Where reporters learn about reporting to a competent authority outside the organisation
+    # (EU 2019/1937 art. 9(1)(g)); shown on the front page. Empty: the page says to ask.
+    external_reporting_url: str = ""
 
     # Argon2id costs: key derivation from receipts and staff passwords ...
     kdf_time_cost: int = PRODUCTION_ARGON2.time_cost
@@ -235,5 +238,9 @@ def validate(settings: Settings) -> None:
     for name in positive:
         if getattr(settings, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
+    if settings.external_reporting_url and not settings.external_reporting_url.startswith(
+        ("https://", "http://")
+    ):
+        raise SettingsError("external_reporting_url must start with https:// or http://")
     if settings.staff_password_min_chars < 8:
         raise SettingsError("staff_password_min_chars must be at least 8")

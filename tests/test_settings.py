@@ -52,6 +52,9 @@ def test_test_variables_are_ignored() -> None:
         ({"PORTAL_DESCRIPTION_MAX_CHARS": "0"}, "at least 1"),
         ({"PORTAL_KDF_MEMORY_KIB": "4"}, "Argon2"),
         ({"PORTAL_STAFF_PASSWORD_MIN_CHARS": "4"}, "at least 8"),
+        ({"PORTAL_EXTERNAL_REPORTING_URL": "javascript:alert(1)"}, "https://"),
+        # Deadlines are policy now (taxonomy [policy]); the old names must not pass silently.
+        ({"PORTAL_ACKNOWLEDGE_DAYS": "7"}, "unknown setting"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(env: dict[str, str], message: str) -> None:

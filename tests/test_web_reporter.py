@@ -34,6 +34,20 @@ def test_front_page_explains_promise_and_limits(client: FlaskClient, portal: Por
         assert phrase in page
 
 
+def test_front_page_names_other_ways_to_report(app: Flask, portal: Portal) -> None:
+    """EU 2019/1937 art. 9(1)(g) and 9(2): external reporting and an in-person meeting."""
+    portal.staff("alice")
+    page = app.test_client().get("/").text
+    assert "competent authority outside the organisation" in page
+    assert "meet an ombudsperson in person" in page
+    assert 'id="external-reporting"' not in page
+    app.extensions["portal"].settings = app.extensions["portal"].settings.replace(
+        external_reporting_url="https://authority.example/report"
+    )
+    page = app.test_client().get("/").text
+    assert 'id="external-reporting" href="https://authority.example/report"' in page
+
+
 def test_front_page_says_when_channel_is_not_open(client: FlaskClient) -> None:
     assert "not open yet" in client.get("/").text
 
