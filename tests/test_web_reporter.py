@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Case, CaseAccess
-from portal.services import cases
+from portal.services import cases, policy
 from portal.web.reporter import session as reporter_session
 from tests.conftest import Portal, csrf_token, open_followup, submit_via_web
 
@@ -220,8 +220,31 @@ def test_message_typed_after_the_view_closed_is_shown_back(
     assert "was not sent" in response.text and "my long reply &lt;b&gt;" in response.text
 
 
-def test_deadlines_and_organisation_name_come_from_settings(app: Flask, portal: Portal) -> None:
+def test_deadlines_come_from_policy_and_name_from_settings(
+    app: Flask, portal: Portal, db: Session
+) -> None:
     portal.staff("alice")
     page = app.test_client().get("/").text
     assert "within 7 days" in page and "within 3 months" in page
     assert portal.settings.organisation_name in page
+    policy.update(db, acknowledge_days=5, feedback_months=2)
+    db.commit()
+    page = app.test_client().get("/").text
+    assert "within 5 days" in page and "within 2 months" in page
+    receipt_page = app.test_client()
+    token = csrf_token(receipt_page.get("/report").text)
+    shown = receipt_page.post(
+        "/report",
+        data={
+            "csrf_token": token,
+            "category": "other",
+            "description": "Policy test.",
+            "happened": "ongoing",
+            "identity": "anonymous",
+            "site": "",
+            "department": "",
+        },
+    ).text
+    assert "within 5 days" in shown and "within 2 months" in shown
+    stored = db.scalars(select(Case)).one()
+    assert stored.acknowledge_due_on == stored.received_on + dt.timedelta(days=5)
