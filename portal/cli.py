@@ -5,6 +5,7 @@ portal create-staff EMAIL ...    add a staff user and print their recovery key o
 portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
 portal demo                      demo staff and demo cases, for trying the portal out
 portal serve                     serve with gunicorn
+portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
 """
 
 from __future__ import annotations
@@ -380,8 +381,9 @@ COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_comm
 def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
     from portal.cli_audit import audit_group
+    from portal.cli_notify import notify_command, sla_check_command
 
-    for command in [*COMMANDS, audit_group]:
+    for command in [*COMMANDS, audit_group, notify_command, sla_check_command]:
         app.cli.add_command(command)
 
 

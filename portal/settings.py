@@ -113,6 +113,24 @@ class Settings:
     # Deadlines and the anonymity threshold are the organisation's policy, not deployment
     # settings: they live in the taxonomy file's [policy] table and the admin console.
 
+    # Outgoing e-mail: batched new-case notifications and deadline reminders (``portal notify``,
+    # ``portal sla-check``). An empty host means no SMTP: the commands print what they would send.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    # Refuse to send unless the server offers STARTTLS; turn off only for a relay on loopback.
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    # Prefer PORTAL_SMTP_PASSWORD in the environment to a copy in the settings file. Kept out of
+    # repr() so that a traceback or a debug print of the settings does not show it.
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    smtp_timeout_seconds: int = 30
+    # New-case notifications go out at most once per this many hours, whatever the cron period,
+    # so the time of a mail does not reveal the time of a submission.
+    notify_interval_hours: int = 6
+    # Base URL put in mails (e.g. https://ombuds.example.org); empty = mails carry no link.
+    portal_url: str = ""
+
     log_level: str = "INFO"
 
     @property
@@ -234,6 +252,8 @@ def validate(settings: Settings) -> None:
         "reporter_session_minutes",
         "staff_session_idle_minutes",
         "form_token_hours",
+        "smtp_timeout_seconds",
+        "notify_interval_hours",
     )
     for name in positive:
         if getattr(settings, name) < 1:
@@ -244,3 +264,27 @@ def validate(settings: Settings) -> None:
         raise SettingsError("external_reporting_url must start with https:// or http://")
     if settings.staff_password_min_chars < 8:
         raise SettingsError("staff_password_min_chars must be at least 8")
+    _validate_mail(settings)
+
+
+def _validate_mail(settings: Settings) -> None:
+    if not 1 <= settings.smtp_port <= 65535:
+        raise SettingsError("smtp_port must be from 1 to 65535")
+    if settings.smtp_host and "@" not in settings.smtp_from:
+        raise SettingsError("smtp_from must be set to an e-mail address when smtp_host is set")
+    if any(c.isspace() or c in "<>" for c in settings.smtp_from):
+        raise SettingsError("smtp_from must be a bare e-mail address (no name, no spaces)")
+    if settings.smtp_password and not settings.smtp_username:
+        raise SettingsError("smtp_password is set but smtp_username is not")
+    url = settings.portal_url
+    if url and (
+        not url.startswith(("https://", "http://"))
+        or len(url) > 200
+        or any(c.isspace() for c in url)
+        or "?" in url
+        or "#" in url
+    ):
+        raise SettingsError(
+            "portal_url must be the portal's base address, e.g. https://ombuds.example.org"
+            " (http or https, at most 200 characters, no spaces, query or fragment)"
+        )
