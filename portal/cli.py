@@ -152,6 +152,14 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--name", help="Public name reporters see when choosing whom to exclude.")
 @click.option("--queue", "queues", multiple=True, help="Queue slug to join; repeat for several.")
 @click.option(
+    "--not-excludable-in",
+    "not_excludable_in",
+    multiple=True,
+    metavar="SLUG",
+    help="Queue to join as a member reporters cannot exclude (e.g. the board's chair); repeat"
+    " for several.",
+)
+@click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
 def create_staff_command(
@@ -159,6 +167,7 @@ def create_staff_command(
     roles: tuple[str, ...],
     name: str | None,
     queues: tuple[str, ...],
+    not_excludable_in: tuple[str, ...],
     password_stdin: bool,
 ) -> None:
     """Create a staff user with a key pair and print their recovery key (shown once)."""
@@ -175,6 +184,7 @@ def create_staff_command(
                 queue_slugs=queues,
                 password=password,
                 now=utc_now(),
+                not_excludable_in=not_excludable_in,
             )
         except InvalidInput as error:
             raise click.ClickException(error.message) from error
