@@ -3,6 +3,7 @@
 portal init                      create secrets, migrate the database, load the taxonomy
 portal create-staff EMAIL ...    add a staff user and print their recovery key once
 portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
+portal membership ...            who reporters may exclude from which queue
 portal demo                      demo staff and demo cases, for trying the portal out
 portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
@@ -153,6 +154,14 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--name", help="Public name reporters see when choosing whom to exclude.")
 @click.option("--queue", "queues", multiple=True, help="Queue slug to join; repeat for several.")
 @click.option(
+    "--not-excludable-in",
+    "not_excludable_in",
+    multiple=True,
+    metavar="SLUG",
+    help="Queue to join as a member reporters cannot exclude (e.g. the board's chair); repeat"
+    " for several.",
+)
+@click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
 def create_staff_command(
@@ -160,6 +169,7 @@ def create_staff_command(
     roles: tuple[str, ...],
     name: str | None,
     queues: tuple[str, ...],
+    not_excludable_in: tuple[str, ...],
     password_stdin: bool,
 ) -> None:
     """Create a staff user with a key pair and print their recovery key (shown once)."""
@@ -176,6 +186,7 @@ def create_staff_command(
                 queue_slugs=queues,
                 password=password,
                 now=utc_now(),
+                not_excludable_in=not_excludable_in,
             )
         except InvalidInput as error:
             raise click.ClickException(error.message) from error
@@ -380,10 +391,11 @@ COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_comm
 
 def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
+    from portal.cli_access import membership_group
     from portal.cli_audit import audit_group
     from portal.cli_notify import notify_command, sla_check_command
 
-    for command in [*COMMANDS, audit_group, notify_command, sla_check_command]:
+    for command in [*COMMANDS, audit_group, membership_group, notify_command, sla_check_command]:
         app.cli.add_command(command)
 
 

@@ -5,9 +5,12 @@ change of policy shows up as a change of the table in review, and a route added 
 fails ``test_every_route_is_in_the_matrix``. POSTs carry a valid CSRF token taken from a GET page
 of the same client, so that every cell is about authorization, never about CSRF.
 
-Case A sits in the "general" queue. Two ombudspersons are members of that queue: the holder
-received A's key; the other was excluded by A's reporter at submission and must learn nothing
-about A, not even that its handle exists.
+Case A sits in the "general" queue. Three ombudspersons are members of that queue: the holder
+and a second holder received A's key; the other was excluded by A's reporter at submission and
+must learn nothing about A, not even that its handle exists. A fourth ombudsperson sits only in
+the "hr" queue: the holder may grant them A, or transfer A to their queue (after which the
+holder, not a member of "hr", no longer holds A). The second holder is there so that the holder
+may recuse without leaving A undecryptable.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ TO_START = Expect(302, "/")
 TO_CASE_LIST = Expect(302, "/staff/")
 LOGGED_OUT = Expect(302, "/staff/login")
 CASE_UPDATED = Expect(302, "/staff/cases/{handle}")
+ACCESS_ENDED = Expect(302, "/staff/")  # recused, or transferred to a queue one is not in
 
 
 def everyone(outcome: Expect) -> dict[R, Expect]:
@@ -137,6 +141,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/cases/<handle>/acknowledge", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/status", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/messages", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/cases/<handle>/recuse", "POST"): case_route("POST", ACCESS_ENDED),
+    ("/staff/cases/<handle>/grant", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/cases/<handle>/transfer", "POST"): case_route("POST", ACCESS_ENDED),
     ("/staff/admin/", "GET"): staff_route(
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
@@ -155,12 +162,15 @@ class World:
     receipt_b: str
     case_a_id: str
     staff: dict[R, StaffUser]
+    hr_member_id: int  # an ombudsperson in "hr" only: grantee of A, or its holder once moved
 
 
 @pytest.fixture
 def world(app: Flask, portal: Portal) -> World:
     holder = portal.staff("holder")
     excluded = portal.staff("excluded")
+    portal.staff("second")  # also holds A, so that the holder may recuse
+    hr_member = portal.staff("hrmember", queues=("hr",))
     admin = portal.staff("admin", roles=(Role.ADMIN,), queues=())
     management = portal.staff("management", roles=(Role.MANAGEMENT,), queues=())
     # "other" routes to the general queue, where both ombudspersons sit.
@@ -178,6 +188,7 @@ def world(app: Flask, portal: Portal) -> World:
         receipt_b=case_b.receipt,
         case_a_id=case_a.case_id,
         staff=users,
+        hr_member_id=hr_member.id,
     )
 
 
@@ -211,6 +222,9 @@ def form_for(rule: str, world: World) -> dict[str, str]:
             "text": "A reply sent during the authorization test.",
             "visibility": "reporter",
         },
+        "/staff/cases/<handle>/recuse": {"confirm": "y"},
+        "/staff/cases/<handle>/grant": {"colleague": str(world.hr_member_id)},
+        "/staff/cases/<handle>/transfer": {"queue": "hr"},
     }
     return bodies.get(rule, {})
 
@@ -341,7 +355,7 @@ def test_excluded_ombudsperson_holds_no_key_for_case_a(world: World, db: Session
     )
 
     assert world.staff[R.EXCLUDED].id not in holders
-    assert holders == {world.staff[R.HOLDER].id}
+    assert world.staff[R.HOLDER].id in holders and len(holders) == 2  # holder and second
 
 
 def test_excluded_ombudsperson_lists_case_b_but_not_case_a(world: World) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 
 class PortalError(Exception):
     """Base of every domain error."""
@@ -69,6 +71,26 @@ class NoAccess(PortalError):
 
 class InvalidTransition(PortalError):
     pass
+
+
+class AccessRefusal(enum.StrEnum):
+    """Why a grant, transfer, recusal or membership change was refused (the views word it)."""
+
+    LAST_HOLDER = "last_holder"  # recusing would leave nobody able to decrypt the case
+    NOT_ELIGIBLE = "not_eligible"  # unknown, disabled, or not an ombudsperson
+    ALREADY_HOLDS = "already_holds"
+    EXCLUDED_BY_REPORTER = "excluded_by_reporter"
+    RECUSED = "recused"  # recused themselves from this case earlier: a recusal is final
+    UNKNOWN_QUEUE = "unknown_queue"
+    SAME_QUEUE = "same_queue"
+    NO_RECIPIENT = "no_recipient"  # nobody in the target queue may receive the case key
+    NOT_A_MEMBER = "not_a_member"
+
+
+class AccessRefused(PortalError):
+    def __init__(self, reason: AccessRefusal) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 class TaxonomyError(PortalError):

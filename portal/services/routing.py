@@ -125,15 +125,33 @@ def _is_ombudsperson() -> Exists:
     return exists().where(StaffRole.staff_id == StaffUser.id, StaffRole.role == Role.OMBUDSPERSON)
 
 
-def queue_members(session: Session, queue: Queue) -> list[StaffUser]:
-    """Active ombudspersons who are members of the queue."""
+def memberships(session: Session, queue: Queue) -> list[tuple[StaffUser, bool]]:
+    """Active ombudspersons who are members of the queue, each with whether the reporter may
+    exclude them from it (``QueueMembership.excludable``)."""
     stmt = (
-        select(StaffUser)
+        select(StaffUser, QueueMembership.excludable)
         .join(QueueMembership, QueueMembership.staff_id == StaffUser.id)
         .where(QueueMembership.queue_id == queue.id, StaffUser.active, _is_ombudsperson())
         .order_by(StaffUser.id)
     )
-    return list(session.scalars(stmt))
+    return [(user, bool(excludable)) for user, excludable in session.execute(stmt)]
+
+
+def queue_members(session: Session, queue: Queue) -> list[StaffUser]:
+    """Active ombudspersons who are members of the queue."""
+    return [user for user, _ in memberships(session, queue)]
+
+
+def eligible_members(session: Session, queue: Queue, excluded: Collection[int]) -> list[StaffUser]:
+    """Who in ``queue`` may hold the key of a case whose reporter excluded ``excluded``: every
+    member, minus the excluded ones, except that a member the queue marks as not excludable
+    (e.g. the board queue's chair) stays whatever the reporter ticked. The reporter is told
+    so on the concern form before sending."""
+    return [
+        user
+        for user, excludable in memberships(session, queue)
+        if user.id not in excluded or not excludable
+    ]
 
 
 def route(
@@ -152,17 +170,16 @@ def route(
     """
     match = match_rule(session, category, site_id, department_id, text)
     queue = match.queue
-    recipients = [m for m in queue_members(session, queue) if m.id not in excluded]
+    recipients = eligible_members(session, queue, excluded)
     if recipients:
         return Routed(queue, recipients, rerouted=False, priority=match.priority)
     fallback = fallback_queue(session)
-    fallback_members = queue_members(session, fallback)
-    recipients = [m for m in fallback_members if m.id not in excluded]
+    recipients = eligible_members(session, fallback, excluded)
     if recipients:
         return Routed(
             fallback, recipients, rerouted=queue.id != fallback.id, priority=match.priority
         )
-    everyone = queue_members(session, queue) + fallback_members
+    everyone = queue_members(session, queue) + queue_members(session, fallback)
     raise NoEligibleRecipient(because_of_exclusions=bool(everyone))
 
 
@@ -173,24 +190,68 @@ class PublicStaff(NamedTuple):
     display_name: str
 
 
-def excludable_staff(session: Session) -> list[PublicStaff]:
-    """Ombudspersons a reporter may exclude: every active one who sits in at least one queue.
-    Only the id and public name are read: this feeds a public page."""
+class AlwaysReceives(NamedTuple):
+    """A member the reporter cannot exclude from one queue, as the concern form names them."""
+
+    display_name: str
+    queue_name: str
+    queue_description: str
+
+
+@dataclass(frozen=True)
+class ReporterChoices:
+    """What the concern form offers and says about who may read a concern."""
+
+    excludable: list[PublicStaff]  # the names a reporter may tick
+    always_receive: list[AlwaysReceives]  # who stays a recipient of which queue regardless
+
+    @property
+    def channel_open(self) -> bool:
+        return bool(self.excludable or self.always_receive)
+
+
+def reporter_choices(session: Session) -> ReporterChoices:
+    """One query over the memberships of active ombudspersons, reading only public names and
+    queue names: this feeds a public page. Someone excludable in one queue and not in another
+    is offered for exclusion, and also named as always receiving that other queue's concerns."""
     stmt = (
-        select(StaffUser.id, StaffUser.display_name)
-        .where(
-            StaffUser.active,
-            _is_ombudsperson(),
-            exists().where(QueueMembership.staff_id == StaffUser.id),
+        select(
+            StaffUser.id,
+            StaffUser.display_name,
+            QueueMembership.excludable,
+            Queue.name,
+            Queue.description,
         )
-        .order_by(StaffUser.display_name)
+        .join(QueueMembership, QueueMembership.staff_id == StaffUser.id)
+        .join(Queue, Queue.id == QueueMembership.queue_id)
+        .where(StaffUser.active, _is_ombudsperson())
+        .order_by(StaffUser.display_name, StaffUser.id, Queue.name)
     )
-    return [PublicStaff(row.id, row.display_name) for row in session.execute(stmt)]
+    excludable: dict[int, PublicStaff] = {}
+    always: list[AlwaysReceives] = []
+    for staff_id, name, is_excludable, queue_name, queue_description in session.execute(stmt):
+        if is_excludable:
+            excludable.setdefault(staff_id, PublicStaff(staff_id, name))
+        else:
+            always.append(AlwaysReceives(name, queue_name, queue_description))
+    return ReporterChoices(list(excludable.values()), always)
+
+
+def excludable_staff(session: Session) -> list[PublicStaff]:
+    """Ombudspersons a reporter may exclude: every active one with at least one membership the
+    reporter may exclude them from."""
+    return reporter_choices(session).excludable
 
 
 def channel_open(session: Session) -> bool:
     """True when at least one active ombudsperson sits in a queue."""
-    return bool(excludable_staff(session))
+    stmt = (
+        select(StaffUser.id)
+        .join(QueueMembership, QueueMembership.staff_id == StaffUser.id)
+        .where(StaffUser.active, _is_ombudsperson())
+        .limit(1)
+    )
+    return session.scalar(stmt) is not None
 
 
 def fallback_staffed(session: Session) -> bool:

@@ -45,7 +45,10 @@ def create_staff(
     queue_slugs: Iterable[str],
     password: str,
     now: dt.datetime,
+    not_excludable_in: Iterable[str] = (),
 ) -> CreatedStaff:
+    """``not_excludable_in`` names queues the user joins as a member the reporter cannot
+    exclude (e.g. the board queue's chair); they are joined even if not in ``queue_slugs``."""
     email = normalise_email(email)
     if (
         "@" not in email
@@ -67,8 +70,9 @@ def create_staff(
         raise InvalidInput("role", "Give at least one role.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise StaffExists(email)
+    fixed = set(not_excludable_in)
     queues = []
-    for slug in dict.fromkeys(queue_slugs):
+    for slug in dict.fromkeys([*queue_slugs, *not_excludable_in]):
         queue = session.scalar(select(Queue).where(Queue.slug == slug))
         if queue is None:
             raise UnknownQueue(slug)
@@ -91,7 +95,9 @@ def create_staff(
     session.add(user)
     session.flush()
     for queue in queues:
-        session.add(QueueMembership(queue_id=queue.id, staff_id=user.id))
+        session.add(
+            QueueMembership(queue_id=queue.id, staff_id=user.id, excludable=queue.slug not in fixed)
+        )
     session.flush()
     return CreatedStaff(user, keys.recovery_key)
 

@@ -85,10 +85,10 @@ def _concern(form: ReportForm) -> intake.Concern:
 @bp.route("/report", methods=["GET", "POST"])
 def report() -> ResponseReturnValue:
     session = state.db()
-    excludable = routing.excludable_staff(session)
-    if not excludable:  # no ombudsperson sits in any queue: nobody could read a concern
+    choices = routing.reporter_choices(session)
+    if not choices.channel_open:  # no ombudsperson sits in any queue: nobody could read it
         return render_template("reporter/not_open.html"), 503
-    form = _report_form(excludable)
+    form = _report_form(choices.excludable)
     settings = state.settings()
     problem = None
     if form.validate_on_submit():
@@ -107,7 +107,11 @@ def report() -> ResponseReturnValue:
             return render_template("reporter/receipt.html", receipt=submitted.receipt)
     status = 400 if request.method == "POST" else 200
     return render_template(
-        "reporter/report.html", form=form, problem=problem, settings=settings
+        "reporter/report.html",
+        form=form,
+        problem=problem,
+        settings=settings,
+        always_receive=choices.always_receive,
     ), status
 
 

@@ -23,14 +23,23 @@ from portal.web.staff.forms import ActionForm, StaffMessageForm, StatusForm
 #: Extra panels of the case page: each function gets the opened case and returns template
 #: variables; its template is included by staff/case.html. Feature modules append to this.
 CASE_PANELS: list[Callable[[case_service.CaseDetail], dict[str, object]]] = []
+#: The same for the case list: functions returning template variables for its notices.
+CASE_LIST_PANELS: list[Callable[[], dict[str, object]]] = []
 
 
 @bp.get("/")
 @requires(Permission.CASES_LIST)
 def cases() -> ResponseReturnValue:
     groups = case_service.list_for(state.db(), state.settings(), current_staff(), state.today())
+    notices: dict[str, object] = {}
+    for panel in CASE_LIST_PANELS:
+        notices.update(panel())
     return render_template(
-        "staff/cases.html", groups=groups, status_labels=STATUS_LABELS, logout_form=ActionForm()
+        "staff/cases.html",
+        groups=groups,
+        status_labels=STATUS_LABELS,
+        logout_form=ActionForm(),
+        **notices,
     )
 
 

@@ -1,0 +1,232 @@
+"""Recusal, grants and transfers of a case (re-sealing its key), and the case page's access
+panel. Each route needs CASE_WRITE and a sealed key for the case: a case the user cannot open
+answers the same 404 as one that does not exist."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, SelectChoice, SelectField
+from wtforms.validators import DataRequired
+
+from portal.services import access
+from portal.services.cases import CaseDetail
+from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
+from portal.services.permissions import Permission
+from portal.web import state
+from portal.web.forms import PortalForm
+from portal.web.staff import bp
+from portal.web.staff.auth import current_private_key, current_staff, requires
+from portal.web.staff.forms import ActionForm
+from portal.web.staff.views import CASE_LIST_PANELS, CASE_PANELS, _render_case
+
+
+def _staff_id(value: object) -> int | None:
+    """The colleague's id from the form; anything that is not a number names nobody."""
+    if isinstance(value, int):
+        return value
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
+
+
+class RecuseForm(PortalForm):
+    confirm = BooleanField(
+        _l(
+            "I step away from this case. I understand that my copy of its key is destroyed and "
+            "that I will not be able to open it again."
+        ),
+        validators=[DataRequired(_l("Tick the box to confirm that you step away."))],
+    )
+
+
+class GrantForm(PortalForm):
+    # The service decides who may receive the key; the choices only offer the eligible ones.
+    colleague = SelectField(
+        _l("Colleague"),
+        coerce=_staff_id,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a colleague."))],
+    )
+
+
+class TransferForm(PortalForm):
+    queue = SelectField(
+        _l("New queue"),
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a queue."))],
+    )
+
+
+def _refusal_text(reason: AccessRefusal) -> str:
+    texts: dict[AccessRefusal, str] = {
+        AccessRefusal.LAST_HOLDER: _(
+            "Nobody else holds this case's key, so the case would be lost: grant a colleague "
+            "access first."
+        ),
+        AccessRefusal.NOT_ELIGIBLE: _(
+            "That person cannot receive cases: choose an active ombudsperson."
+        ),
+        AccessRefusal.ALREADY_HOLDS: _("That colleague already holds the key to this case."),
+        AccessRefusal.EXCLUDED_BY_REPORTER: _(
+            "The reporter excluded that person when sending the concern, so they cannot be "
+            "given access."
+        ),
+        AccessRefusal.RECUSED: _(
+            "That person recused themselves from this case, and a recusal is final."
+        ),
+        AccessRefusal.UNKNOWN_QUEUE: _("Choose one of the queues offered."),
+        AccessRefusal.SAME_QUEUE: _("The case is already in that queue."),
+        AccessRefusal.NO_RECIPIENT: _(
+            "Nobody in that queue can receive this case: it has no active ombudsperson whom the "
+            "reporter did not exclude and who did not recuse. Choose another queue."
+        ),
+        AccessRefusal.NOT_A_MEMBER: _("That person is not a member of that queue."),
+    }
+    return texts[reason]
+
+
+def _not_found() -> ResponseReturnValue:
+    return render_template("errors/error.html", code=404, reason=None), 404
+
+
+def _show_again(handle: str, name: str, form: PortalForm) -> ResponseReturnValue:
+    """The case page again, with ``form`` and its errors in the access panel."""
+    state.db().rollback()  # nothing of a refused change stays, whatever was flushed
+    g.access_forms = {name: form}
+    return _render_case(handle, code=400)
+
+
+@bp.post("/cases/<handle>/recuse")
+@requires(Permission.CASE_WRITE)
+def recuse(handle: str) -> ResponseReturnValue:
+    form = RecuseForm()
+    if not form.validate_on_submit():
+        return _show_again(handle, "recuse", form)
+    session = state.db()
+    try:
+        access.recuse(session, current_staff(), current_private_key(), handle, state.now())
+    except NoAccess:
+        return _not_found()
+    except AccessRefused as error:
+        form.confirm.errors = [_refusal_text(error.reason)]
+        return _show_again(handle, "recuse", form)
+    session.commit()
+    flash(
+        _(
+            "You recused yourself from case %(handle)s. Your copy of its key was destroyed: you "
+            "can no longer open it.",
+            handle=handle,
+        ),
+        "success",
+    )
+    return redirect(url_for("staff.cases"))
+
+
+@bp.post("/cases/<handle>/grant")
+@requires(Permission.CASE_WRITE)
+def grant(handle: str) -> ResponseReturnValue:
+    form = GrantForm()
+    if not form.validate_on_submit():
+        return _show_again(handle, "grant", form)
+    session = state.db()
+    try:
+        granted = access.grant(
+            session,
+            current_staff(),
+            current_private_key(),
+            handle,
+            form.colleague.data,
+            state.now(),
+        )
+    except NoAccess:
+        return _not_found()
+    except AccessRefused as error:
+        form.colleague.errors = [_refusal_text(error.reason)]
+        return _show_again(handle, "grant", form)
+    session.commit()
+    name = granted.colleague.display_name
+    if granted.regrant:
+        flash(_("%(name)s can open this case again.", name=name), "success")
+    else:
+        flash(_("%(name)s now holds the key to this case.", name=name), "success")
+    return redirect(url_for("staff.case", handle=handle))
+
+
+@bp.post("/cases/<handle>/transfer")
+@requires(Permission.CASE_WRITE)
+def transfer(handle: str) -> ResponseReturnValue:
+    form = TransferForm()
+    if not form.validate_on_submit():
+        return _show_again(handle, "transfer", form)
+    session = state.db()
+    try:
+        moved = access.transfer(
+            session, current_staff(), current_private_key(), handle, form.queue.data, state.now()
+        )
+    except NoAccess:
+        return _not_found()
+    except AccessRefused as error:
+        form.queue.errors = [_refusal_text(error.reason)]
+        return _show_again(handle, "transfer", form)
+    session.commit()
+    if moved.kept_access:
+        flash(
+            _(
+                "Case moved to “%(queue)s”; its members now hold the key.",
+                queue=moved.to_queue.name,
+            ),
+            "success",
+        )
+        return redirect(url_for("staff.case", handle=handle))
+    flash(
+        _(
+            "Case %(handle)s moved to “%(queue)s”. You are not a member of that queue, so your "
+            "access to the case ended.",
+            handle=handle,
+            queue=moved.to_queue.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("staff.cases"))
+
+
+def _access_panel(detail: CaseDetail) -> dict[str, object]:
+    user = current_staff()
+    overview = access.overview(state.db(), user, detail.case, detail.report.excluded_staff_ids)
+    shown: dict[str, PortalForm] = g.get("access_forms", {})
+    grant_form = shown.get("grant") or GrantForm(formdata=None)
+    grant_form.colleague.choices = [
+        SelectChoice("", _("Choose…")),
+        *(SelectChoice(str(p.id), p.display_name) for p in overview.grantable),
+    ]
+    transfer_form = shown.get("transfer") or TransferForm(formdata=None)
+    transfer_form.queue.choices = [
+        SelectChoice("", _("Choose…")),
+        *(
+            SelectChoice(
+                q.slug,
+                q.name
+                if q.you_are_member
+                else _("%(queue)s (you are not a member: you lose access)", queue=q.name),
+            )
+            for q in overview.transfer_to
+        ),
+    ]
+    return {
+        "access_overview": overview,
+        "access_you": user.id,
+        "recuse_form": shown.get("recuse") or RecuseForm(formdata=None),
+        "grant_form": grant_form,
+        "transfer_form": transfer_form,
+        "regrant_form": ActionForm(formdata=None),
+    }
+
+
+def _regrant_notice() -> dict[str, object]:
+    return {"awaiting_regrant": access.awaiting_regrant(state.db(), current_staff())}
+
+
+CASE_PANELS.append(_access_panel)
+CASE_LIST_PANELS.append(_regrant_notice)
