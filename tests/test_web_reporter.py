@@ -248,3 +248,11 @@ def test_deadlines_come_from_policy_and_name_from_settings(
     assert "within 5 days" in shown and "within 2 months" in shown
     stored = db.scalars(select(Case)).one()
     assert stored.acknowledge_due_on == stored.received_on + dt.timedelta(days=5)
+
+
+def test_no_form_attribute_renders_as_none(client: FlaskClient, portal: Portal) -> None:
+    """A missing aria-describedby must be left out, not written as the word None."""
+    portal.staff("alice")
+    for path in ("/report", "/followup", "/staff/login"):
+        page = client.get(path).text
+        assert '="None"' not in page, path
