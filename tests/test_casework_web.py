@@ -333,3 +333,45 @@ def test_the_history_panel_shows_who_did_what_without_content(
 
 def test_every_audit_action_has_a_label() -> None:
     assert set(ACTION_LABELS) == set(Action)
+
+
+def test_a_field_the_form_does_not_show_is_shown_with_its_message(
+    app: Flask, portal: Portal, db: Session
+) -> None:
+    """A reason sent for a case that is not closed (or an outcome for a closed one) is refused
+    next to a field that is then shown, so the message is never invisible."""
+    olga = portal.staff("olga")
+    submitted = portal.submit()
+    client = _client(app, olga)
+    url = f"/staff/cases/{submitted.handle}"
+    token = csrf_token(client.get(url).text)
+
+    response = client.post(
+        f"{url}/status",
+        data={"csrf_token": token, "status": "investigating", "reason": "Not asked for"},
+    )
+    assert response.status_code == 400
+    assert field_errors(response.text, "reason") == [
+        "A reason is asked for only when reopening a closed case."
+    ]
+    assert textarea(response.text, "reason") == "Not asked for"
+
+    client.post(
+        f"{url}/status", data={"csrf_token": token, "status": "closed", "outcome": "referred"}
+    )
+    response = client.post(
+        f"{url}/status",
+        data={
+            "csrf_token": token,
+            "status": "investigating",
+            "reason": REASON,
+            "outcome": "withdrawn",
+        },
+    )
+    assert response.status_code == 400
+    assert field_errors(response.text, "outcome") == [
+        "An outcome is recorded only when closing the case."
+    ]
+    assert textarea(response.text, "reason") == REASON
+    db.expire_all()
+    assert db.get_one(Case, submitted.case_id).status == "closed"

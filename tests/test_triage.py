@@ -352,3 +352,31 @@ def test_an_expired_triage_form_keeps_the_new_tag(app: Flask, portal: Portal, db
     assert "had been open too long" in form_problems(response.text)
     assert 'value="Typed before lunch"' in response.text
     assert _tags(db) == []
+
+
+def test_a_tag_created_by_a_colleague_at_the_same_moment_is_not_a_500(
+    app: Flask, portal: Portal, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two people create the same tag at once: the second insert hits the unique index."""
+    olga = portal.staff("olga")
+    submitted = portal.submit()
+    client = _client(app, olga)
+    page = client.get(f"/staff/cases/{submitted.handle}")
+    db.add(Tag(label="Same moment"))
+    db.commit()
+    # As if the colleague's row had not been visible when this request looked.
+    monkeypatch.setattr(triage, "_same_label", lambda session, label: None)
+
+    response = client.post(
+        f"/staff/cases/{submitted.handle}/triage",
+        data={"csrf_token": csrf_token(page.text), **_form(priority="high", new_tag="Same moment")},
+    )
+
+    assert response.status_code == 400
+    assert field_errors(response.text, "new_tag") == [
+        "A colleague has just created this tag. Send the form again."
+    ]
+    assert 'value="Same moment"' in response.text
+    db.expire_all()
+    assert db.get_one(Case, submitted.case_id).priority == "normal"
+    assert _tags(db) == ["Same moment"]
