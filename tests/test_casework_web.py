@@ -375,3 +375,31 @@ def test_a_field_the_form_does_not_show_is_shown_with_its_message(
     assert textarea(response.text, "reason") == REASON
     db.expire_all()
     assert db.get_one(Case, submitted.case_id).status == "closed"
+
+
+def test_a_reason_typed_after_the_session_ended_is_shown_back(
+    app: Flask, portal: Portal, db: Session
+) -> None:
+    olga = portal.staff("olga")
+    submitted = portal.submit()
+    cases.set_status(
+        db,
+        olga,
+        portal.private_key(olga),
+        submitted.handle,
+        "closed",
+        dt.datetime.now(dt.UTC),
+        outcome="withdrawn",
+    )
+    db.commit()
+    client = _client(app, olga)
+    token = csrf_token(client.get(f"/staff/cases/{submitted.handle}").text)
+    idle = dt.timedelta(minutes=portal.settings.staff_session_idle_minutes + 1)
+    app.extensions["portal"].clock = lambda: dt.datetime.now(dt.UTC) + idle
+
+    response = client.post(
+        f"/staff/cases/{submitted.handle}/status",
+        data={"csrf_token": token, "status": "investigating", "reason": REASON},
+    )
+
+    assert response.status_code == 401 and REASON in response.text
