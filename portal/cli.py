@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from portal import migrate
 from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
-from portal.models import AuditEvent, Case, Role, StaffUser, Visibility
-from portal.services import cases, intake, routing, staff, taxonomy
+from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
+from portal.services import cases, intake, routing, staff, taxonomy, triage
 from portal.services.errors import InvalidInput, PortalError
 from portal.web.state import PortalState, utc_now
 
@@ -236,6 +236,8 @@ DEMO_CASES: list[dict[str, Any]] = [
         "severance unless I sign a resignation letter this week.",
         "ack": True,
         "reply": True,
+        "status": "awaiting_reporter",
+        "triage": {"priority": "high", "at_risk": True, "tags": ["Interim protection"]},
     },
     {
         "days_ago": 9,
@@ -244,6 +246,7 @@ DEMO_CASES: list[dict[str, Any]] = [
         "happened": "month-1",
         "text": "A senior colleague keeps making comments about my appearance in team meetings.",
         "ack": True,
+        "status": "investigating",
     },
     {
         "days_ago": 6,
@@ -350,6 +353,30 @@ def demo_command() -> None:
                             "letter was given to you in writing?",
                             Visibility.REPORTER,
                             when + dt.timedelta(hours=3),
+                        )
+                    if spec.get("status"):
+                        cases.set_status(
+                            session,
+                            holder,
+                            key,
+                            submitted.handle,
+                            spec["status"],
+                            when + dt.timedelta(hours=4),
+                        )
+                    if spec.get("triage"):
+                        values = spec["triage"]
+                        triage.triage(
+                            session,
+                            holder,
+                            key,
+                            submitted.handle,
+                            triage.Triage(
+                                priority=Priority(values["priority"]),
+                                reporter_at_risk=values["at_risk"],
+                                org_category_id=None,
+                                new_tag=values["tags"][0],
+                            ),
+                            when + dt.timedelta(hours=5),
                         )
         session.commit()
         click.echo(f"Demo staff (password for all: {DEMO_PASSWORD}):")

@@ -144,6 +144,7 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/cases/<handle>/recuse", "POST"): case_route("POST", ACCESS_ENDED),
     ("/staff/cases/<handle>/grant", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/transfer", "POST"): case_route("POST", ACCESS_ENDED),
+    ("/staff/cases/<handle>/triage", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/admin/", "GET"): staff_route(
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
@@ -218,6 +219,12 @@ def form_for(rule: str, world: World) -> dict[str, str]:
         "/followup/case": {"text": "A message sent during the authorization test."},
         "/staff/login": {"email": world.staff[R.HOLDER].email, "password": PASSWORD},
         "/staff/cases/<handle>/status": {"status": "investigating"},
+        "/staff/cases/<handle>/triage": {
+            "priority": "high",
+            "reporter_at_risk": "y",
+            "org_category": "",
+            "new_tag": "matrix",
+        },
         "/staff/cases/<handle>/messages": {
             "text": "A reply sent during the authorization test.",
             "visibility": "reporter",

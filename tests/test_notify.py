@@ -395,7 +395,7 @@ def deadline_cases(portal: Portal, db: Session) -> dict[str, object]:
     cases.acknowledge(
         db, alice, key, handles["feedback_late"], dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
     )
-    cases.set_status(db, alice, key, handles["closed"], cases.CaseStatus.CLOSED, at)
+    cases.set_status(db, alice, key, handles["closed"], "closed", at, outcome="withdrawn")
     db.commit()
     return {"handles": handles, "alice": alice, "bob": bob, "carol": carol}
 

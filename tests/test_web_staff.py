@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Case, CaseStatus, Message, Role, StaffSession
+from portal.models import Case, Message, Role, StaffSession
 from portal.web.staff.auth import COOKIE
 from tests.conftest import PASSWORD, Portal, csrf_token, login, open_followup, submit_via_web
 
@@ -113,7 +113,7 @@ def test_case_page_actions(app: Flask, portal: Portal, db: Session) -> None:
         data={"csrf_token": csrf_token(page.text), "status": "awaiting_reporter"},
     )
     assert response.status_code == 302
-    assert db.scalars(select(Case.status)).one() == CaseStatus.AWAITING_REPORTER
+    assert db.scalars(select(Case.status)).one() == "awaiting_reporter"
 
     open_followup(reporter, receipt)
     seen = reporter.get("/followup/case").text

@@ -4,7 +4,6 @@ from portal.models.audit import AuditEvent, AuditHead, JobRun
 from portal.models.case import (
     Case,
     CaseAccess,
-    CaseStatus,
     CaseTag,
     Message,
     MessageAuthor,
@@ -38,7 +37,6 @@ __all__ = [
     "AuditHead",
     "Case",
     "CaseAccess",
-    "CaseStatus",
     "CaseTag",
     "Category",
     "JobRun",

@@ -19,14 +19,6 @@ from portal.models.types import Blob, RandomId, UTCDateTime
 _NO_ROWID = {"sqlite_with_rowid": False}
 
 
-class CaseStatus(enum.StrEnum):
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    INVESTIGATING = "investigating"
-    AWAITING_REPORTER = "awaiting_reporter"
-    CLOSED = "closed"
-
-
 class Priority(enum.StrEnum):
     LOW = "low"
     NORMAL = "normal"

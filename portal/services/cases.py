@@ -12,33 +12,45 @@ from portal import crypto
 from portal.models import (
     Case,
     CaseAccess,
-    CaseStatus,
+    CaseTag,
     Category,
     MessageAuthor,
+    Outcome,
+    Priority,
     Queue,
     Role,
     StaffUser,
+    Tag,
     Visibility,
+    WorkflowStatus,
 )
-from portal.services import content, deadlines, policy, taxonomy, thread
-from portal.services.errors import InvalidTransition, NoAccess
+from portal.services import audit, content, deadlines, policy, taxonomy, thread, workflow
+from portal.services.audit import Action
+from portal.services.deadlines import DeadlineState
+from portal.services.errors import NoAccess
 from portal.services.text import clean_text
 from portal.settings import Settings
 
-#: What the reporter reads at follow-up once the case is acknowledged (art. 9(1)(b)).
-ACKNOWLEDGEMENT_TEXT = (
-    "Your concern has been received and is being looked at by an ombudsperson. "
-    "We will reply here; please check back with your receipt."
-)
+#: Kept here for callers of the first version; the workflow owns it now.
+ACKNOWLEDGEMENT_TEXT = workflow.ACKNOWLEDGEMENT_TEXT
+
+#: Deadline states a list can be filtered by: those of a deadline still pending.
+PENDING_STATES = (DeadlineState.DUE, DeadlineState.DUE_SOON, DeadlineState.OVERDUE)
 
 
 @dataclass(frozen=True)
 class CaseRow:
     handle: str
     category_label: str
-    status: CaseStatus
+    status_code: str
+    status_label: str
+    priority: Priority
+    reporter_at_risk: bool
+    tags: list[str]  # labels, in alphabetical order
     received_on: dt.date
-    deadline: deadlines.Deadline
+    # The next pending deadline; None once the case is closed (nothing is due any more).
+    deadline: deadlines.Deadline | None
+    closed_on: dt.date | None
     reporter_wrote_on: dt.date | None
 
 
@@ -46,6 +58,16 @@ class CaseRow:
 class QueueCases:
     queue: Queue
     rows: list[CaseRow]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The list's filters (from the query string). Each narrows the cases the user already
+    holds a key for; none widens them."""
+
+    status: str | None = None  # a WorkflowStatus code
+    priority: Priority | None = None
+    deadline: DeadlineState | None = None  # one of PENDING_STATES: open cases only
 
 
 @dataclass(frozen=True)
@@ -59,37 +81,83 @@ class CaseDetail:
     contact: content.Contact | None
     thread: list[thread.ThreadEntry]
     deadlines: tuple[deadlines.Deadline, deadlines.Deadline]
+    status: WorkflowStatus
+    outcome: Outcome | None
+    org_category: Category | None  # the organisation's view, beside the reporter's choice
+    tags: list[Tag]
 
 
 def may_handle_cases(user: StaffUser) -> bool:
     return user.active and Role.OMBUDSPERSON in user.roles
 
 
+def tag_labels(session: Session, case_ids: list[str]) -> dict[str, list[str]]:
+    """The tag labels of each case, alphabetically (one query for a whole list)."""
+    out: dict[str, list[str]] = {case_id: [] for case_id in case_ids}
+    if not case_ids:
+        return out
+    stmt = (
+        select(CaseTag.case_id, Tag.label)
+        .join(Tag, Tag.id == CaseTag.tag_id)
+        .where(CaseTag.case_id.in_(case_ids))
+    )
+    for case_id, label in session.execute(stmt):
+        out[case_id].append(label)
+    for labels in out.values():
+        labels.sort(key=str.casefold)
+    return out
+
+
 def list_for(
-    session: Session, settings: Settings, user: StaffUser, today: dt.date
+    session: Session,
+    settings: Settings,
+    user: StaffUser,
+    today: dt.date,
+    flt: CaseFilter | None = None,
 ) -> list[QueueCases]:
-    """Cases shared with ``user``, grouped by queue; day then random order. No decryption."""
+    """Cases shared with ``user``, grouped by queue; day then random order. No decryption.
+    Filters only narrow the cases joined through the user's own sealed keys."""
     if not may_handle_cases(user):
         return []
+    flt = flt or CaseFilter()
     stmt = (
-        select(Case, Queue, Category.label)
+        select(Case, Queue, Category.label, WorkflowStatus.label)
         .join(CaseAccess, CaseAccess.case_id == Case.id)
         .join(Queue, Queue.id == Case.queue_id)
         .join(Category, Category.id == Case.category_id)
+        .outerjoin(WorkflowStatus, WorkflowStatus.code == Case.status)
         .where(CaseAccess.staff_id == user.id)
         .order_by(Queue.name, Case.received_on.desc(), Case.sort_key)
     )
+    if flt.status is not None:
+        stmt = stmt.where(Case.status == flt.status)
+    if flt.priority is not None:
+        stmt = stmt.where(Case.priority == flt.priority.value)
+    if flt.deadline is not None:
+        stmt = stmt.where(Case.closed_on.is_(None))
     due_soon = policy.current(session).due_soon_days
+    found = list(session.execute(stmt))
+    tags = tag_labels(session, [case.id for case, *_ in found])
     groups: dict[int, QueueCases] = {}
-    for case, queue, label in session.execute(stmt):
+    for case, queue, category_label, status_label in found:
+        deadline = (
+            None if workflow.is_closed(case) else deadlines.next_deadline(case, today, due_soon)
+        )
+        if flt.deadline is not None and (deadline is None or deadline.state != flt.deadline):
+            continue
         group = groups.setdefault(queue.id, QueueCases(queue, []))
         group.rows.append(
             CaseRow(
                 handle=case.handle,
-                category_label=label,
-                status=CaseStatus(case.status),
+                category_label=category_label,
+                status_code=case.status,
+                status_label=status_label or case.status,
+                priority=Priority(case.priority),
+                reporter_at_risk=case.reporter_at_risk,
+                tags=tags[case.id],
                 received_on=case.received_on,
-                deadline=deadlines.next_deadline(case, today, due_soon),
+                deadline=deadline,
+                closed_on=case.closed_on,
                 reporter_wrote_on=case.reporter_wrote_on,
             )
         )
@@ -115,6 +183,11 @@ def unlock(
         raise NoAccess(handle) from exc
 
 
+def tags_of(session: Session, case: Case) -> list[Tag]:
+    stmt = select(Tag).join(CaseTag, CaseTag.tag_id == Tag.id).where(CaseTag.case_id == case.id)
+    return sorted(session.scalars(stmt), key=lambda t: t.label.casefold())
+
+
 def open_case(
     session: Session,
     settings: Settings,
@@ -123,6 +196,8 @@ def open_case(
     handle: str,
     today: dt.date,
 ) -> CaseDetail:
+    """Decrypt a case for its page. Reading alone records nothing: ``view_case`` is the audited
+    entry point for showing it."""
     case, case_key = unlock(session, user, private_key, handle)
     queue = session.get_one(Queue, case.queue_id)
     category = session.get_one(Category, case.category_id)
@@ -140,32 +215,37 @@ def open_case(
         ),
         thread=thread.read(session, case, case_key, include_internal=True),
         deadlines=deadlines.deadlines(case, today, policy.current(session).due_soon_days),
+        status=workflow.status_of(session, case),
+        outcome=session.get(Outcome, case.outcome_id) if case.outcome_id is not None else None,
+        org_category=(
+            session.get(Category, case.org_category_id)
+            if case.org_category_id is not None
+            else None
+        ),
+        tags=tags_of(session, case),
     )
+
+
+def view_case(
+    session: Session,
+    settings: Settings,
+    user: StaffUser,
+    private_key: bytes,
+    handle: str,
+    now: dt.datetime,
+) -> CaseDetail:
+    """Open a case to show it, and record the view in the audit chain (DESIGN.md invariant 6).
+    The caller commits, so the page is shown only if the trace is kept."""
+    detail = open_case(session, settings, user, private_key, handle, now.date())
+    audit.record(session, Action.CASE_VIEWED, now, actor=user, case=detail.case)
+    return detail
 
 
 def acknowledge(
     session: Session, user: StaffUser, private_key: bytes, handle: str, now: dt.datetime
 ) -> None:
     case, case_key = unlock(session, user, private_key, handle)
-    if case.acknowledged_on is not None:
-        raise InvalidTransition("This case was already acknowledged.")
-    if case.status == CaseStatus.CLOSED:
-        raise InvalidTransition("A closed case cannot be acknowledged.")
-    case.acknowledged_on = now.date()
-    case.feedback_due_on = deadlines.feedback_due_after_acknowledgement(case, now.date())
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.ACKNOWLEDGED.value
-    thread.append(
-        session,
-        case,
-        case_key,
-        author=MessageAuthor.SYSTEM,
-        visibility=Visibility.REPORTER,
-        text=ACKNOWLEDGEMENT_TEXT,
-        today=now.date(),
-        now=now,
-        staff=user,
-    )
+    workflow.acknowledge(session, user, case, case_key, now)
 
 
 def set_status(
@@ -173,21 +253,18 @@ def set_status(
     user: StaffUser,
     private_key: bytes,
     handle: str,
-    status: CaseStatus,
+    status: str,
     now: dt.datetime,
-) -> None:
-    case, _ = unlock(session, user, private_key, handle)
-    current = CaseStatus(case.status)
-    if status == current:
-        raise InvalidTransition("The case already has that status.")
-    if status == CaseStatus.NEW:
-        raise InvalidTransition("A case cannot go back to “new”.")
-    if current == CaseStatus.NEW and status != CaseStatus.CLOSED and case.acknowledged_on is None:
-        # Moving a case on implies it was received: acknowledge it so the reporter is told.
-        acknowledge(session, user, private_key, handle, now)
-    case.status = status.value
-    case.closed_on = now.date() if status == CaseStatus.CLOSED else None
-    session.flush()
+    *,
+    outcome: str | None = None,
+    reason: str | None = None,
+) -> WorkflowStatus:
+    """Move a case to the status with code ``status`` (see ``workflow`` for the rules): closing
+    needs an ``outcome`` code, reopening a ``reason``."""
+    case, case_key = unlock(session, user, private_key, handle)
+    return workflow.transition(
+        session, user, case, case_key, status, now, outcome_code=outcome, reason=reason
+    )
 
 
 def add_message(
@@ -215,4 +292,6 @@ def add_message(
     )
     if visibility == Visibility.REPORTER and case.feedback_on is None:
         case.feedback_on = now.date()
+    action = Action.CASE_REPLIED if visibility == Visibility.REPORTER else Action.CASE_NOTE_ADDED
+    audit.record(session, action, now, actor=user, case=case)
     session.flush()

@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from portal.models import Case, CaseStatus
+from portal.models import Case
 from portal.services.policy import PolicyValues
 
 
@@ -31,6 +31,7 @@ class DeadlineState(enum.StrEnum):
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
     MET = "met"
+    ENDED = "ended"  # the case was closed before this fell due, without it being done
 
 
 class DeadlineKind(enum.StrEnum):
@@ -80,17 +81,27 @@ def _state(due: dt.date, done: dt.date | None, today: dt.date, due_soon_days: in
     return DeadlineState.DUE
 
 
+def _acknowledgement_state(case: Case, today: dt.date, due_soon_days: int) -> DeadlineState:
+    due, closed = case.acknowledge_due_on, case.closed_on
+    if case.acknowledged_on is None and closed is not None:
+        # Closed without an acknowledgement: nothing is pending any more; it was late only if
+        # the case stayed open past the due day.
+        return DeadlineState.OVERDUE if closed > due else DeadlineState.ENDED
+    return _state(due, case.acknowledged_on, today, due_soon_days)
+
+
 def deadlines(case: Case, today: dt.date, due_soon_days: int) -> tuple[Deadline, Deadline]:
-    """Both deadlines of a case, from the due days it carries."""
+    """Both deadlines of a case, from the due days it carries. ``closed_on`` is set exactly
+    while the case is closed (reopening clears it)."""
     ack_due = case.acknowledge_due_on
     fb_due = case.feedback_due_on
     # A case closed without a reply has had its feedback in the closing decision.
-    fb_done = case.feedback_on or (case.closed_on if case.status == CaseStatus.CLOSED else None)
+    fb_done = case.feedback_on or case.closed_on
     return (
         Deadline(
             DeadlineKind.ACKNOWLEDGE,
             ack_due,
-            _state(ack_due, case.acknowledged_on, today, due_soon_days),
+            _acknowledgement_state(case, today, due_soon_days),
             case.acknowledged_on,
         ),
         Deadline(
@@ -103,6 +114,7 @@ def deadlines(case: Case, today: dt.date, due_soon_days: int) -> tuple[Deadline,
 
 
 def next_deadline(case: Case, today: dt.date, due_soon_days: int) -> Deadline:
-    """The deadline a list should show: the first not yet met, else the feedback one."""
+    """The deadline a list should show: the acknowledgement until it is sent (while the case is
+    open), then the feedback one."""
     ack, feedback = deadlines(case, today, due_soon_days)
-    return ack if ack.done_on is None else feedback
+    return ack if ack.done_on is None and case.closed_on is None else feedback

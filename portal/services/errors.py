@@ -70,7 +70,13 @@ class NoAccess(PortalError):
 
 
 class InvalidTransition(PortalError):
-    pass
+    """A workflow move the rules refuse; ``field`` names the form field the message belongs
+    next to (status, outcome or reason)."""
+
+    def __init__(self, message: str, field: str = "status") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 class AccessRefusal(enum.StrEnum):

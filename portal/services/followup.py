@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Case, CaseStatus, Category, MessageAuthor, Visibility
-from portal.services import content, taxonomy, thread
+from portal.models import Case, Category, MessageAuthor, Visibility
+from portal.services import content, taxonomy, thread, workflow
 from portal.services.errors import MalformedReceipt, UnknownReceipt
 from portal.services.text import clean_text
 from portal.settings import Argon2Cost, Settings
@@ -27,7 +27,8 @@ class ReporterKey:
 
 @dataclass(frozen=True)
 class ReporterCaseView:
-    status: CaseStatus
+    status: str  # the status code
+    status_label: str
     received_on: dt.date
     category_label: str
     site_label: str | None
@@ -80,7 +81,8 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
     )
     category = session.get(Category, case.category_id)
     return ReporterCaseView(
-        status=CaseStatus(case.status),
+        status=case.status,
+        status_label=workflow.status_of(session, case).label,
         received_on=case.received_on,
         category_label=category.label if category else "",
         site_label=taxonomy.unit_label(session, case.site_id),
@@ -108,6 +110,5 @@ def add_message(
         today=today,
     )
     case.reporter_wrote_on = today
-    if case.status == CaseStatus.AWAITING_REPORTER:
-        case.status = CaseStatus.INVESTIGATING.value
+    workflow.after_reporter_message(session, case)
     session.flush()

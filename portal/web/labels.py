@@ -1,19 +1,24 @@
-"""Human labels for stored values, in the active language."""
+"""Human labels for stored values, in the active language.
+
+Workflow statuses, outcomes and categories are configured rows with their own labels (the
+taxonomy file); the fixed vocabularies of the code (priorities, deadline states, audit actions)
+are labelled here.
+"""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from portal.models import CaseStatus
+from portal.models import Priority
+from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
 
-STATUS_LABELS = {
-    CaseStatus.NEW: _l("New"),
-    CaseStatus.ACKNOWLEDGED: _l("Acknowledged"),
-    CaseStatus.INVESTIGATING: _l("Investigating"),
-    CaseStatus.AWAITING_REPORTER: _l("Awaiting reporter"),
-    CaseStatus.CLOSED: _l("Closed"),
+PRIORITY_LABELS = {
+    Priority.LOW: _l("Low"),
+    Priority.NORMAL: _l("Normal"),
+    Priority.HIGH: _l("High"),
+    Priority.URGENT: _l("Urgent"),
 }
 
 DEADLINE_KIND_LABELS = {
@@ -26,11 +31,70 @@ DEADLINE_STATE_LABELS = {
     DeadlineState.DUE_SOON: _l("due soon"),
     DeadlineState.OVERDUE: _l("overdue"),
     DeadlineState.MET: _l("met"),
+    DeadlineState.ENDED: _l("not sent: closed first"),
+}
+
+#: What each audit action is called in a case's history and in the admin's log.
+ACTION_LABELS = {
+    Action.LOGIN: _l("Logged in"),
+    Action.LOGIN_FAILED: _l("Failed log-in"),
+    Action.LOGOUT: _l("Logged out"),
+    Action.TOTP_ENROLLED: _l("Second factor set up"),
+    Action.PASSWORD_CHANGED: _l("Password changed"),
+    Action.SESSION_REVOKED: _l("Session revoked"),
+    Action.CASE_VIEWED: _l("Viewed the case"),
+    Action.CASE_ACKNOWLEDGED: _l("Acknowledged receipt"),
+    Action.CASE_STATUS_CHANGED: _l("Changed the status"),
+    Action.CASE_CLOSED: _l("Closed the case"),
+    Action.CASE_REOPENED: _l("Reopened the case"),
+    Action.CASE_REPLIED: _l("Replied to the reporter"),
+    Action.CASE_NOTE_ADDED: _l("Added an internal note"),
+    Action.CASE_TRIAGED: _l("Changed the triage"),
+    Action.CASE_GRANTED: _l("Granted access"),
+    Action.CASE_REGRANTED: _l("Restored access"),
+    Action.CASE_TRANSFERRED: _l("Transferred the case"),
+    Action.CASE_RECUSED: _l("Recused"),
+    Action.ATTACHMENT_DECRYPTED: _l("Opened an attachment"),
+    Action.STAFF_CREATED: _l("Created a staff account"),
+    Action.STAFF_DISABLED: _l("Disabled a staff account"),
+    Action.STAFF_ENABLED: _l("Enabled a staff account"),
+    Action.STAFF_ROLES_CHANGED: _l("Changed roles"),
+    Action.STAFF_QUEUES_CHANGED: _l("Changed queue membership"),
+    Action.STAFF_PASSWORD_RESET: _l("Reset a password"),
+    Action.CONFIG_CHANGED: _l("Changed the configuration"),
+    Action.CONFIG_EXPORTED: _l("Exported the configuration"),
+    Action.CONFIG_IMPORTED: _l("Imported the configuration"),
+    Action.AUDIT_EXPORTED: _l("Exported the audit log"),
+    Action.NOTIFICATIONS_SENT: _l("Sent new-case notifications"),
+    Action.REMINDERS_SENT: _l("Sent deadline reminders"),
+    Action.REPORTER_DAY: _l("Reporter events of a day"),
 }
 
 
-def status_text(status: str) -> str:
-    return str(STATUS_LABELS[CaseStatus(status)])
+#: What the keys of an audit event's detail are called where a case's history shows them.
+DETAIL_LABELS = {
+    "from": _l("from"),
+    "to": _l("to"),
+    "outcome": _l("outcome"),
+    "changed": _l("changed"),
+    "priority": _l("priority"),
+    "reporter_at_risk": _l("reporter at risk"),
+    "org_category": _l("organisation's category"),
+    "tags": _l("tags"),
+    "tags_created": _l("new tags"),
+}
+
+
+def detail_label(key: str) -> str:
+    return str(DETAIL_LABELS[key]) if key in DETAIL_LABELS else key
+
+
+def action_label(action: str) -> str:
+    """The label of an audit action; an action this version does not know shows its code."""
+    try:
+        return str(ACTION_LABELS[Action(action)])
+    except (ValueError, KeyError):
+        return action
 
 
 def register(app: Flask) -> None:
@@ -40,7 +104,9 @@ def register(app: Flask) -> None:
         lambda: {"portal_settings": state.settings(), "portal_policy": state.policy}
     )
     app.jinja_env.globals.update(
-        status_text=status_text,
+        priority_labels=PRIORITY_LABELS,
         deadline_kind_labels=DEADLINE_KIND_LABELS,
         deadline_state_labels=DEADLINE_STATE_LABELS,
+        action_label=action_label,
+        detail_label=detail_label,
     )

@@ -63,7 +63,8 @@ def _guard() -> ResponseReturnValue | None:
     if user is None:
         if request.method == "GET":
             return redirect(url_for("staff.login"))
-        unsent = request.form.get("text", "")
+        # A reply or note, or a reason for reopening a case, typed while the session ended.
+        unsent = request.form.get("text", "") or request.form.get("reason", "")
         return render_template("errors/error.html", code=401, reason="login", unsent=unsent), 401
     g.staff = user
     view = current_app.view_functions.get(endpoint)

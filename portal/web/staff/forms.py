@@ -1,21 +1,28 @@
-"""Staff forms."""
+"""Staff forms. Choices that come from the taxonomy (statuses, outcomes, categories, tags) are
+filled in by the view from the database."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     EmailField,
     PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
+    StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired
 
-from portal.models import CaseStatus, Visibility
-from portal.web.forms import PortalForm
-from portal.web.labels import STATUS_LABELS
+from portal.models import Priority, Visibility
+from portal.services.cases import PENDING_STATES
+from portal.web.forms import CheckboxListField, PortalForm
+from portal.web.labels import DEADLINE_STATE_LABELS, PRIORITY_LABELS
+
+#: The empty choice of a select: "not set" in a form, "any" in a filter.
+NONE = ""
 
 
 class LoginForm(PortalForm):
@@ -28,11 +35,63 @@ class ActionForm(PortalForm):
 
 
 class StatusForm(PortalForm):
+    """Move the case on. Closing needs an outcome; reopening a closed case needs a reason.
+    The workflow service checks the chosen codes, with clearer messages than "not a valid
+    choice" (e.g. "The case already has that status.")."""
+
     status = SelectField(
         _l("New status"),
-        choices=[
-            SelectChoice(s.value, STATUS_LABELS[s]) for s in CaseStatus if s != CaseStatus.NEW
-        ],
+        validators=[InputRequired(_l("Choose a status."))],
+        validate_choice=False,
+    )
+    outcome = SelectField(
+        _l("Outcome (needed to close the case)"), default=NONE, validate_choice=False
+    )
+    reason = TextAreaField(_l("Reason for reopening"))
+
+
+def _priority_choices() -> list[SelectChoice]:
+    return [SelectChoice(p.value, PRIORITY_LABELS[p]) for p in Priority]
+
+
+class TriageForm(PortalForm):
+    priority = SelectField(
+        _l("Priority"),
+        choices=_priority_choices,
+        validators=[InputRequired(_l("Choose a priority."))],
+        validate_choice=True,
+    )
+    reporter_at_risk = BooleanField(_l("The reporter is at risk of retaliation or harm"))
+    org_category = SelectField(
+        _l("Category, as the organisation sees it"), default=NONE, validate_choice=True
+    )
+    tags = CheckboxListField(_l("Tags"), validate_choice=True)
+    new_tag = StringField(_l("New tag (optional)"))
+
+
+def _filter_choices(pairs: list[tuple[str, object]]) -> list[SelectChoice]:
+    return [SelectChoice(NONE, _l("Any")), *(SelectChoice(v, label) for v, label in pairs)]
+
+
+class CaseFilterForm(PortalForm):
+    """The case list's filters, read from the query string (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), default=NONE, validate_choice=True)
+    priority = SelectField(
+        _l("Priority"),
+        choices=lambda: _filter_choices([(p.value, PRIORITY_LABELS[p]) for p in Priority]),
+        default=NONE,
+        validate_choice=True,
+    )
+    deadline = SelectField(
+        _l("Next deadline"),
+        choices=lambda: _filter_choices(
+            [(s.value, DEADLINE_STATE_LABELS[s]) for s in PENDING_STATES]
+        ),
+        default=NONE,
         validate_choice=True,
     )
 
@@ -48,3 +107,13 @@ class StaffMessageForm(PortalForm):
         default=Visibility.REPORTER.value,
         validators=[InputRequired()],
     )
+
+
+def status_choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """Choices of a taxonomy select (status, outcome), with the empty choice first."""
+    return [SelectChoice(NONE, _l("Choose …")), *(SelectChoice(v, label) for v, label in pairs)]
+
+
+def filter_choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """Choices of a list filter, with "any" first."""
+    return _filter_choices(list(pairs))

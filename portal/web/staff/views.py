@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from wtforms import SelectChoice, SelectField
 
-from portal.models import CaseStatus, Visibility
+from portal.models import Case, Category, Priority, Tag, Visibility
 from portal.services import cases as case_service
-from portal.services import staff
+from portal.services import history, staff, taxonomy, workflow
+from portal.services import triage as triage_service
+from portal.services.deadlines import DeadlineState
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
 from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.errors import csrf_recoverable
-from portal.web.labels import STATUS_LABELS
 from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
-from portal.web.staff.forms import ActionForm, StaffMessageForm, StatusForm
+from portal.web.staff.forms import (
+    NONE,
+    ActionForm,
+    CaseFilterForm,
+    StaffMessageForm,
+    StatusForm,
+    TriageForm,
+    filter_choices,
+    status_choices,
+)
 
 #: Extra panels of the case page: each function gets the opened case and returns template
 #: variables; its template is included by staff/case.html. Feature modules append to this.
@@ -27,20 +39,61 @@ CASE_PANELS: list[Callable[[case_service.CaseDetail], dict[str, object]]] = []
 CASE_LIST_PANELS: list[Callable[[], dict[str, object]]] = []
 
 
+def _history_panel(detail: case_service.CaseDetail) -> dict[str, object]:
+    """The case's own history (staff/_case_history.html)."""
+    return {"history": history.case_history(state.db(), detail.case)}
+
+
+CASE_PANELS.append(_history_panel)
+
+
+def _not_found() -> ResponseReturnValue:
+    return render_template("errors/error.html", code=404, reason=None), 404
+
+
+# --- the case list ------------------------------------------------------------------------------
+
+
+def _case_filter(form: CaseFilterForm) -> case_service.CaseFilter:
+    """The filters of the list; a value that is not offered is marked next to its field and
+    left out, so the list still shows (never more than the user's own cases)."""
+    form.status.choices = filter_choices([(s.code, s.label) for s in taxonomy.statuses(state.db())])
+    form.validate()
+    for field in (form.status, form.priority, form.deadline):
+        if field.errors:
+            field.errors = [_("This choice is not offered, so this filter was left out.")]
+
+    def value(field: SelectField) -> str | None:
+        return field.data if field.data and not field.errors else None
+
+    status, priority, deadline = value(form.status), value(form.priority), value(form.deadline)
+    return case_service.CaseFilter(
+        status=status,
+        priority=Priority(priority) if priority else None,
+        deadline=DeadlineState(deadline) if deadline else None,
+    )
+
+
 @bp.get("/")
 @requires(Permission.CASES_LIST)
 def cases() -> ResponseReturnValue:
-    groups = case_service.list_for(state.db(), state.settings(), current_staff(), state.today())
+    form = CaseFilterForm(formdata=request.args)
+    flt = _case_filter(form)
+    groups = case_service.list_for(
+        state.db(), state.settings(), current_staff(), state.today(), flt
+    )
     notices: dict[str, object] = {}
     for panel in CASE_LIST_PANELS:
         notices.update(panel())
+    filtered = any(v is not None for v in (flt.status, flt.priority, flt.deadline))
     return render_template(
         "staff/cases.html",
         groups=groups,
-        status_labels=STATUS_LABELS,
+        filter_form=form,
+        filtered=filtered,
         logout_form=ActionForm(),
         **notices,
-    )
+    ), (400 if form.errors else 200)
 
 
 @bp.get("/account")
@@ -55,36 +108,99 @@ def account() -> ResponseReturnValue:
     )
 
 
+# --- the case page ------------------------------------------------------------------------------
+
+
+def _status_choices(form: StatusForm, case: Case) -> None:
+    session = state.db()
+    form.status.choices = status_choices(
+        [(s.code, s.label) for s in workflow.targets(session, case)]
+    )
+    form.outcome.choices = status_choices([(o.code, o.label) for o in taxonomy.outcomes(session)])
+
+
+def _triage_choices(form: TriageForm, case: Case, case_tags: list[Tag]) -> None:
+    session = state.db()
+    categories = taxonomy.active_categories(session)
+    if case.org_category_id is not None and all(c.id != case.org_category_id for c in categories):
+        retired = session.get(Category, case.org_category_id)  # retired since; it may stay
+        if retired is not None:
+            categories.append(retired)
+    form.org_category.choices = [
+        SelectChoice(NONE, _("Not set")),
+        *(SelectChoice(str(c.id), c.label) for c in categories),
+    ]
+    form.tags.choices = [
+        SelectChoice(str(t.id), t.label) for t in triage_service.offered_tags(session, case_tags)
+    ]
+
+
+def _triage_form(detail: case_service.CaseDetail, form: TriageForm | None) -> TriageForm:
+    case = detail.case
+    if form is None:
+        form = TriageForm(
+            formdata=None,
+            priority=case.priority,
+            reporter_at_risk=case.reporter_at_risk,
+            org_category=str(case.org_category_id) if case.org_category_id else NONE,
+            tags=[str(t.id) for t in detail.tags],
+        )
+    _triage_choices(form, case, detail.tags)
+    return form
+
+
+def _status_form(detail: case_service.CaseDetail, form: StatusForm | None) -> StatusForm:
+    form = form or StatusForm(formdata=None)
+    _status_choices(form, detail.case)
+    return form
+
+
 def _render_case(
     handle: str,
     message_form: StaffMessageForm | None = None,
     status_form: StatusForm | None = None,
+    triage_form: TriageForm | None = None,
     code: int = 200,
+    *,
+    record_view: bool = False,
 ) -> ResponseReturnValue:
+    session = state.db()
     try:
-        detail = case_service.open_case(
-            state.db(),
-            state.settings(),
-            current_staff(),
-            current_private_key(),
-            handle,
-            state.today(),
-        )
+        if record_view:
+            detail = case_service.view_case(
+                session,
+                state.settings(),
+                current_staff(),
+                current_private_key(),
+                handle,
+                state.now(),
+            )
+            session.commit()  # the view is on record before anything is shown
+        else:
+            detail = case_service.open_case(
+                session,
+                state.settings(),
+                current_staff(),
+                current_private_key(),
+                handle,
+                state.today(),
+            )
     except NoAccess:
-        return render_template("errors/error.html", code=404, reason=None), 404
-    status_form = status_form or StatusForm(formdata=None)
+        return _not_found()
     panels: dict[str, object] = {}
     for panel in CASE_PANELS:
         panels.update(panel(detail))
     return render_template(
         "staff/case.html",
         detail=detail,
-        status_labels=STATUS_LABELS,
+        closed=workflow.is_closed(detail.case),
         message_form=message_form or StaffMessageForm(formdata=None),
-        status_form=status_form,
+        status_form=_status_form(detail, status_form),
+        triage_form=_triage_form(detail, triage_form),
+        reopen_reason_max_chars=workflow.REOPEN_REASON_MAX_CHARS,
+        tag_max_chars=triage_service.TAG_MAX_CHARS,
         ack_form=ActionForm(formdata=None),
         logout_form=ActionForm(formdata=None),
-        CaseStatus=CaseStatus,
         **panels,
     ), code
 
@@ -92,7 +208,7 @@ def _render_case(
 @bp.get("/cases/<handle>")
 @requires(Permission.CASE_READ)
 def case(handle: str) -> ResponseReturnValue:
-    return _render_case(handle)
+    return _render_case(handle, record_view=True)
 
 
 def _act(handle: str, action_ok: str) -> ResponseReturnValue:
@@ -112,9 +228,9 @@ def acknowledge(handle: str) -> ResponseReturnValue:
             session, current_staff(), current_private_key(), handle, state.now()
         )
     except NoAccess:
-        return render_template("errors/error.html", code=404, reason=None), 404
+        return _not_found()
     except InvalidTransition as error:
-        flash(str(error), "error")
+        flash(error.message, "error")
         return redirect(url_for("staff.case", handle=handle))
     session.commit()
     return _act(handle, _("Acknowledged; the reporter will see it at follow-up."))
@@ -124,25 +240,84 @@ def acknowledge(handle: str) -> ResponseReturnValue:
 @requires(Permission.CASE_WRITE)
 def change_status(handle: str) -> ResponseReturnValue:
     form = StatusForm()
+    session = state.db()
+    # The choices depend on the case; a handle without access gets the same 404 as ever.
+    try:
+        case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
+    except NoAccess:
+        return _not_found()
+    _status_choices(form, case)
     if not form.validate_on_submit():
         return _render_case(handle, status_form=form, code=400)
-    session = state.db()
     try:
-        case_service.set_status(
+        moved_to = case_service.set_status(
             session,
             current_staff(),
             current_private_key(),
             handle,
-            CaseStatus(form.status.data),
+            form.status.data,
             state.now(),
+            outcome=form.outcome.data or None,
+            reason=form.reason.data or None,
         )
     except NoAccess:
-        return render_template("errors/error.html", code=404, reason=None), 404
+        return _not_found()
     except InvalidTransition as error:
-        form.status.errors = [str(error)]
+        session.rollback()
+        form.field_error(InvalidInput(error.field, error.message))
+        return _render_case(handle, status_form=form, code=400)
+    except InvalidInput as error:
+        session.rollback()
+        form.field_error(error)
         return _render_case(handle, status_form=form, code=400)
     session.commit()
-    return _act(handle, _("Status changed."))
+    return _act(handle, _("Status changed to “%(status)s”.", status=moved_to.label))
+
+
+csrf_recoverable("staff.change_status")
+
+
+@bp.post("/cases/<handle>/triage")
+@requires(Permission.CASE_WRITE)
+def triage(handle: str) -> ResponseReturnValue:
+    form = TriageForm()
+    session = state.db()
+    try:
+        case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
+    except NoAccess:
+        return _not_found()
+    _triage_choices(form, case, case_service.tags_of(session, case))
+    if not form.validate_on_submit():
+        return _render_case(handle, triage_form=form, code=400)
+    values = triage_service.Triage(
+        priority=Priority(form.priority.data),
+        reporter_at_risk=bool(form.reporter_at_risk.data),
+        org_category_id=int(form.org_category.data) if form.org_category.data else None,
+        tag_ids=[int(t) for t in form.tags.data or ()],
+        new_tag=form.new_tag.data or "",
+    )
+    try:
+        changed = triage_service.triage(
+            session, current_staff(), current_private_key(), handle, values, state.now()
+        )
+        session.commit()
+    except NoAccess:
+        return _not_found()
+    except InvalidInput as error:
+        session.rollback()
+        form.field_error(error)
+        return _render_case(handle, triage_form=form, code=400)
+    except IntegrityError:
+        # A colleague created the same tag at the same moment: it exists now.
+        session.rollback()
+        form.new_tag.errors = [_("A colleague has just created this tag. Send the form again.")]
+        return _render_case(handle, triage_form=form, code=400)
+    if not changed:
+        return _act(handle, _("Nothing changed in the triage."))
+    return _act(handle, _("Triage saved."))
+
+
+csrf_recoverable("staff.triage")
 
 
 @bp.post("/cases/<handle>/messages")
@@ -165,7 +340,7 @@ def post_message(handle: str) -> ResponseReturnValue:
             state.now(),
         )
     except NoAccess:
-        return render_template("errors/error.html", code=404, reason=None), 404
+        return _not_found()
     except InvalidInput as error:
         form.field_error(error)
         return _render_case(handle, message_form=form, code=400)
