@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 
 from portal.models import CaseStatus, Visibility
 from portal.services import cases as case_service
-from portal.services import staff
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
 from portal.services.permissions import Permission
 from portal.web import state
@@ -31,18 +30,6 @@ def cases() -> ResponseReturnValue:
     groups = case_service.list_for(state.db(), state.settings(), current_staff(), state.today())
     return render_template(
         "staff/cases.html", groups=groups, status_labels=STATUS_LABELS, logout_form=ActionForm()
-    )
-
-
-@bp.get("/account")
-@requires(Permission.ACCOUNT_READ)
-def account() -> ResponseReturnValue:
-    user = current_staff()
-    return render_template(
-        "staff/account.html",
-        user=user,
-        queues=staff.queues_of(state.db(), user),
-        logout_form=ActionForm(),
     )
 
 
