@@ -25,6 +25,8 @@ run: $(VENV)/.installed
 	$(BIN)/portal demo
 	@echo
 	@echo "Log in at http://$(HOST):$(PORT)/staff/login with a demo account above."
+	@echo "For the second step, get the current code in another terminal with:"
+	@echo "  $(BIN)/portal totp DEMO DEMO DEMO DEMO PORT ALXX"
 	@echo "Raise a concern at http://$(HOST):$(PORT)/report"
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 

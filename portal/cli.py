@@ -4,7 +4,9 @@ portal init                      create secrets, migrate the database, load the 
 portal create-staff EMAIL ...    add a staff user and print their recovery key once
 portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
 portal membership ...            who reporters may exclude from which queue
-portal demo                      demo staff and demo cases, for trying the portal out
+portal demo                      demo staff (enrolled, TOTP secrets printed) and demo cases
+portal totp SECRET               the current second-factor code for a secret (reads no database)
+portal reset-password EMAIL      temporary password; keeps access with --recovery-key
 portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
 """
@@ -32,6 +34,9 @@ from portal.web.state import PortalState, utc_now
 DEMO_DOMAIN = "demo.invalid"
 # Demo instances only: `portal demo` refuses a portal that has real staff accounts.
 DEMO_PASSWORD = "portal-demo-password"  # noqa: S105
+# The demo accounts' second factor, printed like the password: `portal totp` turns it into the
+# current code, so nobody needs a phone to try the portal. Demo instances only, as above.
+DEMO_TOTP_SECRET = "DEMO DEMO DEMO DEMO PORT ALXX"  # noqa: S105 - base32 (A-Z, 2-7)
 
 
 def _state() -> PortalState:
@@ -309,6 +314,7 @@ def demo_command() -> None:
                     password=DEMO_PASSWORD,
                     now=utc_now(),
                 ).user
+                staff.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
         session.flush()
         receipts: list[tuple[str, str]] = []
         if session.scalar(select(Case.id).limit(1)) is None:
@@ -380,10 +386,13 @@ def demo_command() -> None:
                         )
         session.commit()
         click.echo(f"Demo staff (password for all: {DEMO_PASSWORD}):")
+        secret = DEMO_TOTP_SECRET
         for spec in DEMO_STAFF:
             roles = ", ".join(r.value for r in spec["roles"])
             queues = ", ".join(spec["queues"]) or "-"
             click.echo(f"  {spec['email'] + '@' + DEMO_DOMAIN:<24} {roles:<13} queues: {queues}")
+        click.echo(f"TOTP secret of every demo account (second factor): {secret}")
+        click.echo(f"  current code: `portal totp {secret}` (or add the secret to any TOTP app)")
         if receipts:
             click.echo("Demo receipts (try them at /followup):")
             for category, receipt in receipts:
@@ -421,8 +430,17 @@ def register(app: Flask) -> None:
     from portal.cli_access import membership_group
     from portal.cli_audit import audit_group
     from portal.cli_notify import notify_command, sla_check_command
+    from portal.cli_security import reset_password_command, totp_command
 
-    for command in [*COMMANDS, audit_group, membership_group, notify_command, sla_check_command]:
+    for command in [
+        *COMMANDS,
+        audit_group,
+        membership_group,
+        notify_command,
+        sla_check_command,
+        totp_command,
+        reset_password_command,
+    ]:
         app.cli.add_command(command)
 
 

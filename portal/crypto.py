@@ -12,10 +12,14 @@ Keys cross this module's boundary as plain ``bytes`` so that callers never touch
 * Access: the case key sealed (libsodium sealed box) to a public key.
 * Receipt: 100 random bits shown as 20 Crockford base32 symbols. Lookup id = HMAC-SHA256(pepper,
   normalised receipt); the reporter's private key = Argon2id(receipt, per-case salt).
+* TOTP (RFC 6238 through pyotp): 160-bit secrets, 30-second steps, 6 digits, SHA-1, which is what
+  every authenticator app reads from an ``otpauth://`` URI.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -25,6 +29,7 @@ import argon2
 import nacl.bindings
 import nacl.exceptions
 import nacl.public
+import pyotp
 from argon2.low_level import Type, hash_secret_raw
 
 from portal.settings import Argon2Cost
@@ -225,17 +230,30 @@ class StaffKeys:
 
 def new_staff_keys(password: str, cost: Argon2Cost) -> StaffKeys:
     private, public = new_keypair()
-    salt = new_salt()
-    recovery = new_recovery_key()
+    salt, by_password = wrap_with_password(private, password, cost)
+    recovery, by_recovery = wrap_with_new_recovery_key(private)
     return StaffKeys(
         public_key=public,
         password_salt=salt,
-        key_by_password=encrypt(_argon2_key(password.encode(), salt, cost), private, _STAFF_KEY_AD),
-        key_by_recovery=encrypt(
-            _recovery_wrapping_key(normalise_recovery_key(recovery)), private, _STAFF_KEY_AD
-        ),
+        key_by_password=by_password,
+        key_by_recovery=by_recovery,
         recovery_key=recovery,
     )
+
+
+def wrap_with_password(private_key: bytes, password: str, cost: Argon2Cost) -> tuple[bytes, bytes]:
+    """(new salt, the private key wrapped under a key derived from ``password`` with it)."""
+    salt = new_salt()
+    return salt, encrypt(_argon2_key(password.encode(), salt, cost), private_key, _STAFF_KEY_AD)
+
+
+def wrap_with_new_recovery_key(private_key: bytes) -> tuple[str, bytes]:
+    """(a new recovery key to show once, the private key wrapped under it)."""
+    recovery = new_recovery_key()
+    wrapped = encrypt(
+        _recovery_wrapping_key(normalise_recovery_key(recovery)), private_key, _STAFF_KEY_AD
+    )
+    return recovery, wrapped
 
 
 def unwrap_with_password(password: str, salt: bytes, wrapped: bytes, cost: Argon2Cost) -> bytes:
@@ -307,3 +325,71 @@ def chain_hash(key: bytes, prev_hash: bytes, payload: bytes) -> bytes:
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
+
+
+# --- staff passwords chosen by the portal -------------------------------------------------------
+
+
+def temporary_password() -> str:
+    """A one-time password an admin hands over after a reset: 100 random bits in five groups of
+    four Crockford symbols, easy to read aloud and longer than any minimum length."""
+    return _grouped(_symbols(RECEIPT_SYMBOLS))
+
+
+# --- TOTP second factor -------------------------------------------------------------------------
+
+TOTP_STEP_SECONDS = 30
+TOTP_DIGITS = 6
+TOTP_SECRET_BYTES = 20  # 160 bits, as RFC 4226 section 4 recommends
+#: Codes of one step either side of the server's clock are accepted (RFC 6238 section 5.2).
+TOTP_DRIFT_STEPS = 1
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_totp_secret() -> str:
+    """A fresh TOTP secret in RFC 4648 base32 without padding (32 symbols)."""
+    return base64.b32encode(secrets.token_bytes(TOTP_SECRET_BYTES)).decode().rstrip("=")
+
+
+def normalise_totp_secret(text: str) -> str:
+    """Accept a secret however it was copied: any case, spaces and dashes ignored."""
+    cleaned = "".join(ch for ch in text.upper() if not ch.isspace() and ch != "-").rstrip("=")
+    if len(cleaned) < 16 or any(ch not in _B32 for ch in cleaned):
+        raise MalformedSecret("a TOTP secret has at least 16 base32 letters and digits (A-Z, 2-7)")
+    if len(cleaned) % 8 in (1, 3, 6):  # lengths base32 cannot produce
+        raise MalformedSecret("that is not a complete base32 TOTP secret")
+    return cleaned
+
+
+def group_totp_secret(secret: str) -> str:
+    """The secret in groups of four, for typing it into an app by hand."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def totp_step(at: dt.datetime) -> int:
+    return int(at.timestamp()) // TOTP_STEP_SECONDS
+
+
+def totp_code(secret: str, step: int) -> str:
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS).generate_otp(step)
+
+
+def totp_uri(secret: str, account: str, issuer: str) -> str:
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS).provisioning_uri(
+        name=account, issuer_name=issuer
+    )
+
+
+def totp_matching_step(
+    secret: str, code: str, at: dt.datetime, after_step: int | None
+) -> int | None:
+    """The time step whose code ``code`` is, within the allowed drift and strictly after
+    ``after_step`` (the last step accepted for this secret: a code is good once); else None.
+    Every candidate is compared in constant time."""
+    current = totp_step(at)
+    found = None
+    for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+        matches = hmac.compare_digest(totp_code(secret, step).encode(), code.encode())
+        if matches and (after_step is None or step > after_step) and found is None:
+            found = step
+    return found

@@ -105,6 +105,9 @@ class Settings:
     reporter_session_minutes: int = 30
     # A staff session expires after this much idle time.
     staff_session_idle_minutes: int = 30
+    # A log-in that is between its steps (password given; the second-factor code, the enrolment
+    # or a forced new password still to come) lapses this long after the step began.
+    staff_login_step_minutes: int = 10
     # A form may sit open this long before its CSRF token expires (long concerns take time).
     form_token_hours: int = 6
     # Cookies get the Secure flag; turn off only for plain-HTTP development on loopback.
@@ -251,6 +254,7 @@ def validate(settings: Settings) -> None:
         "login_window_seconds",
         "reporter_session_minutes",
         "staff_session_idle_minutes",
+        "staff_login_step_minutes",
         "form_token_hours",
         "smtp_timeout_seconds",
         "notify_interval_hours",

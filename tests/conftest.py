@@ -30,6 +30,8 @@ from portal.services import intake, staff, taxonomy
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
 
 PASSWORD = "correct horse battery staple"
+#: The second factor of every account made by ``Portal.staff`` (unless told otherwise).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 NO_POSTGRES = "PORTAL_TEST_DATABASE_URL is not set: PostgreSQL variants skipped"
@@ -150,7 +152,10 @@ class Portal:
         roles: tuple[Role, ...] = (Role.OMBUDSPERSON,),
         queues: tuple[str, ...] = ("general",),
         password: str = PASSWORD,
+        totp_secret: str | None = TOTP_SECRET,
     ) -> StaffUser:
+        """A staff user, already enrolled with ``totp_secret`` (None: not enrolled, so the first
+        log-in goes through enrolment)."""
         created = staff.create_staff(
             self.session,
             self.settings,
@@ -161,6 +166,8 @@ class Portal:
             password=password,
             now=dt.datetime.now(dt.UTC),
         )
+        if totp_secret is not None:
+            staff.assign_totp_secret(self.session, created.user, totp_secret)
         self.session.commit()
         return created.user
 
@@ -205,12 +212,43 @@ def receipt_of(html: str) -> str:
     return match.group(1).strip()
 
 
-def login(client: FlaskClient, user: StaffUser, password: str = PASSWORD) -> None:
+def next_code(app: Flask, user: StaffUser, secret: str = TOTP_SECRET) -> str:
+    """A code the portal will accept for ``user`` now: the current step's, or, when that step
+    was used already (the same account logged in twice within 30 seconds), the next step's,
+    which the allowed clock drift admits. Beyond that the app's clock is moved on, so tests
+    never wait for real time and replay protection stays on."""
+    state = app.extensions["portal"]
+    with state.sessions() as session:
+        last = session.get_one(StaffUser, user.id).totp_last_step
+    current = crypto.totp_step(state.clock())
+    step = current if last is None or last < current else last + 1
+    if step > current + crypto.TOTP_DRIFT_STEPS:
+        shift = dt.timedelta(seconds=(step - current) * crypto.TOTP_STEP_SECONDS)
+        previous = state.clock
+        state.clock = lambda: previous() + shift
+    return crypto.totp_code(crypto.normalise_totp_secret(secret), step)
+
+
+def login_password(client: FlaskClient, user: StaffUser, password: str = PASSWORD) -> str:
+    """The first log-in step only; returns where it leads (the code or enrolment page)."""
     token = csrf_token(client.get("/staff/login").text)
     response = client.post(
         "/staff/login", data={"csrf_token": token, "email": user.email, "password": password}
     )
     assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+def login(
+    client: FlaskClient, user: StaffUser, password: str = PASSWORD, totp_secret: str = TOTP_SECRET
+) -> str:
+    """Both log-in steps (password, then a fresh code); returns where the log-in lands."""
+    assert login_password(client, user, password) == "/staff/login/code"
+    token = csrf_token(client.get("/staff/login/code").text)
+    code = next_code(client.application, user, totp_secret)
+    response = client.post("/staff/login/code", data={"csrf_token": token, "code": code})
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
 
 
 def report_form(**overrides: object) -> dict[str, object]:

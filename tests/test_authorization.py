@@ -11,11 +11,19 @@ must learn nothing about A, not even that its handle exists. A fourth ombudspers
 the "hr" queue: the holder may grant them A, or transfer A to their queue (after which the
 holder, not a member of "hr", no longer holds A). The second holder is there so that the holder
 may recuse without leaving A undecryptable.
+
+Three more roles are staff whose log-in is not finished: the holder between the password and
+the code, a new account before it has enrolled its second factor, and an account that must
+choose a new password after an admin reset. Each reaches only its own step's page and log-out:
+on every other staff route a GET is sent to its step's page and a POST gets 401, exactly as if
+there were no session. The holder half-logged-in therefore learns nothing about case A either.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,8 +34,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from portal.models import CaseAccess, Role, StaffUser
-from tests.conftest import PASSWORD, Portal, csrf_token, login, open_followup
+from portal import crypto
+from portal.models import CaseAccess, Role, StaffSession, StaffUser
+from portal.services import staff as staff_service
+from tests.conftest import (
+    PASSWORD,
+    Portal,
+    csrf_token,
+    login,
+    login_password,
+    next_code,
+    open_followup,
+)
 
 A_TEXT = "Case A: the night-shift supervisor signs safety checks nobody made."
 B_TEXT = "Case B: the canteen fridge has been broken for a month."
@@ -43,6 +61,19 @@ class R(enum.StrEnum):
     EXCLUDED = "ombudsperson excluded from A"
     ADMIN = "admin"
     MANAGEMENT = "management"
+    AT_CODE = "holder of A between password and code"
+    AT_ENROL = "new account before enrolling its second factor"
+    AT_NEW_PASSWORD = "account that must choose a new password"
+
+
+#: Staff roles with a finished log-in, and the unfinished ones with the page each may reach.
+FULL_STAFF = (R.HOLDER, R.EXCLUDED, R.ADMIN, R.MANAGEMENT)
+STEP_PAGES = {
+    R.AT_CODE: "/staff/login/code",
+    R.AT_ENROL: "/staff/login/enrol",
+    R.AT_NEW_PASSWORD: "/staff/account/password",
+}
+NEW_PASSWORD = "a new password for the matrix"
 
 
 #: Roles that may read case A. For every other role, A's text and handle must never appear in
@@ -73,6 +104,9 @@ TO_CASE_LIST = Expect(302, "/staff/")
 LOGGED_OUT = Expect(302, "/staff/login")
 CASE_UPDATED = Expect(302, "/staff/cases/{handle}")
 ACCESS_ENDED = Expect(302, "/staff/")  # recused, or transferred to a queue one is not in
+TO_CODE = Expect(302, "/staff/login/code")
+TO_ACCOUNT = Expect(302, "/staff/account")
+STEP_UNFINISHED = Expect(401)  # "Finish logging in first": nothing was saved
 
 
 def everyone(outcome: Expect) -> dict[R, Expect]:
@@ -80,11 +114,22 @@ def everyone(outcome: Expect) -> dict[R, Expect]:
 
 
 def staff_route(
-    *, holder: Expect, excluded: Expect, admin: Expect, management: Expect, method: str
+    *,
+    holder: Expect,
+    excluded: Expect,
+    admin: Expect,
+    management: Expect,
+    method: str,
+    unfinished: dict[R, Expect] | None = None,
 ) -> dict[R, Expect]:
     """A route behind the staff guard: without a staff session, GET goes to the log-in page and
-    POST gets 401 (deny by default)."""
+    POST gets 401 (deny by default). An unfinished log-in is sent to its own step's page (GET)
+    or gets 401 (POST), unless ``unfinished`` says otherwise for the route of its step."""
     outsider = LOGIN_REDIRECT if method == "GET" else UNAUTHENTICATED
+    steps = {
+        role: Expect(302, page) if method == "GET" else STEP_UNFINISHED
+        for role, page in STEP_PAGES.items()
+    }
     return {
         R.ANONYMOUS: outsider,
         R.REPORTER_A: outsider,
@@ -93,7 +138,27 @@ def staff_route(
         R.EXCLUDED: excluded,
         R.ADMIN: admin,
         R.MANAGEMENT: management,
+        **steps,
+        **(unfinished or {}),
     }
+
+
+def admin_only(method: str, success: Expect) -> dict[R, Expect]:
+    return staff_route(
+        holder=FORBIDDEN, excluded=FORBIDDEN, admin=success, management=FORBIDDEN, method=method
+    )
+
+
+def log_in_step(method: str, role: R, success: Expect) -> dict[R, Expect]:
+    """A log-in step's page: its own unfinished role gets it; a finished log-in is sent home."""
+    return staff_route(
+        holder=TO_CASE_LIST,
+        excluded=TO_CASE_LIST,
+        admin=TO_ACCOUNT,
+        management=TO_ACCOUNT,
+        method=method,
+        unfinished={role: success},
+    )
 
 
 def case_route(method: str, success: Expect) -> dict[R, Expect]:
@@ -123,19 +188,63 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     },
     ("/followup/leave", "POST"): everyone(TO_START),
     ("/staff/login", "GET"): everyone(PAGE),
-    ("/staff/login", "POST"): everyone(TO_CASE_LIST),  # posts the holder's credentials
+    # Posts the holder's credentials: the password step leads to the code step.
+    ("/staff/login", "POST"): everyone(TO_CODE),
+    ("/staff/login/code", "GET"): log_in_step("GET", R.AT_CODE, PAGE),
+    # Posts a current code of the holder; the holder's log-in then lands on the case list.
+    ("/staff/login/code", "POST"): log_in_step("POST", R.AT_CODE, TO_CASE_LIST),
+    ("/staff/login/enrol", "GET"): log_in_step("GET", R.AT_ENROL, PAGE),
+    # Posts a current code of the secret the enrolment page shows (an ombudsperson: cases).
+    ("/staff/login/enrol", "POST"): log_in_step("POST", R.AT_ENROL, TO_CASE_LIST),
+    # Log-out is open to every stage, so an unfinished log-in can be abandoned.
     ("/staff/logout", "POST"): staff_route(
         holder=LOGGED_OUT,
         excluded=LOGGED_OUT,
         admin=LOGGED_OUT,
         management=LOGGED_OUT,
         method="POST",
+        unfinished=dict.fromkeys(STEP_PAGES, LOGGED_OUT),
     ),
     ("/staff/", "GET"): staff_route(
         holder=PAGE, excluded=PAGE, admin=FORBIDDEN, management=FORBIDDEN, method="GET"
     ),
     ("/staff/account", "GET"): staff_route(
         holder=PAGE, excluded=PAGE, admin=PAGE, management=PAGE, method="GET"
+    ),
+    # Every finished log-in may change its password; so may (must) the forced step.
+    ("/staff/account/password", "GET"): staff_route(
+        holder=PAGE,
+        excluded=PAGE,
+        admin=PAGE,
+        management=PAGE,
+        method="GET",
+        unfinished={R.AT_NEW_PASSWORD: PAGE},
+    ),
+    # A change ends every session: back to the log-in page; the forced change shows the new
+    # recovery key instead (200).
+    ("/staff/account/password", "POST"): staff_route(
+        holder=LOGGED_OUT,
+        excluded=LOGGED_OUT,
+        admin=LOGGED_OUT,
+        management=LOGGED_OUT,
+        method="POST",
+        unfinished={R.AT_NEW_PASSWORD: PAGE},
+    ),
+    # <session_id> is another session of the holder: only the holder may end it; for anyone
+    # else it does not exist.
+    ("/staff/account/sessions/<session_id>/revoke", "POST"): staff_route(
+        holder=TO_ACCOUNT,
+        excluded=NOT_FOUND,
+        admin=NOT_FOUND,
+        management=NOT_FOUND,
+        method="POST",
+    ),
+    ("/staff/account/sessions/revoke-others", "POST"): staff_route(
+        holder=TO_ACCOUNT,
+        excluded=TO_ACCOUNT,
+        admin=TO_ACCOUNT,
+        management=TO_ACCOUNT,
+        method="POST",
     ),
     ("/staff/cases/<handle>", "GET"): case_route("GET", PAGE),
     ("/staff/cases/<handle>/acknowledge", "POST"): case_route("POST", CASE_UPDATED),
@@ -148,6 +257,11 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/admin/", "GET"): staff_route(
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
+    ("/staff/admin/password-resets", "GET"): admin_only("GET", PAGE),
+    # <staff_id> is the excluded ombudsperson; the POST shows the temporary password (200).
+    ("/staff/admin/staff/<int:staff_id>/reset", "GET"): admin_only("GET", PAGE),
+    ("/staff/admin/staff/<int:staff_id>/reset", "POST"): admin_only("POST", PAGE),
+    ("/staff/admin/regrants", "GET"): admin_only("GET", PAGE),
 }
 
 METHODS = ("GET", "POST")
@@ -164,6 +278,8 @@ class World:
     case_a_id: str
     staff: dict[R, StaffUser]
     hr_member_id: int  # an ombudsperson in "hr" only: grantee of A, or its holder once moved
+    unfinished: dict[R, StaffUser]
+    holder_other_session: str  # public id of a second session of the holder
 
 
 @pytest.fixture
@@ -181,6 +297,16 @@ def world(app: Flask, portal: Portal) -> World:
     case_b = portal.submit(category_code="other", description=B_TEXT)
     assert case_a.queue_slug == case_b.queue_slug == "general"
     users = {R.HOLDER: holder, R.EXCLUDED: excluded, R.ADMIN: admin, R.MANAGEMENT: management}
+    newcomer = portal.staff("newcomer", queues=(), totp_secret=None)
+    renewing = portal.staff("renewing", queues=())
+    renewing.must_change_password = True
+    staff_service.start_session(
+        portal.session, holder, portal.private_key(holder), dt.datetime.now(dt.UTC)
+    )
+    portal.session.commit()
+    other_session = portal.session.scalars(
+        select(StaffSession.public_id).where(StaffSession.staff_id == holder.id)
+    ).one()
     return World(
         app=app,
         handle_a=case_a.handle,
@@ -190,6 +316,8 @@ def world(app: Flask, portal: Portal) -> World:
         case_a_id=case_a.case_id,
         staff=users,
         hr_member_id=hr_member.id,
+        unfinished={R.AT_CODE: holder, R.AT_ENROL: newcomer, R.AT_NEW_PASSWORD: renewing},
+        holder_other_session=other_session,
     )
 
 
@@ -201,6 +329,10 @@ def client_as(world: World, role: R) -> FlaskClient:
         open_followup(client, world.receipt_b)
     elif role in world.staff:
         login(client, world.staff[role])
+    elif role == R.AT_NEW_PASSWORD:
+        assert login(client, world.unfinished[role]) == STEP_PAGES[role]
+    elif role in world.unfinished:
+        assert login_password(client, world.unfinished[role]) == STEP_PAGES[role]
     return client
 
 
@@ -218,6 +350,11 @@ def form_for(rule: str, world: World) -> dict[str, str]:
         "/followup": {"receipt": world.receipt_b},
         "/followup/case": {"text": "A message sent during the authorization test."},
         "/staff/login": {"email": world.staff[R.HOLDER].email, "password": PASSWORD},
+        "/staff/account/password": {
+            "current": PASSWORD,
+            "new": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
         "/staff/cases/<handle>/status": {"status": "investigating"},
         "/staff/cases/<handle>/triage": {
             "priority": "high",
@@ -236,8 +373,27 @@ def form_for(rule: str, world: World) -> dict[str, str]:
     return bodies.get(rule, {})
 
 
+def live_fields(client: FlaskClient, rule: str, world: World) -> dict[str, str]:
+    """Fields only known at request time: a fresh second-factor code for the code step, and a
+    code of the secret the enrolment page shows this client (if it shows one)."""
+    if rule == "/staff/login/code":
+        return {"code": next_code(world.app, world.staff[R.HOLDER])}
+    if rule == "/staff/login/enrol":
+        shown = re.search(r'id="totp-secret">([^<]+)<', client.get(rule).text)
+        if shown is None:
+            return {"code": "000000"}
+        secret = crypto.normalise_totp_secret(shown.group(1))
+        now = world.app.extensions["portal"].clock()
+        return {"code": crypto.totp_code(secret, crypto.totp_step(now))}
+    return {}
+
+
 def url_for_rule(rule: str, world: World) -> str:
-    return rule.replace("<handle>", world.handle_a)
+    return (
+        rule.replace("<handle>", world.handle_a)
+        .replace("<session_id>", world.holder_other_session)
+        .replace("<int:staff_id>", str(world.staff[R.EXCLUDED].id))
+    )
 
 
 def send(client: FlaskClient, method: str, url: str, form: dict[str, str]) -> TestResponse:
@@ -266,8 +422,9 @@ def test_route_answers_role_as_the_matrix_says(
     world: World, rule: str, method: str, role: R, expected: Expect
 ) -> None:
     client = client_as(world, role)
+    form = {**form_for(rule, world), **live_fields(client, rule, world)}
 
-    response = send(client, method, url_for_rule(rule, world), form_for(rule, world))
+    response = send(client, method, url_for_rule(rule, world), form)
 
     got = Expect(response.status_code, redirect_target(response) if expected.location else None)
     wanted = Expect(
@@ -300,14 +457,14 @@ def test_every_row_of_the_matrix_names_every_role() -> None:
 
 
 def test_only_known_url_arguments(app: Flask) -> None:
-    # url_for_rule fills in <handle> only; a new converter needs a value chosen for it here.
+    # url_for_rule fills in these only; a new converter needs a value chosen for it here.
     arguments = {
         argument
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in SKIPPED_ENDPOINTS
         for argument in rule.arguments
     }
-    assert arguments <= {"handle"}
+    assert arguments <= {"handle", "session_id", "staff_id"}
 
 
 def test_staff_routes_deny_by_default(app: Flask) -> None:
@@ -327,7 +484,7 @@ def test_staff_routes_deny_by_default(app: Flask) -> None:
 STAFF_POSTS = [rule for rule, method in MATRIX if method == "POST" and rule.startswith("/staff/")]
 
 
-@pytest.mark.parametrize("role", [R.ANONYMOUS, R.REPORTER_B, R.EXCLUDED, R.ADMIN])
+@pytest.mark.parametrize("role", [R.ANONYMOUS, R.REPORTER_B, R.EXCLUDED, R.ADMIN, R.AT_CODE])
 @pytest.mark.parametrize("rule", STAFF_POSTS)
 def test_staff_post_without_csrf_token_is_refused_not_crashed(
     world: World, rule: str, role: R

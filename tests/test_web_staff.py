@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from portal.models import Case, Message, Role, StaffSession
 from portal.web.staff.auth import COOKIE
-from tests.conftest import PASSWORD, Portal, csrf_token, login, open_followup, submit_via_web
+from tests.conftest import (
+    PASSWORD,
+    Portal,
+    csrf_token,
+    login,
+    next_code,
+    open_followup,
+    submit_via_web,
+)
 
 
 def _staff_client(app: Flask, user: object) -> FlaskClient:
@@ -23,23 +31,25 @@ def _staff_client(app: Flask, user: object) -> FlaskClient:
 def test_login_sets_a_strict_cookie_and_lands_on_cases(client: FlaskClient, portal: Portal) -> None:
     alice = portal.staff("alice")
     token = csrf_token(client.get("/staff/login").text)
-    response = client.post(
+    password_step = client.post(
         "/staff/login", data={"csrf_token": token, "email": alice.email, "password": PASSWORD}
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
-    cookie = response.headers["Set-Cookie"]
-    assert f"{COOKIE}=" in cookie
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/staff" in cookie
+    code_step = client.post(
+        "/staff/login/code",
+        data={"csrf_token": token, "code": next_code(client.application, alice)},
+    )
+    assert password_step.headers["Location"] == "/staff/login/code"
+    assert code_step.status_code == 302 and code_step.headers["Location"] == "/staff/"
+    for response in (password_step, code_step):
+        cookie = response.headers["Set-Cookie"]
+        assert f"{COOKIE}=" in cookie
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/staff" in cookie
 
 
 def test_other_roles_land_on_their_account_page(app: Flask, portal: Portal) -> None:
     admin = portal.staff("root", roles=(Role.ADMIN,), queues=())
     client = app.test_client()
-    token = csrf_token(client.get("/staff/login").text)
-    response = client.post(
-        "/staff/login", data={"csrf_token": token, "email": admin.email, "password": PASSWORD}
-    )
-    assert response.headers["Location"] == "/staff/account"
+    assert login(client, admin) == "/staff/account"
     page = client.get("/staff/account").text
     assert "admin" in page and "does not give access to case content" in page
 

@@ -94,3 +94,6 @@ class StaffSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     wrapped_private_key: Mapped[Blob]
+    # During enrolment (stage ENROL): the TOTP secret being set up, sealed to the user's public
+    # key like ``StaffUser.totp_sealed``, so it never sits in a cookie or in the clear.
+    pending_totp: Mapped[bytes | None] = mapped_column(LargeBinary)

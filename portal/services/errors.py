@@ -101,3 +101,11 @@ class AccessRefused(PortalError):
 
 class TaxonomyError(PortalError):
     """The taxonomy file is invalid; the message says where."""
+
+
+class WrongCode(PortalError):
+    """A second-factor code that is not current, or that was accepted once already."""
+
+
+class UnknownSession(PortalError):
+    """No live session of this user has that public id."""

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import (
+    Case,
+    CaseAccess,
+    PendingRegrant,
     Queue,
     QueueMembership,
     Role,
@@ -20,6 +23,8 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
+from portal.services import audit
+from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.services.text import has_control_characters
 from portal.settings import Argon2Cost, Settings
@@ -102,6 +107,15 @@ def create_staff(
     return CreatedStaff(user, keys.recovery_key)
 
 
+def find_account(session: Session, email: str) -> StaffUser | None:
+    """The account an e-mail belongs to (enabled or not), for recording a failed log-in against
+    it; never shown to whoever typed the e-mail."""
+    email = normalise_email(email)
+    if has_control_characters(email):
+        return None
+    return session.scalar(select(StaffUser).where(StaffUser.email == email))
+
+
 def authenticate(
     session: Session, settings: Settings, email: str, password: str
 ) -> tuple[StaffUser, bytes]:
@@ -146,12 +160,32 @@ def _session_ad(id_digest: bytes) -> bytes:
     return b"portal-staff-session|" + id_digest
 
 
+#: Stages between the password and a finished log-in; each lapses after
+#: ``staff_login_step_minutes`` and reaches only its own page (and log-out).
+PENDING_STAGES = frozenset({SessionStage.TOTP, SessionStage.ENROL, SessionStage.NEW_PASSWORD})
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A session presented with its cookie: the row, its user, the unlocked private key."""
+
+    row: StaffSession
+    user: StaffUser
+    private_key: bytes
+
+    @property
+    def stage(self) -> SessionStage:
+        return SessionStage(self.row.stage)
+
+
 def start_session(
     session: Session,
     user: StaffUser,
     private_key: bytes,
     now: dt.datetime,
     stage: SessionStage = SessionStage.FULL,
+    *,
+    pending_totp: bytes | None = None,
 ) -> str:
     """Create a session; return the cookie value (id and key). Only the cookie can unlock the
     private key kept in the row."""
@@ -167,15 +201,24 @@ def start_session(
             created_at=now,
             last_seen_at=now,
             wrapped_private_key=crypto.encrypt(session_key, private_key, _session_ad(digest)),
+            pending_totp=pending_totp,
         )
     )
     session.flush()
     return f"{token}.{_b64(session_key)}"
 
 
-def resume_session(
-    session: Session, settings: Settings, cookie: str, now: dt.datetime
-) -> tuple[StaffUser, bytes]:
+def is_expired(row: StaffSession, settings: Settings, now: dt.datetime) -> bool:
+    """A finished log-in ends after idle time; a log-in between its steps lapses a fixed time
+    after the step began (a new row is made at each step), however often its page is loaded."""
+    if SessionStage(row.stage) in PENDING_STAGES:
+        return now - row.created_at > dt.timedelta(minutes=settings.staff_login_step_minutes)
+    return now - row.last_seen_at > dt.timedelta(minutes=settings.staff_session_idle_minutes)
+
+
+def resume(session: Session, settings: Settings, cookie: str, now: dt.datetime) -> ActiveSession:
+    """The session a cookie names, at whatever stage; SessionInvalid if it is unknown, expired,
+    of a disabled account, or the cookie's key does not unlock it."""
     token, _, key_text = cookie.partition(".")
     try:
         session_key = _unb64(key_text)
@@ -185,9 +228,8 @@ def resume_session(
     row = session.get(StaffSession, digest)
     if row is None:
         raise SessionInvalid
-    idle = dt.timedelta(minutes=settings.staff_session_idle_minutes)
     user = session.get(StaffUser, row.staff_id)
-    if now - row.last_seen_at > idle or user is None or not user.active:
+    if is_expired(row, settings, now) or user is None or not user.active:
         session.delete(row)
         session.flush()
         raise SessionInvalid
@@ -197,7 +239,17 @@ def resume_session(
         raise SessionInvalid from exc
     row.last_seen_at = now
     session.flush()
-    return user, private_key
+    return ActiveSession(row, user, private_key)
+
+
+def resume_session(
+    session: Session, settings: Settings, cookie: str, now: dt.datetime
+) -> tuple[StaffUser, bytes]:
+    """A finished log-in only: a session still between its steps is refused like no session."""
+    active = resume(session, settings, cookie, now)
+    if active.stage != SessionStage.FULL:
+        raise SessionInvalid
+    return active.user, active.private_key
 
 
 def end_session(session: Session, cookie: str) -> None:
@@ -206,6 +258,46 @@ def end_session(session: Session, cookie: str) -> None:
         delete(StaffSession).where(StaffSession.id_digest == crypto.token_digest(token))
     )
     session.flush()
+
+
+def delete_expired_sessions(
+    session: Session, settings: Settings, user: StaffUser, now: dt.datetime
+) -> int:
+    rows = session.scalars(select(StaffSession).where(StaffSession.staff_id == user.id))
+    expired = [row for row in rows if is_expired(row, settings, now)]
+    for row in expired:
+        session.delete(row)
+    session.flush()
+    return len(expired)
+
+
+def revoke_all_sessions(session: Session, user: StaffUser) -> int:
+    """End every session of ``user`` (password change, reset): their cookies stop working."""
+    result = session.execute(delete(StaffSession).where(StaffSession.staff_id == user.id))
+    session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- second factor -----------------------------------------------------------------------------
+
+
+def seal_totp_secret(user: StaffUser, secret: str) -> bytes:
+    """The TOTP secret sealed to the user's own public key: only their unlocked private key
+    reads it, so a copy of the database and the instance secrets cannot mint codes."""
+    return crypto.seal(user.public_key, crypto.normalise_totp_secret(secret).encode())
+
+
+def open_totp_secret(private_key: bytes, sealed: bytes) -> str:
+    return crypto.unseal(private_key, sealed).decode()
+
+
+def assign_totp_secret(session: Session, user: StaffUser, secret: str | None = None) -> str:
+    """Enrol ``user`` with ``secret`` (a new one if None) without the confirmation step; for
+    ``portal demo`` and tests, where the secret is printed or known. Returns the secret."""
+    secret = crypto.normalise_totp_secret(secret) if secret else crypto.new_totp_secret()
+    user.totp_sealed = seal_totp_secret(user, secret)
+    session.flush()
+    return secret
 
 
 def queues_of(session: Session, user: StaffUser) -> list[Queue]:
@@ -220,3 +312,158 @@ def queues_of(session: Session, user: StaffUser) -> list[Queue]:
 
 def count_staff(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(StaffUser)) or 0
+
+
+# --- password reset by an admin ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    temporary_password: str  # show once, to the admin, to hand over in person
+    kept_access: bool  # the recovery key re-wrapped the same private key
+    pending_regrants: int  # cases whose sealed copy was lost and await a colleague's re-grant
+    second_factor_reset: bool
+    sessions_revoked: int
+
+
+@dataclass(frozen=True)
+class AccessSummary:
+    cases: int  # sealed copies the account holds now
+    sole_holder: int  # of those, cases nobody else holds a copy of
+    pending_regrants: int
+
+
+def access_summary(session: Session, user: StaffUser) -> AccessSummary:
+    """What a reset without the recovery key would cost: counts only, no handles."""
+    held = list(session.scalars(select(CaseAccess.case_id).where(CaseAccess.staff_id == user.id)))
+    others = (
+        set(
+            session.scalars(
+                select(CaseAccess.case_id).where(
+                    CaseAccess.case_id.in_(held), CaseAccess.staff_id != user.id
+                )
+            )
+        )
+        if held
+        else set()
+    )
+    pending = session.scalar(
+        select(func.count()).select_from(PendingRegrant).where(PendingRegrant.staff_id == user.id)
+    )
+    return AccessSummary(len(held), len(set(held) - others), pending or 0)
+
+
+def reset_password(
+    session: Session,
+    settings: Settings,
+    user: StaffUser,
+    now: dt.datetime,
+    *,
+    actor: StaffUser | None,
+    recovery_key: str | None = None,
+    reset_second_factor: bool = False,
+) -> PasswordReset:
+    """Give ``user`` a temporary password (shown once) that must be changed at the next log-in,
+    and end all their sessions.
+
+    With their recovery key (typed by the admin with the user present), the same private key is
+    re-wrapped under the temporary password: case access is kept, and so is the second factor
+    unless ``reset_second_factor``. Without it, the old private key is out of reach: the account
+    gets a new key pair, every sealed case key addressed to the old one is deleted and recorded
+    as awaiting re-grant by a colleague, and the TOTP secret (sealed to the old key) is cleared.
+    A recovery key that does not open this account's key changes nothing."""
+    private_key: bytes | None = None
+    if recovery_key and recovery_key.strip():
+        try:
+            private_key = crypto.unwrap_with_recovery(recovery_key, user.key_by_recovery)
+        except crypto.MalformedSecret as exc:
+            raise InvalidInput(
+                "recovery_key", "A recovery key has 32 letters and digits, in eight groups of four."
+            ) from exc
+        except crypto.DecryptionFailed as exc:
+            raise InvalidInput(
+                "recovery_key",
+                "That recovery key does not open this account's key. Nothing was changed.",
+            ) from exc
+
+    temporary = crypto.temporary_password()
+    pending = 0
+    kept = private_key is not None
+    if private_key is None:
+        private_key, user.public_key = crypto.new_keypair()
+        # Nobody sees this recovery key: the forced password change makes the one the user
+        # keeps. The column needs a wrapping in the meantime.
+        _, user.key_by_recovery = crypto.wrap_with_new_recovery_key(private_key)
+        pending = _move_access_to_pending(session, user)
+        user.totp_sealed = None
+    elif reset_second_factor:
+        user.totp_sealed = None
+    user.password_salt, user.key_by_password = crypto.wrap_with_password(
+        private_key, temporary, settings.kdf_cost
+    )
+    user.password_kdf = settings.kdf_cost.encode()
+    user.password_hash = crypto.hash_password(temporary, settings.password_cost)
+    user.must_change_password = True
+    revoked = revoke_all_sessions(session, user)
+    second_factor_reset = user.totp_sealed is None
+    audit.record(
+        session,
+        Action.STAFF_PASSWORD_RESET,
+        now,
+        actor=actor,
+        target=user,
+        kept_access=kept,
+        pending=pending,
+        second_factor_reset=second_factor_reset,
+        sessions_revoked=revoked,
+    )
+    session.flush()
+    return PasswordReset(temporary, kept, pending, second_factor_reset, revoked)
+
+
+def _move_access_to_pending(session: Session, user: StaffUser) -> int:
+    case_ids = list(
+        session.scalars(select(CaseAccess.case_id).where(CaseAccess.staff_id == user.id))
+    )
+    already = set(
+        session.scalars(select(PendingRegrant.case_id).where(PendingRegrant.staff_id == user.id))
+    )
+    session.execute(delete(CaseAccess).where(CaseAccess.staff_id == user.id))
+    for case_id in case_ids:
+        if case_id not in already:
+            session.add(PendingRegrant(case_id=case_id, staff_id=user.id))
+    session.flush()
+    return len(case_ids)
+
+
+@dataclass(frozen=True)
+class PendingRegrantRow:
+    handle: str
+    queue_name: str
+    staff_email: str
+    staff_name: str
+    holders: int  # colleagues who hold the case key and could re-grant it
+
+
+def pending_regrants(session: Session) -> list[PendingRegrantRow]:
+    """Every case awaiting re-grant, for the admin console: metadata only, no content."""
+    holders = (
+        select(CaseAccess.case_id, func.count().label("n")).group_by(CaseAccess.case_id).subquery()
+    )
+    stmt = (
+        select(Case.handle, Queue.name, StaffUser.email, StaffUser.display_name, holders.c.n)
+        .select_from(PendingRegrant)
+        .join(Case, Case.id == PendingRegrant.case_id)
+        .join(Queue, Queue.id == Case.queue_id)
+        .join(StaffUser, StaffUser.id == PendingRegrant.staff_id)
+        .outerjoin(holders, holders.c.case_id == Case.id)
+        .order_by(Queue.name, StaffUser.email, Case.handle)
+    )
+    return [
+        PendingRegrantRow(handle, queue, email, name, n or 0)
+        for handle, queue, email, name, n in session.execute(stmt)
+    ]
+
+
+def all_staff(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.email)))

@@ -14,4 +14,4 @@ def section(endpoint: str, label: object) -> None:
     SECTIONS.append((endpoint, label))
 
 
-from portal.web.admin import views  # noqa: E402,F401
+from portal.web.admin import reset, views  # noqa: E402,F401

@@ -30,6 +30,34 @@ class LoginForm(PortalForm):
     password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
+class CodeForm(PortalForm):
+    """The second factor: a code from the authenticator app (checked by the service)."""
+
+    code = StringField(
+        _l("Code from your authenticator app"),
+        validators=[DataRequired(_l("Enter the 6-digit code."))],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True},
+    )
+
+
+class PasswordChangeForm(PortalForm):
+    current = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password."))],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(_l("Choose a new password."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(_l("Type the new password a second time."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class ActionForm(PortalForm):
     """A button with a CSRF token and nothing else (acknowledge, log out)."""
 

@@ -12,7 +12,7 @@ from wtforms import SelectChoice, SelectField
 
 from portal.models import Case, Category, Priority, Tag, Visibility
 from portal.services import cases as case_service
-from portal.services import history, staff, taxonomy, workflow
+from portal.services import history, taxonomy, workflow
 from portal.services import triage as triage_service
 from portal.services.deadlines import DeadlineState
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
@@ -94,18 +94,6 @@ def cases() -> ResponseReturnValue:
         logout_form=ActionForm(),
         **notices,
     ), (400 if form.errors else 200)
-
-
-@bp.get("/account")
-@requires(Permission.ACCOUNT_READ)
-def account() -> ResponseReturnValue:
-    user = current_staff()
-    return render_template(
-        "staff/account.html",
-        user=user,
-        queues=staff.queues_of(state.db(), user),
-        logout_form=ActionForm(),
-    )
 
 
 # --- the case page ------------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""Staff log-in in steps: password, then the second factor (or its enrolment), then, after an
+admin reset, a new password. Each step is a server-side session of its own stage; passing a
+step replaces the session with a new one (new cookie) of the next stage.
+
+Failed steps are recorded in the audit log against the account the e-mail belongs to, if any;
+what was typed is never stored. Throttling is the web layer's (it holds the client's key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from portal import crypto
+from portal.models import SessionStage, StaffUser
+from portal.services import audit, staff
+from portal.services.audit import Action
+from portal.services.errors import InvalidCredentials, InvalidInput, WrongCode
+from portal.services.staff import ActiveSession, SessionInvalid
+from portal.settings import Settings
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a log-in stands after a step: the new cookie and the stage it opens."""
+
+    cookie: str
+    stage: SessionStage
+    user: StaffUser
+
+
+def _fresh_stage(user: StaffUser) -> SessionStage:
+    return SessionStage.TOTP if user.totp_sealed is not None else SessionStage.ENROL
+
+
+def _after_second_factor(user: StaffUser) -> SessionStage:
+    return SessionStage.NEW_PASSWORD if user.must_change_password else SessionStage.FULL
+
+
+def check_password(
+    session: Session, settings: Settings, email: str, password: str, now: dt.datetime
+) -> Step:
+    """First step. Unknown, disabled and wrong all raise the same InvalidCredentials after the
+    same work (no enumeration); the failure is audited against the account, if there is one."""
+    try:
+        user, private_key = staff.authenticate(session, settings, email, password)
+    except InvalidCredentials:
+        audit.record(
+            session,
+            Action.LOGIN_FAILED,
+            now,
+            target=staff.find_account(session, email),
+            factor="password",
+        )
+        raise
+    staff.delete_expired_sessions(session, settings, user, now)
+    stage = _fresh_stage(user)
+    pending = (
+        staff.seal_totp_secret(user, crypto.new_totp_secret())
+        if stage == SessionStage.ENROL
+        else None
+    )
+    cookie = staff.start_session(session, user, private_key, now, stage, pending_totp=pending)
+    return Step(cookie, stage, user)
+
+
+def normalise_code(text: str) -> str:
+    code = "".join(ch for ch in text if not ch.isspace())
+    if len(code) != crypto.TOTP_DIGITS or not (code.isascii() and code.isdigit()):
+        raise InvalidInput("code", "A code has 6 digits.")
+    return code
+
+
+def _advance(session: Session, active: ActiveSession, now: dt.datetime) -> Step:
+    """Replace the session with one of the next stage: a new id and key at each step, so a
+    cookie seen before the second factor is worth nothing after it."""
+    stage = _after_second_factor(active.user)
+    session.delete(active.row)
+    session.flush()
+    cookie = staff.start_session(session, active.user, active.private_key, now, stage)
+    audit.record(
+        session,
+        Action.LOGIN,
+        now,
+        actor=active.user,
+        must_change_password=active.user.must_change_password,
+    )
+    return Step(cookie, stage, active.user)
+
+
+def _move_step(session: Session, user: StaffUser, step: int) -> bool:
+    """Compare-and-set of the last accepted step: of two requests racing with the same code,
+    only one moves it on (the other's UPDATE matches no row once the first has committed)."""
+    result = session.execute(
+        update(StaffUser)
+        .where(
+            StaffUser.id == user.id,
+            or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0)) == 1
+
+
+def _accept(
+    session: Session, user: StaffUser, secret: str, code: str, now: dt.datetime, factor: str
+) -> None:
+    step = crypto.totp_matching_step(secret, code, now, user.totp_last_step)
+    moved = step is not None and _move_step(session, user, step)
+    if not moved:
+        audit.record(session, Action.LOGIN_FAILED, now, target=user, factor=factor)
+        raise WrongCode
+    user.totp_last_step = step
+    session.flush()
+
+
+def check_code(session: Session, active: ActiveSession, code_text: str, now: dt.datetime) -> Step:
+    """Second step for an enrolled account: a current code, never one accepted before."""
+    if active.stage != SessionStage.TOTP or active.user.totp_sealed is None:
+        raise SessionInvalid
+    code = normalise_code(code_text)
+    secret = staff.open_totp_secret(active.private_key, active.user.totp_sealed)
+    _accept(session, active.user, secret, code, now, "totp")
+    return _advance(session, active, now)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    grouped: str  # for typing into an app by hand
+    uri: str  # otpauth:// for the QR code
+
+
+def enrolment(settings: Settings, active: ActiveSession) -> Enrolment:
+    """The secret being enrolled in this session (made at the password step, kept sealed in
+    the session row), as text and as an otpauth URI naming the organisation as issuer."""
+    if active.stage != SessionStage.ENROL or active.row.pending_totp is None:
+        raise SessionInvalid
+    secret = staff.open_totp_secret(active.private_key, active.row.pending_totp)
+    return Enrolment(
+        secret=secret,
+        grouped=crypto.group_totp_secret(secret),
+        uri=crypto.totp_uri(secret, active.user.email, settings.organisation_name),
+    )
+
+
+def confirm_enrolment(
+    session: Session, settings: Settings, active: ActiveSession, code_text: str, now: dt.datetime
+) -> Step:
+    """Second step for an account without a second factor: a current code of the new secret
+    proves the app holds it; only then is the secret stored (sealed) on the account."""
+    if active.user.totp_sealed is not None:
+        # Enrolled meanwhile in another browser: this pending secret must not replace it.
+        raise SessionInvalid
+    pending = active.row.pending_totp
+    secret = enrolment(settings, active).secret
+    code = normalise_code(code_text)
+    _accept(session, active.user, secret, code, now, "totp_enrolment")
+    active.user.totp_sealed = pending
+    audit.record(session, Action.TOTP_ENROLLED, now, actor=active.user)
+    return _advance(session, active, now)
+
+
+def log_out(session: Session, active: ActiveSession, cookie: str, now: dt.datetime) -> None:
+    audit.record(session, Action.LOGOUT, now, actor=active.user, stage=active.stage.value)
+    staff.end_session(session, cookie)

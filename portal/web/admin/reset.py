@@ -1,0 +1,102 @@
+"""Password resets by an admin, and the list of cases awaiting re-grant after a reset without
+the recovery key. Admins see handles, names and queues here, never case content."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, StringField
+
+from portal.models import StaffUser
+from portal.services import staff as staff_service
+from portal.services.errors import InvalidInput
+from portal.services.permissions import Permission
+from portal.web import state
+from portal.web.admin import bp, section
+from portal.web.forms import PortalForm
+from portal.web.staff.auth import current_staff, requires
+from portal.web.staff.forms import ActionForm
+
+
+class ResetForm(PortalForm):
+    recovery_key = StringField(
+        _l("The account's recovery key (optional)"),
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    reset_second_factor = BooleanField(_l("Also reset the second factor (lost phone or app)"))
+
+
+section("staff.admin.password_resets", _l("Password resets"))
+section("staff.admin.regrants", _l("Cases awaiting re-grant"))
+
+
+@bp.get("/password-resets")
+@requires(Permission.ADMIN_STAFF)
+def password_resets() -> ResponseReturnValue:
+    session = state.db()
+    accounts = staff_service.all_staff(session)
+    return render_template(
+        "admin/password_resets.html",
+        accounts=accounts,
+        summaries={u.id: staff_service.access_summary(session, u) for u in accounts},
+        logout_form=ActionForm(formdata=None),
+    )
+
+
+def _reset_page(user: StaffUser, form: ResetForm, code: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "admin/reset.html",
+        account=user,
+        form=form,
+        summary=staff_service.access_summary(state.db(), user),
+        logout_form=ActionForm(formdata=None),
+    ), code
+
+
+@bp.route("/staff/<int:staff_id>/reset", methods=["GET", "POST"])
+@requires(Permission.ADMIN_STAFF)
+def reset_password(staff_id: int) -> ResponseReturnValue:
+    session = state.db()
+    user = session.get(StaffUser, staff_id)
+    if user is None:
+        return render_template("errors/error.html", code=404, reason=None), 404
+    form = ResetForm()
+    if not form.is_submitted():
+        return _reset_page(user, form)
+    if not form.validate_on_submit():
+        return _reset_page(user, form, 400)
+    if user.id == current_staff().id:
+        form.form_errors.append(
+            _("You cannot reset your own password here: change it on your account page.")
+        )
+        return _reset_page(user, form, 400)
+    try:
+        done = staff_service.reset_password(
+            session,
+            state.settings(),
+            user,
+            state.now(),
+            actor=current_staff(),
+            recovery_key=form.recovery_key.data,
+            reset_second_factor=bool(form.reset_second_factor.data),
+        )
+    except InvalidInput as error:
+        form.field_error(error)
+        form.recovery_key.data = ""  # never echo a secret back into the page
+        return _reset_page(user, form, 400)
+    session.commit()
+    return render_template(
+        "admin/reset_done.html", account=user, done=done, logout_form=ActionForm(formdata=None)
+    )
+
+
+@bp.get("/regrants")
+@requires(Permission.ADMIN_STAFF)
+def regrants() -> ResponseReturnValue:
+    return render_template(
+        "admin/regrants.html",
+        rows=staff_service.pending_regrants(state.db()),
+        logout_form=ActionForm(formdata=None),
+    )

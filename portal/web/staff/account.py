@@ -1,0 +1,143 @@
+"""One's own account: details, sessions (list, revoke) and the password change."""
+
+from __future__ import annotations
+
+from flask import flash, make_response, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from portal.models import SessionStage
+from portal.services import account as account_service
+from portal.services import staff
+from portal.services.errors import InvalidCredentials, InvalidInput, UnknownSession
+from portal.services.permissions import Permission
+from portal.web import state
+from portal.web.staff import bp
+from portal.web.staff.auth import (
+    clear_session_cookie,
+    count_failure,
+    current_private_key,
+    current_session,
+    current_staff,
+    requires,
+    stages,
+    throttle_keys,
+    throttled,
+)
+from portal.web.staff.forms import ActionForm, PasswordChangeForm
+
+
+@bp.get("/account")
+@requires(Permission.ACCOUNT_READ)
+def account() -> ResponseReturnValue:
+    user = current_staff()
+    session = state.db()
+    return render_template(
+        "staff/account.html",
+        user=user,
+        queues=staff.queues_of(session, user),
+        sessions=account_service.sessions_of(
+            session, state.settings(), user, current_session().row.public_id, state.now()
+        ),
+        action_form=ActionForm(formdata=None),
+        logout_form=ActionForm(formdata=None),
+        SessionStage=SessionStage,
+    )
+
+
+@bp.post("/account/sessions/<session_id>/revoke")
+@requires(Permission.ACCOUNT_WRITE)
+def revoke_session(session_id: str) -> ResponseReturnValue:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, reason="csrf"), 400
+    session = state.db()
+    try:
+        was_current = account_service.revoke_session(
+            session, current_staff(), session_id, current_session().row.public_id, state.now()
+        )
+    except UnknownSession:
+        return render_template("errors/error.html", code=404, reason=None), 404
+    session.commit()
+    if was_current:
+        flash(_("You logged this session out."), "success")
+        response = make_response(redirect(url_for("staff.login")))
+        clear_session_cookie(response)
+        return response
+    flash(_("That session was logged out; its browser must log in again."), "success")
+    return redirect(url_for("staff.account"))
+
+
+@bp.post("/account/sessions/revoke-others")
+@requires(Permission.ACCOUNT_WRITE)
+def revoke_other_sessions() -> ResponseReturnValue:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, reason="csrf"), 400
+    session = state.db()
+    count = account_service.revoke_other_sessions(
+        session, current_staff(), current_session().row.public_id, state.now()
+    )
+    session.commit()
+    flash(_("%(count)d other session(s) logged out.", count=count), "success")
+    return redirect(url_for("staff.account"))
+
+
+def _password_page(form: PasswordChangeForm, code: int = 200) -> ResponseReturnValue:
+    forced = current_session().stage == SessionStage.NEW_PASSWORD
+    return render_template(
+        "staff/password.html",
+        form=form,
+        forced=forced,
+        min_chars=state.settings().staff_password_min_chars,
+        logout_form=ActionForm(formdata=None),
+    ), code
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@stages(SessionStage.FULL, SessionStage.NEW_PASSWORD)
+@requires(Permission.ACCOUNT_WRITE)
+def password() -> ResponseReturnValue:
+    form = PasswordChangeForm()
+    if not form.is_submitted():
+        return _password_page(form)
+    user = current_staff()
+    keys = throttle_keys(user.email)
+    refusal = throttled(keys)
+    if refusal:
+        form.form_errors.append(refusal)
+        return _password_page(form, 429)
+    if not form.validate_on_submit():
+        return _password_page(form, 400)
+    session = state.db()
+    try:
+        changed = account_service.change_password(
+            session,
+            state.settings(),
+            user,
+            current_private_key(),
+            current=form.current.data,
+            new=form.new.data,
+            confirm=form.confirm.data,
+            now=state.now(),
+        )
+    except InvalidInput as error:
+        form.field_error(error)
+        return _password_page(form, 400)
+    except InvalidCredentials:
+        # Someone at an unlocked screen guessing the password counts like a failed log-in.
+        count_failure(keys)
+        form.current.errors = [_("That is not your current password.")]
+        return _password_page(form, 400)
+    session.commit()
+    if changed.recovery_key is not None:
+        response = make_response(
+            render_template("staff/password_changed.html", recovery_key=changed.recovery_key)
+        )
+    else:
+        flash(
+            _("Your password was changed. Every session was logged out: log in again."), "success"
+        )
+        response = make_response(redirect(url_for("staff.login")))
+    clear_session_cookie(response)
+    return response
