@@ -39,6 +39,7 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 RECEIPT_SYMBOLS = 20  # 20 x 5 bits = 100 bits, above the 90 bits the design asks for
 RECEIPT_BITS = RECEIPT_SYMBOLS * 5
 RECOVERY_SYMBOLS = 32  # 160 bits
+TEMPORARY_PASSWORD_SYMBOLS = 20  # 100 bits
 _GROUP = 4
 
 
@@ -150,6 +151,16 @@ def new_recovery_key() -> str:
 
 def normalise_recovery_key(text: str) -> str:
     return _normalise_symbols(text, RECOVERY_SYMBOLS)
+
+
+def new_temporary_password(min_chars: int = 0) -> str:
+    """A one-time password an admin hands to the owner of a new account: at least 100 random
+    bits in grouped Crockford base32 (easy to read out or copy by hand), and at least
+    ``min_chars`` characters long. Its owner must replace it at the first log-in."""
+    count = TEMPORARY_PASSWORD_SYMBOLS
+    while len(_grouped("0" * count)) < min_chars:
+        count += _GROUP
+    return _grouped(_symbols(count))
 
 
 def _recovery_wrapping_key(normalised_recovery: str) -> bytes:

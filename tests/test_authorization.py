@@ -13,7 +13,8 @@ about A, not even that its handle exists.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
@@ -100,6 +101,24 @@ def case_route(method: str, success: Expect) -> dict[R, Expect]:
     )
 
 
+def admin_route(method: str, success: Expect, ombudsperson: Expect = FORBIDDEN) -> dict[R, Expect]:
+    """A page of the admin console: admins only."""
+    return staff_route(
+        holder=ombudsperson,
+        excluded=ombudsperson,
+        admin=success,
+        management=FORBIDDEN,
+        method=method,
+    )
+
+
+def admin_pages(*rules: str) -> dict[tuple[str, str], dict[R, Expect]]:
+    return {(rule, "GET"): admin_route("GET", PAGE) for rule in rules}
+
+
+# {staff_id} in a location stands for the id in World.ids.
+TO_STAFF_USER = Expect(302, "/staff/admin/staff/{staff_id}")
+
 #: (rule, method) → role → expected outcome.
 MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/", "GET"): everyone(PAGE),
@@ -140,6 +159,15 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/admin/", "GET"): staff_route(
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
+    # The admin console: staff accounts.
+    **admin_pages(
+        "/staff/admin/staff", "/staff/admin/staff/new", "/staff/admin/staff/<int:staff_id>"
+    ),
+    ("/staff/admin/staff/new", "POST"): admin_route("POST", PAGE),  # shows the password once
+    ("/staff/admin/staff/<int:staff_id>/roles", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/queues", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/disable", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/enable", "POST"): admin_route("POST", TO_STAFF_USER),
 }
 
 METHODS = ("GET", "POST")
@@ -155,6 +183,8 @@ class World:
     receipt_b: str
     case_a_id: str
     staff: dict[R, StaffUser]
+    # Ids for the admin console's URLs: the management account.
+    ids: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -170,6 +200,7 @@ def world(app: Flask, portal: Portal) -> World:
     case_b = portal.submit(category_code="other", description=B_TEXT)
     assert case_a.queue_slug == case_b.queue_slug == "general"
     users = {R.HOLDER: holder, R.EXCLUDED: excluded, R.ADMIN: admin, R.MANAGEMENT: management}
+    ids = {"staff_id": management.id}
     return World(
         app=app,
         handle_a=case_a.handle,
@@ -178,6 +209,7 @@ def world(app: Flask, portal: Portal) -> World:
         receipt_b=case_b.receipt,
         case_a_id=case_a.case_id,
         staff=users,
+        ids={name: str(value) for name, value in ids.items()},
     )
 
 
@@ -192,9 +224,9 @@ def client_as(world: World, role: R) -> FlaskClient:
     return client
 
 
-def form_for(rule: str, world: World) -> dict[str, str]:
+def form_for(rule: str, world: World) -> dict[str, object]:
     """A valid body for each POST route, so that only authorization decides the outcome."""
-    bodies = {
+    bodies: dict[str, dict[str, object]] = {
         "/report": {
             "category": "other",
             "description": "A concern sent during the authorization test.",
@@ -211,15 +243,24 @@ def form_for(rule: str, world: World) -> dict[str, str]:
             "text": "A reply sent during the authorization test.",
             "visibility": "reporter",
         },
+        "/staff/admin/staff/new": {
+            "email": "new.colleague@example.org",
+            "name": "New Colleague",
+            "roles": ["ombudsperson"],
+            "queues": ["general"],
+        },
+        "/staff/admin/staff/<int:staff_id>/roles": {"roles": ["management", "custodian"]},
+        "/staff/admin/staff/<int:staff_id>/queues": {"queues": ["general"]},
     }
     return bodies.get(rule, {})
 
 
 def url_for_rule(rule: str, world: World) -> str:
-    return rule.replace("<handle>", world.handle_a)
+    url = rule.replace("<handle>", world.handle_a)
+    return re.sub(r"<int:([a-z_]+)>", lambda m: world.ids[m.group(1)], url)
 
 
-def send(client: FlaskClient, method: str, url: str, form: dict[str, str]) -> TestResponse:
+def send(client: FlaskClient, method: str, url: str, form: dict[str, object]) -> TestResponse:
     if method == "GET":
         return client.get(url)
     token = csrf_token(client.get("/followup").text)
@@ -250,7 +291,8 @@ def test_route_answers_role_as_the_matrix_says(
 
     got = Expect(response.status_code, redirect_target(response) if expected.location else None)
     wanted = Expect(
-        expected.status, expected.location and expected.location.format(handle=world.handle_a)
+        expected.status,
+        expected.location and expected.location.format(handle=world.handle_a, **world.ids),
     )
     assert got == wanted, f"{method} {rule} as {role.value}: expected {wanted}, got {got}"
     if role not in MAY_READ_A:
@@ -279,14 +321,14 @@ def test_every_row_of_the_matrix_names_every_role() -> None:
 
 
 def test_only_known_url_arguments(app: Flask) -> None:
-    # url_for_rule fills in <handle> only; a new converter needs a value chosen for it here.
+    # url_for_rule fills in these; a new converter needs a value chosen for it there.
     arguments = {
         argument
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in SKIPPED_ENDPOINTS
         for argument in rule.arguments
     }
-    assert arguments <= {"handle"}
+    assert arguments <= {"handle", "staff_id"}
 
 
 def test_staff_routes_deny_by_default(app: Flask) -> None:

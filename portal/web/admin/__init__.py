@@ -14,4 +14,7 @@ def section(endpoint: str, label: object) -> None:
     SECTIONS.append((endpoint, label))
 
 
-from portal.web.admin import views  # noqa: E402,F401
+from portal.web.admin import views  # noqa: E402,F401,I001
+
+# The console's parts, in menu order.
+from portal.web.admin import staff_views  # noqa: E402,F401
