@@ -3,6 +3,7 @@
 portal init                      create secrets, migrate the database, load the taxonomy
 portal create-staff EMAIL ...    add a staff user and print their recovery key once
 portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
+portal taxonomy export|import    the configuration as code (see cli_taxonomy.py)
 portal staff list|disable|...    staff administration (see cli_staff.py)
 portal demo                      demo staff and demo cases, for trying the portal out
 portal serve                     serve with gunicorn
@@ -382,8 +383,9 @@ def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
     from portal.cli_audit import audit_group
     from portal.cli_staff import staff_group
+    from portal.cli_taxonomy import taxonomy_group
 
-    for command in [*COMMANDS, audit_group, staff_group]:
+    for command in [*COMMANDS, audit_group, staff_group, taxonomy_group]:
         app.cli.add_command(command)
 
 

@@ -13,6 +13,7 @@ about A, not even that its handle exists.
 from __future__ import annotations
 
 import enum
+import io
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -24,7 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from portal.models import CaseAccess, Role, StaffUser
+from portal.models import CaseAccess, Category, Queue, Role, RoutingRule, StaffUser, Tag
+from portal.settings import PROJECT_ROOT
+from portal.web.admin.config_views import LISTS
 from tests.conftest import PASSWORD, Portal, csrf_token, login, open_followup
 
 A_TEXT = "Case A: the night-shift supervisor signs safety checks nobody made."
@@ -102,7 +105,7 @@ def case_route(method: str, success: Expect) -> dict[R, Expect]:
 
 
 def admin_route(method: str, success: Expect, ombudsperson: Expect = FORBIDDEN) -> dict[R, Expect]:
-    """A page of the admin console: admins only."""
+    """A page of the admin console: admins only (ombudspersons too for the routing test)."""
     return staff_route(
         holder=ombudsperson,
         excluded=ombudsperson,
@@ -116,8 +119,15 @@ def admin_pages(*rules: str) -> dict[tuple[str, str], dict[R, Expect]]:
     return {(rule, "GET"): admin_route("GET", PAGE) for rule in rules}
 
 
-# {staff_id} in a location stands for the id in World.ids.
+# {staff_id} and the other ids in a location stand for the ids in World.ids.
 TO_STAFF_USER = Expect(302, "/staff/admin/staff/{staff_id}")
+TO_QUEUES = Expect(302, "/staff/admin/config/queues")
+TO_CATEGORIES = Expect(302, "/staff/admin/config/categories")
+TO_TAGS = Expect(302, "/staff/admin/config/tags")
+TO_RULES = Expect(302, "/staff/admin/config/rules")
+TO_POLICY = Expect(302, "/staff/admin/config/policy")
+TO_TAXONOMY = Expect(302, "/staff/admin/taxonomy")
+ADMIN_LIST = f"/staff/admin/config/<{LISTS}>"
 
 #: (rule, method) → role → expected outcome.
 MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
@@ -168,6 +178,40 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/admin/staff/<int:staff_id>/queues", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/disable", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/enable", "POST"): admin_route("POST", TO_STAFF_USER),
+    # Configuration.
+    **admin_pages(
+        "/staff/admin/config",
+        "/staff/admin/config/queues",
+        "/staff/admin/config/queues/<int:queue_id>",
+        ADMIN_LIST,
+        ADMIN_LIST + "/<int:item_id>",
+        "/staff/admin/config/tags",
+        "/staff/admin/config/tags/<int:tag_id>",
+        "/staff/admin/config/rules",
+        "/staff/admin/config/rules/<int:rule_id>",
+        "/staff/admin/config/policy",
+    ),
+    ("/staff/admin/config/queues", "POST"): admin_route("POST", TO_QUEUES),
+    ("/staff/admin/config/queues/<int:queue_id>", "POST"): admin_route("POST", TO_QUEUES),
+    ("/staff/admin/config/queues/<int:queue_id>/fallback", "POST"): admin_route("POST", TO_QUEUES),
+    (ADMIN_LIST, "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>", "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>/move", "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>/active", "POST"): admin_route("POST", TO_CATEGORIES),
+    ("/staff/admin/config/tags/<int:tag_id>", "POST"): admin_route("POST", TO_TAGS),
+    ("/staff/admin/config/tags/<int:tag_id>/active", "POST"): admin_route("POST", TO_TAGS),
+    ("/staff/admin/config/rules", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>/move", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>/delete", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/policy", "POST"): admin_route("POST", TO_POLICY),
+    # The routing test: ombudspersons too.
+    ("/staff/admin/routing-test", "GET"): admin_route("GET", PAGE, ombudsperson=PAGE),
+    ("/staff/admin/routing-test", "POST"): admin_route("POST", PAGE, ombudsperson=PAGE),
+    # Taxonomy as code.
+    **admin_pages("/staff/admin/taxonomy"),
+    ("/staff/admin/taxonomy/export", "POST"): admin_route("POST", PAGE),  # the file
+    ("/staff/admin/taxonomy/import", "POST"): admin_route("POST", TO_TAXONOMY),
 }
 
 METHODS = ("GET", "POST")
@@ -183,7 +227,8 @@ class World:
     receipt_b: str
     case_a_id: str
     staff: dict[R, StaffUser]
-    # Ids for the admin console's URLs: the management account.
+    # Ids for the admin console's URLs: the management account, the "hr" queue, the first
+    # category, a tag, the first routing rule.
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -200,7 +245,18 @@ def world(app: Flask, portal: Portal) -> World:
     case_b = portal.submit(category_code="other", description=B_TEXT)
     assert case_a.queue_slug == case_b.queue_slug == "general"
     users = {R.HOLDER: holder, R.EXCLUDED: excluded, R.ADMIN: admin, R.MANAGEMENT: management}
-    ids = {"staff_id": management.id}
+    db = portal.session
+    tag = Tag(label="legal review")
+    db.add(tag)
+    db.commit()
+    ids = {
+        "staff_id": management.id,
+        "queue_id": db.scalars(select(Queue.id).where(Queue.slug == "hr")).one(),
+        "item_id": db.scalars(select(Category.id).where(Category.code == "harassment")).one(),
+        "tag_id": tag.id,
+        "rule_id": db.scalars(select(RoutingRule.id).where(RoutingRule.position == 1)).one(),
+        "general_queue_id": db.scalars(select(Queue.id).where(Queue.slug == "general")).one(),
+    }
     return World(
         app=app,
         handle_a=case_a.handle,
@@ -226,6 +282,7 @@ def client_as(world: World, role: R) -> FlaskClient:
 
 def form_for(rule: str, world: World) -> dict[str, object]:
     """A valid body for each POST route, so that only authorization decides the outcome."""
+    queue = world.ids["general_queue_id"]
     bodies: dict[str, dict[str, object]] = {
         "/report": {
             "category": "other",
@@ -251,12 +308,40 @@ def form_for(rule: str, world: World) -> dict[str, object]:
         },
         "/staff/admin/staff/<int:staff_id>/roles": {"roles": ["management", "custodian"]},
         "/staff/admin/staff/<int:staff_id>/queues": {"queues": ["general"]},
+        "/staff/admin/config/queues": {"slug": "legal", "name": "Legal"},
+        "/staff/admin/config/queues/<int:queue_id>": {"name": "People team"},
+        ADMIN_LIST: {"code": "wellbeing", "label": "Wellbeing"},
+        ADMIN_LIST + "/<int:item_id>": {"label": "Harassment or bullying"},
+        ADMIN_LIST + "/<int:item_id>/move": {"direction": "down"},
+        ADMIN_LIST + "/<int:item_id>/active": {"active": "yes"},
+        "/staff/admin/config/tags/<int:tag_id>": {"label": "Legal review"},
+        "/staff/admin/config/tags/<int:tag_id>/active": {"active": "no"},
+        "/staff/admin/config/rules": {"keywords": "overtime", "queue": queue},
+        "/staff/admin/config/rules/<int:rule_id>": {"queue": queue},
+        "/staff/admin/config/rules/<int:rule_id>/move": {"direction": "down"},
+        "/staff/admin/config/policy": {
+            "acknowledge_days": "6",
+            "feedback_months": "3",
+            "due_soon_days": "2",
+            "anonymity_threshold": "5",
+        },
+        "/staff/admin/routing-test": {
+            "category": world.ids["item_id"],
+            "sample": "A sample concern sent during the authorization test.",
+        },
+        "/staff/admin/taxonomy/import": {
+            "file": (io.BytesIO(TAXONOMY_FILE.read_bytes()), "taxonomy.toml")
+        },
     }
     return bodies.get(rule, {})
 
 
+TAXONOMY_FILE = PROJECT_ROOT / "config" / "taxonomy.toml"
+
+
 def url_for_rule(rule: str, world: World) -> str:
     url = rule.replace("<handle>", world.handle_a)
+    url = url.replace(f"<{LISTS}>", "categories")
     return re.sub(r"<int:([a-z_]+)>", lambda m: world.ids[m.group(1)], url)
 
 
@@ -328,7 +413,7 @@ def test_only_known_url_arguments(app: Flask) -> None:
         if rule.endpoint not in SKIPPED_ENDPOINTS
         for argument in rule.arguments
     }
-    assert arguments <= {"handle", "staff_id"}
+    assert arguments <= {"handle", "kind", "staff_id", "queue_id", "item_id", "tag_id", "rule_id"}
 
 
 def test_staff_routes_deny_by_default(app: Flask) -> None:

@@ -95,11 +95,6 @@ def list_staff(session: Session) -> list[StaffRow]:
     return [_row(u, memberships[u.id]) for u in users]
 
 
-def list_queues(session: Session) -> list[Queue]:
-    """Every queue, for the membership forms."""
-    return list(session.scalars(select(Queue).order_by(Queue.id)))
-
-
 def get_user(session: Session, staff_id: int) -> StaffUser:
     user = session.get(StaffUser, staff_id)
     if user is None:

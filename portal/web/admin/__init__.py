@@ -18,3 +18,6 @@ from portal.web.admin import views  # noqa: E402,F401,I001
 
 # The console's parts, in menu order.
 from portal.web.admin import staff_views  # noqa: E402,F401
+from portal.web.admin import config_views  # noqa: E402,F401
+from portal.web.admin import rule_test  # noqa: E402,F401
+from portal.web.admin import taxonomy_views  # noqa: E402,F401

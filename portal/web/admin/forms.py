@@ -4,10 +4,21 @@ checked again by the services, which are the authority (docs/limits.md)."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, SelectChoice, StringField
-from wtforms.validators import DataRequired
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange
 
-from portal.models import Role
+from portal.models import Priority, Role, StatusKind
+from portal.services import policy
 from portal.web.forms import CheckboxListField, PortalForm
 
 ROLE_LABELS = {
@@ -22,6 +33,20 @@ ROLE_NAMES = {
     Role.ADMIN: _l("Admin"),
     Role.MANAGEMENT: _l("Management"),
     Role.CUSTODIAN: _l("Custodian"),
+}
+
+PRIORITY_LABELS = {
+    Priority.LOW: _l("Low"),
+    Priority.NORMAL: _l("Normal"),
+    Priority.HIGH: _l("High"),
+    Priority.URGENT: _l("Urgent"),
+}
+
+STATUS_KIND_LABELS = {
+    StatusKind.NEW: _l("New: where every case starts (exactly one)"),
+    StatusKind.ACKNOWLEDGED: _l("Acknowledged: where acknowledging moves a case (at most one)"),
+    StatusKind.OPEN: _l("Open: work in progress (any number)"),
+    StatusKind.CLOSED: _l("Closed: needs an outcome (exactly one)"),
 }
 
 
@@ -53,3 +78,112 @@ class QueuesForm(PortalForm):
     not_excludable_in = CheckboxListField(
         _l("Reporters cannot exclude them from"), validate_choice=True
     )
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+class QueueForm(PortalForm):
+    slug = StringField(_l("Code"))
+    name = StringField(_l("Name"))
+    description = TextAreaField(_l("Description"))
+
+
+class ItemForm(PortalForm):
+    """Sites and departments; the base of the other ordered lists."""
+
+    code = StringField(_l("Code"))
+    label = StringField(_l("Label"))
+
+
+class CategoryForm(ItemForm):
+    description = TextAreaField(_l("Description (optional)"))
+
+
+class StatusForm(ItemForm):
+    kind = SelectField(
+        _l("Kind"),
+        default="",
+        choices=[SelectChoice("", _l("Choose…"))]
+        + [SelectChoice(k.value, STATUS_KIND_LABELS[k]) for k in StatusKind],
+        validate_choice=True,
+    )
+
+
+class OutcomeForm(ItemForm):
+    substantiated = BooleanField(_l("Counts as substantiated (in the substantiation rate)"))
+
+
+class MoveForm(PortalForm):
+    direction = HiddenField(validators=[AnyOf(["up", "down"])])
+
+
+class ActiveForm(PortalForm):
+    active = HiddenField(validators=[AnyOf(["yes", "no"])])
+
+
+class TagForm(PortalForm):
+    label = StringField(_l("Name"))
+
+
+class RuleForm(PortalForm):
+    # A field left out of the post counts as "any" (""), like the empty choice.
+    category = SelectField(_l("Category"), default="", validate_choice=True)
+    site = SelectField(_l("Site"), default="", validate_choice=True)
+    department = SelectField(_l("Department"), default="", validate_choice=True)
+    keywords = TextAreaField(_l("Keywords (optional), one per line"))
+    priority = SelectField(
+        _l("Priority of matching cases"),
+        default="",
+        choices=[SelectChoice("", _l("Normal (no change)"))]
+        + [SelectChoice(p.value, PRIORITY_LABELS[p]) for p in Priority if p != Priority.NORMAL],
+        validate_choice=True,
+    )
+    queue = SelectField(
+        _l("Queue"),
+        default="",
+        validators=[DataRequired(_l("Choose the queue that receives matching concerns."))],
+        validate_choice=True,
+    )
+
+
+def _policy_field(name: str, label: object) -> IntegerField:
+    low, high = policy.LIMITS[name]
+    return IntegerField(
+        label,
+        validators=[
+            InputRequired(_l("Give a whole number.")),
+            NumberRange(
+                low, high, _l("Give a whole number from %(low)d to %(high)d.", low=low, high=high)
+            ),
+        ],
+    )
+
+
+class PolicyForm(PortalForm):
+    acknowledge_days = _policy_field("acknowledge_days", _l("Acknowledge within (days)"))
+    feedback_months = _policy_field("feedback_months", _l("Give feedback within (months)"))
+    due_soon_days = _policy_field("due_soon_days", _l("Show “due soon” this many days ahead"))
+    anonymity_threshold = _policy_field(
+        "anonymity_threshold", _l("Anonymity threshold (smallest group in reports)")
+    )
+
+
+class ImportForm(PortalForm):
+    file = FileField(_l("Taxonomy file (TOML)"), validators=[FileRequired(_l("Choose a file."))])
+
+
+# --- routing test --------------------------------------------------------------------------------
+
+
+class RuleTestForm(PortalForm):
+    category = SelectField(
+        _l("Category"),
+        default="",
+        validators=[DataRequired(_l("Choose a category."))],
+        validate_choice=True,
+    )
+    site = SelectField(_l("Site"), default="", validate_choice=True)
+    department = SelectField(_l("Department"), default="", validate_choice=True)
+    # Not "text": the staff guard shows a field of that name back after a lost session.
+    sample = TextAreaField(_l("Sample text (optional)"))

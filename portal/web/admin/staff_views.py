@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
 from portal.models import Role, StaffUser
-from portal.services import admin
+from portal.services import admin, configuration
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
@@ -34,7 +34,7 @@ STAFF_ACTIONS: list[tuple[str, object]] = []
 
 
 def _queue_choices() -> list[SelectChoice]:
-    return [SelectChoice(q.slug, q.name) for q in admin.list_queues(state.db())]
+    return [SelectChoice(q.slug, q.name) for q in configuration.queues(state.db())]
 
 
 def _user_or_404(staff_id: int) -> StaffUser:
