@@ -212,6 +212,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     **admin_pages("/staff/admin/taxonomy"),
     ("/staff/admin/taxonomy/export", "POST"): admin_route("POST", PAGE),  # the file
     ("/staff/admin/taxonomy/import", "POST"): admin_route("POST", TO_TAXONOMY),
+    # The audit log.
+    **admin_pages("/staff/admin/audit", "/staff/admin/audit/verify"),
+    ("/staff/admin/audit/export", "POST"): admin_route("POST", PAGE),  # the CSV
 }
 
 METHODS = ("GET", "POST")

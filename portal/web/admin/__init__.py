@@ -21,3 +21,4 @@ from portal.web.admin import staff_views  # noqa: E402,F401
 from portal.web.admin import config_views  # noqa: E402,F401
 from portal.web.admin import rule_test  # noqa: E402,F401
 from portal.web.admin import taxonomy_views  # noqa: E402,F401
+from portal.web.admin import audit_views  # noqa: E402,F401

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -15,7 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange
+from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange, Optional
 
 from portal.models import Priority, Role, StatusKind
 from portal.services import policy
@@ -187,3 +188,32 @@ class RuleTestForm(PortalForm):
     department = SelectField(_l("Department"), default="", validate_choice=True)
     # Not "text": the staff guard shows a field of that name back after a lost session.
     sample = TextAreaField(_l("Sample text (optional)"))
+
+
+# --- audit log -----------------------------------------------------------------------------------
+
+
+class _AuditFilterFields(PortalForm):
+    action = SelectField(_l("What"), default="", validate_choice=True)
+    actor = SelectField(_l("Who"), default="", validate_choice=True)
+    case = StringField(_l("Case"))
+    day = DateField(_l("Day (UTC)"), validators=[Optional()], format="%Y-%m-%d")
+    before = IntegerField(validators=[Optional(), NumberRange(min=1)])
+
+
+class AuditFilterForm(_AuditFilterFields):
+    """Read from the query string (GET): no CSRF token, nothing changes."""
+
+    class Meta:
+        csrf = False
+
+
+class AuditExportForm(_AuditFilterFields):
+    """The same filter, posted with a CSRF token: an export is itself recorded in the log."""
+
+
+class VerifyForm(PortalForm):
+    class Meta:
+        csrf = False
+
+    expect = StringField(_l("Anchor noted earlier (optional)"))
