@@ -4,6 +4,8 @@ portal init                      create secrets, migrate the database, load the 
 portal create-staff EMAIL ...    add a staff user and print their recovery key once
 portal load-taxonomy [FILE]      (re)load queues, categories, units and routing rules
 portal membership ...            who reporters may exclude from which queue
+portal taxonomy export|import    the configuration as code (see cli_taxonomy.py)
+portal staff list|disable|...    staff administration (see cli_staff.py)
 portal demo                      demo staff (enrolled, TOTP secrets printed) and demo cases
 portal totp SECRET               the current second-factor code for a secret (reads no database)
 portal reset-password EMAIL      temporary password; keeps access with --recovery-key
@@ -431,6 +433,8 @@ def register(app: Flask) -> None:
     from portal.cli_audit import audit_group
     from portal.cli_notify import notify_command, sla_check_command
     from portal.cli_security import reset_password_command, totp_command
+    from portal.cli_staff import staff_group
+    from portal.cli_taxonomy import taxonomy_group
 
     for command in [
         *COMMANDS,
@@ -440,6 +444,8 @@ def register(app: Flask) -> None:
         sla_check_command,
         totp_command,
         reset_password_command,
+        staff_group,
+        taxonomy_group,
     ]:
         app.cli.add_command(command)
 

@@ -44,6 +44,7 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 RECEIPT_SYMBOLS = 20  # 20 x 5 bits = 100 bits, above the 90 bits the design asks for
 RECEIPT_BITS = RECEIPT_SYMBOLS * 5
 RECOVERY_SYMBOLS = 32  # 160 bits
+TEMPORARY_PASSWORD_SYMBOLS = 20  # 100 bits
 _GROUP = 4
 
 
@@ -155,6 +156,16 @@ def new_recovery_key() -> str:
 
 def normalise_recovery_key(text: str) -> str:
     return _normalise_symbols(text, RECOVERY_SYMBOLS)
+
+
+def new_temporary_password(min_chars: int = 0) -> str:
+    """A one-time password an admin hands to the owner of a new or reset account: 100+ random
+    bits in grouped Crockford base32 (easy to read out or copy by hand), and at least
+    ``min_chars`` characters long. Its owner must replace it at the first log-in."""
+    count = TEMPORARY_PASSWORD_SYMBOLS
+    while len(_grouped("0" * count)) < min_chars:
+        count += _GROUP
+    return _grouped(_symbols(count))
 
 
 def _recovery_wrapping_key(normalised_recovery: str) -> bytes:
@@ -325,15 +336,6 @@ def chain_hash(key: bytes, prev_hash: bytes, payload: bytes) -> bytes:
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
-
-
-# --- staff passwords chosen by the portal -------------------------------------------------------
-
-
-def temporary_password() -> str:
-    """A one-time password an admin hands over after a reset: 100 random bits in five groups of
-    four Crockford symbols, easy to read aloud and longer than any minimum length."""
-    return _grouped(_symbols(RECEIPT_SYMBOLS))
 
 
 # --- TOTP second factor -------------------------------------------------------------------------

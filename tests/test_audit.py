@@ -130,7 +130,11 @@ def test_reporter_events_enter_as_day_counts_only(portal: Portal, db: Session) -
     db.commit()
     counted = [
         audit.detail_of(e)["day"]
-        for e in db.scalars(select(AuditEvent).where(AuditEvent.action == Action.REPORTER_DAY))
+        for e in db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == Action.REPORTER_DAY)
+            .order_by(AuditEvent.seq)
+        )
     ]
     assert counted == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
     assert audit.verify(db).ok

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,8 +36,19 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from portal import crypto
-from portal.models import CaseAccess, Role, StaffSession, StaffUser
+from portal.models import (
+    CaseAccess,
+    Category,
+    Queue,
+    Role,
+    RoutingRule,
+    StaffSession,
+    StaffUser,
+    Tag,
+)
 from portal.services import staff as staff_service
+from portal.settings import PROJECT_ROOT
+from portal.web.admin.config_views import LISTS
 from tests.conftest import (
     PASSWORD,
     Portal,
@@ -169,6 +181,31 @@ def case_route(method: str, success: Expect) -> dict[R, Expect]:
     )
 
 
+def admin_route(method: str, success: Expect, ombudsperson: Expect = FORBIDDEN) -> dict[R, Expect]:
+    """A page of the admin console: admins only (ombudspersons too for the routing test)."""
+    return staff_route(
+        holder=ombudsperson,
+        excluded=ombudsperson,
+        admin=success,
+        management=FORBIDDEN,
+        method=method,
+    )
+
+
+def admin_pages(*rules: str) -> dict[tuple[str, str], dict[R, Expect]]:
+    return {(rule, "GET"): admin_route("GET", PAGE) for rule in rules}
+
+
+# {staff_id} and the other ids in a location stand for the ids in World.ids.
+TO_STAFF_USER = Expect(302, "/staff/admin/staff/{staff_id}")
+TO_QUEUES = Expect(302, "/staff/admin/config/queues")
+TO_CATEGORIES = Expect(302, "/staff/admin/config/categories")
+TO_TAGS = Expect(302, "/staff/admin/config/tags")
+TO_RULES = Expect(302, "/staff/admin/config/rules")
+TO_POLICY = Expect(302, "/staff/admin/config/policy")
+TO_TAXONOMY = Expect(302, "/staff/admin/taxonomy")
+ADMIN_LIST = f"/staff/admin/config/<{LISTS}>"
+
 #: (rule, method) → role → expected outcome.
 MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/", "GET"): everyone(PAGE),
@@ -258,10 +295,56 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
     ("/staff/admin/password-resets", "GET"): admin_only("GET", PAGE),
-    # <staff_id> is the excluded ombudsperson; the POST shows the temporary password (200).
+    # <staff_id> is the management account; the POST shows the temporary password (200).
     ("/staff/admin/staff/<int:staff_id>/reset", "GET"): admin_only("GET", PAGE),
     ("/staff/admin/staff/<int:staff_id>/reset", "POST"): admin_only("POST", PAGE),
     ("/staff/admin/regrants", "GET"): admin_only("GET", PAGE),
+    # The admin console: staff accounts.
+    **admin_pages(
+        "/staff/admin/staff", "/staff/admin/staff/new", "/staff/admin/staff/<int:staff_id>"
+    ),
+    ("/staff/admin/staff/new", "POST"): admin_route("POST", PAGE),  # shows the password once
+    ("/staff/admin/staff/<int:staff_id>/roles", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/queues", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/disable", "POST"): admin_route("POST", TO_STAFF_USER),
+    ("/staff/admin/staff/<int:staff_id>/enable", "POST"): admin_route("POST", TO_STAFF_USER),
+    # Configuration.
+    **admin_pages(
+        "/staff/admin/config",
+        "/staff/admin/config/queues",
+        "/staff/admin/config/queues/<int:queue_id>",
+        ADMIN_LIST,
+        ADMIN_LIST + "/<int:item_id>",
+        "/staff/admin/config/tags",
+        "/staff/admin/config/tags/<int:tag_id>",
+        "/staff/admin/config/rules",
+        "/staff/admin/config/rules/<int:rule_id>",
+        "/staff/admin/config/policy",
+    ),
+    ("/staff/admin/config/queues", "POST"): admin_route("POST", TO_QUEUES),
+    ("/staff/admin/config/queues/<int:queue_id>", "POST"): admin_route("POST", TO_QUEUES),
+    ("/staff/admin/config/queues/<int:queue_id>/fallback", "POST"): admin_route("POST", TO_QUEUES),
+    (ADMIN_LIST, "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>", "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>/move", "POST"): admin_route("POST", TO_CATEGORIES),
+    (ADMIN_LIST + "/<int:item_id>/active", "POST"): admin_route("POST", TO_CATEGORIES),
+    ("/staff/admin/config/tags/<int:tag_id>", "POST"): admin_route("POST", TO_TAGS),
+    ("/staff/admin/config/tags/<int:tag_id>/active", "POST"): admin_route("POST", TO_TAGS),
+    ("/staff/admin/config/rules", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>/move", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/rules/<int:rule_id>/delete", "POST"): admin_route("POST", TO_RULES),
+    ("/staff/admin/config/policy", "POST"): admin_route("POST", TO_POLICY),
+    # The routing test: ombudspersons too.
+    ("/staff/admin/routing-test", "GET"): admin_route("GET", PAGE, ombudsperson=PAGE),
+    ("/staff/admin/routing-test", "POST"): admin_route("POST", PAGE, ombudsperson=PAGE),
+    # Taxonomy as code.
+    **admin_pages("/staff/admin/taxonomy"),
+    ("/staff/admin/taxonomy/export", "POST"): admin_route("POST", PAGE),  # the file
+    ("/staff/admin/taxonomy/import", "POST"): admin_route("POST", TO_TAXONOMY),
+    # The audit log.
+    **admin_pages("/staff/admin/audit", "/staff/admin/audit/verify"),
+    ("/staff/admin/audit/export", "POST"): admin_route("POST", PAGE),  # the CSV
 }
 
 METHODS = ("GET", "POST")
@@ -280,6 +363,9 @@ class World:
     hr_member_id: int  # an ombudsperson in "hr" only: grantee of A, or its holder once moved
     unfinished: dict[R, StaffUser]
     holder_other_session: str  # public id of a second session of the holder
+    # Ids for the admin console's URLs: the management account, the "hr" queue, the first
+    # category, a tag, the first routing rule.
+    ids: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -307,6 +393,18 @@ def world(app: Flask, portal: Portal) -> World:
     other_session = portal.session.scalars(
         select(StaffSession.public_id).where(StaffSession.staff_id == holder.id)
     ).one()
+    db = portal.session
+    tag = Tag(label="legal review")
+    db.add(tag)
+    db.commit()
+    ids = {
+        "staff_id": management.id,
+        "queue_id": db.scalars(select(Queue.id).where(Queue.slug == "hr")).one(),
+        "item_id": db.scalars(select(Category.id).where(Category.code == "harassment")).one(),
+        "tag_id": tag.id,
+        "rule_id": db.scalars(select(RoutingRule.id).where(RoutingRule.position == 1)).one(),
+        "general_queue_id": db.scalars(select(Queue.id).where(Queue.slug == "general")).one(),
+    }
     return World(
         app=app,
         handle_a=case_a.handle,
@@ -318,6 +416,7 @@ def world(app: Flask, portal: Portal) -> World:
         hr_member_id=hr_member.id,
         unfinished={R.AT_CODE: holder, R.AT_ENROL: newcomer, R.AT_NEW_PASSWORD: renewing},
         holder_other_session=other_session,
+        ids={name: str(value) for name, value in ids.items()},
     )
 
 
@@ -336,9 +435,10 @@ def client_as(world: World, role: R) -> FlaskClient:
     return client
 
 
-def form_for(rule: str, world: World) -> dict[str, str]:
+def form_for(rule: str, world: World) -> dict[str, object]:
     """A valid body for each POST route, so that only authorization decides the outcome."""
-    bodies = {
+    queue = world.ids["general_queue_id"]
+    bodies: dict[str, dict[str, object]] = {
         "/report": {
             "category": "other",
             "description": "A concern sent during the authorization test.",
@@ -369,6 +469,38 @@ def form_for(rule: str, world: World) -> dict[str, str]:
         "/staff/cases/<handle>/recuse": {"confirm": "y"},
         "/staff/cases/<handle>/grant": {"colleague": str(world.hr_member_id)},
         "/staff/cases/<handle>/transfer": {"queue": "hr"},
+        "/staff/admin/staff/new": {
+            "email": "new.colleague@example.org",
+            "name": "New Colleague",
+            "roles": ["ombudsperson"],
+            "queues": ["general"],
+        },
+        "/staff/admin/staff/<int:staff_id>/roles": {"roles": ["management", "custodian"]},
+        "/staff/admin/staff/<int:staff_id>/queues": {"queues": ["general"]},
+        "/staff/admin/config/queues": {"slug": "legal", "name": "Legal"},
+        "/staff/admin/config/queues/<int:queue_id>": {"name": "People team"},
+        ADMIN_LIST: {"code": "wellbeing", "label": "Wellbeing"},
+        ADMIN_LIST + "/<int:item_id>": {"label": "Harassment or bullying"},
+        ADMIN_LIST + "/<int:item_id>/move": {"direction": "down"},
+        ADMIN_LIST + "/<int:item_id>/active": {"active": "yes"},
+        "/staff/admin/config/tags/<int:tag_id>": {"label": "Legal review"},
+        "/staff/admin/config/tags/<int:tag_id>/active": {"active": "no"},
+        "/staff/admin/config/rules": {"keywords": "overtime", "queue": queue},
+        "/staff/admin/config/rules/<int:rule_id>": {"queue": queue},
+        "/staff/admin/config/rules/<int:rule_id>/move": {"direction": "down"},
+        "/staff/admin/config/policy": {
+            "acknowledge_days": "6",
+            "feedback_months": "3",
+            "due_soon_days": "2",
+            "anonymity_threshold": "5",
+        },
+        "/staff/admin/routing-test": {
+            "category": world.ids["item_id"],
+            "sample": "A sample concern sent during the authorization test.",
+        },
+        "/staff/admin/taxonomy/import": {
+            "file": (io.BytesIO(TAXONOMY_FILE.read_bytes()), "taxonomy.toml")
+        },
     }
     return bodies.get(rule, {})
 
@@ -388,15 +520,17 @@ def live_fields(client: FlaskClient, rule: str, world: World) -> dict[str, str]:
     return {}
 
 
+TAXONOMY_FILE = PROJECT_ROOT / "config" / "taxonomy.toml"
+
+
 def url_for_rule(rule: str, world: World) -> str:
-    return (
-        rule.replace("<handle>", world.handle_a)
-        .replace("<session_id>", world.holder_other_session)
-        .replace("<int:staff_id>", str(world.staff[R.EXCLUDED].id))
-    )
+    url = rule.replace("<handle>", world.handle_a)
+    url = url.replace("<session_id>", world.holder_other_session)
+    url = url.replace(f"<{LISTS}>", "categories")
+    return re.sub(r"<int:([a-z_]+)>", lambda m: world.ids[m.group(1)], url)
 
 
-def send(client: FlaskClient, method: str, url: str, form: dict[str, str]) -> TestResponse:
+def send(client: FlaskClient, method: str, url: str, form: dict[str, object]) -> TestResponse:
     if method == "GET":
         return client.get(url)
     token = csrf_token(client.get("/followup").text)
@@ -428,7 +562,8 @@ def test_route_answers_role_as_the_matrix_says(
 
     got = Expect(response.status_code, redirect_target(response) if expected.location else None)
     wanted = Expect(
-        expected.status, expected.location and expected.location.format(handle=world.handle_a)
+        expected.status,
+        expected.location and expected.location.format(handle=world.handle_a, **world.ids),
     )
     assert got == wanted, f"{method} {rule} as {role.value}: expected {wanted}, got {got}"
     if role not in MAY_READ_A:
@@ -457,14 +592,23 @@ def test_every_row_of_the_matrix_names_every_role() -> None:
 
 
 def test_only_known_url_arguments(app: Flask) -> None:
-    # url_for_rule fills in these only; a new converter needs a value chosen for it here.
+    # url_for_rule fills in these; a new converter needs a value chosen for it there.
     arguments = {
         argument
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in SKIPPED_ENDPOINTS
         for argument in rule.arguments
     }
-    assert arguments <= {"handle", "session_id", "staff_id"}
+    assert arguments <= {
+        "handle",
+        "session_id",
+        "kind",
+        "staff_id",
+        "queue_id",
+        "item_id",
+        "tag_id",
+        "rule_id",
+    }
 
 
 def test_staff_routes_deny_by_default(app: Flask) -> None:

@@ -906,5 +906,6 @@ def test_totp_helpers_follow_rfc_6238_and_refuse_malformed_secrets() -> None:
     secret = crypto.new_totp_secret()
     assert len(base64.b32decode(secret)) == crypto.TOTP_SECRET_BYTES
     assert crypto.normalise_totp_secret(crypto.group_totp_secret(secret).lower()) == secret
-    temporary = crypto.temporary_password()
-    assert len(temporary) == 24 and temporary != crypto.temporary_password()
+    temporary = crypto.new_temporary_password()
+    assert len(temporary) == 24 and temporary != crypto.new_temporary_password()
+    assert len(crypto.new_temporary_password(30)) >= 30

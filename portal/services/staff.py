@@ -386,7 +386,7 @@ def reset_password(
                 "That recovery key does not open this account's key. Nothing was changed.",
             ) from exc
 
-    temporary = crypto.temporary_password()
+    temporary = crypto.new_temporary_password(settings.staff_password_min_chars)
     pending = 0
     kept = private_key is not None
     if private_key is None:

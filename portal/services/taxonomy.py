@@ -58,6 +58,9 @@ DEFAULT_OUTCOMES: tuple[tuple[str, str, bool], ...] = (
     ("withdrawn", "Withdrawn", False),
 )
 _RULE_KEYS = {"category", "site", "department", "keywords", "priority", "queue"}
+#: What a taxonomy file may hold (read by the import check in services/taxonomy_export.py).
+TOP_LEVEL_KEYS = frozenset(_TOP_LEVEL)
+RULE_KEYS = frozenset(_RULE_KEYS)
 KEYWORD_MAX_CHARS = 100
 KEYWORDS_PER_RULE_MAX = 100
 

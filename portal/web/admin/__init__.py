@@ -14,4 +14,12 @@ def section(endpoint: str, label: object) -> None:
     SECTIONS.append((endpoint, label))
 
 
-from portal.web.admin import reset, views  # noqa: E402,F401
+from portal.web.admin import views  # noqa: E402,F401,I001
+
+# The console's parts, in menu order.
+from portal.web.admin import staff_views  # noqa: E402,F401
+from portal.web.admin import config_views  # noqa: E402,F401
+from portal.web.admin import rule_test  # noqa: E402,F401
+from portal.web.admin import taxonomy_views  # noqa: E402,F401
+from portal.web.admin import audit_views  # noqa: E402,F401
+from portal.web.admin import reset  # noqa: E402,F401

@@ -15,6 +15,7 @@ from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.admin import bp, section
+from portal.web.admin.staff_views import STAFF_ACTIONS
 from portal.web.forms import PortalForm
 from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
@@ -29,6 +30,7 @@ class ResetForm(PortalForm):
 
 
 section("staff.admin.password_resets", _l("Password resets"))
+STAFF_ACTIONS.append(("staff.admin.reset_password", _l("Reset the password")))
 section("staff.admin.regrants", _l("Cases awaiting re-grant"))
 
 

@@ -1,0 +1,232 @@
+"""Staff accounts in the console (Permission.ADMIN_STAFF): list, create, roles, queue
+memberships, disable and enable. Nothing here shows key material, sessions' details or cases."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectChoice
+
+from portal.models import Role, StaffUser
+from portal.services import admin, configuration
+from portal.services.errors import InvalidInput
+from portal.services.permissions import Permission
+from portal.web import state
+from portal.web.admin import bp, section
+from portal.web.admin.forms import (
+    ROLE_NAMES,
+    NewStaffForm,
+    QueuesForm,
+    RolesForm,
+    role_choices,
+)
+from portal.web.errors import csrf_recoverable
+from portal.web.staff.auth import current_staff, requires
+from portal.web.staff.forms import ActionForm
+
+section("staff.admin.staff_list", _l("Staff accounts"))
+
+#: Further actions on one account, (endpoint taking ``staff_id``, label), shown on its page;
+#: other console modules (e.g. a password reset) append to this.
+STAFF_ACTIONS: list[tuple[str, object]] = []
+
+
+def _queue_choices() -> list[SelectChoice]:
+    return [SelectChoice(q.slug, q.name) for q in configuration.queues(state.db())]
+
+
+def _user_or_404(staff_id: int) -> StaffUser:
+    try:
+        return admin.get_user(state.db(), staff_id)
+    except admin.UnknownStaff:
+        abort(404)
+
+
+@bp.get("/staff")
+@requires(Permission.ADMIN_STAFF)
+def staff_list() -> ResponseReturnValue:
+    return render_template(
+        "admin/staff_list.html",
+        rows=admin.list_staff(state.db()),
+        role_names=ROLE_NAMES,
+        logout_form=ActionForm(),
+    )
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@requires(Permission.ADMIN_STAFF)
+def staff_new() -> ResponseReturnValue:
+    form = NewStaffForm()
+    form.roles.choices = role_choices()
+    form.queues.choices = form.not_excludable_in.choices = _queue_choices()
+    if request.method == "GET":
+        return render_template("admin/staff_new.html", form=form, logout_form=ActionForm())
+    if form.validate_on_submit():
+        session = state.db()
+        try:
+            created = admin.create_account(
+                session,
+                state.settings(),
+                email=form.email.data,
+                display_name=form.name.data,
+                roles=[Role(r) for r in form.roles.data or []],
+                queue_slugs=form.queues.data or [],
+                not_excludable_in=form.not_excludable_in.data or [],
+                actor=current_staff(),
+                now=state.now(),
+            )
+        except InvalidInput as error:
+            session.rollback()
+            form.field_error(_field_of_create(error))
+        else:
+            session.commit()
+            # Shown on this response only: never flashed (the flash cookie is readable) and
+            # never stored in the clear.
+            return render_template(
+                "admin/staff_created.html",
+                user=created.user,
+                password=created.temporary_password,
+                logout_form=ActionForm(),
+            )
+    return render_template("admin/staff_new.html", form=form, logout_form=ActionForm()), 400
+
+
+def _field_of_create(error: InvalidInput) -> InvalidInput:
+    """``staff.create_staff`` names its fields after its own arguments."""
+    fields = {"role": "roles"}
+    if error.field in fields:
+        return InvalidInput(fields[error.field], error.message)
+    return error
+
+
+csrf_recoverable("staff.admin.staff_new")
+
+
+def _render_user(
+    user: StaffUser,
+    roles_form: RolesForm | None = None,
+    queues_form: QueuesForm | None = None,
+    active_error: str | None = None,
+    code: int = 200,
+) -> ResponseReturnValue:
+    session = state.db()
+    row = admin.describe(session, user)
+    if roles_form is None:
+        roles_form = RolesForm(formdata=None, data={"roles": [r.value for r in row.roles]})
+    roles_form.roles.choices = role_choices()
+    if queues_form is None:
+        queues_form = QueuesForm(
+            formdata=None,
+            data={
+                "queues": [m.slug for m in row.memberships],
+                "not_excludable_in": [m.slug for m in row.memberships if not m.excludable],
+            },
+        )
+    queues_form.queues.choices = queues_form.not_excludable_in.choices = _queue_choices()
+    return render_template(
+        "admin/staff_user.html",
+        row=row,
+        roles_form=roles_form,
+        queues_form=queues_form,
+        active_form=ActionForm(formdata=None),
+        active_error=active_error,
+        role_names=ROLE_NAMES,
+        staff_actions=STAFF_ACTIONS,
+        logout_form=ActionForm(formdata=None),
+    ), code
+
+
+@bp.get("/staff/<int:staff_id>")
+@requires(Permission.ADMIN_STAFF)
+def staff_user(staff_id: int) -> ResponseReturnValue:
+    return _render_user(_user_or_404(staff_id))
+
+
+def _saved(staff_id: int, changed: bool, message: str) -> ResponseReturnValue:
+    flash(message if changed else _("Nothing changed."), "success" if changed else "info")
+    return redirect(url_for("staff.admin.staff_user", staff_id=staff_id))
+
+
+@bp.post("/staff/<int:staff_id>/roles")
+@requires(Permission.ADMIN_STAFF)
+def staff_roles(staff_id: int) -> ResponseReturnValue:
+    user = _user_or_404(staff_id)
+    form = RolesForm()
+    form.roles.choices = role_choices()
+    if not form.validate_on_submit():
+        return _render_user(user, roles_form=form, code=400)
+    session = state.db()
+    try:
+        changed = admin.set_roles(
+            session,
+            user,
+            [Role(r) for r in form.roles.data or []],
+            actor=current_staff(),
+            now=state.now(),
+        )
+    except InvalidInput as error:
+        session.rollback()
+        form.field_error(error)
+        return _render_user(user, roles_form=form, code=400)
+    session.commit()
+    return _saved(staff_id, changed, _("Roles saved."))
+
+
+@bp.post("/staff/<int:staff_id>/queues")
+@requires(Permission.ADMIN_STAFF)
+def staff_queues(staff_id: int) -> ResponseReturnValue:
+    user = _user_or_404(staff_id)
+    form = QueuesForm()
+    form.queues.choices = form.not_excludable_in.choices = _queue_choices()
+    if not form.validate_on_submit():
+        return _render_user(user, queues_form=form, code=400)
+    member_of = form.queues.data or []
+    fixed = set(form.not_excludable_in.data or [])
+    if fixed - set(member_of):
+        form.not_excludable_in.errors = [
+            _("Tick “Member of” for a queue before marking that reporters cannot exclude them.")
+        ]
+        return _render_user(user, queues_form=form, code=400)
+    session = state.db()
+    changed = admin.set_queues(
+        session,
+        user,
+        {slug: slug not in fixed for slug in member_of},
+        actor=current_staff(),
+        now=state.now(),
+    )
+    session.commit()
+    return _saved(staff_id, changed, _("Queue memberships saved."))
+
+
+def _set_active(staff_id: int, active: bool) -> ResponseReturnValue:
+    user = _user_or_404(staff_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, reason="csrf"), 400
+    session = state.db()
+    try:
+        changed = admin.set_active(session, user, active, actor=current_staff(), now=state.now())
+    except InvalidInput as error:
+        session.rollback()
+        return _render_user(user, active_error=error.message, code=400)
+    session.commit()
+    if active:
+        return _saved(staff_id, changed, _("Account enabled."))
+    return _saved(
+        staff_id, changed, _("Account disabled: its sessions have ended and it gets no new cases.")
+    )
+
+
+@bp.post("/staff/<int:staff_id>/disable")
+@requires(Permission.ADMIN_STAFF)
+def staff_disable(staff_id: int) -> ResponseReturnValue:
+    return _set_active(staff_id, active=False)
+
+
+@bp.post("/staff/<int:staff_id>/enable")
+@requires(Permission.ADMIN_STAFF)
+def staff_enable(staff_id: int) -> ResponseReturnValue:
+    return _set_active(staff_id, active=True)
