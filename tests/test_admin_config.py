@@ -440,7 +440,9 @@ def test_rename_and_deactivate_a_tag(console: FlaskClient, db: Session) -> None:
 
     assert field_errors(clash.text, "label") == ["Another tag already has this name."]
     assert input_value(clash.text, "label") == "INTERIM protection"
-    assert field_errors(too_long.text, "label") == ["This is 41 characters long; the limit is 40."]
+    assert field_errors(too_long.text, "label") == [
+        "This tag is 41 characters long; the limit is 40."
+    ]
     assert renamed.status_code == off.status_code == 302
     row = fresh(db).get_one(Tag, tag.id)
     assert (row.label, row.active) == ("Legal review", False)

@@ -365,7 +365,7 @@ def test_a_tag_created_by_a_colleague_at_the_same_moment_is_not_a_500(
     db.add(Tag(label="Same moment"))
     db.commit()
     # As if the colleague's row had not been visible when this request looked.
-    monkeypatch.setattr(triage, "_same_label", lambda session, label: None)
+    monkeypatch.setattr(triage, "same_label", lambda session, label: None)
 
     response = client.post(
         f"/staff/cases/{submitted.handle}/triage",

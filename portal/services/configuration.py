@@ -36,7 +36,7 @@ from portal.models import (
     Tag,
     WorkflowStatus,
 )
-from portal.services import audit, policy, routing, taxonomy
+from portal.services import audit, policy, routing, taxonomy, triage
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, NoEligibleRecipient, PortalError
 from portal.services.text import clean_text, has_control_characters
@@ -46,7 +46,6 @@ CODE_MAX = 64
 STATUS_CODE_MAX = 32
 LABEL_MAX = 200
 DESCRIPTION_MAX = 1000
-TAG_MAX = 40
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
@@ -472,13 +471,12 @@ def get_tag(session: Session, tag_id: int) -> Tag:
 def rename_tag(
     session: Session, tag: Tag, label: str, *, actor: StaffUser | None, now: dt.datetime
 ) -> bool:
-    label = clean_label(label, "label", TAG_MAX)
+    # The same rules as a tag created on a case page (services/triage.py).
+    label = triage.clean_tag_label(label, "label")
     if label == tag.label:
         return False
-    clash = session.scalar(
-        select(Tag.id).where(func.lower(Tag.label) == label.lower(), Tag.id != tag.id)
-    )
-    if clash is not None:
+    clash = triage.same_label(session, label)
+    if clash is not None and clash.id != tag.id:
         raise InvalidInput("label", "Another tag already has this name.")
     tag.label = label
     session.flush()

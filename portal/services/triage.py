@@ -46,23 +46,24 @@ def offered_tags(session: Session, case_tags: Collection[Tag] = ()) -> list[Tag]
     return sorted(tags.values(), key=lambda t: t.label.casefold())
 
 
-def clean_tag_label(value: str) -> str:
+def clean_tag_label(value: str, field: str = "new_tag") -> str:
     """A tag label: NFC, runs of spaces made one, 1 to 40 characters, no control characters
     (refused rather than removed: a label is typed on purpose and shown to every colleague)."""
     if has_control_characters(value) or any(c in value for c in "\t\n\r"):
-        raise InvalidInput("new_tag", "A tag cannot contain control characters or line breaks.")
+        raise InvalidInput(field, "A tag cannot contain control characters or line breaks.")
     label = " ".join(unicodedata.normalize("NFC", value).split())
     if not label:
-        raise InvalidInput("new_tag", "Write the new tag, or leave the field empty.")
+        raise InvalidInput(field, "Write the new tag, or leave the field empty.")
     if len(label) > TAG_MAX_CHARS:
         raise InvalidInput(
-            "new_tag",
+            field,
             f"This tag is {len(label)} characters long; the limit is {TAG_MAX_CHARS}.",
         )
     return label
 
 
-def _same_label(session: Session, label: str) -> Tag | None:
+def same_label(session: Session, label: str) -> Tag | None:
+    """The tag whose label equals ``label`` ignoring case (tags are unique that way)."""
     wanted = label.casefold()
     for tag in session.scalars(select(Tag)):
         if tag.label.casefold() == wanted:
@@ -74,7 +75,7 @@ def find_or_create_tag(session: Session, value: str) -> tuple[Tag, bool]:
     """The tag with this label, ignoring case, or a new one; and whether it was created. A
     retired (inactive) tag is not brought back from here: an admin retired it."""
     label = clean_tag_label(value)
-    existing = _same_label(session, label)
+    existing = same_label(session, label)
     if existing is not None:
         if not existing.active:
             raise InvalidInput(

@@ -26,6 +26,7 @@ from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import AuditExportForm, AuditFilterForm, VerifyForm
+from portal.web.labels import ACTION_LABELS, action_label
 from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
@@ -33,40 +34,6 @@ section("staff.admin.audit_log", _l("Audit log"))
 
 PAGE_SIZE = 50
 
-ACTION_LABELS = {
-    Action.LOGIN: _l("Logged in"),
-    Action.LOGIN_FAILED: _l("Failed log-in"),
-    Action.LOGOUT: _l("Logged out"),
-    Action.TOTP_ENROLLED: _l("Second factor set up"),
-    Action.PASSWORD_CHANGED: _l("Password changed"),
-    Action.SESSION_REVOKED: _l("Session revoked"),
-    Action.CASE_VIEWED: _l("Case viewed"),
-    Action.CASE_ACKNOWLEDGED: _l("Case acknowledged"),
-    Action.CASE_STATUS_CHANGED: _l("Case status changed"),
-    Action.CASE_CLOSED: _l("Case closed"),
-    Action.CASE_REOPENED: _l("Case reopened"),
-    Action.CASE_REPLIED: _l("Reply to the reporter"),
-    Action.CASE_NOTE_ADDED: _l("Internal note added"),
-    Action.CASE_TRIAGED: _l("Case triaged"),
-    Action.CASE_GRANTED: _l("Case access granted"),
-    Action.CASE_REGRANTED: _l("Case access re-granted"),
-    Action.CASE_TRANSFERRED: _l("Case transferred"),
-    Action.CASE_RECUSED: _l("Recused from a case"),
-    Action.ATTACHMENT_DECRYPTED: _l("Attachment decrypted"),
-    Action.STAFF_CREATED: _l("Staff account created"),
-    Action.STAFF_DISABLED: _l("Staff account disabled"),
-    Action.STAFF_ENABLED: _l("Staff account enabled"),
-    Action.STAFF_ROLES_CHANGED: _l("Staff roles changed"),
-    Action.STAFF_QUEUES_CHANGED: _l("Staff queues changed"),
-    Action.STAFF_PASSWORD_RESET: _l("Staff password reset"),
-    Action.CONFIG_CHANGED: _l("Configuration changed"),
-    Action.CONFIG_EXPORTED: _l("Taxonomy exported"),
-    Action.CONFIG_IMPORTED: _l("Taxonomy imported"),
-    Action.AUDIT_EXPORTED: _l("Audit log exported"),
-    Action.NOTIFICATIONS_SENT: _l("New-case notifications sent"),
-    Action.REMINDERS_SENT: _l("Deadline reminders sent"),
-    Action.REPORTER_DAY: _l("Reporter events of a day (counts)"),
-}
 
 GROUP_LABELS = {
     "account.": _l("All account events"),
@@ -77,13 +44,6 @@ GROUP_LABELS = {
     "system.": _l("All system events"),
     "reporter.": _l("All reporter day counts"),
 }
-
-
-def action_label(code: str) -> str:
-    try:
-        return str(ACTION_LABELS[Action(code)])
-    except (ValueError, KeyError):
-        return code
 
 
 def _with_choices(form: AuditFilterForm | AuditExportForm) -> None:
