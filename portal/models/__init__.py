@@ -4,6 +4,7 @@ from portal.models.audit import AuditEvent, AuditHead, JobRun
 from portal.models.case import (
     Case,
     CaseAccess,
+    CaseRecusal,
     CaseTag,
     Message,
     MessageAuthor,
@@ -37,6 +38,7 @@ __all__ = [
     "AuditHead",
     "Case",
     "CaseAccess",
+    "CaseRecusal",
     "CaseTag",
     "Category",
     "JobRun",

@@ -108,6 +108,22 @@ class PendingRegrant(Base):
     )
 
 
+class CaseRecusal(Base):
+    """A staff member stepped away from a case (conflict of interest). A recusal is final for
+    that case: no grant or transfer seals its key to them again. Kept apart from the audit log,
+    so that the rule holds whatever happens to the log (retention, purging)."""
+
+    __tablename__ = "case_recusals"
+    __table_args__ = (_NO_ROWID,)
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class CaseTag(Base):
     __tablename__ = "case_tags"
     __table_args__ = (_NO_ROWID,)

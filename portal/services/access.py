@@ -30,9 +30,9 @@ from sqlalchemy.sql.selectable import Exists
 
 from portal import crypto
 from portal.models import (
-    AuditEvent,
     Case,
     CaseAccess,
+    CaseRecusal,
     PendingRegrant,
     Queue,
     QueueMembership,
@@ -126,11 +126,9 @@ def _usable_holder_ids(session: Session, case: Case) -> set[int]:
 
 
 def recused_ids(session: Session, case: Case) -> set[int]:
-    """Everyone who recused themselves from the case, from the audit log."""
-    stmt = select(AuditEvent.actor_id).where(
-        AuditEvent.case_id == case.id, AuditEvent.action == Action.CASE_RECUSED.value
-    )
-    return {i for i in session.scalars(stmt) if i is not None}
+    """Everyone who recused themselves from the case."""
+    stmt = select(CaseRecusal.staff_id).where(CaseRecusal.case_id == case.id)
+    return set(session.scalars(stmt))
 
 
 def _not_excludable_ids(session: Session, queue_id: int) -> set[int]:
@@ -233,6 +231,7 @@ def recuse(
     session.execute(
         delete(CaseAccess).where(CaseAccess.case_id == case.id, CaseAccess.staff_id == user.id)
     )
+    session.add(CaseRecusal(case_id=case.id, staff_id=user.id))
     session.flush()
     remaining = _usable_holder_ids(session, case)
     if not remaining:  # a colleague left in the same moment; the caller rolls back
