@@ -13,9 +13,10 @@ shown or hidden like any other.
 1. **Small counts are hidden.** A count of 1 to k-1 (k is the anonymity threshold, 5 by
    default, never below 3) is never shown, whether it is a cell or a total. This is *primary*
    suppression.
-2. **Zeros are shown.** "Nobody" points at no one, and statistics agencies (CDC WONDER, CMS,
-   Eurostat's tau-ARGUS defaults) publish empty cells. Hiding zeros would also not help: they
-   give no cover to a neighbouring small count, because a count cannot go below zero.
+2. **Zeros are shown.** "Nobody" points at no one, and statistics agencies do the same (CMS
+   and CDC WONDER hide counts from 1 upward and publish zeros). Hiding zeros as a rule would not
+   help either: a zero cannot go lower, so it gives little cover to a neighbouring small count.
+   A zero may still be hidden as a complementary cell when that is the cheapest cover.
 3. **Hidden counts cannot be worked out from what is shown.** Hiding one small cell is not
    enough: its row total minus the other cells of the row gives it back. So further cells are
    hidden (*complementary* suppression), the cheapest first (smallest counts, preferably in rows
@@ -64,9 +65,14 @@ cells (category × quarter and category × site for the same quarter; months and
 make up; overlapping periods) are *linked*, and hiding each one safely does not make their
 combination safe. Callers must publish one table per fixed dimension set and calendar bucket,
 publish its totals only from that table's result, and never show the same figures suppressed
-differently elsewhere. It also assumes the reader does not know which hidden cells were hidden
-for being small (the result does not say), and that nothing outside the published figures bounds
-the hidden ones.
+differently elsewhere (:func:`audit` can check a hand-made combination, one table at a time).
+
+It also assumes the reader does not know which hidden cells were hidden for being small (the
+result does not say so: never label them), and that nothing outside the published figures
+bounds the hidden ones (a reader who knows a headcount, or that they filed two reports
+themselves, knows more). The choice of complementary cells follows a public rule, and the check
+does not model a reader who reasons about that rule. Suppression can hide much of a sparse
+table; coarser buckets and merged units are the cure, not a lower k.
 """
 
 from __future__ import annotations
