@@ -158,8 +158,6 @@ def create_account(
             "not_excludable_in",
             "A queue can be marked 'cannot be excluded' only if the person is a member of it.",
         )
-    if session.scalar(select(StaffUser.id).where(StaffUser.email == staff.normalise_email(email))):
-        raise InvalidInput("email", "An account with this e-mail address already exists.")
     password = crypto.new_temporary_password(settings.staff_password_min_chars)
     try:
         created = staff.create_staff(
@@ -171,18 +169,12 @@ def create_account(
             queue_slugs=queue_slugs,
             password=password,
             now=now,
+            not_excludable_in=fixed,
         )
-    except StaffExists as exc:  # pragma: no cover - checked above; kept for a concurrent insert
+    except StaffExists as exc:
         raise InvalidInput("email", "An account with this e-mail address already exists.") from exc
     user = created.user
     user.must_change_password = True
-    if fixed:
-        for membership in session.scalars(
-            select(QueueMembership)
-            .join(Queue, Queue.id == QueueMembership.queue_id)
-            .where(QueueMembership.staff_id == user.id, Queue.slug.in_(fixed))
-        ):
-            membership.excludable = False
     session.flush()
     audit.record(
         session,
