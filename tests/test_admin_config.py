@@ -564,21 +564,41 @@ def test_policy_change_is_saved_and_audited(console: FlaskClient, db: Session) -
             "feedback_months": "3",
             "due_soon_days": "2",
             "anonymity_threshold": "8",
+            "insights_min_headcount": "20",
+            "signal_threshold": "10",
         },
     )
 
     assert response.status_code == 302
-    assert policy.values(fresh(db)) == policy.PolicyValues(5, 3, 2, 8)
+    assert policy.values(fresh(db)) == policy.PolicyValues(5, 3, 2, 8, 20, 10)
     assert _config_events(db) == [
         {
             "object": "policy",
             "code": "policy",
             "change": "edited",
-            "fields": ["acknowledge_days", "anonymity_threshold"],
+            "fields": ["acknowledge_days", "anonymity_threshold", "signal_threshold"],
         }
     ]
     page = console.get("/staff/admin/config/policy").text
     assert input_value(page, "anonymity_threshold") == "8"
+
+
+def test_policy_refuses_an_alert_count_below_the_threshold(
+    console: FlaskClient, db: Session
+) -> None:
+    fields = {
+        "acknowledge_days": "7",
+        "feedback_months": "3",
+        "due_soon_days": "2",
+        "anonymity_threshold": "8",
+        "insights_min_headcount": "20",
+        "signal_threshold": "5",
+    }
+    response = post(console, "/staff/admin/config/policy", fields)
+
+    assert response.status_code == 400
+    assert "must not be below anonymity_threshold" in response.text
+    assert policy.values(fresh(db)) == policy.PolicyValues()
 
 
 @pytest.mark.parametrize(
@@ -629,6 +649,8 @@ def test_saving_nothing_new_records_nothing(console: FlaskClient, db: Session) -
                 "feedback_months": "3",
                 "due_soon_days": "2",
                 "anonymity_threshold": "5",
+                "insights_min_headcount": "20",
+                "signal_threshold": "5",
             },
         ),
     ]

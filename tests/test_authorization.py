@@ -493,6 +493,8 @@ def form_for(rule: str, world: World) -> dict[str, object]:
             "feedback_months": "3",
             "due_soon_days": "2",
             "anonymity_threshold": "5",
+            "insights_min_headcount": "20",
+            "signal_threshold": "5",
         },
         "/staff/admin/routing-test": {
             "category": world.ids["item_id"],

@@ -12,6 +12,7 @@ from portal.models.case import (
     Priority,
     Visibility,
 )
+from portal.models.insights import ApiToken, InsightRelease, SignalAlert
 from portal.models.staff import (
     QueueMembership,
     Role,
@@ -34,6 +35,7 @@ from portal.models.taxonomy import (
 )
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "AuditHead",
     "Case",
@@ -41,6 +43,7 @@ __all__ = [
     "CaseRecusal",
     "CaseTag",
     "Category",
+    "InsightRelease",
     "JobRun",
     "Message",
     "MessageAuthor",
@@ -54,6 +57,7 @@ __all__ = [
     "QueueMembership",
     "Role",
     "RoutingRule",
+    "SignalAlert",
     "SessionStage",
     "StaffRole",
     "StaffSession",

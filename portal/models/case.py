@@ -51,6 +51,9 @@ class Case(Base):
     # wrote, so the list can show who is waiting for whom without decrypting anything.
     feedback_on: Mapped[dt.date | None] = mapped_column(Date)
     reporter_wrote_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Whether the reporter ever came back with the receipt (a yes/no, never when or how often):
+    # the insights' anonymous follow-up rate.
+    reporter_returned: Mapped[bool] = mapped_column(default=False)
 
     # Triage (ISO 37002 8.3). The reporter's category above is never overwritten; the
     # organisation's own view of it sits beside it.

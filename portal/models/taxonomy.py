@@ -50,6 +50,9 @@ class OrgUnit(Base):
     label: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    # Employees in the unit (configuration, for reports per 100 employees). A unit below the
+    # policy's insights_min_headcount is merged into "other" in every insight; None = unknown.
+    headcount: Mapped[int | None]
 
 
 class RoutingRule(Base):
@@ -118,6 +121,11 @@ class Policy(Base):
     due_soon_days: Mapped[int] = mapped_column(default=2)
     # Smallest group an aggregate report may show (DESIGN.md invariant 5); never below 3.
     anonymity_threshold: Mapped[int] = mapped_column(default=5)
+    # Sites and departments with fewer employees are reported as "other" in insights.
+    insights_min_headcount: Mapped[int] = mapped_column(default=20)
+    # Concerns about one category in one site or department in one quarter that raise an
+    # aggregate alert to the queues handling them; never below the anonymity threshold.
+    signal_threshold: Mapped[int] = mapped_column(default=5)
 
 
 class Tag(Base):

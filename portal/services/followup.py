@@ -58,6 +58,8 @@ def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) ->
     )
     if not crypto.constant_time_equal(crypto.public_key_of(private_key), case.reporter_public_key):
         raise UnknownReceipt
+    # A yes/no for the insights' follow-up rate; the caller commits. Never when, nor how often.
+    case.reporter_returned = True
     return ReporterKey(case.id, private_key)
 
 

@@ -20,6 +20,8 @@ class PolicyValues:
     feedback_months: int = 3
     due_soon_days: int = 2
     anonymity_threshold: int = 5
+    insights_min_headcount: int = 20
+    signal_threshold: int = 5
 
 
 # (field, smallest, largest): the law's deadlines are upper bounds; longer ones are refused.
@@ -28,6 +30,8 @@ LIMITS = {
     "feedback_months": (1, 3),
     "due_soon_days": (0, 30),
     "anonymity_threshold": (MIN_THRESHOLD, 100),
+    "insights_min_headcount": (1, 100_000),
+    "signal_threshold": (MIN_THRESHOLD, 10_000),
 }
 
 
@@ -43,9 +47,7 @@ def current(session: Session) -> Policy:
 
 def values(session: Session) -> PolicyValues:
     row = current(session)
-    return PolicyValues(
-        row.acknowledge_days, row.feedback_months, row.due_soon_days, row.anonymity_threshold
-    )
+    return PolicyValues(**{name: getattr(row, name) for name in LIMITS})
 
 
 def check(name: str, value: object) -> int:
@@ -69,5 +71,12 @@ def update(session: Session, **changes: int) -> dict[str, tuple[int, int]]:
         if old != new:
             setattr(row, name, new)
             changed[name] = (old, new)
+    if row.signal_threshold < row.anonymity_threshold:
+        # An alert names a group; it must never name one smaller than a report could show.
+        raise InvalidInput(
+            "signal_threshold",
+            "signal_threshold must not be below anonymity_threshold "
+            f"({row.anonymity_threshold}).",
+        )
     session.flush()
     return changed

@@ -86,6 +86,17 @@ def read_taxonomy_file(path: Path) -> dict[str, Any]:
         raise TaxonomyError(f"taxonomy file {path} is not valid TOML: {exc}") from exc
 
 
+def _headcount(kind: OrgUnitKind, item: Mapping[str, Any]) -> int | None:
+    value = item.get("headcount")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000_000:
+        raise TaxonomyError(
+            f"{kind.value} {item['code']!r}: headcount must be a whole number of employees"
+        )
+    return value
+
+
 def _entries(data: Mapping[str, Any], key: str, required: Sequence[str]) -> list[dict[str, Any]]:
     raw = data.get(key, [])
     if not isinstance(raw, list):
@@ -163,6 +174,7 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
         for pos, item in enumerate(items):
             unit = units.get((kind, item["code"])) or OrgUnit(kind=kind.value, code=item["code"])
             unit.label = item["label"]
+            unit.headcount = _headcount(kind, item)
             unit.position = pos
             unit.active = True
             session.add(unit)

@@ -81,6 +81,7 @@ def export_data(session: Session) -> dict[str, Any]:
     for kind, key in ((OrgUnitKind.SITE, "sites"), (OrgUnitKind.DEPARTMENT, "departments")):
         data[key] = [
             {"code": u.code, "label": u.label}
+            | ({"headcount": u.headcount} if u.headcount is not None else {})
             for u in session.scalars(
                 select(OrgUnit)
                 .where(OrgUnit.kind == kind.value, OrgUnit.active)
@@ -171,8 +172,8 @@ _TABLE_KEYS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     # table: (required keys, allowed keys)
     "queues": (("slug", "name"), frozenset({"slug", "name", "description"})),
     "categories": (("code", "label"), frozenset({"code", "label", "description"})),
-    "sites": (("code", "label"), frozenset({"code", "label"})),
-    "departments": (("code", "label"), frozenset({"code", "label"})),
+    "sites": (("code", "label"), frozenset({"code", "label", "headcount"})),
+    "departments": (("code", "label"), frozenset({"code", "label", "headcount"})),
     "statuses": (("code", "label", "kind"), frozenset({"code", "label", "kind"})),
     "outcomes": (("code", "label"), frozenset({"code", "label", "substantiated"})),
 }
@@ -270,6 +271,10 @@ def validate(session: Session, data: Mapping[str, Any]) -> None:
                 raise TaxonomyError(
                     f"{where}: 'kind' must be one of {', '.join(k.value for k in StatusKind)}"
                 )
+            if "headcount" in item:
+                value = item["headcount"]
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise TaxonomyError(f"{where}: 'headcount' must be a whole number of employees")
             if "substantiated" in item and not isinstance(item["substantiated"], bool):
                 raise TaxonomyError(f"{where}: 'substantiated' must be true or false")
         codes[key] = seen

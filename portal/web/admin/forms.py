@@ -168,6 +168,12 @@ class PolicyForm(PortalForm):
     anonymity_threshold = _policy_field(
         "anonymity_threshold", _l("Anonymity threshold (smallest group in reports)")
     )
+    insights_min_headcount = _policy_field(
+        "insights_min_headcount", _l("Smallest site or department shown on its own (employees)")
+    )
+    signal_threshold = _policy_field(
+        "signal_threshold", _l("Concerns in one category, unit and quarter that raise an alert")
+    )
 
 
 class ImportForm(PortalForm):

@@ -145,6 +145,7 @@ def followup_login() -> ResponseReturnValue:
                     _("That receipt did not open a case. Check it and try again.")
                 ]
             else:
+                state.db().commit()  # the case's "came back" flag
                 response = make_response(redirect(url_for("reporter.followup_case")))
                 reporter_session.store(response, reporter_key)
                 return response
