@@ -75,8 +75,7 @@ def update(session: Session, **changes: int) -> dict[str, tuple[int, int]]:
         # An alert names a group; it must never name one smaller than a report could show.
         raise InvalidInput(
             "signal_threshold",
-            "signal_threshold must not be below anonymity_threshold "
-            f"({row.anonymity_threshold}).",
+            f"signal_threshold must not be below anonymity_threshold ({row.anonymity_threshold}).",
         )
     session.flush()
     return changed
