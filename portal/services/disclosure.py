@@ -104,6 +104,10 @@ class MalformedTable(PortalError):
     """The counts are not a non-empty rectangle of non-negative integers."""
 
 
+class CannotProtect(PortalError):
+    """The table cannot be protected without hiding a cell the caller needs shown."""
+
+
 def _check_threshold(k: int) -> None:
     if k < MIN_THRESHOLD:
         raise ThresholdTooLow(k)
@@ -358,16 +362,28 @@ def _cell_at(table: Table, r: int, c: int) -> Cell:
     return Cell(None if r == table.n_rows else r, None if c == table.n_columns else c)
 
 
-def protect(table: Table, k: int) -> ProtectedTable:
-    """Decide which cells and totals of ``table`` are shown at threshold ``k`` (rules 1-4)."""
+def protect(table: Table, k: int, *, keep: Iterable[Cell] = ()) -> ProtectedTable:
+    """Decide which cells and totals of ``table`` are shown at threshold ``k`` (rules 1-4).
+
+    ``keep`` names cells that must stay shown: totals that other tables publish too (a quarter's
+    total, a category's count), so that linked tables agree and each can be checked on its own.
+    Raises :class:`CannotProtect` when a kept cell is small, or when the table cannot be made
+    safe without hiding one.
+    """
     _check_threshold(k)
+    kept = frozenset(keep)
     everything = table.cells()
     suppressed = frozenset(cell for cell in everything if _is_small(table.value(cell), k))
+    if suppressed & kept:
+        raise CannotProtect("a count that must be shown is below the threshold")
     while True:
         weak = _first_unprotected(table, suppressed, k)
         if weak is None:
             return ProtectedTable(table, k, suppressed)
-        suppressed = suppressed | _complement(table, suppressed, weak, k)
+        extra = _complement(table, suppressed, weak, k, kept)
+        if not extra:
+            raise CannotProtect("no further cell can be hidden without hiding a kept one")
+        suppressed = suppressed | extra
 
 
 def _first_unprotected(table: Table, suppressed: frozenset[Cell], k: int) -> Cell | None:
@@ -379,7 +395,9 @@ def _first_unprotected(table: Table, suppressed: frozenset[Cell], k: int) -> Cel
     return None
 
 
-def _complement(table: Table, suppressed: frozenset[Cell], weak: Cell, k: int) -> frozenset[Cell]:
+def _complement(
+    table: Table, suppressed: frozenset[Cell], weak: Cell, k: int, kept: frozenset[Cell]
+) -> frozenset[Cell]:
     """Further cells to hide so that ``weak`` gains protection.
 
     Candidates are rectangles through ``weak``: the other corner in its row, the one in its
@@ -400,7 +418,7 @@ def _complement(table: Table, suppressed: frozenset[Cell], weak: Cell, k: int) -
                 continue
             corners = [_cell_at(table, r, c2), _cell_at(table, r2, c), _cell_at(table, r2, c2)]
             new = frozenset(x for x in corners if x not in suppressed)
-            if not new:
+            if not new or new & kept:
                 continue
             reuse = sum(
                 (("r", _grid(table, x)[0]) in lines_used)
@@ -418,7 +436,7 @@ def _complement(table: Table, suppressed: frozenset[Cell], weak: Cell, k: int) -
             options.append((cost, new))
     if not options:
         # The row and column of ``weak`` are entirely hidden; hide the cheapest remaining cell.
-        rest = [x for x in table.cells() if x not in suppressed]
+        rest = [x for x in table.cells() if x not in suppressed and x not in kept]
         rest.sort(key=lambda x: (x.is_total, table.value(x), _order_key(x)))
         return frozenset(rest[:1])
     options.sort(key=lambda option: option[0])

@@ -17,6 +17,9 @@ class Permission(enum.StrEnum):
     ADMIN_STAFF = "admin:staff"  # staff accounts, roles, queue membership, password resets
     ADMIN_CONFIG = "admin:config"  # queues, categories, rules, workflow, policy, import/export
     AUDIT_READ = "audit:read"  # the whole audit log (a case's own history is CASE_READ)
+    # Aggregate insights (pages, CSV, API tokens and the API). Management only: an organisation
+    # that wants an ombudsperson or admin to read them gives that person the management role too.
+    INSIGHTS_READ = "insights:read"
 
 
 _EVERY_ACCOUNT = frozenset({Permission.ACCOUNT_READ, Permission.ACCOUNT_WRITE})
@@ -38,7 +41,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.ADMIN_CONFIG,
         Permission.AUDIT_READ,
     },
-    Role.MANAGEMENT: _EVERY_ACCOUNT,
+    Role.MANAGEMENT: _EVERY_ACCOUNT | {Permission.INSIGHTS_READ},
     Role.CUSTODIAN: _EVERY_ACCOUNT,
 }
 

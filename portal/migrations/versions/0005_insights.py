@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("reporter_returned", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     op.execute("UPDATE cases SET reporter_returned = true WHERE reporter_wrote_on IS NOT NULL")
+    op.create_index("ix_cases_received_on", "cases", ["received_on"])
 
     op.create_table(
         "insight_releases",
@@ -107,6 +108,7 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("signal_alerts")
     op.drop_table("insight_releases")
+    op.drop_index("ix_cases_received_on", table_name="cases")
     # SQLite 3.35+ drops columns in place, so `cases` keeps WITHOUT ROWID.
     op.drop_column("cases", "reporter_returned")
     op.drop_column("policy", "signal_threshold")

@@ -1,0 +1,777 @@
+"""Management insights: the figures published per calendar quarter, already protected.
+
+No Flask here. :func:`refresh` (the ``portal insights refresh`` job) computes *releases* and
+stores them; pages, CSV and the API only read stored releases, so a request never touches a
+case and never costs more than reading a few kilobytes of JSON.
+
+What is published, and why it is safe together
+-----------------------------------------------
+
+The unit of publication is one **complete calendar quarter**. Its *volume release* is computed
+once the quarter has ended and never changes (a later reclassification, transfer or purge does
+not alter what was published, so comparing two days reveals nothing). Its *progress release*
+(outcomes, deadlines met, days to acknowledge and to close) is recomputed once a month, as of
+the first day of the month.
+
+A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total:
+
+* 1-D views, each a partition of the quarter's T cases with T shown: ``months``, ``queue``,
+  ``anonymity`` (named / anonymous and came back / anonymous and did not), and, in the progress
+  release, ``outcome`` (each outcome, and still open), ``acknowledgement`` and ``feedback``
+  (on time / late / overdue / not yet due).
+* 2-D views ``category_site`` and ``category_department``: rows are categories, columns sites or
+  departments (with "not given"); their row totals are the ``category`` view and their column
+  totals the ``site`` and ``department`` views.
+
+Every figure shared between views is a *separator*: T, and each category's count. Categories
+with fewer than k cases in the quarter are merged into "other" (with more if "other" is still
+small), so every separator is at least k, or 0, and is shown. The views form a tree around the
+separators (each other dimension appears in one view only), and given the separators any
+combination of tables that each agree with what they show can be realised by some set of cases
+(put the cases of each category, and of each quarter, in any order and read the other
+attributes off each view). So a reader of all views together knows exactly what they know from
+each view alone, and each view is protected on its own by :func:`disclosure.protect` with the
+separators kept, whose exact check covers it. ``tests/test_insights_safety.py`` checks this on
+random case sets by solving the joint system of every published view at once.
+
+Sums over quarters (a year, a trend, the backlog) are *derived*: shown only when every part is
+shown, so they add nothing. Rates and medians follow the rules of :mod:`disclosure`, computed
+only from shown counts.
+
+Sites and departments below the policy's minimum headcount are merged into "other" in every
+view, from configuration and not from the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.models import Case, Category, InsightRelease, OrgUnit, OrgUnitKind, Outcome, Queue
+from portal.services import disclosure, policy
+from portal.services.disclosure import GRAND_TOTAL, Cell, Table
+from portal.services.errors import InvalidInput
+
+VOLUME = "volume"
+PROGRESS = "progress"
+OTHER = disclosure.OTHER
+NOT_GIVEN = "not-given"
+
+#: The 1-D views of each release, in display order.
+VOLUME_VIEWS = ("months", "category", "queue", "site", "department", "anonymity")
+CROSS_VIEWS = ("category_site", "category_department")
+PROGRESS_VIEWS = ("outcome", "acknowledgement", "feedback")
+
+ANONYMITY_ROWS = ("named", "anonymous_returned", "anonymous_silent")
+DEADLINE_ROWS = ("on_time", "late", "overdue", "not_due")
+
+_PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+# --- calendar -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Quarter:
+    year: int
+    number: int
+
+    @classmethod
+    def of(cls, day: dt.date) -> Quarter:
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter:
+        match = _PERIOD.match(text)
+        if match is None:
+            raise InvalidInput("period", "A period is a calendar quarter such as 2026-Q3.")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.year}-Q{self.number}"
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, 3 * self.number - 2, 1)
+
+    @property
+    def end(self) -> dt.date:
+        """The first day after the quarter."""
+        return self.next().start
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        return tuple(f"{self.year}-{3 * self.number - 2 + i:02d}" for i in range(3))
+
+    def next(self) -> Quarter:
+        return (
+            Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+        )
+
+
+def release_date(today: dt.date) -> dt.date:
+    """The "as of" date of figures computed today: the first day of the month."""
+    return today.replace(day=1)
+
+
+def complete_quarters(first_case: dt.date | None, as_of: dt.date) -> list[Quarter]:
+    """The quarters from the first case's up to the last one that ended by ``as_of``."""
+    if first_case is None:
+        return []
+    quarters = []
+    q = Quarter.of(first_case)
+    while q.end <= as_of:
+        quarters.append(q)
+        q = q.next()
+    return quarters
+
+
+# --- published views ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Label:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class View:
+    """A published table: ``None`` marks a hidden count. A 1-D view has one column, no column
+    totals, and ``row_totals`` None."""
+
+    name: str
+    rows: tuple[Label, ...]
+    columns: tuple[Label, ...]
+    cells: tuple[tuple[int | None, ...], ...]
+    row_totals: tuple[int | None, ...] | None
+    column_totals: tuple[int | None, ...] | None
+    total: int | None
+
+    @property
+    def is_cross(self) -> bool:
+        return self.row_totals is not None
+
+    def column(self, index: int = 0) -> tuple[int | None, ...]:
+        return tuple(row[index] for row in self.cells)
+
+    def value(self, code: str) -> int | None:
+        """A 1-D view's count for row ``code`` (None: hidden or not a row)."""
+        for label, row in zip(self.rows, self.cells, strict=True):
+            if label.code == code:
+                return row[0]
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rows": [[r.code, r.label] for r in self.rows],
+            "columns": [[c.code, c.label] for c in self.columns],
+            "cells": [list(row) for row in self.cells],
+            "row_totals": None if self.row_totals is None else list(self.row_totals),
+            "column_totals": None if self.column_totals is None else list(self.column_totals),
+            "total": self.total,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> View:
+        def labels(items: Iterable[Sequence[str]]) -> tuple[Label, ...]:
+            return tuple(Label(code, label) for code, label in items)
+
+        def opt(values: Sequence[int | None] | None) -> tuple[int | None, ...] | None:
+            return None if values is None else tuple(values)
+
+        return cls(
+            name=data["name"],
+            rows=labels(data["rows"]),
+            columns=labels(data["columns"]),
+            cells=tuple(tuple(row) for row in data["cells"]),
+            row_totals=opt(data["row_totals"]),
+            column_totals=opt(data["column_totals"]),
+            total=data["total"],
+        )
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Median and 90th percentile of whole days, over at least k cases (else None)."""
+
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class Release:
+    period: Quarter
+    kind: str
+    as_of: dt.date
+    threshold: int
+    total: int | None  # None: fewer than k cases, nothing else is published
+    views: Mapping[str, View] = field(default_factory=dict)
+    durations: Mapping[str, Durations] = field(default_factory=dict)
+    # Configuration, not data: headcounts of the units shown (merged ones summed into "other").
+    headcounts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "period": str(self.period),
+                "kind": self.kind,
+                "as_of": self.as_of.isoformat(),
+                "threshold": self.threshold,
+                "total": self.total,
+                "views": {name: view.to_json() for name, view in self.views.items()},
+                "durations": {
+                    name: {"median": d.median, "p90": d.p90} for name, d in self.durations.items()
+                },
+                "headcounts": {kind: dict(h) for kind, h in self.headcounts.items()},
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Release:
+        data = json.loads(text)
+        return cls(
+            period=Quarter.parse(data["period"]),
+            kind=data["kind"],
+            as_of=dt.date.fromisoformat(data["as_of"]),
+            threshold=data["threshold"],
+            total=data["total"],
+            views={name: View.from_json(v) for name, v in data["views"].items()},
+            durations={
+                name: Durations(d["median"], d["p90"]) for name, d in data["durations"].items()
+            },
+            headcounts=data["headcounts"],
+        )
+
+
+# --- the cases of a quarter ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    received_on: dt.date
+    category: int
+    queue: int
+    site: int | None
+    department: int | None
+    anonymous: bool
+    returned: bool
+    acknowledged_on: dt.date | None
+    acknowledge_due_on: dt.date
+    closed_on: dt.date | None
+    outcome: int | None
+    feedback_on: dt.date | None
+    feedback_due_on: dt.date
+
+
+def _rows(session: Session, quarter: Quarter) -> list[_Row]:
+    statement = select(
+        Case.received_on,
+        func.coalesce(Case.org_category_id, Case.category_id),
+        Case.queue_id,
+        Case.site_id,
+        Case.department_id,
+        Case.is_anonymous,
+        Case.reporter_returned,
+        Case.acknowledged_on,
+        Case.acknowledge_due_on,
+        Case.closed_on,
+        Case.outcome_id,
+        Case.feedback_on,
+        Case.feedback_due_on,
+    ).where(Case.received_on >= quarter.start, Case.received_on < quarter.end)
+    return [_Row(*tuple(row)) for row in session.execute(statement)]
+
+
+@dataclass(frozen=True)
+class _Taxonomy:
+    """Codes and labels as of the computation, and the headcount merging of units."""
+
+    categories: Mapping[int, Label]
+    category_order: Mapping[int, int]
+    queues: Mapping[int, Label]
+    units: Mapping[str, list[tuple[int, Label, int | None]]]  # kind -> (id, label, headcount)
+    outcomes: list[tuple[int, Label, bool]]
+    min_headcount: int
+
+
+def _taxonomy(session: Session) -> _Taxonomy:
+    categories = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+    units: dict[str, list[tuple[int, Label, int | None]]] = {}
+    for kind in OrgUnitKind:
+        units[kind.value] = [
+            (u.id, Label(u.code, u.label), u.headcount)
+            for u in session.scalars(
+                select(OrgUnit)
+                .where(OrgUnit.kind == kind.value)
+                .order_by(OrgUnit.position, OrgUnit.id)
+            )
+        ]
+    return _Taxonomy(
+        categories={c.id: Label(c.code, c.label) for c in categories},
+        category_order={c.id: i for i, c in enumerate(categories)},
+        queues={
+            q.id: Label(q.slug, q.name) for q in session.scalars(select(Queue).order_by(Queue.id))
+        },
+        units=units,
+        outcomes=[
+            (o.id, Label(o.code, o.label), o.substantiated)
+            for o in session.scalars(select(Outcome).order_by(Outcome.position, Outcome.id))
+        ],
+        min_headcount=policy.values(session).insights_min_headcount,
+    )
+
+
+# --- building views -----------------------------------------------------------------------------
+
+
+def _one_way(name: str, labels: Sequence[Label], counts: Sequence[int], k: int) -> View:
+    """A partition of the quarter's cases with its total shown (the total is a separator)."""
+    table = Table.of([counts])
+    # A 1 x n table: its column totals repeat the cells; the grand total is the quarter's T.
+    protected = disclosure.protect(table, k, keep=[GRAND_TOTAL, Cell(0, None)])
+    shown = protected.rows[0]
+    return View(
+        name=name,
+        rows=tuple(labels),
+        columns=(Label("count", "count"),),
+        cells=tuple((value,) for value in shown),
+        row_totals=None,
+        column_totals=None,
+        total=protected.grand_total,
+    )
+
+
+def _two_way(
+    name: str,
+    rows: Sequence[Label],
+    columns: Sequence[Label],
+    counts: Sequence[Sequence[int]],
+    k: int,
+) -> tuple[View, tuple[int | None, ...], tuple[int, ...]]:
+    """Categories by unit: row totals (category counts) and the total are separators, kept."""
+    table = Table.of(counts)
+    keep = [GRAND_TOTAL, *(Cell(i, None) for i in range(table.n_rows))]
+    try:
+        protected = disclosure.protect(table, k, keep=keep)
+        shown_rows = protected.rows
+        column_totals = protected.column_totals
+    except disclosure.CannotProtect:
+        # Rare (very sparse tables): show only the separators, hide every cell and unit total.
+        # Each hidden count then ranges from 0 to its row total, which is 0 or at least k.
+        shown_rows = tuple(tuple(None for _ in row) for row in counts)
+        column_totals = tuple(None for _ in columns)
+    view = View(
+        name=name,
+        rows=tuple(rows),
+        columns=tuple(columns),
+        cells=shown_rows,
+        row_totals=table.row_totals,
+        column_totals=column_totals,
+        total=table.grand_total,
+    )
+    return view, column_totals, table.row_totals
+
+
+def _merge_units(
+    units: Sequence[tuple[int, Label, int | None]], minimum: int
+) -> tuple[dict[int | None, str], list[Label], dict[str, int]]:
+    """Map unit ids to the column they are reported under; small units (by configured
+    headcount) go to "other". Returns (mapping, column labels, headcounts per column)."""
+    known = {str(uid): h for uid, _label, h in units if h is not None}
+    merged = disclosure.merge_small_groups(known, minimum) if known else {}
+    mapping: dict[int | None, str] = {None: NOT_GIVEN}
+    columns: list[Label] = []
+    headcounts: dict[str, int] = {}
+    other_headcount = 0
+    for uid, label, headcount in units:
+        if merged.get(str(uid)) == OTHER:
+            mapping[uid] = OTHER
+            other_headcount += headcount or 0
+        else:
+            mapping[uid] = label.code
+            columns.append(label)
+            if headcount is not None:
+                headcounts[label.code] = headcount
+    if other_headcount:
+        columns.append(Label(OTHER, "other"))
+        headcounts[OTHER] = other_headcount
+    columns.append(Label(NOT_GIVEN, "not given"))
+    return mapping, columns, headcounts
+
+
+def _merge_categories(
+    taxonomy: _Taxonomy, counts: Counter[int], k: int
+) -> tuple[dict[int, str], list[Label]]:
+    """Categories with fewer than k cases this quarter (0 included, so that being merged does
+    not reveal a small non-zero count) are reported as "other"."""
+    by_code = {str(cid): counts.get(cid, 0) for cid in taxonomy.categories}
+    merged = disclosure.merge_small_groups(by_code, k)
+    mapping: dict[int, str] = {}
+    labels: list[Label] = []
+    for cid in sorted(taxonomy.categories, key=lambda c: taxonomy.category_order[c]):
+        if merged[str(cid)] == OTHER:
+            mapping[cid] = OTHER
+        else:
+            mapping[cid] = taxonomy.categories[cid].code
+            labels.append(taxonomy.categories[cid])
+    if OTHER in mapping.values():
+        labels.append(Label(OTHER, "other categories"))
+    return mapping, labels
+
+
+def _counts(labels: Sequence[Label], keys: Iterable[str]) -> list[int]:
+    tally = Counter(keys)
+    return [tally.get(label.code, 0) for label in labels]
+
+
+def volume_release(
+    rows: Sequence[_Row], quarter: Quarter, as_of: dt.date, k: int, taxonomy: _Taxonomy
+) -> Release:
+    """The figures about what arrived in ``quarter``."""
+    total = len(rows)
+    if total < k:
+        return Release(quarter, VOLUME, as_of, k, None)
+    views: dict[str, View] = {}
+    months = [Label(m, m) for m in quarter.months]
+    views["months"] = _one_way(
+        "months", months, _counts(months, (f"{r.received_on:%Y-%m}" for r in rows)), k
+    )
+    queue_ids = sorted({r.queue for r in rows} | set(taxonomy.queues))
+    queues = [taxonomy.queues.get(q, Label(str(q), str(q))) for q in queue_ids]
+    label_of_queue = {q: taxonomy.queues.get(q, Label(str(q), str(q))).code for q in queue_ids}
+    views["queue"] = _one_way(
+        "queue", queues, _counts(queues, (label_of_queue[r.queue] for r in rows)), k
+    )
+    anonymity = [Label(code, code) for code in ANONYMITY_ROWS]
+    views["anonymity"] = _one_way(
+        "anonymity",
+        anonymity,
+        _counts(
+            anonymity,
+            (
+                "named"
+                if not r.anonymous
+                else ("anonymous_returned" if r.returned else "anonymous_silent")
+                for r in rows
+            ),
+        ),
+        k,
+    )
+    category_map, categories = _merge_categories(taxonomy, Counter(r.category for r in rows), k)
+    headcounts: dict[str, Mapping[str, int]] = {}
+    for kind, attr in (("site", "site"), ("department", "department")):
+        unit_map, columns, heads = _merge_units(taxonomy.units[kind], taxonomy.min_headcount)
+        headcounts[kind] = heads
+        index_row = {label.code: i for i, label in enumerate(categories)}
+        index_col = {label.code: j for j, label in enumerate(columns)}
+        grid = [[0] * len(columns) for _ in categories]
+        for r in rows:
+            unit = getattr(r, attr)
+            grid[index_row[category_map.get(r.category, OTHER)]][
+                index_col[unit_map.get(unit, NOT_GIVEN)]
+            ] += 1
+        cross, unit_totals, category_totals = _two_way(
+            f"category_{kind}", categories, columns, grid, k
+        )
+        views[f"category_{kind}"] = cross
+        views[kind] = View(
+            name=kind,
+            rows=cross.columns,
+            columns=(Label("count", "count"),),
+            cells=tuple((value,) for value in unit_totals),
+            row_totals=None,
+            column_totals=None,
+            total=cross.total,
+        )
+    views["category"] = View(
+        name="category",
+        rows=tuple(categories),
+        columns=(Label("count", "count"),),
+        cells=tuple((value,) for value in category_totals),
+        row_totals=None,
+        column_totals=None,
+        total=total,
+    )
+    ordered = {name: views[name] for name in (*VOLUME_VIEWS, *CROSS_VIEWS)}
+    return Release(quarter, VOLUME, as_of, k, total, ordered, {}, headcounts)
+
+
+def _deadline(done_on: dt.date | None, due_on: dt.date, as_of: dt.date) -> str:
+    if done_on is not None and done_on < as_of:
+        return "on_time" if done_on <= due_on else "late"
+    return "overdue" if due_on < as_of else "not_due"
+
+
+def progress_release(
+    rows: Sequence[_Row], quarter: Quarter, as_of: dt.date, k: int, taxonomy: _Taxonomy
+) -> Release:
+    """How the cases that arrived in ``quarter`` have been handled, as of ``as_of``."""
+    total = len(rows)
+    if total < k:
+        return Release(quarter, PROGRESS, as_of, k, None)
+    closed = [r for r in rows if r.closed_on is not None and r.closed_on < as_of]
+    outcomes = [label for _oid, label, _s in taxonomy.outcomes]
+    code_of = {oid: label.code for oid, label, _s in taxonomy.outcomes}
+    outcome_labels = [*outcomes, Label("open", "open")]
+    if any(r.outcome not in code_of for r in closed):
+        outcome_labels.insert(-1, Label("none", "closed without outcome"))
+    views = {
+        "outcome": _one_way(
+            "outcome",
+            outcome_labels,
+            _counts(
+                outcome_labels,
+                (
+                    "open"
+                    if r.closed_on is None or r.closed_on >= as_of
+                    else code_of.get(r.outcome if r.outcome is not None else -1, "none")
+                    for r in rows
+                ),
+            ),
+            k,
+        ),
+    }
+    deadline_labels = [Label(code, code) for code in DEADLINE_ROWS]
+    views["acknowledgement"] = _one_way(
+        "acknowledgement",
+        deadline_labels,
+        _counts(
+            deadline_labels,
+            (_deadline(r.acknowledged_on, r.acknowledge_due_on, as_of) for r in rows),
+        ),
+        k,
+    )
+    views["feedback"] = _one_way(
+        "feedback",
+        deadline_labels,
+        _counts(
+            deadline_labels, (_deadline(r.feedback_on, r.feedback_due_on, as_of) for r in rows)
+        ),
+        k,
+    )
+    acknowledge_days = [
+        float((r.acknowledged_on - r.received_on).days)
+        for r in rows
+        if r.acknowledged_on is not None and r.acknowledged_on < as_of
+    ]
+    close_days = [
+        float((r.closed_on - r.received_on).days) for r in closed if r.closed_on is not None
+    ]
+    durations = {
+        name: Durations(
+            disclosure.median(values, k) if values else None,
+            disclosure.percentile(values, 90, k) if values else None,
+        )
+        for name, values in (("acknowledge", acknowledge_days), ("close", close_days))
+    }
+    return Release(quarter, PROGRESS, as_of, k, total, views, durations, {})
+
+
+# --- derived figures (add nothing: shown only when every part is shown) --------------------------
+
+
+def derived_sum(parts: Iterable[int | None]) -> int | None:
+    """The sum of shown counts, or None if any part is hidden."""
+    total = 0
+    for part in parts:
+        if part is None:
+            return None
+        total += part
+    return total
+
+
+def subset_count(view: View, codes: Iterable[str]) -> int | None:
+    """The count of a group of rows of a 1-D view: shown when every row in it is shown, or
+    when every row outside it is (then it is the total minus the rest)."""
+    wanted = set(codes)
+    inside = [
+        row[0] for label, row in zip(view.rows, view.cells, strict=True) if label.code in wanted
+    ]
+    outside = [
+        row[0] for label, row in zip(view.rows, view.cells, strict=True) if label.code not in wanted
+    ]
+    direct = derived_sum(inside)
+    if direct is not None:
+        return direct
+    rest = derived_sum(outside)
+    if rest is not None and view.total is not None:
+        return view.total - rest
+    return None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The key figures of one quarter, each None where it would reveal a small group."""
+
+    period: Quarter
+    total: int | None
+    per_100_employees: float | None
+    anonymous_share: float | None
+    follow_up_rate: float | None
+    substantiation_rate: float | None
+    acknowledged_on_time: float | None
+    feedback_on_time: float | None
+    open_cases: int | None
+    acknowledge_days: Durations
+    close_days: Durations
+
+
+def kpis(volume: Release, progress: Release | None, substantiated: Iterable[str]) -> Kpis:
+    """Key figures from the published views only (so they reveal nothing the views do not)."""
+    k = volume.threshold
+    none = Durations(None, None)
+    if volume.total is None:
+        return Kpis(volume.period, None, None, None, None, None, None, None, None, none, none)
+    total = volume.total
+    anonymity = volume.views["anonymity"]
+    named = anonymity.value("named")
+    anonymous = subset_count(anonymity, ("anonymous_returned", "anonymous_silent"))
+    returned = anonymity.value("anonymous_returned")
+    site_heads = volume.headcounts.get("site", {})
+    site_view = volume.views["site"]
+    # Per 100 employees over the whole organisation needs every site's headcount.
+    per_100 = None
+    if site_heads and all(
+        label.code in site_heads for label in site_view.rows if label.code != NOT_GIVEN
+    ):
+        per_100 = 100 * total / sum(site_heads.values())
+    anonymous_share = (
+        disclosure.rate(anonymous, total, k)
+        if anonymous is not None and named is not None
+        else None
+    )
+    follow_up = (
+        disclosure.rate(returned, anonymous, k)
+        if returned is not None and anonymous is not None
+        else None
+    )
+    substantiation = on_time_ack = on_time_feedback = None
+    open_cases = None
+    durations: Mapping[str, Durations] = {}
+    if progress is not None and progress.total is not None:
+        outcome = progress.views["outcome"]
+        open_cases = outcome.value("open")
+        codes = set(substantiated)
+        found = subset_count(outcome, [label.code for label in outcome.rows if label.code in codes])
+        with_outcome = subset_count(
+            outcome, [label.code for label in outcome.rows if label.code not in ("open", "none")]
+        )
+        if found is not None and with_outcome is not None:
+            substantiation = disclosure.rate(found, with_outcome, k)
+        on_time_ack = _on_time(progress.views["acknowledgement"], k)
+        on_time_feedback = _on_time(progress.views["feedback"], k)
+        durations = progress.durations
+    return Kpis(
+        volume.period,
+        total,
+        per_100,
+        anonymous_share,
+        follow_up,
+        substantiation,
+        on_time_ack,
+        on_time_feedback,
+        open_cases,
+        durations.get("acknowledge", none),
+        durations.get("close", none),
+    )
+
+
+def _on_time(view: View, k: int) -> float | None:
+    """On time over the cases whose deadline has passed (not "not yet due")."""
+    on_time = view.value("on_time")
+    due = subset_count(view, ("on_time", "late", "overdue"))
+    if on_time is None or due is None:
+        return None
+    return disclosure.rate(on_time, due, k)
+
+
+def per_100(count: int | None, headcount: int | None) -> float | None:
+    """Reports per 100 employees of a unit (headcounts are configuration, not data)."""
+    if count is None or not headcount:
+        return None
+    return 100 * count / headcount
+
+
+# --- storing and reading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    as_of: dt.date
+    computed: list[str]
+
+
+def refresh(session: Session, today: dt.date) -> RefreshReport:
+    """Compute what is missing: the volume release of every complete quarter that has none,
+    and every progress release older than this month's. Idempotent; the caller commits."""
+    as_of = release_date(today)
+    # A quarter keeps the threshold it was first published with: two releases of the same
+    # cases protected differently could be combined to undo the protection.
+    current_k = policy.values(session).anonymity_threshold
+    first = session.scalar(select(func.min(Case.received_on)))
+    existing = {(r.period, r.kind): r for r in session.scalars(select(InsightRelease))}
+    taxonomy: _Taxonomy | None = None
+    computed = []
+    for quarter in complete_quarters(first, as_of):
+        volume = existing.get((str(quarter), VOLUME))
+        progress = existing.get((str(quarter), PROGRESS))
+        if volume is not None and progress is not None and progress.as_of >= as_of:
+            continue
+        taxonomy = taxonomy or _taxonomy(session)
+        rows = _rows(session, quarter)
+        k = current_k if volume is None else volume.threshold
+        if volume is None:
+            session.add(_row(volume_release(rows, quarter, as_of, k, taxonomy)))
+            computed.append(f"{quarter} {VOLUME}")
+        fresh = progress_release(rows, quarter, as_of, k, taxonomy)
+        if progress is None:
+            session.add(_row(fresh))
+        else:
+            progress.as_of, progress.threshold = fresh.as_of, fresh.threshold
+            progress.payload = fresh.to_json()
+        computed.append(f"{quarter} {PROGRESS}")
+    session.flush()
+    return RefreshReport(as_of, computed)
+
+
+def _row(release: Release) -> InsightRelease:
+    return InsightRelease(
+        period=str(release.period),
+        kind=release.kind,
+        as_of=release.as_of,
+        threshold=release.threshold,
+        payload=release.to_json(),
+    )
+
+
+def periods(session: Session) -> list[Quarter]:
+    """Released quarters, oldest first."""
+    return sorted(
+        Quarter.parse(p)
+        for p in session.scalars(select(InsightRelease.period).where(InsightRelease.kind == VOLUME))
+    )
+
+
+def load(session: Session, quarter: Quarter, kind: str) -> Release | None:
+    row = session.scalar(
+        select(InsightRelease).where(
+            InsightRelease.period == str(quarter), InsightRelease.kind == kind
+        )
+    )
+    return None if row is None else Release.from_json(row.payload)
+
+
+def substantiated_codes(session: Session) -> list[str]:
+    return list(session.scalars(select(Outcome.code).where(Outcome.substantiated)))
