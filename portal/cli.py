@@ -431,6 +431,7 @@ def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
     from portal.cli_access import membership_group
     from portal.cli_audit import audit_group
+    from portal.cli_insights import insights_group
     from portal.cli_notify import notify_command, sla_check_command
     from portal.cli_security import reset_password_command, totp_command
     from portal.cli_staff import staff_group
@@ -439,6 +440,7 @@ def register(app: Flask) -> None:
     for command in [
         *COMMANDS,
         audit_group,
+        insights_group,
         membership_group,
         notify_command,
         sla_check_command,

@@ -67,6 +67,8 @@ class Action(enum.StrEnum):
     AUDIT_EXPORTED = "audit.exported"
     # the system
     NOTIFICATIONS_SENT = "system.notifications_sent"
+    SIGNALS_RAISED = "system.signals_raised"
+    INSIGHTS_REFRESHED = "system.insights_refreshed"
     REMINDERS_SENT = "system.reminders_sent"
     REPORTER_DAY = "reporter.day_counts"
 

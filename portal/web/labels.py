@@ -66,6 +66,8 @@ ACTION_LABELS = {
     Action.CONFIG_IMPORTED: _l("Taxonomy imported"),
     Action.AUDIT_EXPORTED: _l("Audit log exported"),
     Action.NOTIFICATIONS_SENT: _l("New-case notifications sent"),
+    Action.SIGNALS_RAISED: _l("Systemic-signal alerts raised"),
+    Action.INSIGHTS_REFRESHED: _l("Insight figures computed"),
     Action.REMINDERS_SENT: _l("Deadline reminders sent"),
     Action.REPORTER_DAY: _l("Reporter events of a day (counts)"),
 }

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectChoice, SelectField
 from wtforms.validators import DataRequired
 
-from portal.services import access
+from portal.services import access, signals
 from portal.services.cases import CaseDetail
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
 from portal.services.permissions import Permission
@@ -230,3 +230,10 @@ def _regrant_notice() -> dict[str, object]:
 
 CASE_PANELS.append(_access_panel)
 CASE_LIST_PANELS.append(_regrant_notice)
+
+
+def _signal_alerts() -> dict[str, object]:
+    return {"signal_alerts": signals.alerts_for(state.db(), current_staff(), state.today())}
+
+
+CASE_LIST_PANELS.append(_signal_alerts)
