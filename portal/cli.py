@@ -26,7 +26,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from portal import migrate
+from portal import demo_history, migrate
 from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
 from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
 from portal.services import cases, intake, routing, staff, taxonomy, triage
@@ -386,6 +386,12 @@ def demo_command() -> None:
                             ),
                             when + dt.timedelta(hours=5),
                         )
+            history = demo_history.load(session, settings, state.secrets.pepper, today)
+            click.echo(
+                f"Loaded {history} made-up concerns over the last {demo_history.QUARTERS}"
+                " quarters and computed their insight figures (log in as"
+                f" manager@{DEMO_DOMAIN} to see them at /insights/)."
+            )
         session.commit()
         click.echo(f"Demo staff (password for all: {DEMO_PASSWORD}):")
         secret = DEMO_TOTP_SECRET

@@ -9,11 +9,11 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from portal import create_app
+from portal import create_app, demo_history
 from portal.cli import DEMO_PASSWORD, DEMO_STAFF
 from portal.instance import SECRET_FILES, load_secrets
 from portal.models import Case, CaseAccess, Queue, StaffUser
-from portal.services import followup
+from portal.services import followup, insights
 from portal.settings import Settings
 from tests.conftest import cheap_settings
 
@@ -140,8 +140,12 @@ def test_demo_loads_encrypted_cases_through_intake(tmp_path: Path) -> None:
     state = app.extensions["portal"]
     with state.sessions() as session:
         assert session.scalar(select(func.count()).select_from(StaffUser)) == len(DEMO_STAFF)
-        assert session.scalar(select(func.count()).select_from(Case)) == len(receipts)
+        history = int(re.search(r"Loaded (\d+) made-up concerns", output).group(1))  # type: ignore[union-attr]
+        assert history > 100
+        assert session.scalar(select(func.count()).select_from(Case)) == len(receipts) + history
         assert session.scalar(select(func.count()).select_from(CaseAccess)) > 0
+        # The insights pages have figures: every one of the past quarters was released.
+        assert len(insights.periods(session)) == demo_history.QUARTERS
         key = followup.unlock(session, settings, state.secrets.pepper, receipts[0])
         assert followup.view(session, key).description
     code, output = _run(app, "demo")  # idempotent
