@@ -63,9 +63,9 @@ What this module does not cover
 It protects **one table at a time** against someone who sees that table. Two tables that share
 cells (category × quarter and category × site for the same quarter; months and the quarter they
 make up; overlapping periods) are *linked*, and hiding each one safely does not make their
-combination safe. Callers must publish one table per fixed dimension set and calendar bucket,
-publish its totals only from that table's result, and never show the same figures suppressed
-differently elsewhere (:func:`audit` can check a hand-made combination, one table at a time).
+combination safe. :mod:`portal.services.insights` publishes only tables whose shared figures
+are kept shown (``protect(..., keep=...)``) and form a tree, which makes each table's check
+cover the combination; its docstring gives the argument.
 
 It also assumes the reader does not know which hidden cells were hidden for being small (the
 result does not say so: never label them), and that nothing outside the published figures

@@ -414,19 +414,30 @@ def _merge_units(
 def _merge_categories(
     taxonomy: _Taxonomy, counts: Counter[int], k: int
 ) -> tuple[dict[int, str], list[Label]]:
-    """Categories with fewer than k cases this quarter (0 included, so that being merged does
-    not reveal a small non-zero count) are reported as "other"."""
-    by_code = {str(cid): counts.get(cid, 0) for cid in taxonomy.categories}
-    merged = disclosure.merge_small_groups(by_code, k)
+    """Categories with fewer than k cases this quarter are reported as "other", so that every
+    category count shown (a separator) is 0 or at least k. Empty categories go there too, so
+    being in "other" says "fewer than k, possibly none", never "a few". If "other" then holds
+    1 to k-1 cases, the smallest remaining categories join it until it does not."""
+    order = taxonomy.category_order
+    merged = {cid for cid in taxonomy.categories if counts.get(cid, 0) < k}
+    kept = sorted(
+        (cid for cid in taxonomy.categories if cid not in merged),
+        key=lambda cid: (counts.get(cid, 0), order[cid]),
+    )
+    other = sum(counts.get(cid, 0) for cid in merged)
+    while 0 < other < k and kept:
+        cid = kept.pop(0)
+        merged.add(cid)
+        other += counts.get(cid, 0)
     mapping: dict[int, str] = {}
     labels: list[Label] = []
-    for cid in sorted(taxonomy.categories, key=lambda c: taxonomy.category_order[c]):
-        if merged[str(cid)] == OTHER:
+    for cid in sorted(taxonomy.categories, key=lambda c: order[c]):
+        if cid in merged:
             mapping[cid] = OTHER
         else:
             mapping[cid] = taxonomy.categories[cid].code
             labels.append(taxonomy.categories[cid])
-    if OTHER in mapping.values():
+    if merged:
         labels.append(Label(OTHER, "other categories"))
     return mapping, labels
 
