@@ -73,7 +73,7 @@ PROGRESS_VIEWS = ("outcome", "acknowledgement", "feedback")
 ANONYMITY_ROWS = ("named", "anonymous_returned", "anonymous_silent")
 DEADLINE_ROWS = ("on_time", "late", "overdue", "not_due")
 
-_PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
+_PERIOD = re.compile(r"(\d{4})-Q([1-4])", re.ASCII)
 
 
 # --- calendar -----------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class Quarter:
 
     @classmethod
     def parse(cls, text: str) -> Quarter:
-        match = _PERIOD.match(text)
+        match = _PERIOD.fullmatch(text)
         if match is None:
             raise InvalidInput("period", "A period is a calendar quarter such as 2026-Q3.")
         return cls(int(match.group(1)), int(match.group(2)))

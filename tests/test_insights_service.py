@@ -1,0 +1,237 @@
+"""The insights service: what a release holds, when it is computed, and what never changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.models import Case, Category, InsightRelease, Outcome
+from portal.services import insights, policy
+from portal.services.errors import InvalidInput
+from portal.services.insights import Label, Quarter, _Row, _Taxonomy
+from tests.conftest import Portal
+
+K = 5
+AS_OF = dt.date(2026, 11, 1)
+Q3 = Quarter(2026, 3)
+
+
+def _taxonomy(**overrides: object) -> _Taxonomy:
+    values: dict[str, object] = {
+        "categories": {
+            1: Label("pay", "Pay"),
+            2: Label("safety", "Safety"),
+            3: Label("fraud", "Fraud"),
+        },
+        "category_order": {1: 0, 2: 1, 3: 2},
+        "queues": {1: Label("hr", "HR"), 2: Label("board", "Board")},
+        "units": {
+            "site": [
+                (10, Label("north", "North"), 300),
+                (11, Label("tiny", "Tiny"), 8),
+                (12, Label("south", "South"), 25),
+            ],
+            "department": [(20, Label("ops", "Ops"), None)],
+        },
+        "outcomes": [(1, Label("upheld", "Upheld"), True), (2, Label("not-upheld", "Not"), False)],
+        "min_headcount": 20,
+    }
+    values.update(overrides)
+    return _Taxonomy(**values)  # type: ignore[arg-type]
+
+
+def _row(day: dt.date, category: int = 1, **fields: object) -> _Row:
+    values: dict[str, object] = {
+        "received_on": day,
+        "category": category,
+        "queue": 1,
+        "site": 10,
+        "department": 20,
+        "anonymous": True,
+        "returned": False,
+        "acknowledged_on": day + dt.timedelta(days=2),
+        "acknowledge_due_on": day + dt.timedelta(days=7),
+        "closed_on": None,
+        "outcome": None,
+        "feedback_on": None,
+        "feedback_due_on": day + dt.timedelta(days=97),
+    }
+    values.update(fields)
+    return _Row(**values)  # type: ignore[arg-type]
+
+
+def test_quarters_parse_print_and_bound() -> None:
+    q = Quarter.parse("2026-Q4")
+    assert (str(q), q.start, q.end, q.months) == (
+        "2026-Q4",
+        dt.date(2026, 10, 1),
+        dt.date(2027, 1, 1),
+        ("2026-10", "2026-11", "2026-12"),
+    )
+    assert Quarter.of(dt.date(2026, 3, 31)) == Quarter(2026, 1)
+    for bad in ("2026-Q5", "2026Q1", "2026-01", " 2026-Q1", "2026-Q1\n"):
+        with pytest.raises(InvalidInput):
+            Quarter.parse(bad)
+    # Only quarters that have ended by the as-of date are released.
+    assert insights.complete_quarters(dt.date(2026, 5, 3), dt.date(2026, 10, 1)) == [
+        Quarter(2026, 2),
+        Quarter(2026, 3),
+    ]
+    assert insights.complete_quarters(None, AS_OF) == []
+
+
+def test_a_quarter_below_the_threshold_publishes_only_that_fact() -> None:
+    rows = [_row(dt.date(2026, 7, 1 + i)) for i in range(4)]
+    release = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
+    assert release.total is None and release.views == {}
+    assert json.loads(release.to_json())["views"] == {}
+
+
+def test_small_categories_are_merged_and_every_shared_count_is_shown() -> None:
+    rows = [_row(dt.date(2026, 7, 1), category=1) for _ in range(9)]
+    rows += [_row(dt.date(2026, 8, 1), category=2) for _ in range(6)]
+    rows += [_row(dt.date(2026, 9, 1), category=3) for _ in range(2)]
+    release = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
+
+    category = release.views["category"]
+    # fraud (2) is small: "other" would hold 2, so the smallest kept category (safety, 6) joins.
+    assert [
+        (label.code, row[0]) for label, row in zip(category.rows, category.cells, strict=True)
+    ] == [
+        ("pay", 9),
+        ("other", 8),
+    ]
+    cross = release.views["category_site"]
+    assert cross.row_totals == (9, 8) and cross.total == 17
+    # The tiny site (8 employees) is merged by headcount, from configuration, and the next
+    # smallest joins it: "other" alone would be those 8 people.
+    assert [c.code for c in cross.columns] == ["north", "other", "not-given"]
+    assert release.headcounts["site"] == {"north": 300, "other": 33}
+
+
+def test_empty_categories_do_not_pull_a_real_one_into_other() -> None:
+    rows = [_row(dt.date(2026, 7, 1), category=1) for _ in range(9)]
+    rows += [_row(dt.date(2026, 8, 1), category=2) for _ in range(6)]
+    release = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
+    category = release.views["category"]
+    assert [
+        (label.code, row[0]) for label, row in zip(category.rows, category.cells, strict=True)
+    ] == [
+        ("pay", 9),
+        ("safety", 6),
+        ("other", 0),
+    ]
+
+
+def test_progress_is_as_of_the_first_of_the_month() -> None:
+    day = dt.date(2026, 9, 20)
+    rows = [
+        _row(day, closed_on=dt.date(2026, 10, 20), outcome=1, feedback_on=dt.date(2026, 10, 20))
+        for _ in range(6)
+    ]
+    rows += [
+        _row(day, closed_on=dt.date(2026, 11, 2), outcome=2, feedback_on=dt.date(2026, 11, 2))
+        for _ in range(6)
+    ]
+    release = insights.progress_release(rows, Q3, AS_OF, K, _taxonomy())
+    outcome = release.views["outcome"]
+    # Closed on 2 November is after the as-of date (1 November): still open in this release.
+    assert outcome.value("upheld") == 6
+    assert outcome.value("not-upheld") == 0
+    assert outcome.value("open") == 6
+    feedback = release.views["feedback"]
+    assert (feedback.value("on_time"), feedback.value("not_due")) == (6, 6)
+    assert release.durations["close"].median == 30.0
+
+
+def test_kpis_come_from_shown_counts_only() -> None:
+    rows = [_row(dt.date(2026, 7, 1), anonymous=False) for _ in range(10)]
+    rows += [_row(dt.date(2026, 7, 2), returned=True) for _ in range(5)]
+    rows += [_row(dt.date(2026, 7, 3)) for _ in range(5)]
+    volume = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
+    progress = insights.progress_release(rows, Q3, AS_OF, K, _taxonomy())
+    kpis = insights.kpis(volume, progress, ["upheld"])
+    assert kpis.total == 20
+    assert kpis.anonymous_share == 0.5
+    assert kpis.follow_up_rate == 0.5
+    assert kpis.acknowledged_on_time == 1.0 or kpis.acknowledged_on_time is None
+    assert kpis.substantiation_rate is None  # nothing closed
+    assert kpis.per_100_employees == pytest.approx(100 * 20 / 333)
+
+    # 2 came back among 10 anonymous: hidden, and so is the follow-up rate.
+    rows = [_row(dt.date(2026, 7, 1), anonymous=False) for _ in range(10)]
+    rows += [_row(dt.date(2026, 7, 2), returned=True) for _ in range(2)]
+    rows += [_row(dt.date(2026, 7, 3)) for _ in range(8)]
+    volume = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
+    assert volume.views["anonymity"].value("anonymous_returned") is None
+    assert insights.kpis(volume, None, []).follow_up_rate is None
+
+
+def test_derived_figures_need_every_part() -> None:
+    assert insights.derived_sum([5, 0, 7]) == 12
+    assert insights.derived_sum([5, None]) is None
+    view = insights.View(
+        "x",
+        (Label("a", "a"), Label("b", "b"), Label("c", "c")),
+        (Label("count", "count"),),
+        ((None,), (None,), (9,)),
+        None,
+        None,
+        15,
+    )
+    assert insights.subset_count(view, ["a", "b"]) == 6  # the total minus the shown rest
+    assert insights.subset_count(view, ["a"]) is None
+    assert insights.subset_count(view, ["c"]) == 9
+
+
+# --- stored releases ---------------------------------------------------------------------------
+
+
+def _cases(portal: Portal, n: int, day: dt.date, category: str = "pay") -> None:
+    for _ in range(n):
+        portal.submit(today=day, category_code=category, site_code="hq")
+
+
+def test_refresh_computes_once_and_volume_never_changes(portal: Portal, db: Session) -> None:
+    portal.staff("hana", queues=("hr", "general", "ethics", "safety"))
+    _cases(portal, 6, dt.date(2026, 7, 10))
+    report = insights.refresh(db, dt.date(2026, 10, 15))
+    db.commit()
+    assert report.as_of == dt.date(2026, 10, 1)
+    assert report.computed == ["2026-Q3 volume", "2026-Q3 progress"]
+    before = db.scalar(select(InsightRelease.payload).where(InsightRelease.kind == "volume"))
+
+    # A reclassification after the quarter ended does not change what was published ...
+    other = db.scalar(select(Category.id).where(Category.code == "fraud"))
+    db.execute(update(Case).values(org_category_id=other))
+    assert insights.refresh(db, dt.date(2026, 10, 20)).computed == []
+    # ... and next month only the progress figures are recomputed.
+    assert insights.refresh(db, dt.date(2026, 11, 3)).computed == ["2026-Q3 progress"]
+    db.commit()
+    after = db.scalar(select(InsightRelease.payload).where(InsightRelease.kind == "volume"))
+    assert after == before
+    progress = insights.load(db, Q3, insights.PROGRESS)
+    assert progress is not None and progress.as_of == dt.date(2026, 11, 1)
+    assert insights.periods(db) == [Q3]
+
+
+def test_a_quarter_keeps_the_threshold_it_was_published_with(portal: Portal, db: Session) -> None:
+    portal.staff("hana", queues=("hr", "general", "ethics", "safety"))
+    _cases(portal, 6, dt.date(2026, 7, 10))
+    insights.refresh(db, dt.date(2026, 10, 15))
+    policy.update(db, anonymity_threshold=8, signal_threshold=8)
+    insights.refresh(db, dt.date(2026, 11, 15))
+    progress = insights.load(db, Q3, insights.PROGRESS)
+    volume = insights.load(db, Q3, insights.VOLUME)
+    assert volume is not None and progress is not None
+    assert volume.threshold == progress.threshold == 5
+    assert volume.total == 6
+
+
+def test_substantiated_codes_follow_the_outcomes(db: Session) -> None:
+    expected = set(db.scalars(select(Outcome.code).where(Outcome.substantiated)))
+    assert set(insights.substantiated_codes(db)) == expected and expected
