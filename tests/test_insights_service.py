@@ -158,7 +158,7 @@ def test_kpis_come_from_shown_counts_only() -> None:
     assert kpis.total == 20
     assert kpis.anonymous_share == 0.5
     assert kpis.follow_up_rate == 0.5
-    assert kpis.acknowledged_on_time == 1.0 or kpis.acknowledged_on_time is None
+    assert kpis.acknowledged_on_time == 1.0
     assert kpis.substantiation_rate is None  # nothing closed
     assert kpis.per_100_employees == pytest.approx(100 * 20 / 333)
 
