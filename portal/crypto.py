@@ -313,6 +313,16 @@ def burn_receipt_time(cost: Argon2Cost) -> None:
 # --- keyed hashes for tokens and rate limits ----------------------------------------------------
 
 
+#: What every insights API token starts with, so a leaked one is recognisable (secret scanners,
+#: logs) and a typo'd paste is refused before any lookup.
+API_TOKEN_PREFIX = "pti_"  # noqa: S105 - a public prefix, not a secret
+
+
+def new_api_token() -> str:
+    """A personal API token: 32 random bytes, URL-safe base64 without padding, with a prefix."""
+    return API_TOKEN_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
 def token_digest(token: str) -> bytes:
     """What the database keeps of a bearer token: its SHA-256, so a copy of the table is useless."""
     return hashlib.sha256(token.encode()).digest()

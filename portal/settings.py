@@ -100,6 +100,13 @@ class Settings:
     # Staff login throttle, per account and per client, same shape.
     login_max_failures: int = 5
     login_window_seconds: int = 900
+    # Failed bearer tokens on the JSON API allowed per client in a window (same shape).
+    api_max_failures: int = 10
+    api_window_seconds: int = 900
+
+    # Insights API tokens live at most this many days (the default the form offers, too).
+    # At most 365: a forgotten token in a BI tool should not outlive a year.
+    api_token_max_days: int = 90
 
     # A reporter's follow-up session (encrypted cookie) lasts this long.
     reporter_session_minutes: int = 30
@@ -252,6 +259,8 @@ def validate(settings: Settings) -> None:
         "followup_window_seconds",
         "login_max_failures",
         "login_window_seconds",
+        "api_max_failures",
+        "api_window_seconds",
         "reporter_session_minutes",
         "staff_session_idle_minutes",
         "staff_login_step_minutes",
@@ -266,6 +275,8 @@ def validate(settings: Settings) -> None:
         ("https://", "http://")
     ):
         raise SettingsError("external_reporting_url must start with https:// or http://")
+    if not 1 <= settings.api_token_max_days <= 365:
+        raise SettingsError("api_token_max_days must be from 1 to 365")
     if settings.staff_password_min_chars < 8:
         raise SettingsError("staff_password_min_chars must be at least 8")
     _validate_mail(settings)

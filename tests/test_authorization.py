@@ -46,6 +46,7 @@ from portal.models import (
     StaffUser,
     Tag,
 )
+from portal.services import api_tokens
 from portal.services import staff as staff_service
 from portal.settings import PROJECT_ROOT
 from portal.web.admin.config_views import LISTS
@@ -118,6 +119,7 @@ CASE_UPDATED = Expect(302, "/staff/cases/{handle}")
 ACCESS_ENDED = Expect(302, "/staff/")  # recused, or transferred to a queue one is not in
 TO_CODE = Expect(302, "/staff/login/code")
 TO_ACCOUNT = Expect(302, "/staff/account")
+TO_ACCOUNT_TOKENS = Expect(302, "/staff/account")  # the #api-tokens fragment is not compared
 STEP_UNFINISHED = Expect(401)  # "Finish logging in first": nothing was saved
 
 
@@ -283,6 +285,25 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
         management=TO_ACCOUNT,
         method="POST",
     ),
+    # Insights API tokens: management only. <token_id> is a token of the management account;
+    # creating shows the new token once (200).
+    ("/staff/account/api-tokens", "POST"): staff_route(
+        holder=FORBIDDEN, excluded=FORBIDDEN, admin=FORBIDDEN, management=PAGE, method="POST"
+    ),
+    ("/staff/account/api-tokens/<int:token_id>/revoke", "POST"): staff_route(
+        holder=FORBIDDEN,
+        excluded=FORBIDDEN,
+        admin=FORBIDDEN,
+        management=TO_ACCOUNT_TOKENS,
+        method="POST",
+    ),
+    # The JSON API reads a bearer token only, never a cookie: without one, 401 for everyone.
+    ("/api/v1/insights/periods", "GET"): everyone(UNAUTHENTICATED),
+    ("/api/v1/insights/<period>", "GET"): everyone(UNAUTHENTICATED),
+    ("/api/v1/insights/<period>/kpis", "GET"): everyone(UNAUTHENTICATED),
+    ("/api/v1/insights/<period>/<view>", "GET"): everyone(UNAUTHENTICATED),
+    # The OpenAPI document holds shapes, not figures: open, so a tool can learn to authenticate.
+    ("/api/v1/openapi.json", "GET"): everyone(PAGE),
     ("/staff/cases/<handle>", "GET"): case_route("GET", PAGE),
     ("/staff/cases/<handle>/acknowledge", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/status", "POST"): case_route("POST", CASE_UPDATED),
@@ -394,6 +415,9 @@ def world(app: Flask, portal: Portal) -> World:
         select(StaffSession.public_id).where(StaffSession.staff_id == holder.id)
     ).one()
     db = portal.session
+    token = api_tokens.create(
+        db, portal.settings, management, "matrix", 30, dt.datetime.now(dt.UTC)
+    )
     tag = Tag(label="legal review")
     db.add(tag)
     db.commit()
@@ -403,6 +427,7 @@ def world(app: Flask, portal: Portal) -> World:
         "item_id": db.scalars(select(Category.id).where(Category.code == "harassment")).one(),
         "tag_id": tag.id,
         "rule_id": db.scalars(select(RoutingRule.id).where(RoutingRule.position == 1)).one(),
+        "token_id": token.id,
         "general_queue_id": db.scalars(select(Queue.id).where(Queue.slug == "general")).one(),
     }
     return World(
@@ -496,6 +521,7 @@ def form_for(rule: str, world: World) -> dict[str, object]:
             "insights_min_headcount": "20",
             "signal_threshold": "5",
         },
+        "/staff/account/api-tokens": {"name": "Matrix BI", "days": "30"},
         "/staff/admin/routing-test": {
             "category": world.ids["item_id"],
             "sample": "A sample concern sent during the authorization test.",
@@ -529,6 +555,7 @@ def url_for_rule(rule: str, world: World) -> str:
     url = rule.replace("<handle>", world.handle_a)
     url = url.replace("<session_id>", world.holder_other_session)
     url = url.replace(f"<{LISTS}>", "categories")
+    url = url.replace("<period>", "2025-Q1").replace("<view>", "months")
     return re.sub(r"<int:([a-z_]+)>", lambda m: world.ids[m.group(1)], url)
 
 
@@ -610,6 +637,9 @@ def test_only_known_url_arguments(app: Flask) -> None:
         "item_id",
         "tag_id",
         "rule_id",
+        "token_id",
+        "period",
+        "view",
     }
 
 

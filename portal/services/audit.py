@@ -40,6 +40,8 @@ class Action(enum.StrEnum):
     TOTP_ENROLLED = "account.totp_enrolled"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
     SESSION_REVOKED = "account.session_revoked"
+    API_TOKEN_CREATED = "account.api_token_created"  # noqa: S105 - an event name
+    API_TOKEN_REVOKED = "account.api_token_revoked"  # noqa: S105 - an event name
     # cases
     CASE_VIEWED = "case.viewed"
     CASE_ACKNOWLEDGED = "case.acknowledged"

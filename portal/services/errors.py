@@ -109,3 +109,16 @@ class WrongCode(PortalError):
 
 class UnknownSession(PortalError):
     """No live session of this user has that public id."""
+
+
+class InvalidApiToken(PortalError):
+    """No live token has this value: unknown, revoked, expired, malformed, or its owner's
+    account is disabled. Deliberately one error for all, so a caller learns nothing more."""
+
+
+class ApiTokenNotPermitted(PortalError):
+    """The token is valid but its owner may no longer read insights (the role was removed)."""
+
+
+class UnknownApiToken(PortalError):
+    """The user has no token with that id (another user's tokens do not exist for them)."""

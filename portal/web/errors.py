@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -35,14 +35,34 @@ def _csrf_error(error: CSRFError) -> ResponseReturnValue:
     return render_template("errors/error.html", code=400, reason="csrf"), 400
 
 
+def _is_api() -> bool:
+    # By path, not blueprint: a 405 or 404 from routing has no blueprint yet.
+    return request.path.startswith("/api/")
+
+
+def api_error(code: int, message: str) -> Response:
+    """The API's error body: JSON, never a page."""
+    response = jsonify({"error": {"status": code, "message": message}})
+    response.status_code = code
+    return response
+
+
 def _http_error(error: HTTPException) -> ResponseReturnValue:
     code = error.code or 500
+    if _is_api():
+        response = api_error(code, error.name)
+        allow = error.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     return render_template("errors/error.html", code=code, reason=None), code
 
 
 def _unexpected(error: Exception) -> ResponseReturnValue:
     # Logs the exception type and where, never the request (no address, no headers, no form).
     log.exception("unexpected error on %s", request.endpoint)
+    if _is_api():
+        return api_error(500, "Internal Server Error")
     return render_template("errors/error.html", code=500, reason=None), 500
 
 

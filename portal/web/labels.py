@@ -42,6 +42,8 @@ ACTION_LABELS = {
     Action.TOTP_ENROLLED: _l("Second factor set up"),
     Action.PASSWORD_CHANGED: _l("Password changed"),
     Action.SESSION_REVOKED: _l("Session revoked"),
+    Action.API_TOKEN_CREATED: _l("API token created"),
+    Action.API_TOKEN_REVOKED: _l("API token revoked"),
     Action.CASE_VIEWED: _l("Case viewed"),
     Action.CASE_ACKNOWLEDGED: _l("Case acknowledged"),
     Action.CASE_STATUS_CHANGED: _l("Case status changed"),

@@ -29,6 +29,7 @@ class PortalState:
     sessions: sessionmaker[Session]
     followup_throttle: Throttle
     login_throttle: Throttle
+    api_throttle: Throttle  # failed bearer tokens on the insights API, per client
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 

@@ -8,9 +8,14 @@ from flask_babel import gettext as _
 
 from portal.models import SessionStage
 from portal.services import account as account_service
-from portal.services import staff
-from portal.services.errors import InvalidCredentials, InvalidInput, UnknownSession
-from portal.services.permissions import Permission
+from portal.services import api_tokens, staff
+from portal.services.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    UnknownApiToken,
+    UnknownSession,
+)
+from portal.services.permissions import Permission, can
 from portal.web import state
 from portal.web.staff import bp
 from portal.web.staff.auth import (
@@ -24,25 +29,88 @@ from portal.web.staff.auth import (
     throttle_keys,
     throttled,
 )
-from portal.web.staff.forms import ActionForm, PasswordChangeForm
+from portal.web.staff.forms import ActionForm, ApiTokenForm, PasswordChangeForm
 
 
-@bp.get("/account")
-@requires(Permission.ACCOUNT_READ)
-def account() -> ResponseReturnValue:
+def _account_page(
+    token_form: ApiTokenForm | None = None,
+    new_token: api_tokens.NewToken | None = None,
+    code: int = 200,
+) -> ResponseReturnValue:
     user = current_staff()
     session = state.db()
+    settings = state.settings()
+    may_use_api = can(user, Permission.INSIGHTS_READ)
+    if token_form is None:
+        token_form = ApiTokenForm(formdata=None, days=str(settings.api_token_max_days))
     return render_template(
         "staff/account.html",
         user=user,
         queues=staff.queues_of(session, user),
         sessions=account_service.sessions_of(
-            session, state.settings(), user, current_session().row.public_id, state.now()
+            session, settings, user, current_session().row.public_id, state.now()
         ),
+        may_use_api=may_use_api,
+        api_tokens=api_tokens.tokens_of(session, user, state.today()) if may_use_api else [],
+        token_form=token_form,
+        new_token=new_token,
+        token_max_days=settings.api_token_max_days,
+        token_limit=api_tokens.MAX_ACTIVE,
         action_form=ActionForm(formdata=None),
         logout_form=ActionForm(formdata=None),
         SessionStage=SessionStage,
+    ), code
+
+
+@bp.get("/account")
+@requires(Permission.ACCOUNT_READ)
+def account() -> ResponseReturnValue:
+    return _account_page()
+
+
+@bp.post("/account/api-tokens")
+@requires(Permission.INSIGHTS_READ)
+def create_api_token() -> ResponseReturnValue:
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _account_page(form, code=400)
+    days_text = (form.days.data or "").strip()
+    session = state.db()
+    try:
+        if not days_text.isdigit() or len(days_text) > 4:
+            raise InvalidInput("days", _("Give the lifetime as a whole number of days."))
+        new = api_tokens.create(
+            session,
+            state.settings(),
+            current_staff(),
+            form.name.data or "",
+            int(days_text),
+            state.now(),
+        )
+    except InvalidInput as error:
+        form.field_error(error)
+        return _account_page(form, code=400)
+    session.commit()
+    # The value is shown in this response only (never stored, never in a redirect or flash).
+    return _account_page(new_token=new)
+
+
+@bp.post("/account/api-tokens/<int:token_id>/revoke")
+@requires(Permission.INSIGHTS_READ)
+def revoke_api_token(token_id: int) -> ResponseReturnValue:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, reason="csrf"), 400
+    session = state.db()
+    try:
+        api_tokens.revoke(session, current_staff(), token_id, state.now())
+    except UnknownApiToken:
+        return render_template("errors/error.html", code=404, reason=None), 404
+    session.commit()
+    flash(
+        _("The API token was revoked. Tools that used it can no longer read insights."), "success"
     )
+    return redirect(url_for("staff.account", _anchor="api-tokens"))
 
 
 @bp.post("/account/sessions/<session_id>/revoke")

@@ -58,6 +58,20 @@ class PasswordChangeForm(PortalForm):
     )
 
 
+class ApiTokenForm(PortalForm):
+    """A new insights API token. Both fields are checked by the service (one place for the
+    limits); the lifetime is a text field so that "ninety" comes back as typed, with a message."""
+
+    name = StringField(
+        _l("Name"),
+        render_kw={"maxlength": 80, "autocomplete": "off"},
+    )
+    days = StringField(
+        _l("Lifetime in days"),
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "size": 4},
+    )
+
+
 class ActionForm(PortalForm):
     """A button with a CSRF token and nothing else (acknowledge, log out)."""
 
