@@ -26,11 +26,32 @@ class Priority(enum.StrEnum):
     URGENT = "urgent"
 
 
+#: The columns the insights refresh reads, in the order of the index that covers them.
+INSIGHT_COLUMNS = (
+    "received_on",
+    "category_id",
+    "org_category_id",
+    "queue_id",
+    "site_id",
+    "department_id",
+    "is_anonymous",
+    "reporter_returned",
+    "acknowledged_on",
+    "acknowledge_due_on",
+    "closed_on",
+    "outcome_id",
+    "feedback_on",
+    "feedback_due_on",
+)
+
+
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_queue_day", "queue_id", "received_on", "sort_key"),
-        Index("ix_cases_received_on", "received_on"),  # insights read one quarter at a time
+        # Insights read one quarter at a time, and only these columns: a covering index lets
+        # them scan the index alone instead of fetching ~1 KB rows in random id order.
+        Index("ix_cases_insights", *INSIGHT_COLUMNS),
         _NO_ROWID,
     )
 
