@@ -524,9 +524,9 @@ def progress_release(
     closed = [r for r in rows if r.closed_on is not None and r.closed_on < as_of]
     outcomes = [label for _oid, label, _s in taxonomy.outcomes]
     code_of = {oid: label.code for oid, label, _s in taxonomy.outcomes}
-    outcome_labels = [*outcomes, Label("open", "open")]
-    if any(r.outcome not in code_of for r in closed):
-        outcome_labels.insert(-1, Label("none", "closed without outcome"))
+    # Every row is listed whatever the data: a row shown only when its count is not 0 would
+    # tell that a hidden count in it is at least 1.
+    outcome_labels = [*outcomes, Label("none", "closed without outcome"), Label("open", "open")]
     views = {
         "outcome": _one_way(
             "outcome",
@@ -569,12 +569,22 @@ def progress_release(
     close_days = [
         float((r.closed_on - r.received_on).days) for r in closed if r.closed_on is not None
     ]
+    # Whether a median is shown must not say more than the counts do: it is shown only over a
+    # number of cases the views themselves show (or give by subtraction), never because the raw
+    # count is at least k (that would tell a reader "at least k" about hidden counts).
+    acknowledged = subset_count(views["acknowledgement"], ("on_time", "late"))
+    closed_count = subset_count(
+        views["outcome"], [label.code for label in outcome_labels if label.code != "open"]
+    )
     durations = {
         name: Durations(
-            disclosure.median(values, k) if values else None,
-            disclosure.percentile(values, 90, k) if values else None,
+            disclosure.median(values, k) if shown is not None and values else None,
+            disclosure.percentile(values, 90, k) if shown is not None and values else None,
         )
-        for name, values in (("acknowledge", acknowledge_days), ("close", close_days))
+        for name, values, shown in (
+            ("acknowledge", acknowledge_days, acknowledged),
+            ("close", close_days, closed_count),
+        )
     }
     return Release(quarter, PROGRESS, as_of, k, total, views, durations, {})
 
