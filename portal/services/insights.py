@@ -32,11 +32,13 @@ combination of tables that each agree with what they show can be realised by som
 attributes off each view). So a reader of all views together knows exactly what they know from
 each view alone, and each view is protected on its own by :func:`disclosure.protect` with the
 separators kept, whose exact check covers it. ``tests/test_insights_safety.py`` checks this on
-random case sets by solving the joint system of every published view at once.
+random case sets: it solves the joint system of combinations of views exactly, and for all views
+of both releases at once it shows each hidden count's range is that of its own view.
 
 Sums over quarters (a year, a trend, the backlog) are *derived*: shown only when every part is
 shown, so they add nothing. Rates and medians follow the rules of :mod:`disclosure`, computed
-only from shown counts.
+only from shown counts: a median is shown only when the number of values under it is shown (or
+given by subtraction) and at least k, so whether it is there tells nothing new.
 
 Sites and departments below the policy's minimum headcount are merged into "other" in every
 view, from configuration and not from the data.
