@@ -29,80 +29,9 @@ from portal.services.disclosure import (
     protect,
     rate,
 )
+from tests.exact_lp import simplex_max as _simplex_max
 
 # --- an independent exact check: the attacker's linear program ----------------------------------
-
-
-def _simplex_max(
-    a: list[list[Fraction]], b: list[Fraction], c: list[Fraction]
-) -> tuple[Fraction, list[Fraction]] | None:
-    """Maximise c.x subject to a.x = b, x >= 0 (feasible by assumption); None if unbounded.
-
-    Two-phase tableau simplex with Bland's rule, exact in fractions.
-    """
-    n = len(c)
-    rows = []
-    for row, rhs in zip(a, b, strict=True):
-        sign = -1 if rhs < 0 else 1
-        rows.append([sign * v for v in row] + [sign * rhs])
-    m = len(rows)
-    # Phase 1: one artificial variable per row, columns n..n+m-1.
-    tableau = [
-        row[:n] + [Fraction(1 if i == j else 0) for j in range(m)] + [row[n]]
-        for i, row in enumerate(rows)
-    ]
-    basis = list(range(n, n + m))
-    width = n + m
-
-    def pivot(r: int, col: int) -> None:
-        p = tableau[r][col]
-        tableau[r] = [v / p for v in tableau[r]]
-        for i in range(m):
-            if i != r and tableau[i][col] != 0:
-                f = tableau[i][col]
-                tableau[i] = [vi - f * vr for vi, vr in zip(tableau[i], tableau[r], strict=True)]
-        basis[r] = col
-
-    def run(cost: list[Fraction], allowed: int) -> bool:
-        """Maximise cost over columns < allowed; False if unbounded."""
-        while True:
-            reduced = [
-                cost[j] - sum(cost[basis[i]] * tableau[i][j] for i in range(m))
-                for j in range(allowed)
-            ]
-            entering = next((j for j in range(allowed) if reduced[j] > 0), None)
-            if entering is None:
-                return True
-            candidates = [
-                (tableau[i][-1] / tableau[i][entering], basis[i], i)
-                for i in range(m)
-                if tableau[i][entering] > 0
-            ]
-            if not candidates:
-                return False
-            _, _, leaving = min(candidates)
-            pivot(leaving, entering)
-
-    phase1 = [Fraction(0)] * n + [Fraction(-1)] * m
-    assert run(phase1, width)
-    assert all(tableau[i][-1] == 0 for i in range(m) if basis[i] >= n), "infeasible"
-    # Drive artificial variables out of the basis (or drop redundant rows).
-    for i in range(m - 1, -1, -1):
-        if basis[i] >= n:
-            col = next((j for j in range(n) if tableau[i][j] != 0), None)
-            if col is None:
-                del tableau[i]
-                del basis[i]
-                m -= 1
-            else:
-                pivot(i, col)
-    cost = list(c) + [Fraction(0)] * (width - n)
-    if not run(cost, n):
-        return None
-    x = [Fraction(0)] * n
-    for i, col in enumerate(basis):
-        x[col] = tableau[i][-1]
-    return sum((ci * xi for ci, xi in zip(c, x, strict=True)), Fraction(0)), x
 
 
 def _attacker_intervals(table: Table, hidden: frozenset[Cell]) -> dict[Cell, Interval]:

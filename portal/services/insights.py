@@ -32,11 +32,13 @@ combination of tables that each agree with what they show can be realised by som
 attributes off each view). So a reader of all views together knows exactly what they know from
 each view alone, and each view is protected on its own by :func:`disclosure.protect` with the
 separators kept, whose exact check covers it. ``tests/test_insights_safety.py`` checks this on
-random case sets by solving the joint system of every published view at once.
+random case sets: it solves the joint system of combinations of views exactly, and for all views
+of both releases at once it shows each hidden count's range is that of its own view.
 
 Sums over quarters (a year, a trend, the backlog) are *derived*: shown only when every part is
 shown, so they add nothing. Rates and medians follow the rules of :mod:`disclosure`, computed
-only from shown counts.
+only from shown counts: a median is shown only when the number of values under it is shown (or
+given by subtraction) and at least k, so whether it is there tells nothing new.
 
 Sites and departments below the policy's minimum headcount are merged into "other" in every
 view, from configuration and not from the data.
@@ -535,9 +537,9 @@ def progress_release(
     closed = [r for r in rows if r.closed_on is not None and r.closed_on < as_of]
     outcomes = [label for _oid, label, _s in taxonomy.outcomes]
     code_of = {oid: label.code for oid, label, _s in taxonomy.outcomes}
-    outcome_labels = [*outcomes, Label("open", "open")]
-    if any(r.outcome not in code_of for r in closed):
-        outcome_labels.insert(-1, Label("none", "closed without outcome"))
+    # Every row is listed whatever the data: a row shown only when its count is not 0 would
+    # tell that a hidden count in it is at least 1.
+    outcome_labels = [*outcomes, Label("none", "closed without outcome"), Label("open", "open")]
     views = {
         "outcome": _one_way(
             "outcome",
@@ -580,12 +582,22 @@ def progress_release(
     close_days = [
         float((r.closed_on - r.received_on).days) for r in closed if r.closed_on is not None
     ]
+    # Whether a median is shown must not say more than the counts do: it is shown only over a
+    # number of cases the views themselves show (or give by subtraction), never because the raw
+    # count is at least k (that would tell a reader "at least k" about hidden counts).
+    acknowledged = subset_count(views["acknowledgement"], ("on_time", "late"))
+    closed_count = subset_count(
+        views["outcome"], [label.code for label in outcome_labels if label.code != "open"]
+    )
     durations = {
         name: Durations(
-            disclosure.median(values, k) if values else None,
-            disclosure.percentile(values, 90, k) if values else None,
+            disclosure.median(values, k) if shown is not None and values else None,
+            disclosure.percentile(values, 90, k) if shown is not None and values else None,
         )
-        for name, values in (("acknowledge", acknowledge_days), ("close", close_days))
+        for name, values, shown in (
+            ("acknowledge", acknowledge_days, acknowledged),
+            ("close", close_days, closed_count),
+        )
     }
     return Release(quarter, PROGRESS, as_of, k, total, views, durations, {})
 
