@@ -16,24 +16,27 @@ the first day of the month.
 A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total:
 
 * 1-D views, each a partition of the quarter's T cases with T shown: ``months``, ``queue``,
-  ``anonymity`` (named / anonymous and came back / anonymous and did not), and, in the progress
-  release, ``outcome`` (each outcome, and still open), ``acknowledgement`` and ``feedback``
-  (on time / late / overdue / not yet due).
-* 2-D views ``category_site`` and ``category_department``: rows are categories, columns sites or
-  departments (with "not given"); their row totals are the ``category`` view and their column
-  totals the ``site`` and ``department`` views.
+  ``department``, ``anonymity`` (named / anonymous and came back / anonymous and did not), and,
+  in the progress release, ``outcome`` (each outcome, closed without one, still open),
+  ``acknowledgement`` and ``feedback`` (on time / late / overdue / not yet due).
+* One 2-D view, ``category_site``: categories by site (with "not given"), with its row totals
+  (the ``category`` view), column totals (the ``site`` view) and T.
 
-Every figure shared between views is a *separator*: T, and each category's count. Categories
-with fewer than k cases in the quarter are merged into "other" (with more if "other" is still
-small), so every separator is at least k, or 0, and is shown. The views form a tree around the
-separators (each other dimension appears in one view only), and given the separators any
-combination of tables that each agree with what they show can be realised by some set of cases
-(put the cases of each category, and of each quarter, in any order and read the other
-attributes off each view). So a reader of all views together knows exactly what they know from
-each view alone, and each view is protected on its own by :func:`disclosure.protect` with the
-separators kept, whose exact check covers it. ``tests/test_insights_safety.py`` checks this on
-random case sets: it solves the joint system of combinations of views exactly, and for all views
-of both releases at once it shows each hidden count's range is that of its own view.
+The only figure shared between views is T, which is at least k and always shown. Each other
+attribute appears in one view only, so the views form a star around T, and any combination of
+tables that each agree with what they show can be realised by one set of cases (list the T
+cases in any order and read each attribute off its own view). A reader of all views together
+therefore knows exactly what they know from each view alone, and each view is protected on its
+own by :func:`disclosure.protect`, with T kept, whose exact check covers it.
+``tests/test_insights_safety.py`` checks this on random case sets: it solves the joint system of
+combinations of views exactly, and for all views of both releases at once it shows each hidden
+count's range is that of its own view.
+
+Nothing is merged because of the quarter's own counts: a rule like "categories below k are
+merged" is public, so a missing category would itself say "fewer than k", and together with the
+size of "other" could pin the merged counts (the safety tests found this). That is also why
+categories are crossed with sites only: a second cross-tab (categories by department) would
+share the category counts with the first, and the two would have to be protected together.
 
 Sums over quarters (a year, a trend, the backlog) are *derived*: shown only when every part is
 shown, so they add nothing. Rates and medians follow the rules of :mod:`disclosure`, computed
@@ -69,7 +72,7 @@ NOT_GIVEN = "not-given"
 
 #: The 1-D views of each release, in display order.
 VOLUME_VIEWS = ("months", "category", "queue", "site", "department", "anonymity")
-CROSS_VIEWS = ("category_site", "category_department")
+CROSS_VIEWS = ("category_site",)
 PROGRESS_VIEWS = ("outcome", "acknowledgement", "feedback")
 
 ANONYMITY_ROWS = ("named", "anonymous_returned", "anonymous_silent")
@@ -361,29 +364,36 @@ def _two_way(
     columns: Sequence[Label],
     counts: Sequence[Sequence[int]],
     k: int,
-) -> tuple[View, tuple[int | None, ...], tuple[int, ...]]:
-    """Categories by unit: row totals (category counts) and the total are separators, kept."""
+) -> View:
+    """Categories by site, with all its totals; only the grand total (T) is shared, and kept."""
     table = Table.of(counts)
-    keep = [GRAND_TOTAL, *(Cell(i, None) for i in range(table.n_rows))]
+    keep = [GRAND_TOTAL]
+    # With a single row (or column) its total is T under another name: keep it too.
+    if table.n_rows == 1:
+        keep.append(Cell(0, None))
+    if table.n_columns == 1:
+        keep.append(Cell(None, 0))
     try:
         protected = disclosure.protect(table, k, keep=keep)
         shown_rows = protected.rows
+        row_totals = protected.row_totals
         column_totals = protected.column_totals
     except disclosure.CannotProtect:
-        # Rare (very sparse tables): show only the separators, hide every cell and unit total.
-        # Each hidden count then ranges from 0 to its row total, which is 0 or at least k.
+        # Not seen in practice: then everything but the kept totals is hidden.
         shown_rows = tuple(tuple(None for _ in row) for row in counts)
-        column_totals = tuple(None for _ in columns)
-    view = View(
+        row_totals = tuple(table.row_totals[0] if table.n_rows == 1 else None for _ in rows)
+        column_totals = tuple(
+            table.column_totals[0] if table.n_columns == 1 else None for _ in columns
+        )
+    return View(
         name=name,
         rows=tuple(rows),
         columns=tuple(columns),
         cells=shown_rows,
-        row_totals=table.row_totals,
+        row_totals=row_totals,
         column_totals=column_totals,
         total=table.grand_total,
     )
-    return view, column_totals, table.row_totals
 
 
 def _merge_units(
@@ -397,51 +407,22 @@ def _merge_units(
     columns: list[Label] = []
     headcounts: dict[str, int] = {}
     other_headcount = 0
+    any_merged = False
     for uid, label, headcount in units:
         if merged.get(str(uid)) == OTHER:
             mapping[uid] = OTHER
+            any_merged = True
             other_headcount += headcount or 0
         else:
             mapping[uid] = label.code
             columns.append(label)
             if headcount is not None:
                 headcounts[label.code] = headcount
-    if other_headcount:
+    if any_merged:
         columns.append(Label(OTHER, "other"))
         headcounts[OTHER] = other_headcount
     columns.append(Label(NOT_GIVEN, "not given"))
     return mapping, columns, headcounts
-
-
-def _merge_categories(
-    taxonomy: _Taxonomy, counts: Counter[int], k: int
-) -> tuple[dict[int, str], list[Label]]:
-    """Categories with fewer than k cases this quarter are reported as "other", so that every
-    category count shown (a separator) is 0 or at least k. Empty categories go there too, so
-    being in "other" says "fewer than k, possibly none", never "a few". If "other" then holds
-    1 to k-1 cases, the smallest remaining categories join it until it does not."""
-    order = taxonomy.category_order
-    merged = {cid for cid in taxonomy.categories if counts.get(cid, 0) < k}
-    kept = sorted(
-        (cid for cid in taxonomy.categories if cid not in merged),
-        key=lambda cid: (counts.get(cid, 0), order[cid]),
-    )
-    other = sum(counts.get(cid, 0) for cid in merged)
-    while 0 < other < k and kept:
-        cid = kept.pop(0)
-        merged.add(cid)
-        other += counts.get(cid, 0)
-    mapping: dict[int, str] = {}
-    labels: list[Label] = []
-    for cid in sorted(taxonomy.categories, key=lambda c: order[c]):
-        if cid in merged:
-            mapping[cid] = OTHER
-        else:
-            mapping[cid] = taxonomy.categories[cid].code
-            labels.append(taxonomy.categories[cid])
-    if merged:
-        labels.append(Label(OTHER, "other categories"))
-    return mapping, labels
 
 
 def _counts(labels: Sequence[Label], keys: Iterable[str]) -> list[int]:
@@ -482,41 +463,44 @@ def volume_release(
         ),
         k,
     )
-    category_map, categories = _merge_categories(taxonomy, Counter(r.category for r in rows), k)
     headcounts: dict[str, Mapping[str, int]] = {}
-    for kind, attr in (("site", "site"), ("department", "department")):
-        unit_map, columns, heads = _merge_units(taxonomy.units[kind], taxonomy.min_headcount)
-        headcounts[kind] = heads
-        index_row = {label.code: i for i, label in enumerate(categories)}
-        index_col = {label.code: j for j, label in enumerate(columns)}
-        grid = [[0] * len(columns) for _ in categories]
-        for r in rows:
-            unit = getattr(r, attr)
-            grid[index_row[category_map.get(r.category, OTHER)]][
-                index_col[unit_map.get(unit, NOT_GIVEN)]
-            ] += 1
-        cross, unit_totals, category_totals = _two_way(
-            f"category_{kind}", categories, columns, grid, k
-        )
-        views[f"category_{kind}"] = cross
-        views[kind] = View(
-            name=kind,
-            rows=cross.columns,
+    site_map, sites, headcounts["site"] = _merge_units(
+        taxonomy.units["site"], taxonomy.min_headcount
+    )
+    department_map, departments, headcounts["department"] = _merge_units(
+        taxonomy.units["department"], taxonomy.min_headcount
+    )
+    views["department"] = _one_way(
+        "department",
+        departments,
+        _counts(departments, (department_map.get(r.department, NOT_GIVEN) for r in rows)),
+        k,
+    )
+    category_ids = sorted(
+        set(taxonomy.categories) | {r.category for r in rows},
+        key=lambda c: (taxonomy.category_order.get(c, len(taxonomy.category_order)), c),
+    )
+    categories = [taxonomy.categories.get(c, Label(str(c), str(c))) for c in category_ids]
+    row_of = {c: i for i, c in enumerate(category_ids)}
+    column_of = {label.code: j for j, label in enumerate(sites)}
+    grid = [[0] * len(sites) for _ in categories]
+    for r in rows:
+        grid[row_of[r.category]][column_of[site_map.get(r.site, NOT_GIVEN)]] += 1
+    cross = _two_way("category_site", categories, sites, grid, k)
+    views["category_site"] = cross
+    for name, labels, values in (
+        ("category", cross.rows, cross.row_totals),
+        ("site", cross.columns, cross.column_totals),
+    ):
+        views[name] = View(
+            name=name,
+            rows=labels,
             columns=(Label("count", "count"),),
-            cells=tuple((value,) for value in unit_totals),
+            cells=tuple((value,) for value in values or ()),
             row_totals=None,
             column_totals=None,
-            total=cross.total,
+            total=total,
         )
-    views["category"] = View(
-        name="category",
-        rows=tuple(categories),
-        columns=(Label("count", "count"),),
-        cells=tuple((value,) for value in category_totals),
-        row_totals=None,
-        column_totals=None,
-        total=total,
-    )
     ordered = {name: views[name] for name in (*VOLUME_VIEWS, *CROSS_VIEWS)}
     return Release(quarter, VOLUME, as_of, k, total, ordered, {}, headcounts)
 
