@@ -91,40 +91,36 @@ def test_a_quarter_below_the_threshold_publishes_only_that_fact() -> None:
     assert json.loads(release.to_json())["views"] == {}
 
 
-def test_small_categories_are_merged_and_every_shared_count_is_shown() -> None:
+def test_every_category_is_listed_and_small_counts_are_hidden_not_merged() -> None:
     rows = [_row(dt.date(2026, 7, 1), category=1) for _ in range(9)]
     rows += [_row(dt.date(2026, 8, 1), category=2) for _ in range(6)]
-    rows += [_row(dt.date(2026, 9, 1), category=3) for _ in range(2)]
+    rows += [_row(dt.date(2026, 9, 1), category=3, site=None) for _ in range(2)]
     release = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
 
     category = release.views["category"]
-    # fraud (2) is small: "other" would hold 2, so the smallest kept category (safety, 6) joins.
-    assert [
-        (label.code, row[0]) for label, row in zip(category.rows, category.cells, strict=True)
-    ] == [
-        ("pay", 9),
-        ("other", 8),
-    ]
+    # fraud (2) is small: hidden, and so is a neighbour, so that 17 - 9 - 6 cannot give it.
+    assert [label.code for label in category.rows] == ["pay", "safety", "fraud"]
+    shown = dict(zip([label.code for label in category.rows], category.column(), strict=True))
+    assert shown["fraud"] is None
+    assert list(shown.values()).count(None) >= 2
+    assert category.total == 17
     cross = release.views["category_site"]
-    assert cross.row_totals == (9, 8) and cross.total == 17
+    assert cross.total == 17 and cross.row_totals == category.column()
+    assert "category_department" not in release.views
     # The tiny site (8 employees) is merged by headcount, from configuration, and the next
     # smallest joins it: "other" alone would be those 8 people.
     assert [c.code for c in cross.columns] == ["north", "other", "not-given"]
     assert release.headcounts["site"] == {"north": 300, "other": 33}
+    assert release.views["site"].column() == cross.column_totals
 
 
-def test_empty_categories_do_not_pull_a_real_one_into_other() -> None:
-    rows = [_row(dt.date(2026, 7, 1), category=1) for _ in range(9)]
-    rows += [_row(dt.date(2026, 8, 1), category=2) for _ in range(6)]
+def test_departments_are_a_view_of_their_own() -> None:
+    rows = [_row(dt.date(2026, 7, 1), department=20) for _ in range(7)]
+    rows += [_row(dt.date(2026, 7, 2), department=None) for _ in range(6)]
     release = insights.volume_release(rows, Q3, AS_OF, K, _taxonomy())
-    category = release.views["category"]
-    assert [
-        (label.code, row[0]) for label, row in zip(category.rows, category.cells, strict=True)
-    ] == [
-        ("pay", 9),
-        ("safety", 6),
-        ("other", 0),
-    ]
+    department = release.views["department"]
+    assert [label.code for label in department.rows] == ["ops", "not-given"]
+    assert department.column() == (7, 6) and department.total == 13
 
 
 def test_progress_is_as_of_the_first_of_the_month() -> None:
