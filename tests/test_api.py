@@ -294,7 +294,7 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> None:
         ("/api/v1/insights/periods", "/insights/periods"),
         (f"/api/v1/insights/{QUARTER}", "/insights/{period}"),
         (f"/api/v1/insights/{QUARTER}/kpis", "/insights/{period}/kpis"),
-        (f"/api/v1/insights/{QUARTER}/category_department", "/insights/{period}/{view}"),
+        (f"/api/v1/insights/{QUARTER}/category_site", "/insights/{period}/{view}"),
         (f"/api/v1/insights/{QUARTER}/feedback", "/insights/{period}/{view}"),
     ],
 )
