@@ -73,11 +73,13 @@ def create_app(
     errors.init_app(app)
     labels.register(app)
 
+    from portal.web.insights import bp as insights_bp
     from portal.web.reporter import bp as reporter_bp
     from portal.web.staff import bp as staff_bp
 
     app.register_blueprint(reporter_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(insights_bp)
 
     from portal import cli
 
