@@ -199,6 +199,9 @@ def test_every_view_of_a_quarter_agrees_in_chart_table_and_csv(released: Release
     assert volume is not None and progress is not None
     assert 'id="threshold">5<' in page.text
     assert f'id="as-of">{progress.as_of.isoformat()}<' in page.text
+    assert "marks a number that is not shown" in page.text and '"hidden" marks' in page.text
+    shown_order = re.findall(r'<section class="insight-view" id="view-([a-z_]+)">', page.text)
+    assert shown_order == list(present.ALL_VIEWS)
     for release in (volume, progress):
         for name, view in release.views.items():
             table = found[f"table-{name}"]
@@ -306,8 +309,10 @@ def test_year_page_sums_only_fully_shown_rows_and_marks_merged_ones(released: Re
     months = found["table-months"]
     assert months[0] == ["Month", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "Year"]
     total = months[-1]
-    # Q3 and Q4 are not released: hidden, so the year total is hidden too.
-    assert total == ["Total", "25", "15", "hidden", "hidden", "hidden"]
+    # Q3 and Q4 are not released, so the year total is hidden.
+    assert total == ["Total", "25", "15", "not published yet", "not published yet", "hidden"]
+    january = next(row for row in months if row[0] == "January 2026")
+    assert january == ["January 2026", "7", "", "", "", "7"]
     category = {row[0]: row for row in found["table-category"][1:]}
     q1 = insights.load(released.db, Quarter(2026, 1), insights.VOLUME)
     q2 = insights.load(released.db, Quarter(2026, 2), insights.VOLUME)

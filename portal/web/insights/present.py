@@ -81,6 +81,11 @@ def absent_mark() -> str:
     return text
 
 
+def unreleased_mark() -> str:
+    text: str = _("not published yet")
+    return text
+
+
 def label_for(view: str, label: Label, *, unit: bool = False) -> str:
     """The human label of a row (or, with ``unit``, of a site or department column)."""
     code = label.code
@@ -108,7 +113,7 @@ class Value:
 
     count: int | None = None
     rate: float | None = None
-    kind: str = "count"  # "count", "rate", "absent", "blank"
+    kind: str = "count"  # "count", "rate", "absent", "unreleased", "blank"
 
     @property
     def hidden(self) -> bool:
@@ -119,6 +124,8 @@ class Value:
     def text(self) -> str:
         if self.kind == "absent":
             return absent_mark()
+        if self.kind == "unreleased":
+            return unreleased_mark()
         if self.kind == "blank":
             return ""
         if self.kind == "rate":
@@ -223,22 +230,26 @@ def year_grid(name: str, releases: Sequence[tuple[Quarter, Release | None]]) -> 
     rows = []
     for code in order:
         values: list[Value] = []
-        for _quarter, release in releases:
-            if release is None or name not in release.views:
-                values.append(Value(count=None))
-                continue
-            view = release.views[name]
-            if code in (label.code for label in view.rows):
-                values.append(Value(count=view.value(code)))
+        for quarter, release in releases:
+            if name == "months" and code not in quarter.months:
+                values.append(Value(kind="blank"))  # a month belongs to one quarter only
+            elif release is None:
+                values.append(Value(kind="unreleased"))
+            elif name not in release.views:
+                values.append(Value(count=None))  # fewer than k: nothing published
+            elif code in (label.code for label in release.views[name].rows):
+                values.append(Value(count=release.views[name].value(code)))
             else:
                 values.append(Value(kind="absent"))
-        year = insights.derived_sum(v.count if v.kind == "count" else None for v in values)
-        rows.append(Row(code, labels[code], (*values, Value(count=year))))
+        parts = (v.count if v.kind == "count" else None for v in values if v.kind != "blank")
+        rows.append(Row(code, labels[code], (*values, Value(count=insights.derived_sum(parts)))))
     totals = [
-        Value(count=None if r is None or name not in r.views else r.views[name].total)
+        Value(kind="unreleased")
+        if r is None
+        else Value(count=r.views[name].total if name in r.views else None)
         for _q, r in releases
     ]
-    year_total = insights.derived_sum(v.count for v in totals)
+    year_total = insights.derived_sum(v.count if v.kind == "count" else None for v in totals)
     return Grid(
         name,
         str(VIEW_TITLES[name]),

@@ -156,6 +156,7 @@ def year_page(year: int) -> ResponseReturnValue:
         released=released,
         threshold=thresholds[-1],
         absent_mark=present.absent_mark(),
+        unreleased_mark=present.unreleased_mark(),
     )
 
 
@@ -167,12 +168,12 @@ def quarter_page(period: str) -> ResponseReturnValue:
     volume, progress = _releases(session, quarter)
     sections = []
     if volume.total is not None:
-        for release in (volume, progress):
-            if release is None:
+        for name in present.ALL_VIEWS:  # display order (stored releases sort their keys)
+            release = progress if name in insights.PROGRESS_VIEWS else volume
+            if release is None or name not in release.views:
                 continue
-            for name in release.views:
-                grid = present.view_grid(release, name)
-                sections.append((grid, _chart(grid, f"chart-{name}"), release))
+            grid = present.view_grid(release, name)
+            sections.append((grid, _chart(grid, f"chart-{name}"), release))
     return _page(
         "insights/quarter.html",
         quarter=quarter,
