@@ -75,6 +75,7 @@ def create_app(
     labels.register(app)
 
     from portal.web.api import bp as api_bp
+    from portal.web.insights import bp as insights_bp
     from portal.web.reporter import bp as reporter_bp
     from portal.web.staff import bp as staff_bp
 
@@ -84,6 +85,7 @@ def create_app(
     # header that a browser never adds by itself, so there is nothing for CSRF to forge.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(insights_bp)
 
     from portal import cli
 

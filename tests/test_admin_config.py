@@ -334,6 +334,61 @@ def test_site_codes_are_unique_per_kind(console: FlaskClient, db: Session) -> No
     assert field_errors(response.text, "code") == ["A department with this code already exists."]
 
 
+def test_site_and_department_headcounts(console: FlaskClient, db: Session) -> None:
+    hq = fresh(db).scalars(select(OrgUnit).where(OrgUnit.code == "hq")).one()
+    page = console.get(f"/staff/admin/config/sites/{hq.id}").text
+    assert input_value(page, "headcount") == "420"  # from the taxonomy file
+
+    saved = post(
+        console, f"/staff/admin/config/sites/{hq.id}", {"label": hq.label, "headcount": " 450 "}
+    )
+    added = post(
+        console,
+        "/staff/admin/config/departments",
+        {"code": "legal", "label": "Legal", "headcount": "0"},
+    )
+
+    assert saved.status_code == added.status_code == 302
+    assert fresh(db).get_one(OrgUnit, hq.id).headcount == 450
+    legal = fresh(db).scalars(select(OrgUnit).where(OrgUnit.code == "legal")).one()
+    assert legal.headcount == 0
+    assert _config_events(db)[-2]["fields"] == ["headcount"]
+    assert "headcount" in _config_events(db)[-1]["fields"]
+    listing = console.get("/staff/admin/config/sites").text
+    assert "450" in listing
+
+    # Empty means unknown.
+    cleared = post(
+        console, f"/staff/admin/config/sites/{hq.id}", {"label": hq.label, "headcount": ""}
+    )
+    assert cleared.status_code == 302
+    assert fresh(db).get_one(OrgUnit, hq.id).headcount is None
+    assert "unknown" in console.get("/staff/admin/config/sites").text
+
+
+@pytest.mark.parametrize("value", ["-1", "twelve", "3.5", "1e3", "٣", "99999999999"])
+def test_a_headcount_must_be_a_whole_number(console: FlaskClient, db: Session, value: str) -> None:
+    hq = fresh(db).scalars(select(OrgUnit).where(OrgUnit.code == "hq")).one()
+    before = snapshot(db)
+
+    edited = post(
+        console, f"/staff/admin/config/sites/{hq.id}", {"label": hq.label, "headcount": value}
+    )
+    added = post(
+        console,
+        "/staff/admin/config/sites",
+        {"code": "annex", "label": "Annex", "headcount": value},
+    )
+
+    for response in (edited, added):
+        assert response.status_code == 400
+        assert field_errors(response.text, "headcount") == [
+            "Enter the number of employees as a whole number (0 or more), or leave it empty."
+        ]
+        assert input_value(response.text, "headcount") == value  # kept for correcting
+    assert snapshot(db) == before
+
+
 def test_workflow_status_kind_rules(console: FlaskClient, db: Session, portal: Portal) -> None:
     before = snapshot(db)
 

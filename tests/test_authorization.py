@@ -37,6 +37,7 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import (
+    Case,
     CaseAccess,
     Category,
     Queue,
@@ -46,8 +47,9 @@ from portal.models import (
     StaffUser,
     Tag,
 )
-from portal.services import api_tokens
+from portal.services import api_tokens, insights
 from portal.services import staff as staff_service
+from portal.services.insights import Quarter
 from portal.settings import PROJECT_ROOT
 from portal.web.admin.config_views import LISTS
 from tests.conftest import (
@@ -120,6 +122,7 @@ ACCESS_ENDED = Expect(302, "/staff/")  # recused, or transferred to a queue one 
 TO_CODE = Expect(302, "/staff/login/code")
 TO_ACCOUNT = Expect(302, "/staff/account")
 TO_ACCOUNT_TOKENS = Expect(302, "/staff/account")  # the #api-tokens fragment is not compared
+TO_INSIGHTS = Expect(302, "/insights/")  # where a finished management log-in lands
 STEP_UNFINISHED = Expect(401)  # "Finish logging in first": nothing was saved
 
 
@@ -169,7 +172,7 @@ def log_in_step(method: str, role: R, success: Expect) -> dict[R, Expect]:
         holder=TO_CASE_LIST,
         excluded=TO_CASE_LIST,
         admin=TO_ACCOUNT,
-        management=TO_ACCOUNT,
+        management=TO_INSIGHTS,
         method=method,
         unfinished={role: success},
     )
@@ -191,6 +194,14 @@ def admin_route(method: str, success: Expect, ombudsperson: Expect = FORBIDDEN) 
         admin=success,
         management=FORBIDDEN,
         method=method,
+    )
+
+
+def insights_route(success: Expect = PAGE) -> dict[R, Expect]:
+    """A management insights page (/insights/, behind the staff log-in and its stages):
+    management only; every other staff role gets 403, reporters are outsiders."""
+    return staff_route(
+        holder=FORBIDDEN, excluded=FORBIDDEN, admin=FORBIDDEN, management=success, method="GET"
     )
 
 
@@ -366,6 +377,12 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     # The audit log.
     **admin_pages("/staff/admin/audit", "/staff/admin/audit/verify"),
     ("/staff/admin/audit/export", "POST"): admin_route("POST", PAGE),  # the CSV
+    # Management insights. <period> is the released quarter of World.ids, <year> its year and
+    # <view> a view name ("kpis" for the key figures).
+    ("/insights/", "GET"): insights_route(),
+    ("/insights/<int(fixed_digits=4):year>/", "GET"): insights_route(),
+    ("/insights/<period>/", "GET"): insights_route(),
+    ("/insights/<period>/<view>.csv", "GET"): insights_route(),  # the CSV file
 }
 
 METHODS = ("GET", "POST")
@@ -385,7 +402,7 @@ class World:
     unfinished: dict[R, StaffUser]
     holder_other_session: str  # public id of a second session of the holder
     # Ids for the admin console's URLs: the management account, the "hr" queue, the first
-    # category, a tag, the first routing rule.
+    # category, a tag, the first routing rule; and the insights' released quarter, year, view.
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -429,7 +446,11 @@ def world(app: Flask, portal: Portal) -> World:
         "rule_id": db.scalars(select(RoutingRule.id).where(RoutingRule.position == 1)).one(),
         "token_id": token.id,
         "general_queue_id": db.scalars(select(Queue.id).where(Queue.slug == "general")).one(),
+        "period": str(INSIGHTS_QUARTER),
+        "year": INSIGHTS_QUARTER.year,
+        "view": "category",
     }
+    _release_a_quarter(db)
     return World(
         app=app,
         handle_a=case_a.handle,
@@ -443,6 +464,42 @@ def world(app: Flask, portal: Portal) -> World:
         holder_other_session=other_session,
         ids={name: str(value) for name, value in ids.items()},
     )
+
+
+INSIGHTS_QUARTER = Quarter(2025, 1)
+
+
+def _release_a_quarter(db: Session) -> None:
+    """Enough concerns in one past quarter for a published release. Direct rows with dummy
+    key material (nobody reads them; only their dates and categories count), which is much
+    cheaper than the real intake for every cell of the matrix."""
+    category = db.scalars(select(Category).where(Category.code == "harassment")).one()
+    queue = db.scalars(select(Queue.id).where(Queue.slug == "hr")).one()
+    day = INSIGHTS_QUARTER.start + dt.timedelta(days=10)
+    for n in range(6):
+        db.add(
+            Case(
+                id=f"matrix-insights-{n}",
+                handle=f"MTRX-{n:04d}",
+                sort_key=n,
+                queue_id=queue,
+                category_id=category.id,
+                is_anonymous=True,
+                status="new",
+                received_on=day,
+                acknowledge_due_on=day + dt.timedelta(days=7),
+                feedback_due_on=day + dt.timedelta(days=90),
+                lookup_id=bytes([n]) * 32,
+                reporter_salt=b"salt",
+                reporter_kdf="dummy",
+                reporter_public_key=b"public",
+                reporter_sealed_key=b"sealed",
+                report_ciphertext=b"ciphertext",
+            )
+        )
+    db.flush()
+    insights.refresh(db, INSIGHTS_QUARTER.end + dt.timedelta(days=20))
+    db.commit()
 
 
 def client_as(world: World, role: R) -> FlaskClient:
@@ -555,7 +612,8 @@ def url_for_rule(rule: str, world: World) -> str:
     url = rule.replace("<handle>", world.handle_a)
     url = url.replace("<session_id>", world.holder_other_session)
     url = url.replace(f"<{LISTS}>", "categories")
-    url = url.replace("<period>", "2025-Q1").replace("<view>", "months")
+    url = url.replace("<int(fixed_digits=4):year>", world.ids["year"])
+    url = re.sub(r"<(period|view)>", lambda m: world.ids[m.group(1)], url)
     return re.sub(r"<int:([a-z_]+)>", lambda m: world.ids[m.group(1)], url)
 
 
@@ -639,6 +697,7 @@ def test_only_known_url_arguments(app: Flask) -> None:
         "rule_id",
         "token_id",
         "period",
+        "year",
         "view",
     }
 

@@ -116,7 +116,7 @@ def test_every_role_needs_a_code_after_the_password(
     assert (refused.status_code, refused.headers["Location"]) == (302, "/staff/login/code")
     assert home.status_code == 400 and "A code has 6 digits." in home.text
     landing = login(app.test_client(), user)
-    assert landing in {"/staff/", "/staff/account"}
+    assert landing in {"/staff/", "/staff/account", "/insights/"}
 
 
 def test_a_code_is_accepted_once_and_never_again(app: Flask, portal: Portal, db: Session) -> None:

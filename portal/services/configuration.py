@@ -77,6 +77,22 @@ def clean_label(value: str | None, field: str = "label", limit: int = LABEL_MAX)
     return " ".join(clean_text(value, field, limit).split())
 
 
+HEADCOUNT_MAX = 10_000_000
+
+
+def clean_headcount(value: str | None, field: str = "headcount") -> int | None:
+    """A unit's number of employees: a whole number from 0, or empty for unknown. It is
+    configuration, not data: insights divide by it and merge units below the policy minimum."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or int(text) > HEADCOUNT_MAX:
+        raise InvalidInput(
+            field, "Enter the number of employees as a whole number (0 or more), or leave it empty."
+        )
+    return int(text)
+
+
 def clean_description(value: str | None, field: str = "description") -> str:
     return clean_text(value, field, DESCRIPTION_MAX, required=False)
 
@@ -331,11 +347,13 @@ def add_item(
     description: str = "",
     status_kind: str | None = None,
     substantiated: bool = False,
+    headcount: str | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> Listed:
     code = clean_code(code, "code", kind.code_max)
     label = clean_label(label)
+    employees = clean_headcount(headcount) if kind.unit is not None else None
     model = _model(kind)
     clash = select(model.id).where(model.code == code)
     if kind.unit is not None:
@@ -348,7 +366,11 @@ def add_item(
     item: Listed
     fields = ["code", "label"]
     if isinstance(kind.unit, OrgUnitKind):
-        item = OrgUnit(kind=kind.unit.value, code=code, label=label, position=position)
+        item = OrgUnit(
+            kind=kind.unit.value, code=code, label=label, position=position, headcount=employees
+        )
+        if employees is not None:
+            fields.append("headcount")
     elif kind is CATEGORIES:
         item = Category(
             code=code, label=label, description=clean_description(description), position=position
@@ -380,12 +402,16 @@ def edit_item(
     label: str,
     description: str | None = None,
     substantiated: bool | None = None,
+    headcount: str | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
     """Change what may change: the label, a category's description, an outcome's
-    substantiated flag. Codes and a status's kind never change (cases store them)."""
+    substantiated flag, a site's or department's headcount ("" for unknown; None leaves it).
+    Codes and a status's kind never change (cases store them)."""
     values: dict[str, object] = {"label": clean_label(label)}
+    if isinstance(item, OrgUnit) and headcount is not None:
+        values["headcount"] = clean_headcount(headcount)
     if isinstance(item, Category) and description is not None:
         values["description"] = clean_description(description)
     if isinstance(item, Outcome) and substantiated is not None:

@@ -36,6 +36,7 @@ from portal.web.admin.forms import (
     RuleForm,
     StatusForm,
     TagForm,
+    UnitForm,
 )
 from portal.web.errors import csrf_recoverable
 from portal.web.staff.auth import current_staff, requires
@@ -74,8 +75,8 @@ LIST_HINTS = {
 }
 _FORMS: dict[str, type[ItemForm]] = {
     "categories": CategoryForm,
-    "sites": ItemForm,
-    "departments": ItemForm,
+    "sites": UnitForm,
+    "departments": UnitForm,
     "statuses": StatusForm,
     "outcomes": OutcomeForm,
 }
@@ -263,6 +264,7 @@ def listing(kind: str) -> ResponseReturnValue:
                 substantiated=bool(form.substantiated.data)
                 if isinstance(form, OutcomeForm)
                 else False,
+                headcount=form.headcount.data if isinstance(form, UnitForm) else None,
                 actor=current_staff(),
                 now=state.now(),
             )
@@ -302,6 +304,7 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
                     substantiated=bool(form.substantiated.data)
                     if isinstance(form, OutcomeForm)
                     else None,
+                    headcount=(form.headcount.data or "") if isinstance(form, UnitForm) else None,
                     actor=current_staff(),
                     now=state.now(),
                 )

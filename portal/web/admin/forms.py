@@ -91,10 +91,17 @@ class QueueForm(PortalForm):
 
 
 class ItemForm(PortalForm):
-    """Sites and departments; the base of the other ordered lists."""
+    """The base of the ordered lists."""
 
     code = StringField(_l("Code"))
     label = StringField(_l("Label"))
+
+
+class UnitForm(ItemForm):
+    """Sites and departments: also their headcount (checked by the service, so that a wrong
+    value is kept in the field with its message)."""
+
+    headcount = StringField(_l("Employees (optional)"))
 
 
 class CategoryForm(ItemForm):

@@ -31,6 +31,10 @@ from portal.web.staff.forms import ActionForm, CodeForm, LoginForm
 
 COOKIE = "portal_staff"
 PATH = "/staff"
+#: The management insights pages (/insights/) sit behind the same log-in. A cookie has one path,
+#: so the session cookie is set twice, for each path, and never for "/": reporter pages must
+#: never receive a staff cookie.
+PATHS = (PATH, "/insights")
 PUBLIC_ENDPOINTS = frozenset({"staff.login"})
 
 #: The one page each unfinished stage may reach (besides log-out).
@@ -85,7 +89,9 @@ def _unauthenticated() -> ResponseReturnValue:
 
 
 @bp.before_request
-def _guard() -> ResponseReturnValue | None:
+def guard() -> ResponseReturnValue | None:
+    """The guard of every page behind the staff log-in (also registered by the insights
+    blueprint)."""
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -122,28 +128,32 @@ def _guard() -> ResponseReturnValue | None:
 def _home_for(user: StaffUser) -> str:
     if can(user, Permission.CASES_LIST):
         return url_for("staff.cases")
+    if can(user, Permission.INSIGHTS_READ):
+        return url_for("insights.overview")
     return url_for("staff.account")
 
 
 def set_session_cookie(response: Response, cookie: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        path=PATH,
-        secure=state.settings().secure_cookies,
-        httponly=True,
-        samesite="Strict",
-    )
+    for path in PATHS:
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            path=path,
+            secure=state.settings().secure_cookies,
+            httponly=True,
+            samesite="Strict",
+        )
 
 
 def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(
-        COOKIE,
-        path=PATH,
-        secure=state.settings().secure_cookies,
-        httponly=True,
-        samesite="Strict",
-    )
+    for path in PATHS:
+        response.delete_cookie(
+            COOKIE,
+            path=path,
+            secure=state.settings().secure_cookies,
+            httponly=True,
+            samesite="Strict",
+        )
 
 
 def _to(step: login_service.Step) -> Response:

@@ -1,0 +1,207 @@
+"""The insights pages and their CSV files. Views only read stored releases (never a case), so
+nothing here can show more than the release does: no free text, no handles, no per-case rows,
+no date other than a release's "as of" day."""
+
+from __future__ import annotations
+
+from flask import abort, make_response, render_template
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from portal.services import insights
+from portal.services.errors import InvalidInput
+from portal.services.insights import PROGRESS, VOLUME, Quarter, Release
+from portal.services.permissions import Permission
+from portal.web import state
+from portal.web.insights import bp, charts, present
+from portal.web.staff.auth import requires
+from portal.web.staff.forms import ActionForm
+
+
+def _quarter(period: str) -> Quarter:
+    try:
+        return Quarter.parse(period)
+    except InvalidInput:
+        abort(404)
+
+
+def _releases(session: Session, quarter: Quarter) -> tuple[Release, Release | None]:
+    volume = insights.load(session, quarter, VOLUME)
+    if volume is None:
+        abort(404)
+    return volume, insights.load(session, quarter, PROGRESS)
+
+
+def _kpis(session: Session, volume: Release, progress: Release | None) -> present.Grid:
+    return present.kpi_grid(insights.kpis(volume, progress, insights.substantiated_codes(session)))
+
+
+def _chart(grid: present.Grid, chart_id: str) -> object:
+    """The chart of a grid: bars of its count column, or the grid of a cross-tab's cells."""
+    mark = present.hidden_mark()
+    if grid.chart_columns > 1:
+        return charts.heatmap(
+            chart_id,
+            grid.title,
+            [row.label for row in grid.rows],
+            list(grid.header[1 : 1 + grid.chart_columns]),
+            [[v.count for v in row.values[: grid.chart_columns]] for row in grid.rows],
+            hidden_mark=mark,
+            description=_("Shaded grid of counts; the table beside it shows the same numbers."),
+        )
+    return charts.bars(
+        chart_id,
+        grid.title,
+        [(row.label, row.values[0].count) for row in grid.rows],
+        hidden_mark=mark,
+        description=_("Bar chart of counts; the table beside it shows the same numbers."),
+    )
+
+
+def _page(template: str, **context: object) -> ResponseReturnValue:
+    return render_template(
+        template,
+        logout_form=ActionForm(formdata=None),
+        hidden_mark=present.hidden_mark(),
+        **context,
+    )
+
+
+@bp.get("/")
+@requires(Permission.INSIGHTS_READ)
+def overview() -> ResponseReturnValue:
+    session = state.db()
+    quarters = insights.periods(session)
+    if not quarters:
+        return _page("insights/overview.html", quarters=[])
+    loaded = [(q, *_releases(session, q)) for q in quarters]
+    latest, latest_volume, latest_progress = loaded[-1]
+    kpis = _kpis(session, latest_volume, latest_progress)
+    trend = [(str(q), volume.total) for q, volume, _p in loaded]
+    # Quarters with nothing published (fewer than k cases) show their three months hidden.
+    months = []
+    for q, volume, _p in loaded:
+        view = volume.views.get("months")
+        for index, month in enumerate(q.months):
+            count = None if view is None else view.cells[index][0]
+            months.append((present.label_for("months", insights.Label(month, month)), count))
+    backlog = [
+        (
+            str(q),
+            None
+            if progress is None or "outcome" not in progress.views
+            else progress.views["outcome"].value("open"),
+        )
+        for q, _v, progress in loaded
+    ]
+    backlog_total = insights.derived_sum(count for _q, count in backlog)
+    return _page(
+        "insights/overview.html",
+        quarters=list(reversed(quarters)),
+        years=sorted({q.year for q in quarters}, reverse=True),
+        latest=latest,
+        latest_volume=latest_volume,
+        latest_progress=latest_progress,
+        kpis=kpis,
+        trend=trend,
+        trend_chart=charts.bars(
+            "trend",
+            _("Concerns per quarter"),
+            trend,
+            hidden_mark=present.hidden_mark(),
+            description=_("Bar chart of the number of concerns received in each quarter."),
+        ),
+        months=months,
+        months_chart=charts.bars(
+            "months",
+            _("Concerns per month"),
+            months,
+            hidden_mark=present.hidden_mark(),
+            description=_("Bar chart of the number of concerns received in each month."),
+        ),
+        backlog=backlog,
+        backlog_total=backlog_total,
+        backlog_chart=charts.bars(
+            "backlog",
+            _("Still open, by quarter of receipt"),
+            backlog,
+            hidden_mark=present.hidden_mark(),
+            description=_("Bar chart of the concerns still open, by quarter of receipt."),
+        ),
+    )
+
+
+@bp.get("/<int(fixed_digits=4):year>/")
+@requires(Permission.INSIGHTS_READ)
+def year_page(year: int) -> ResponseReturnValue:
+    session = state.db()
+    released = [q for q in insights.periods(session) if q.year == year]
+    if not released:
+        abort(404)
+    releases: dict[str, list[tuple[Quarter, Release | None]]] = {VOLUME: [], PROGRESS: []}
+    for number in range(1, 5):
+        quarter = Quarter(year, number)
+        for kind in (VOLUME, PROGRESS):
+            releases[kind].append(
+                (quarter, insights.load(session, quarter, kind) if quarter in released else None)
+            )
+    grids = [present.year_grid(name, releases[VOLUME]) for name in insights.VOLUME_VIEWS]
+    grids += [present.year_grid(name, releases[PROGRESS]) for name in insights.PROGRESS_VIEWS]
+    thresholds = [r.threshold for _q, r in releases[VOLUME] if r is not None]
+    return _page(
+        "insights/year.html",
+        year=year,
+        grids=grids,
+        released=released,
+        threshold=thresholds[-1],
+        absent_mark=present.absent_mark(),
+        unreleased_mark=present.unreleased_mark(),
+    )
+
+
+@bp.get("/<period>/")
+@requires(Permission.INSIGHTS_READ)
+def quarter_page(period: str) -> ResponseReturnValue:
+    session = state.db()
+    quarter = _quarter(period)
+    volume, progress = _releases(session, quarter)
+    sections = []
+    if volume.total is not None:
+        for name in present.ALL_VIEWS:  # display order (stored releases sort their keys)
+            release = progress if name in insights.PROGRESS_VIEWS else volume
+            if release is None or name not in release.views:
+                continue
+            grid = present.view_grid(release, name)
+            sections.append((grid, _chart(grid, f"chart-{name}"), release))
+    return _page(
+        "insights/quarter.html",
+        quarter=quarter,
+        volume=volume,
+        progress=progress,
+        kpis=_kpis(session, volume, progress) if volume.total is not None else None,
+        sections=sections,
+    )
+
+
+@bp.get("/<period>/<view>.csv")
+@requires(Permission.INSIGHTS_READ)
+def csv_file(period: str, view: str) -> ResponseReturnValue:
+    session = state.db()
+    quarter = _quarter(period)
+    volume, progress = _releases(session, quarter)
+    if volume.total is None:
+        abort(404)  # nothing is published about this quarter but that fact
+    if view == "kpis":
+        grid = _kpis(session, volume, progress)
+    else:
+        release = progress if view in insights.PROGRESS_VIEWS else volume
+        if release is None or view not in release.views:
+            abort(404)
+        grid = present.view_grid(release, view)
+    response = make_response(present.to_csv(grid).encode("utf-8"))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="insights-{quarter}-{grid.name}.csv"'
+    )
+    return response
