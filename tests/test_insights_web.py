@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -13,11 +14,12 @@ from html.parser import HTMLParser
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.models import Case, Role
+from portal.models import AuditEvent, Case, Role
 from portal.services import insights
+from portal.services.audit import Action
 from portal.services.insights import Quarter
 from portal.web.insights import charts, present
 from tests.conftest import Portal, login
@@ -461,3 +463,17 @@ def test_fixed_codes_get_human_labels(app: Flask) -> None:
         assert present.label_for("months", insights.Label("2026-07", "2026-07")) == "July 2026"
         merged = present.label_for("site", insights.Label("other", "other"))
         assert merged.startswith("Other")
+
+
+def test_a_csv_export_is_audited_with_the_table_not_its_content(released: Released) -> None:
+    response = released.client.get("/insights/2026-Q1/category.csv")
+    assert response.status_code == 200
+    released.db.expire_all()
+    events = list(
+        released.db.scalars(
+            select(AuditEvent).where(AuditEvent.action == Action.INSIGHTS_EXPORTED.value)
+        )
+    )
+    assert len(events) == 1
+    assert json.loads(events[0].detail) == {"period": "2026-Q1", "view": "category"}
+    assert events[0].actor_email == "boss@example.org"

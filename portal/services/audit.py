@@ -67,6 +67,7 @@ class Action(enum.StrEnum):
     CONFIG_EXPORTED = "config.exported"
     CONFIG_IMPORTED = "config.imported"
     AUDIT_EXPORTED = "audit.exported"
+    INSIGHTS_EXPORTED = "insights.exported"
     # the system
     NOTIFICATIONS_SENT = "system.notifications_sent"
     SIGNALS_RAISED = "system.signals_raised"

@@ -67,6 +67,7 @@ ACTION_LABELS = {
     Action.CONFIG_EXPORTED: _l("Taxonomy exported"),
     Action.CONFIG_IMPORTED: _l("Taxonomy imported"),
     Action.AUDIT_EXPORTED: _l("Audit log exported"),
+    Action.INSIGHTS_EXPORTED: _l("Insight table exported (CSV)"),
     Action.NOTIFICATIONS_SENT: _l("New-case notifications sent"),
     Action.SIGNALS_RAISED: _l("Systemic-signal alerts raised"),
     Action.INSIGHTS_REFRESHED: _l("Insight figures computed"),

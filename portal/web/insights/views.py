@@ -9,13 +9,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from portal.services import insights
+from portal.services import audit, insights
+from portal.services.audit import Action
 from portal.services.errors import InvalidInput
 from portal.services.insights import PROGRESS, VOLUME, Quarter, Release
 from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.insights import bp, charts, present
-from portal.web.staff.auth import requires
+from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
 
@@ -199,6 +200,17 @@ def csv_file(period: str, view: str) -> ResponseReturnValue:
         if release is None or view not in release.views:
             abort(404)
         grid = present.view_grid(release, view)
+    # An export leaves a trace, like the audit log's (DESIGN.md invariant 6): which table, never
+    # its content.
+    audit.record(
+        session,
+        Action.INSIGHTS_EXPORTED,
+        state.now(),
+        actor=current_staff(),
+        period=str(quarter),
+        view=grid.name,
+    )
+    session.commit()
     response = make_response(present.to_csv(grid).encode("utf-8"))
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = (
