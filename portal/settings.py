@@ -77,6 +77,9 @@ class Settings:
     # Where reporters learn about reporting to a competent authority outside the organisation
     # (EU 2019/1937 art. 9(1)(g)); shown on the front page. Empty: the page says to ask.
     external_reporting_url: str = ""
+    # Where "Leave this site quickly" on every reporter page sends the reporter: a neutral page
+    # that says nothing about speaking up.
+    quick_exit_url: str = "https://www.wikipedia.org/"
 
     # Argon2id costs: key derivation from receipts and staff passwords ...
     kdf_time_cost: int = PRODUCTION_ARGON2.time_cost
@@ -275,6 +278,8 @@ def validate(settings: Settings) -> None:
         ("https://", "http://")
     ):
         raise SettingsError("external_reporting_url must start with https:// or http://")
+    if not settings.quick_exit_url.startswith(("https://", "http://")):
+        raise SettingsError("quick_exit_url must start with https:// or http://")
     if not 1 <= settings.api_token_max_days <= 365:
         raise SettingsError("api_token_max_days must be from 1 to 365")
     if settings.staff_password_min_chars < 8:

@@ -50,8 +50,9 @@ from portal.models import (
 from portal.services import api_tokens, insights
 from portal.services import staff as staff_service
 from portal.services.insights import Quarter
-from portal.settings import PROJECT_ROOT
+from portal.settings import PROJECT_ROOT, Settings
 from portal.web.admin.config_views import LISTS
+from portal.web.reporter import receipt_check
 from tests.conftest import (
     PASSWORD,
     Portal,
@@ -115,6 +116,9 @@ EXPIRED_FOLLOWUP = Expect(401)  # the reporter page "your follow-up session has 
 TO_FOLLOWUP_CASE = Expect(302, "/followup/case")
 MESSAGE_SENT = Expect(302, "/followup/case?sent=1")
 TO_START = Expect(302, "/")
+# The quick exit: cookies cleared, then off to the configured neutral page (a full URL).
+QUICK_EXIT = Expect(303, Settings().quick_exit_url)
+RECEIPT_MATCHES = Expect(200)  # the practice check, typed receipt = the page's receipt
 TO_CASE_LIST = Expect(302, "/staff/")
 LOGGED_OUT = Expect(302, "/staff/login")
 CASE_UPDATED = Expect(302, "/staff/cases/{handle}")
@@ -237,6 +241,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
         R.REPORTER_B: MESSAGE_SENT,
     },
     ("/followup/leave", "POST"): everyone(TO_START),
+    # Reporter safety: open to everyone; neither reads nor writes anything of a case.
+    ("/leave", "GET"): everyone(QUICK_EXIT),
+    ("/report/receipt-check", "POST"): everyone(RECEIPT_MATCHES),
     ("/staff/login", "GET"): everyone(PAGE),
     # Posts the holder's credentials: the password step leads to the code step.
     ("/staff/login", "POST"): everyone(TO_CODE),
@@ -530,6 +537,7 @@ def form_for(rule: str, world: World) -> dict[str, object]:
             "department": "",
         },
         "/followup": {"receipt": world.receipt_b},
+        "/report/receipt-check": receipt_check_form(world),
         "/followup/case": {"text": "A message sent during the authorization test."},
         "/staff/login": {"email": world.staff[R.HOLDER].email, "password": PASSWORD},
         "/staff/account/password": {
@@ -590,6 +598,13 @@ def form_for(rule: str, world: World) -> dict[str, object]:
     return bodies.get(rule, {})
 
 
+def receipt_check_form(world: World) -> dict[str, object]:
+    """What the receipt page of case B would post back: its token and B's receipt typed."""
+    with world.app.app_context():
+        token = receipt_check.token_for(world.receipt_b)
+    return {"token": token, "typed": world.receipt_b.lower()}
+
+
 def live_fields(client: FlaskClient, rule: str, world: World) -> dict[str, str]:
     """Fields only known at request time: a fresh second-factor code for the code step, and a
     code of the secret the enrolment page shows this client (if it shows one)."""
@@ -628,6 +643,8 @@ def redirect_target(response: TestResponse) -> str | None:
     if response.location is None:
         return None
     parts = urlsplit(response.location)
+    if parts.netloc:  # off-site (the quick exit): the whole address matters
+        return response.location
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 

@@ -53,6 +53,8 @@ def test_test_variables_are_ignored() -> None:
         ({"PORTAL_KDF_MEMORY_KIB": "4"}, "Argon2"),
         ({"PORTAL_STAFF_PASSWORD_MIN_CHARS": "4"}, "at least 8"),
         ({"PORTAL_EXTERNAL_REPORTING_URL": "javascript:alert(1)"}, "https://"),
+        ({"PORTAL_QUICK_EXIT_URL": "/staff/"}, "quick_exit_url must start with https://"),
+        ({"PORTAL_QUICK_EXIT_URL": ""}, "quick_exit_url must start with https://"),
         # Deadlines are policy now (taxonomy [policy]); the old names must not pass silently.
         ({"PORTAL_ACKNOWLEDGE_DAYS": "7"}, "unknown setting"),
     ],

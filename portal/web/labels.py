@@ -7,7 +7,7 @@ are labelled here.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_babel import lazy_gettext as _l
 
 from portal.models import Priority
@@ -102,6 +102,17 @@ def action_label(action: str) -> str:
         return action
 
 
+#: Paths of the staff side. Their pages (error pages included) carry no quick exit.
+STAFF_PATHS = ("/staff/", "/insights/", "/api/")
+
+
+def quick_exit_here() -> bool:
+    """Whether this page gets "Leave this site quickly": every reporter page, and error pages
+    reached from anywhere but the staff side. Staff pages extend ``staff/base.html``, which
+    drops the link whatever this says."""
+    return not (request.path + "/").startswith(STAFF_PATHS)
+
+
 def register(app: Flask) -> None:
     from portal.web import state
 
@@ -114,4 +125,5 @@ def register(app: Flask) -> None:
         deadline_state_labels=DEADLINE_STATE_LABELS,
         action_label=action_label,
         detail_label=detail_label,
+        quick_exit_here=quick_exit_here,
     )

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.web.forms import CheckboxListField, PortalForm
@@ -50,6 +57,14 @@ class ReceiptForm(PortalForm):
     receipt = StringField(
         _l("Your receipt"), validators=[DataRequired(_l("Type the receipt you were given."))]
     )
+
+
+class ReceiptCheckForm(PortalForm):
+    """The receipt page's practice check. ``token`` carries this submission's receipt encrypted
+    (``portal.web.reporter.receipt_check``); an empty ``typed`` is simply "does not match"."""
+
+    typed = StringField(_l("Type your receipt again to check you saved it"))
+    token = HiddenField()
 
 
 class MessageForm(PortalForm):

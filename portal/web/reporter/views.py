@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import make_response, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import SelectChoice
@@ -25,9 +26,16 @@ from portal.services.errors import (
 )
 from portal.web import client, state
 from portal.web.errors import csrf_recoverable
-from portal.web.reporter import bp
+from portal.web.reporter import bp, receipt_check
 from portal.web.reporter import session as reporter_session
-from portal.web.reporter.forms import NAMED, LeaveForm, MessageForm, ReceiptForm, ReportForm
+from portal.web.reporter.forms import (
+    NAMED,
+    LeaveForm,
+    MessageForm,
+    ReceiptCheckForm,
+    ReceiptForm,
+    ReportForm,
+)
 
 MONTHS_OFFERED = 60
 
@@ -104,7 +112,14 @@ def report() -> ResponseReturnValue:
             problem = "excluded" if error.because_of_exclusions else "unstaffed"
         else:
             session.commit()
-            return render_template("reporter/receipt.html", receipt=submitted.receipt)
+            check_form = ReceiptCheckForm(formdata=None)
+            check_form.token.data = receipt_check.token_for(submitted.receipt)
+            return render_template(
+                "reporter/receipt.html",
+                receipt=submitted.receipt,
+                check_form=check_form,
+                outcome=None,
+            )
     status = 400 if request.method == "POST" else 200
     return render_template(
         "reporter/report.html",
@@ -116,6 +131,43 @@ def report() -> ResponseReturnValue:
 
 
 csrf_recoverable("reporter.report")
+
+
+@bp.post("/report/receipt-check")
+def receipt_check_view() -> ResponseReturnValue:
+    """The practice check. Stores nothing and reads no database: the receipt to compare with
+    comes back, encrypted, in the form. An expired CSRF token is no reason to refuse a check
+    that changes nothing, so its failure is ignored here (the view is CSRF-recoverable)."""
+    form = ReceiptCheckForm()
+    typed = form.typed.data or ""
+    receipt = receipt_check.receipt_in(form.token.data or "")
+    if receipt is None:
+        outcome = receipt_check.Outcome.EXPIRED
+    else:
+        outcome = receipt_check.check(receipt, typed)
+    status = 200 if outcome is receipt_check.Outcome.MATCH else 400
+    return render_template(
+        "reporter/receipt.html", receipt=receipt, check_form=form, outcome=outcome
+    ), status
+
+
+csrf_recoverable("reporter.receipt_check_view")
+
+
+@bp.get("/leave")
+def leave() -> ResponseReturnValue:
+    """Quick exit: off to a neutral page, forgetting this browser's portal cookies on the way.
+
+    Works with JavaScript off (a plain link). Nothing is read, written or logged. Both cookies
+    are deleted explicitly because browsers honour Clear-Site-Data only over HTTPS; "cache" is
+    left out because reporter pages are never cached (no-store) and clearing the cache can hold
+    up the navigation away in Chromium, which is the opposite of quick."""
+    response = make_response(redirect(state.settings().quick_exit_url, code=303))
+    flask_session.clear()  # Flask then deletes the form cookie (portal_form)
+    reporter_session.clear(response)
+    response.headers["Clear-Site-Data"] = '"cookies", "storage"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/followup", methods=["GET", "POST"])
