@@ -1,0 +1,84 @@
+"""A reporter's journeys in a real browser, with JavaScript off and on (DESIGN.md invariant 7):
+raise a concern, keep the receipt, come back with it and read the case. No console errors, and
+no request leaves for another origin."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import SQLITE_ONLY, NewTab
+from tests.conftest import Portal
+
+pytestmark = SQLITE_ONLY
+
+DESCRIPTION = "My manager shouts at me in front of the team every Monday."
+RECEIPT = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
+
+
+def raise_concern(page: Page) -> str:
+    """From the front page to the receipt, by links, labels and buttons; returns the receipt."""
+    page.goto("/")
+    page.get_by_role("main").get_by_role("link", name="Raise a concern").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Raise a concern")
+    page.get_by_label("Harassment, bullying or sexual harassment").check()
+    page.get_by_label("What happened?").fill(DESCRIPTION)
+    page.get_by_label("When did it happen?").select_option("ongoing")
+    expect(page.get_by_label("No, stay anonymous")).to_be_checked()
+    page.get_by_role("button", name="Send my concern").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your concern was received")
+    receipt = page.locator("#receipt").inner_text().strip()
+    assert RECEIPT.match(receipt), receipt
+    return receipt
+
+
+def follow_up(page: Page, receipt: str) -> None:
+    """From the receipt page to the case, typing the receipt and pressing Enter."""
+    page.get_by_role("link", name="Go to follow-up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Follow up on your concern")
+    page.get_by_label("Your receipt").fill(receipt)
+    page.get_by_label("Your receipt").press("Enter")
+    expect(page).to_have_url(re.compile(r"/followup/case$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your concern")
+    expect(page.get_by_text(DESCRIPTION)).to_be_visible()
+    expect(page.get_by_text("Not given: anonymous")).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["no-javascript", "javascript"])
+def test_anonymous_concern_and_follow_up(portal: Portal, new_tab: NewTab, javascript: bool) -> None:
+    portal.staff("olivia")  # an ombudsperson in a queue opens the channel
+    tab = new_tab(javascript=javascript)
+    receipt = raise_concern(tab.page)
+    follow_up(tab.page, receipt)
+    tab.assert_clean()
+
+
+def test_keyboard_only_concern(portal: Portal, new_tab: NewTab) -> None:
+    """The form is reachable and sendable with the keyboard alone: skip link, Tab, arrows,
+    typing, Enter; no mouse click anywhere."""
+    portal.staff("olivia")
+    tab = new_tab(javascript=False)
+    page = tab.page
+    page.goto("/report")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    # The first radio of the category group is the next stop after the skip target.
+    page.keyboard.press("Tab")
+    while not page.evaluate("document.activeElement.name === 'category'"):
+        page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("What happened?")).to_be_focused()
+    page.keyboard.type(DESCRIPTION)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("When did it happen?")).to_be_focused()
+    page.keyboard.press("ArrowDown")  # "Choose…" to "It is still going on"
+    while not page.evaluate("document.activeElement.type === 'submit'"):
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your concern was received")
+    follow_up(page, page.locator("#receipt").inner_text().strip())
+    tab.assert_clean()
