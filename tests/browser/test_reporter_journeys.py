@@ -56,12 +56,16 @@ def test_anonymous_concern_and_follow_up(portal: Portal, new_tab: NewTab, javasc
 
 
 def test_keyboard_only_concern(portal: Portal, new_tab: NewTab) -> None:
-    """The form is reachable and sendable with the keyboard alone: skip link, Tab, arrows,
+    """The form is reachable and sendable with the keyboard alone: quick exit, skip link, Tab,
+    arrows,
     typing, Enter; no mouse click anywhere."""
     portal.staff("olivia")
     tab = new_tab(javascript=False)
     page = tab.page
     page.goto("/report")
+    # The quick exit comes first: a frightened reporter must reach it with one key.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Leave this site quickly")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
