@@ -57,8 +57,7 @@ def test_anonymous_concern_and_follow_up(portal: Portal, new_tab: NewTab, javasc
 
 def test_keyboard_only_concern(portal: Portal, new_tab: NewTab) -> None:
     """The form is reachable and sendable with the keyboard alone: quick exit, skip link, Tab,
-    arrows,
-    typing, Enter; no mouse click anywhere."""
+    arrows, typing, Enter; no mouse click anywhere."""
     portal.staff("olivia")
     tab = new_tab(javascript=False)
     page = tab.page
