@@ -94,8 +94,6 @@ class Tab:
 
     def _on_console(self, message: ConsoleMessage) -> None:
         where = message.location.get("url", "")
-        if where.endswith("/favicon.ico"):
-            return  # Chromium asks for it by itself; the portal has no icon (a 404, no page error)
         if message.type in ("error", "warning"):
             self.console_errors.append(f"{message.type}: {message.text} ({where})")
 

@@ -85,3 +85,18 @@ def test_keyboard_only_concern(portal: Portal, new_tab: NewTab) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Your concern was received")
     follow_up(page, page.locator("#receipt").inner_text().strip())
     tab.assert_clean()
+
+
+def test_the_receipt_prints_without_the_forms_and_menus(portal: Portal, new_tab: NewTab) -> None:
+    """A reporter may print the receipt page: the receipt is on paper; the quick exit, menus and
+    forms (the practice check) are not."""
+    portal.staff("olivia")
+    tab = new_tab(javascript=False)
+    receipt = raise_concern(tab.page)
+    tab.page.emulate_media(media="print")
+    expect(tab.page.locator("#receipt")).to_have_text(receipt)
+    expect(tab.page.locator("#receipt")).to_be_visible()
+    expect(tab.page.get_by_role("link", name="Leave this site quickly")).to_be_hidden()
+    for form in tab.page.locator("main form").all():
+        expect(form).to_be_hidden()
+    tab.assert_clean()
