@@ -20,6 +20,7 @@ from werkzeug.test import TestResponse
 from portal import crypto
 from portal.db import Base
 from portal.models import Role
+from portal.services import policy
 from portal.settings import Settings
 from portal.web.reporter.session import COOKIE as REPORTER_COOKIE
 from tests.conftest import (
@@ -303,3 +304,21 @@ def test_check_with_an_expired_form_token_still_answers(
     )
     assert response.status_code == 200
     assert "That matches" in response.text
+
+
+def test_small_units_carry_a_warning_before_sending(portal: Portal, client: FlaskClient) -> None:
+    """A site or department below the policy's smallest unit (headcount from configuration) is
+    labelled as a small team in the form itself, so the warning is there with JavaScript off."""
+    portal.staff("olivia")
+    page = client.get("/report").text
+    options = dict(re.findall(r'<option value="([a-z-]+)">([^<]*)</option>', page))
+    assert options["remote"] == (
+        "Remote or travelling (a small team: choosing it may point at you)"
+    )  # 12 employees, below the default minimum of 20
+    assert options["hq"] == "Head office"  # 420 employees
+    assert options["finance"] == "Finance"  # 45 employees
+
+    policy.update(portal.session, insights_min_headcount=50)
+    portal.session.commit()
+    page = client.get("/report").text
+    assert "Finance (a small team: choosing it may point at you)" in page

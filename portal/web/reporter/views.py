@@ -14,8 +14,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
-from portal.models import OrgUnitKind
-from portal.services import followup, intake, routing, taxonomy
+from portal.models import OrgUnit, OrgUnitKind
+from portal.services import followup, intake, policy, routing, taxonomy
 from portal.services.errors import (
     InvalidInput,
     MalformedReceipt,
@@ -57,6 +57,15 @@ def _month_choices(today: dt.date) -> list[SelectChoice]:
     return choices
 
 
+def _unit_label(unit: OrgUnit, smallest: int) -> str:
+    """A unit's label, with a warning in it when its headcount (configuration) is below the
+    policy's smallest unit: the warning is there before sending, with or without JavaScript."""
+    if unit.headcount is not None and unit.headcount < smallest:
+        text: str = _("%(unit)s (a small team: choosing it may point at you)", unit=unit.label)
+        return text
+    return unit.label
+
+
 def _report_form(excludable: list[routing.PublicStaff]) -> ReportForm:
     session = state.db()
     form = ReportForm()
@@ -64,11 +73,13 @@ def _report_form(excludable: list[routing.PublicStaff]) -> ReportForm:
         SelectChoice(c.code, c.label) for c in taxonomy.active_categories(session)
     ]
     none = [SelectChoice("", _("Prefer not to say"))]
+    smallest = policy.values(session).insights_min_headcount
     form.site.choices = none + [
-        SelectChoice(u.code, u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
+        SelectChoice(u.code, _unit_label(u, smallest))
+        for u in taxonomy.active_units(session, OrgUnitKind.SITE)
     ]
     form.department.choices = none + [
-        SelectChoice(u.code, u.label)
+        SelectChoice(u.code, _unit_label(u, smallest))
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.happened.choices = _month_choices(state.today())
