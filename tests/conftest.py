@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from portal import create_app, crypto, migrate
 from portal.db import Base, make_engine
@@ -295,11 +296,25 @@ def report_form(**overrides: object) -> dict[str, object]:
     return data
 
 
-def submit_via_web(client: FlaskClient, **overrides: object) -> str:
+def receipt_page_after(client: FlaskClient, posted: TestResponse) -> TestResponse:
+    """Follow a successful submission's 303 to the receipt page (post/redirect/get), as a
+    browser does; the receipt page is where the receipt is shown."""
+    assert posted.status_code == 303, posted.text
+    assert posted.location == "/report/receipt", posted.location
+    shown = client.get(posted.location)
+    assert shown.status_code == 200, shown.text
+    return shown
+
+
+def post_concern(client: FlaskClient, **overrides: object) -> TestResponse:
+    """Send the report form as a browser does and return the receipt page it leads to."""
     token = csrf_token(client.get("/report").text)
-    response = client.post("/report", data={"csrf_token": token, **report_form(**overrides)})
-    assert response.status_code == 200, response.text
-    return receipt_of(response.text)
+    posted = client.post("/report", data={"csrf_token": token, **report_form(**overrides)})
+    return receipt_page_after(client, posted)
+
+
+def submit_via_web(client: FlaskClient, **overrides: object) -> str:
+    return receipt_of(post_concern(client, **overrides).text)
 
 
 def open_followup(client: FlaskClient, receipt: str) -> None:

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import http.client
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -22,7 +23,15 @@ from portal.instance import InstanceSecrets
 from portal.models import Case, CaseAccess, Message, StaffUser
 from portal.services import content
 from portal.web.reporter import session as reporter_session
-from tests.conftest import Portal, csrf_token, open_followup, submit_via_web
+from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE
+from tests.conftest import (
+    Portal,
+    csrf_token,
+    open_followup,
+    receipt_of,
+    report_form,
+    submit_via_web,
+)
 
 ADDRESS = "198.51.100.77"
 AGENT = "MarkerAgent/9.9 (agent-marker-3141)"
@@ -105,6 +114,46 @@ def test_no_client_metadata_or_plaintext_in_database_or_logs(
     for form in (receipt, crypto.normalise_receipt(receipt)):
         assert form.encode() not in stored, "the receipt must never be stored"
         assert form not in logged
+
+
+def test_the_receipt_hand_over_leaves_no_trace(
+    app: Flask, portal: Portal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Post/redirect/get carries the receipt in a cookie: across the whole flow (send, receipt
+    page, reload, practice check, follow-up, quick exit) neither the receipt nor the cookie's
+    value reaches the database (the audit log included) or a log."""
+    caplog.set_level(logging.DEBUG)
+    portal.staff("alice", queues=("general", "hr"))
+    client = _reporter_client(app)
+    token = csrf_token(client.get("/report").text)
+    posted = client.post(
+        "/report", data={"csrf_token": token, **report_form(description=DESCRIPTION)}
+    )
+    assert posted.status_code == 303
+    handed_over = next(
+        h for h in posted.headers.getlist("Set-Cookie") if h.startswith(f"{RECEIPT_COOKIE}=")
+    )
+    cookie_value = handed_over.split(";")[0].split("=", 1)[1]
+    page = client.get("/report/receipt")
+    receipt = receipt_of(page.text)
+    assert client.get("/report/receipt").status_code == 410  # the reload
+    check_token = re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)
+    assert check_token
+    checked = client.post(
+        "/report/receipt-check",
+        data={"csrf_token": csrf_token(page.text), "token": check_token[1], "typed": receipt},
+    )
+    assert checked.status_code == 200
+    open_followup(client, receipt)
+    client.get("/leave")
+
+    stored = database_bytes(app)
+    logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    for form in (receipt, crypto.normalise_receipt(receipt), cookie_value):
+        assert form.encode() not in stored, "the receipt must never be stored"
+        assert form not in logged, "the receipt must never be logged"
+    for marker in _markers():
+        assert marker not in logged
 
 
 def test_reporter_rows_carry_days_only(portal: Portal, db: Session, app: Flask) -> None:

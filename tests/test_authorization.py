@@ -100,7 +100,7 @@ MAY_READ_A = frozenset({R.REPORTER_A, R.HOLDER})
 @dataclass(frozen=True)
 class Expect:
     status: int
-    location: str | None = None  # path (and query) of the redirect target, for 302
+    location: str | None = None  # path (and query) of the redirect target, for a redirect
 
     def __str__(self) -> str:
         return f"{self.status} → {self.location}" if self.location else str(self.status)
@@ -118,6 +118,8 @@ MESSAGE_SENT = Expect(302, "/followup/case?sent=1")
 TO_START = Expect(302, "/")
 # The quick exit: cookies cleared, then off to the configured neutral page (a full URL).
 QUICK_EXIT = Expect(303, Settings().quick_exit_url)
+TO_RECEIPT = Expect(303, "/report/receipt")  # a concern sent; the receipt in a cookie
+RECEIPT_GONE = Expect(410)  # the receipt page without the cookie: shown once already
 RECEIPT_MATCHES = Expect(200)  # the practice check, typed receipt = the page's receipt
 TO_CASE_LIST = Expect(302, "/staff/")
 LOGGED_OUT = Expect(302, "/staff/login")
@@ -227,7 +229,9 @@ ADMIN_LIST = f"/staff/admin/config/<{LISTS}>"
 MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/", "GET"): everyone(PAGE),
     ("/report", "GET"): everyone(PAGE),
-    ("/report", "POST"): everyone(PAGE),  # the receipt page
+    ("/report", "POST"): everyone(TO_RECEIPT),  # post/redirect/get to the receipt page
+    # Without the hand-over cookie of a submission just made: "shown once, not again".
+    ("/report/receipt", "GET"): everyone(RECEIPT_GONE),
     ("/followup", "GET"): everyone(PAGE),
     ("/followup", "POST"): everyone(TO_FOLLOWUP_CASE),  # posts case B's receipt
     ("/followup/case", "GET"): {

@@ -157,6 +157,7 @@ def test_a_concern_excluding_the_chair_still_reaches_the_chair(
             "csrf_token": token,
             **report_form(category="executive_conduct", description=SECRET, excluded=str(chair.id)),
         },
+        follow_redirects=True,
     )
 
     assert response.status_code == 200 and 'id="receipt"' in response.text

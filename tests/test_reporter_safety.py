@@ -22,12 +22,15 @@ from portal.db import Base
 from portal.models import Role
 from portal.services import policy
 from portal.settings import Settings
+from portal.web.reporter import receipt_check, receipt_cookie
+from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE
 from portal.web.reporter.session import COOKIE as REPORTER_COOKIE
 from tests.conftest import (
     Portal,
     csrf_token,
     login,
     open_followup,
+    post_concern,
     receipt_of,
     report_form,
     submit_via_web,
@@ -48,10 +51,7 @@ def row_counts(app: Flask) -> dict[str, int]:
 
 
 def receipt_page(client: FlaskClient) -> TestResponse:
-    token = csrf_token(client.get("/report").text)
-    response = client.post("/report", data={"csrf_token": token, **report_form()})
-    assert response.status_code == 200, response.text
-    return response
+    return post_concern(client)
 
 
 def check_token(html: str) -> str:
@@ -245,8 +245,7 @@ def test_check_says_match_or_not_and_keeps_what_was_typed(
 def test_check_compares_with_this_submission_only(
     client: FlaskClient, portal: Portal, db: Session
 ) -> None:
-    """Reloading the receipt page sends the concern again (a browser asks first): that page
-    has its own receipt, and each page's check knows only its own."""
+    """Two concerns sent one after the other: each receipt page's check knows only its own."""
     portal.staff("alice", queues=("general",))
     first = receipt_page(client).text
     second = receipt_page(client).text
@@ -304,6 +303,118 @@ def test_check_with_an_expired_form_token_still_answers(
     )
     assert response.status_code == 200
     assert "That matches" in response.text
+
+
+# --- the receipt page: post/redirect/get ---------------------------------------------------------
+
+
+def cases(app: Flask) -> int:
+    return row_counts(app)["cases"]
+
+
+def _set_cookie(response: TestResponse, name: str) -> str:
+    found = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
+    assert len(found) == 1, response.headers.getlist("Set-Cookie")
+    return found[0]
+
+
+def test_sending_redirects_to_the_receipt_page_with_a_sealed_cookie(
+    app: Flask, client: FlaskClient, portal: Portal
+) -> None:
+    portal.staff("alice", queues=("general",))
+    token = csrf_token(client.get("/report").text)
+    posted = client.post("/report", data={"csrf_token": token, **report_form()})
+    assert posted.status_code == 303
+    assert posted.location == "/report/receipt"
+    header = _set_cookie(posted, RECEIPT_COOKIE)
+    attributes = [part.strip() for part in header.split(";")]
+    assert "HttpOnly" in attributes and "SameSite=Strict" in attributes
+    assert f"Path={receipt_cookie.PATH}" in attributes
+    assert f"Max-Age={receipt_cookie.MAX_AGE_SECONDS}" in attributes
+    assert receipt_cookie.MAX_AGE_SECONDS <= 10 * 60  # a few minutes, no more
+    assert "Secure" not in attributes  # secure_cookies is off in the tests
+    receipt = receipt_of(client.get(posted.location).text)
+    every_cookie = "\n".join(posted.headers.getlist("Set-Cookie"))
+    for form in (receipt, crypto.normalise_receipt(receipt), receipt.lower()):
+        assert form not in every_cookie, "the cookie must not show the receipt"
+    assert receipt not in posted.text
+
+
+def test_the_receipt_cookie_is_secure_when_cookies_are(app: Flask, portal: Portal) -> None:
+    portal.staff("alice", queues=("general",))
+    state = app.extensions["portal"]
+    state.settings = state.settings.replace(secure_cookies=True)
+    client = app.test_client()
+    token = csrf_token(client.get("/report").text)
+    posted = client.post("/report", data={"csrf_token": token, **report_form()})
+    assert posted.status_code == 303
+    assert "Secure" in [p.strip() for p in _set_cookie(posted, RECEIPT_COOKIE).split(";")]
+
+
+def test_the_receipt_page_shows_it_once_and_deletes_the_cookie(
+    app: Flask, client: FlaskClient, portal: Portal
+) -> None:
+    portal.staff("alice", queues=("general",))
+    shown = post_concern(client)
+    receipt = receipt_of(shown.text)
+    assert "This receipt is shown only once" in shown.text
+    assert check_token(shown.text)  # the practice check, as before
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert _deleted(shown, RECEIPT_COOKIE)
+    assert client.get_cookie(RECEIPT_COOKIE, path=receipt_cookie.PATH) is None
+    assert cases(app) == 1
+
+    reloaded = client.get("/report/receipt")
+    assert reloaded.status_code == 410
+    assert "This receipt is not shown again" in reloaded.text
+    assert "raise your concern again" in reloaded.text and "in person" in reloaded.text
+    assert receipt not in reloaded.text and 'id="receipt"' not in reloaded.text
+    assert reloaded.headers["Cache-Control"] == "no-store"
+    assert cases(app) == 1  # nothing was sent again
+
+
+@pytest.mark.parametrize("spoil", ["expired", "tampered", "a check token", "garbage"])
+def test_a_spoiled_receipt_cookie_shows_the_once_page(
+    app: Flask, client: FlaskClient, portal: Portal, spoil: str
+) -> None:
+    portal.staff("alice", queues=("general",))
+    token = csrf_token(client.get("/report").text)
+    posted = client.post("/report", data={"csrf_token": token, **report_form()})
+    assert posted.status_code == 303
+    value = _set_cookie(posted, RECEIPT_COOKIE).split(";")[0].split("=", 1)[1]
+    if spoil == "expired":
+        state = app.extensions["portal"]
+        previous = state.clock
+        later = dt.timedelta(seconds=receipt_cookie.MAX_AGE_SECONDS + 1)
+        state.clock = lambda: previous() + later
+    else:
+        if spoil == "tampered":
+            value = value[:-6] + ("AAAA" if value[-6:-2] != "AAAA" else "BBBB") + value[-2:]
+        elif spoil == "a check token":  # sealed the same way, for another use
+            with app.test_request_context():
+                value = receipt_check.token_for(crypto.new_receipt())
+        else:
+            value = "not-a-token"
+        client.set_cookie(RECEIPT_COOKIE, value, path=receipt_cookie.PATH)
+    page = client.get("/report/receipt")
+    assert page.status_code == 410
+    assert "This receipt is not shown again" in page.text
+    assert 'id="receipt"' not in page.text
+    assert _deleted(page, RECEIPT_COOKIE)
+    assert cases(app) == 1
+
+
+def test_the_practice_check_works_after_the_redirect(client: FlaskClient, portal: Portal) -> None:
+    portal.staff("alice", queues=("general",))
+    page = post_concern(client).text
+    receipt = receipt_of(page)
+    client.get("/report/receipt")  # a reload in between changes nothing for the check
+    assert check(client, page, receipt.lower()).status_code == 200
+    assert check(client, page, "wrong").status_code == 400
+
+
+def test_leave_deletes_the_receipt_cookie_too(client: FlaskClient) -> None:
+    assert _deleted(client.get("/leave"), RECEIPT_COOKIE)
 
 
 def test_small_units_carry_a_warning_before_sending(portal: Portal, client: FlaskClient) -> None:

@@ -86,8 +86,10 @@ def test_anonymous_submission_shows_receipt_once(
             "site": "hq",
             "department": "",
         },
+        follow_redirects=True,
     )
     assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [303]
     receipt = re.search(r'id="receipt">([^<]+)<', response.text)
     assert receipt and RECEIPT_SHAPE.match(receipt.group(1))
     assert "shown only once" in response.text and "write it down" in response.text.lower()
@@ -244,6 +246,7 @@ def test_deadlines_come_from_policy_and_name_from_settings(
             "site": "",
             "department": "",
         },
+        follow_redirects=True,
     ).text
     assert "within 5 days" in shown and "within 2 months" in shown
     stored = db.scalars(select(Case)).one()

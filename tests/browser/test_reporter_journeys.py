@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
 
+from portal.models import Case
 from tests.browser.conftest import SQLITE_ONLY, NewTab
 from tests.conftest import Portal
 
@@ -100,3 +103,23 @@ def test_the_receipt_prints_without_the_forms_and_menus(portal: Portal, new_tab:
     for form in tab.page.locator("main form").all():
         expect(form).to_be_hidden()
     tab.assert_clean()
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["no-javascript", "javascript"])
+def test_reloading_the_receipt_page_sends_nothing_again(
+    portal: Portal, new_tab: NewTab, app: Flask, javascript: bool
+) -> None:
+    """The receipt page is reached by a redirect (post/redirect/get): reloading it asks nothing,
+    sends no second concern and shows the receipt no more."""
+    portal.staff("olivia")
+    tab = new_tab(javascript=javascript)
+    receipt = raise_concern(tab.page)
+    expect(tab.page).to_have_url(re.compile(r"/report/receipt$"))
+    response = tab.page.reload()
+    assert response is not None and response.status == 410
+    expect(tab.page.get_by_role("heading", level=1)).to_have_text("This receipt is not shown again")
+    expect(tab.page.locator("#receipt")).to_have_count(0)
+    assert receipt not in tab.page.content()
+    with app.extensions["portal"].sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
+    assert tab.foreign_requests == []

@@ -7,6 +7,10 @@ the page, which already shows the receipt in the clear and is sent ``no-store``.
 database lookup, so the check is no oracle for other receipts and needs no throttle. While the
 token lives, the page can show the receipt again next to a typed copy that does not match, so a
 mistake in writing it down can still be corrected; once it has expired, nobody can show it.
+
+The same sealing (``seal``/``unseal``, with its own associated data per use) carries the receipt
+from the POST that submits a concern to the receipt page it redirects to
+(``portal.web.reporter.receipt_cookie``), so there is one way of sealing a receipt, not two.
 """
 
 from __future__ import annotations
@@ -32,25 +36,37 @@ def _key() -> bytes:
     return crypto.subkey(state.secrets().secret_key, "receipt-check")
 
 
-def token_for(receipt: str) -> str:
-    """The hidden value the receipt page's check form posts back."""
-    minutes = state.settings().reporter_session_minutes
-    expires = state.now() + dt.timedelta(minutes=minutes)
+def seal(receipt: str, lifetime: dt.timedelta, ad: bytes) -> str:
+    """The receipt and its expiry, encrypted and authenticated; ``ad`` names the use, so a
+    token made for one use is refused by another."""
+    expires = state.now() + lifetime
     payload = json.dumps(
         {"r": crypto.normalise_receipt(receipt), "e": int(expires.timestamp())}
     ).encode()
-    return base64.urlsafe_b64encode(crypto.encrypt(_key(), payload, _AD)).decode()
+    return base64.urlsafe_b64encode(crypto.encrypt(_key(), payload, ad)).decode()
 
 
-def receipt_in(token: str) -> str | None:
-    """The (displayable) receipt a live token was made for; None if expired or not ours."""
+def unseal(token: str, ad: bytes) -> str | None:
+    """The (displayable) receipt a live token was sealed for this use; None if expired, made
+    for another use, or not ours."""
     try:
-        payload = json.loads(crypto.decrypt(_key(), base64.urlsafe_b64decode(token), _AD))
+        payload = json.loads(crypto.decrypt(_key(), base64.urlsafe_b64decode(token), ad))
         if int(payload["e"]) < state.now().timestamp():
             return None
         return crypto.format_receipt(str(payload["r"]))
     except (crypto.DecryptionFailed, ValueError, KeyError, TypeError):
         return None
+
+
+def token_for(receipt: str) -> str:
+    """The hidden value the receipt page's check form posts back."""
+    minutes = state.settings().reporter_session_minutes
+    return seal(receipt, dt.timedelta(minutes=minutes), _AD)
+
+
+def receipt_in(token: str) -> str | None:
+    """The (displayable) receipt a live token was made for; None if expired or not ours."""
+    return unseal(token, _AD)
 
 
 def check(receipt: str, typed: str) -> Outcome:

@@ -26,7 +26,7 @@ from portal.services.errors import (
 )
 from portal.web import client, state
 from portal.web.errors import csrf_recoverable
-from portal.web.reporter import bp, receipt_check
+from portal.web.reporter import bp, receipt_check, receipt_cookie
 from portal.web.reporter import session as reporter_session
 from portal.web.reporter.forms import (
     NAMED,
@@ -123,14 +123,11 @@ def report() -> ResponseReturnValue:
             problem = "excluded" if error.because_of_exclusions else "unstaffed"
         else:
             session.commit()
-            check_form = ReceiptCheckForm(formdata=None)
-            check_form.token.data = receipt_check.token_for(submitted.receipt)
-            return render_template(
-                "reporter/receipt.html",
-                receipt=submitted.receipt,
-                check_form=check_form,
-                outcome=None,
-            )
+            # Post/redirect/get: the receipt page is a GET, so reloading it cannot send the
+            # concern again. The receipt goes along sealed in a short-lived cookie.
+            response = make_response(redirect(url_for("reporter.receipt"), code=303))
+            receipt_cookie.hand_over(response, submitted.receipt)
+            return response
     status = 400 if request.method == "POST" else 200
     return render_template(
         "reporter/report.html",
@@ -142,6 +139,26 @@ def report() -> ResponseReturnValue:
 
 
 csrf_recoverable("reporter.report")
+
+
+@bp.get("/report/receipt")
+def receipt() -> ResponseReturnValue:
+    """The receipt, shown once: the cookie that carried it is deleted in this very response, so
+    a reload finds none and says so (410) instead of showing it again; nothing is sent again."""
+    shown = receipt_cookie.take(request)
+    if shown is None:
+        response = make_response(render_template("reporter/receipt_gone.html"), 410)
+    else:
+        check_form = ReceiptCheckForm(formdata=None)
+        check_form.token.data = receipt_check.token_for(shown)
+        response = make_response(
+            render_template(
+                "reporter/receipt.html", receipt=shown, check_form=check_form, outcome=None
+            )
+        )
+    receipt_cookie.clear(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/report/receipt-check")
@@ -169,13 +186,14 @@ csrf_recoverable("reporter.receipt_check_view")
 def leave() -> ResponseReturnValue:
     """Quick exit: off to a neutral page, forgetting this browser's portal cookies on the way.
 
-    Works with JavaScript off (a plain link). Nothing is read, written or logged. Both cookies
+    Works with JavaScript off (a plain link). Nothing is read, written or logged. The cookies
     are deleted explicitly because browsers honour Clear-Site-Data only over HTTPS; "cache" is
     left out because reporter pages are never cached (no-store) and clearing the cache can hold
     up the navigation away in Chromium, which is the opposite of quick."""
     response = make_response(redirect(state.settings().quick_exit_url, code=303))
     flask_session.clear()  # Flask then deletes the form cookie (portal_form)
     reporter_session.clear(response)
+    receipt_cookie.clear(response)
     response.headers["Clear-Site-Data"] = '"cookies", "storage"'
     response.headers["Cache-Control"] = "no-store"
     return response
