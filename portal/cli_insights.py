@@ -8,7 +8,7 @@ import datetime as dt
 import click
 from flask.cli import with_appcontext
 
-from portal.cli_notify import BabelTexts, _report_deliveries, _show, _state
+from portal.cli_notify import BabelTexts, portal_state, report_deliveries, show_notices
 from portal.services import audit, insights, mail, signals
 from portal.services.audit import Action
 
@@ -28,7 +28,7 @@ def insights_group() -> None:
 def refresh_command(today: dt.datetime | None) -> None:
     """Compute the figures of every quarter that has ended and has none yet, and bring the
     progress figures (outcomes, deadlines) up to the first of this month. Idempotent."""
-    state = _state()
+    state = portal_state()
     now = state.clock()
     day = today.date() if today is not None else now.astimezone(dt.UTC).date()
     with state.sessions() as session:
@@ -56,7 +56,7 @@ def refresh_command(today: dt.datetime | None) -> None:
 def signals_command(dry_run: bool) -> None:
     """Alert queues to several concerns about one category in one site or department this
     quarter (counts only, each alert once)."""
-    state = _state()
+    state = portal_state()
     settings = state.settings
     now = state.clock()
     mailer = mail.mailer_for(settings, click.echo)
@@ -66,9 +66,9 @@ def signals_command(dry_run: bool) -> None:
             session.commit()
     if dry_run:
         click.echo(f"dry run: nothing is sent and nothing is changed; {len(run.notices)} alert(s):")
-        _show(run.notices)
+        show_notices(run.notices)
         return
     if not run.notices:
         click.echo("no new systemic signal")
         return
-    _report_deliveries(run, "signal alerts", mailer)
+    report_deliveries(run, "signal alerts", mailer)

@@ -34,7 +34,7 @@ class BabelTexts:
         return str(flask_babel.ngettext(singular, plural, num, **variables))
 
 
-def _state() -> PortalState:
+def portal_state() -> PortalState:
     value: PortalState = current_app.extensions["portal"]
     if value.secrets is None:
         raise click.ClickException("instance secrets are missing: run `portal init` first")
@@ -47,12 +47,12 @@ def _when(moment: dt.datetime | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _show(notices: list[Notice]) -> None:
+def show_notices(notices: list[Notice]) -> None:
     for notice in notices:
         click.echo(mail.render(notice.message))
 
 
-def _report_deliveries(run: RunResult, what: str, mailer: mail.Mailer) -> None:
+def report_deliveries(run: RunResult, what: str, mailer: mail.Mailer) -> None:
     """Say what was handed over; name each failure on stderr; exit 1 if any failed (after the
     caller committed the rest, so a failure never loses the others)."""
     click.echo(f"{what}: {len(run.sent)} sent, {len(run.failed)} failed ({mailer.description})")
@@ -73,7 +73,7 @@ def notify_command(dry_run: bool) -> None:
     """Send the batched new-case notices (counts only), at most once per notify_interval_hours.
 
     Safe to run from cron every few minutes: inside the interval it does nothing."""
-    state = _state()
+    state = portal_state()
     settings = state.settings
     now = state.clock()
     mailer = mail.mailer_for(settings, click.echo)
@@ -92,7 +92,7 @@ def notify_command(dry_run: bool) -> None:
                 f"no batch is due before {_when(next_at)}; that batch would now send"
                 f" {len(run.notices)} message(s):"
             )
-        _show(run.notices)
+        show_notices(run.notices)
         return
     if not run.due:
         click.echo(
@@ -100,7 +100,7 @@ def notify_command(dry_run: bool) -> None:
             " nothing sent"
         )
         return
-    _report_deliveries(run, "new-case notices", mailer)
+    report_deliveries(run, "new-case notices", mailer)
 
 
 @click.command("sla-check")
@@ -112,7 +112,7 @@ def notify_command(dry_run: bool) -> None:
 def sla_check_command(force: bool, dry_run: bool) -> None:
     """List open cases whose deadline is due soon or overdue, per queue, and remind the
     ombudspersons who hold them (counts only), at most once per UTC day."""
-    state = _state()
+    state = portal_state()
     settings = state.settings
     now = state.clock()
     mailer = mail.mailer_for(settings, click.echo)
@@ -142,9 +142,9 @@ def sla_check_command(force: bool, dry_run: bool) -> None:
         return
     if dry_run:
         click.echo(f"it would send {len(run.notices)} reminder(s):")
-        _show(run.notices)
+        show_notices(run.notices)
         return
-    _report_deliveries(run, "deadline reminders", mailer)
+    report_deliveries(run, "deadline reminders", mailer)
 
 
 def _list(listing: list[notify.DueDeadline], now: dt.datetime) -> None:

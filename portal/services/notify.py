@@ -129,14 +129,14 @@ def _recipients(session: Session, staff_ids: Iterable[int]) -> list[StaffUser]:
     return sorted((u for u in users if cases.may_handle_cases(u)), key=lambda u: u.email)
 
 
-def _link_lines(settings: Settings, texts: Texts) -> list[str]:
+def link_lines(settings: Settings, texts: Texts) -> list[str]:
     if settings.portal_url:
         url = settings.portal_url.rstrip("/") + "/staff/"
         return [texts.gettext("Log in to the portal to see them: %(url)s", url=url)]
     return [texts.gettext("Log in to the portal to see them.")]
 
 
-def _deliver(mailer: Mailer, notices: Sequence[Notice]) -> list[Delivery]:
+def deliver(mailer: Mailer, notices: Sequence[Notice]) -> list[Delivery]:
     deliveries = mailer.deliver([n.message for n in notices]) if notices else []
     if len(deliveries) != len(notices):  # pragma: no cover - a broken Mailer implementation
         raise RuntimeError("the mailer did not report on every message")
@@ -168,7 +168,7 @@ def _new_case_message(
             count,
         ),
         "",
-        *_link_lines(settings, texts),
+        *link_lines(settings, texts),
         "",
         texts.ngettext(
             "This notice names no case on purpose. Notices are sent together, at most once every"
@@ -226,7 +226,7 @@ def notify_new_cases(
     if not due or not claim(session, NOTIFY_JOB, now, ran_before):
         return RunResult(False, previous)
     notices = new_case_notices(session, settings, now, texts)
-    deliveries = _deliver(mailer, notices)
+    deliveries = deliver(mailer, notices)
     for notice, delivery in zip(notices, deliveries, strict=True):
         if delivery.ok:
             session.execute(
@@ -387,7 +387,7 @@ def _reminder_message(
         )
     lines += [
         "",
-        *_link_lines(settings, texts),
+        *link_lines(settings, texts),
         "",
         texts.gettext(
             "This reminder names no case on purpose: the case list in the portal shows which"
@@ -443,7 +443,7 @@ def remind_deadlines(
     ]
     if dry_run:
         return run
-    run.deliveries = _deliver(mailer, run.notices)
+    run.deliveries = deliver(mailer, run.notices)
     if run.notices:
         audit.record(
             session,

@@ -37,7 +37,7 @@ from portal.services import audit, cases, policy
 from portal.services.audit import Action
 from portal.services.insights import Quarter
 from portal.services.mail import Mailer, compose
-from portal.services.notify import Notice, RunResult, Texts, _deliver, _link_lines
+from portal.services.notify import Notice, RunResult, Texts, deliver, link_lines
 from portal.settings import Settings
 
 
@@ -129,14 +129,19 @@ def alerts_for(session: Session, user: StaffUser, today: dt.date) -> list[Active
 
 
 def _message(
-    settings: Settings, to: str, lines: Sequence[str], now: dt.datetime, texts: Texts
+    settings: Settings,
+    staff_id: int,
+    to: str,
+    lines: Sequence[str],
+    now: dt.datetime,
+    texts: Texts,
 ) -> Notice:
     body = [
         texts.gettext("Several concerns about the same subject have arrived this quarter:"),
         "",
         *lines,
         "",
-        *_link_lines(settings, texts),
+        *link_lines(settings, texts),
         "",
         texts.gettext(
             "This alert counts concerns; it names no case and no person. Look at the pattern, "
@@ -144,7 +149,7 @@ def _message(
         ),
     ]
     subject = texts.gettext("A pattern of concerns in the ombuds portal")
-    return Notice(0, to, compose(settings, to, subject, "\n".join(body) + "\n", now))
+    return Notice(staff_id, to, compose(settings, to, subject, "\n".join(body) + "\n", now))
 
 
 def raise_alerts(
@@ -191,7 +196,7 @@ def raise_alerts(
                 lines_for[user.id].extend(per_queue[queue_id])
                 emails[user.id] = user.email
     notices = [
-        _message(settings, emails[staff_id], lines, now, texts)
+        _message(settings, staff_id, emails[staff_id], lines, now, texts)
         for staff_id, lines in sorted(lines_for.items(), key=lambda item: emails[item[0]])
     ]
     if dry_run:
@@ -209,7 +214,7 @@ def raise_alerts(
             )
         )
     session.flush()
-    deliveries = _deliver(mailer, notices)
+    deliveries = deliver(mailer, notices)
     if signals:
         if all(d.ok for d in deliveries):
             for alert in session.scalars(
