@@ -231,3 +231,32 @@ def test_a_quarter_keeps_the_threshold_it_was_published_with(portal: Portal, db:
 def test_substantiated_codes_follow_the_outcomes(db: Session) -> None:
     expected = set(db.scalars(select(Outcome.code).where(Outcome.substantiated)))
     assert set(insights.substantiated_codes(db)) == expected and expected
+
+
+def test_series_across_quarters_hides_what_a_release_hides() -> None:
+    q2, q3 = Quarter(2026, 2), Quarter(2026, 3)
+    shown = [_row(q3.start) for _ in range(6)]
+    too_few = [_row(q2.start) for _ in range(2)]
+    releases = [
+        (
+            insights.volume_release(too_few, q2, AS_OF, K, _taxonomy()),
+            insights.progress_release(too_few, q2, AS_OF, K, _taxonomy()),
+        ),
+        (
+            insights.volume_release(shown, q3, AS_OF, K, _taxonomy()),
+            insights.progress_release(shown, q3, AS_OF, K, _taxonomy()),
+        ),
+    ]
+    figures = insights.series(releases)
+    assert figures.trend == [("2026-Q2", None), ("2026-Q3", 6)]
+    assert figures.months == [
+        ("2026-04", None),
+        ("2026-05", None),
+        ("2026-06", None),
+        ("2026-07", 6),
+        ("2026-08", 0),
+        ("2026-09", 0),
+    ]
+    assert figures.backlog == [("2026-Q2", None), ("2026-Q3", 6)]
+    assert figures.backlog_total is None  # one part hidden: no total
+    assert insights.series(releases[1:]).backlog_total == 6

@@ -704,6 +704,35 @@ def _on_time(view: View, k: int) -> float | None:
     return disclosure.rate(on_time, due, k)
 
 
+@dataclass(frozen=True)
+class Series:
+    """Figures across quarters, all taken from the releases (derived: they add nothing).
+
+    Each entry is (label, count), the count None where it is hidden."""
+
+    trend: list[tuple[str, int | None]]  # each quarter's total
+    months: list[tuple[str, int | None]]  # each month, "2026-07"; hidden with its quarter
+    backlog: list[tuple[str, int | None]]  # still open, by quarter of receipt
+    backlog_total: int | None
+
+
+def series(releases: Sequence[tuple[Release, Release | None]]) -> Series:
+    """The trend, months and open backlog over (volume, progress) releases, oldest first."""
+    trend: list[tuple[str, int | None]] = []
+    months: list[tuple[str, int | None]] = []
+    backlog: list[tuple[str, int | None]] = []
+    for volume, progress in releases:
+        period = str(volume.period)
+        trend.append((period, volume.total))
+        # A quarter with fewer than k cases publishes no months: all three are hidden.
+        view = volume.views.get("months")
+        for index, month in enumerate(volume.period.months):
+            months.append((month, None if view is None else view.cells[index][0]))
+        outcome = None if progress is None else progress.views.get("outcome")
+        backlog.append((period, None if outcome is None else outcome.value("open")))
+    return Series(trend, months, backlog, derived_sum(count for _p, count in backlog))
+
+
 def per_100(count: int | None, headcount: int | None) -> float | None:
     """Reports per 100 employees of a unit (headcounts are configuration, not data)."""
     if count is None or not headcount:

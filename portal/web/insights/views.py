@@ -79,24 +79,13 @@ def overview() -> ResponseReturnValue:
     loaded = [(q, *_releases(session, q)) for q in quarters]
     latest, latest_volume, latest_progress = loaded[-1]
     kpis = _kpis(session, latest_volume, latest_progress)
-    trend = [(str(q), volume.total) for q, volume, _p in loaded]
-    # Quarters with nothing published (fewer than k cases) show their three months hidden.
-    months = []
-    for q, volume, _p in loaded:
-        view = volume.views.get("months")
-        for index, month in enumerate(q.months):
-            count = None if view is None else view.cells[index][0]
-            months.append((present.label_for("months", insights.Label(month, month)), count))
-    backlog = [
-        (
-            str(q),
-            None
-            if progress is None or "outcome" not in progress.views
-            else progress.views["outcome"].value("open"),
-        )
-        for q, _v, progress in loaded
+    figures = insights.series([(volume, progress) for _q, volume, progress in loaded])
+    trend = figures.trend
+    months = [
+        (present.label_for("months", insights.Label(month, month)), count)
+        for month, count in figures.months
     ]
-    backlog_total = insights.derived_sum(count for _q, count in backlog)
+    backlog, backlog_total = figures.backlog, figures.backlog_total
     return _page(
         "insights/overview.html",
         quarters=list(reversed(quarters)),
