@@ -9,7 +9,7 @@ PORT ?= 5000
 # Tests run on every core; `make test PYTEST_ARGS=` runs them in one process.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test pytest lint bench clean
+.PHONY: run test pytest lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/ruff format --check portal tests bench
 	$(BIN)/mypy
+
+# After changing a translatable string: re-extract, update every catalogue (new strings come out
+# untranslated, removed ones go) and recompile the .mo files; then translate what is empty.
+messages: $(VENV)/.installed
+	$(BIN)/python -m portal.catalogues update
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/submissions.py

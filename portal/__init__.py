@@ -14,7 +14,7 @@ from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services.throttle import make_throttle
 from portal.settings import Settings, load_settings
-from portal.web import errors, labels, security
+from portal.web import errors, labels, language, security
 from portal.web.state import PortalState, close_db
 
 
@@ -49,7 +49,7 @@ def create_app(
         # character, each percent-encoded as 3 bytes by the browser, plus the other fields.
         MAX_CONTENT_LENGTH=settings.description_max_chars * 12 + 64 * 1024,
         MAX_FORM_MEMORY_SIZE=settings.description_max_chars * 12 + 64 * 1024,
-        BABEL_DEFAULT_LOCALE="en",
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
         TEMPLATES_AUTO_RELOAD=False,
     )
     engine = make_engine(settings.effective_database_url)
@@ -67,12 +67,13 @@ def create_app(
         api_throttle=make_throttle(settings.redis_url, settings.api_window_seconds, "portal:api"),
     )
     app.teardown_appcontext(close_db)
-    Babel(app, locale_selector=lambda: "en")
+    Babel(app, locale_selector=language.select_locale)
     app.jinja_env.globals["get_locale"] = babel_locale
     csrf = CSRFProtect(app)
     security.init_app(app)
     errors.init_app(app)
     labels.register(app)
+    language.init_app(app)
 
     from portal.web.api import bp as api_bp
     from portal.web.insights import bp as insights_bp

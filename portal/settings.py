@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from portal.locales import LOCALES
+
 #: The checkout (or installation) root: ``config/`` and ``static/`` sit beside ``portal/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +82,9 @@ class Settings:
     # Where "Leave this site quickly" on every reporter page sends the reporter: a neutral page
     # that says nothing about speaking up.
     quick_exit_url: str = "https://www.wikipedia.org/"
+    # The language of a page when the visitor chose none and their browser asks for none we
+    # have, and the language of the staff mails: "en" or "zh_CN".
+    default_locale: str = "en"
 
     # Argon2id costs: key derivation from receipts and staff passwords ...
     kdf_time_cost: int = PRODUCTION_ARGON2.time_cost
@@ -280,6 +285,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("external_reporting_url must start with https:// or http://")
     if not settings.quick_exit_url.startswith(("https://", "http://")):
         raise SettingsError("quick_exit_url must start with https:// or http://")
+    if settings.default_locale not in LOCALES:
+        raise SettingsError(f"default_locale must be one of {', '.join(LOCALES)}")
     if not 1 <= settings.api_token_max_days <= 365:
         raise SettingsError("api_token_max_days must be from 1 to 365")
     if settings.staff_password_min_chars < 8:

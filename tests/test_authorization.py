@@ -247,6 +247,8 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/followup/leave", "POST"): everyone(TO_START),
     # Reporter safety: open to everyone; neither reads nor writes anything of a case.
     ("/leave", "GET"): everyone(QUICK_EXIT),
+    # The language switch: <locale> is zh_CN; without ?next= it goes back to the front page.
+    ("/language/<locale>", "GET"): everyone(Expect(303, "/")),
     ("/report/receipt-check", "POST"): everyone(RECEIPT_MATCHES),
     ("/staff/login", "GET"): everyone(PAGE),
     # Posts the holder's credentials: the password step leads to the code step.
@@ -630,6 +632,7 @@ TAXONOMY_FILE = PROJECT_ROOT / "config" / "taxonomy.toml"
 def url_for_rule(rule: str, world: World) -> str:
     url = rule.replace("<handle>", world.handle_a)
     url = url.replace("<session_id>", world.holder_other_session)
+    url = url.replace("<locale>", "zh_CN")
     url = url.replace(f"<{LISTS}>", "categories")
     url = url.replace("<int(fixed_digits=4):year>", world.ids["year"])
     url = re.sub(r"<(period|view)>", lambda m: world.ids[m.group(1)], url)
@@ -709,6 +712,7 @@ def test_only_known_url_arguments(app: Flask) -> None:
     }
     assert arguments <= {
         "handle",
+        "locale",
         "session_id",
         "kind",
         "staff_id",

@@ -32,7 +32,11 @@ def _csrf_error(error: CSRFError) -> ResponseReturnValue:
                     return early  # type: ignore[no-any-return]
         view = current_app.view_functions[request.endpoint]
         return current_app.ensure_sync(view)(**(request.view_args or {}))  # type: ignore[no-any-return]
-    return render_template("errors/error.html", code=400, reason="csrf"), 400
+    return _error_page(400, "csrf")
+
+
+def _error_page(code: int, reason: str | None) -> ResponseReturnValue:
+    return render_template("errors/error.html", code=code, reason=reason), code
 
 
 def _is_api() -> bool:
@@ -55,7 +59,7 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
         if allow:
             response.headers["Allow"] = allow
         return response
-    return render_template("errors/error.html", code=code, reason=None), code
+    return _error_page(code, None)
 
 
 def _unexpected(error: Exception) -> ResponseReturnValue:
@@ -63,7 +67,7 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
     log.exception("unexpected error on %s", request.endpoint)
     if _is_api():
         return api_error(500, "Internal Server Error")
-    return render_template("errors/error.html", code=500, reason=None), 500
+    return _error_page(500, None)
 
 
 def init_app(app: Flask) -> None:
