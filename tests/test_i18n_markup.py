@@ -16,13 +16,18 @@ Python: a flash message or a form label given as a bare string literal cannot be
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+import flask_babel
 import jinja2
 import pytest
+
+from portal.services.wording import N_
+from portal.web import labels
 
 PORTAL = Path(__file__).resolve().parent.parent / "portal"
 TEMPLATES = PORTAL / "templates"
@@ -311,3 +316,36 @@ def test_python_checks_catch_planted_strings() -> None:
         'c = BooleanField(gettext("Name"))\n'
     )
     assert len(unmarked_field_texts(form)) == 3
+
+
+# -- services' messages: marked without Flask, translated where they are shown -----------------
+
+
+def test_a_service_message_is_its_english_text_and_keeps_what_translating_needs() -> None:
+    message = N_("A token lives from 1 to %(longest)d days.", longest=365)
+
+    assert message == "A token lives from 1 to 365 days."
+    assert (message.msgid, message.variables) == (
+        "A token lives from 1 to %(longest)d days.",
+        {"longest": 365},
+    )
+    assert copy.copy(message).msgid == message.msgid
+
+
+def test_the_web_translates_a_service_message_and_leaves_other_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def marking(msgid: str, **variables: object) -> str:
+        return "«" + msgid % variables + "»"
+
+    monkeypatch.setattr(labels, "gettext", marking)
+
+    assert labels.translated(N_("At most %(n)d tags.", n=5)) == "«At most 5 tags.»"
+    assert labels.translated("Typed by a person") == "Typed by a person"
+
+
+def test_flask_babel_gives_english_outside_any_app() -> None:
+    """The CLI and tests call code that translates with no request (and possibly no app)."""
+    assert flask_babel.gettext("Sent on %(day)s.", day="2026-01-02") == "Sent on 2026-01-02."
+    assert flask_babel.ngettext("%(num)d case", "%(num)d cases", 2) == "2 cases"
+    assert str(flask_babel.lazy_gettext("Log in")) == "Log in"
