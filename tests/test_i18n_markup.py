@@ -262,6 +262,10 @@ def unmarked_flashes(source: str, name: str = "<string>") -> list[str]:
     return found
 
 
+#: WTForms validators whose first positional argument is the message.
+MESSAGE_FIRST_VALIDATORS = frozenset({"DataRequired", "InputRequired", "Email", "Optional"})
+
+
 def unmarked_field_texts(source: str, name: str = "<string>") -> list[str]:
     """Labels, descriptions and validator messages in a WTForms module that are not lazy
     translations (a form class is built at import time, outside any request and locale)."""
@@ -274,6 +278,8 @@ def unmarked_field_texts(source: str, name: str = "<string>") -> list[str]:
         if callee.endswith("Field"):
             texts += node.args[:1]
             texts += [k.value for k in node.keywords if k.arg in ("label", "description")]
+        if callee in MESSAGE_FIRST_VALIDATORS:
+            texts += node.args[:1]
         texts += [k.value for k in node.keywords if k.arg == "message"]
         for text in texts:
             if isinstance(text, ast.Constant) and text.value in (None, ""):
@@ -314,8 +320,9 @@ def test_python_checks_catch_planted_strings() -> None:
         'a = StringField("Name", validators=[Length(max=3, message="Too long")])\n'
         'b = StringField(_l("Name"), validators=[Length(max=3, message=_l("Too long"))])\n'
         'c = BooleanField(gettext("Name"))\n'
+        'd = EmailField(_l("E-mail"), validators=[DataRequired("Give one.")])\n'
     )
-    assert len(unmarked_field_texts(form)) == 3
+    assert len(unmarked_field_texts(form)) == 4
 
 
 # -- services' messages: marked without Flask, translated where they are shown -----------------
