@@ -356,3 +356,37 @@ def test_flask_babel_gives_english_outside_any_app() -> None:
     assert flask_babel.gettext("Sent on %(day)s.", day="2026-01-02") == "Sent on 2026-01-02."
     assert flask_babel.ngettext("%(num)d case", "%(num)d cases", 2) == "2 cases"
     assert str(flask_babel.lazy_gettext("Log in")) == "Log in"
+
+
+#: Domain errors whose message the web shows (argument index of the message).
+SHOWN_ERRORS = {"InvalidInput": 1, "LastAdmin": 1, "InvalidTransition": 0}
+
+
+#: policy.update's "unknown policy field" is a programming error, never the answer to a form.
+TECHNICAL_SERVICE_MESSAGES = frozenset({"unknown policy field"})
+
+
+def unmarked_service_messages(source: str, name: str = "<string>") -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and _callee(node) in SHOWN_ERRORS:
+            index = SHOWN_ERRORS[_callee(node)]
+            message = node.args[index] if len(node.args) > index else None
+            technical = isinstance(message, ast.Constant) and (
+                message.value in TECHNICAL_SERVICE_MESSAGES
+            )
+            if message is not None and _is_literal_text(message) and not technical:
+                found.append(f"{name}:{node.lineno}: {_callee(node)} message is not N_()")
+    return found
+
+
+def test_service_messages_shown_on_pages_are_marked() -> None:
+    found = [
+        finding
+        for path in _python_files(PORTAL / "services")
+        for finding in unmarked_service_messages(path.read_text(encoding="utf-8"), str(path))
+    ]
+
+    assert not found, "\n".join(found)
+    assert unmarked_service_messages('raise InvalidInput("f", f"At most {n}.")') != []
+    assert unmarked_service_messages('raise InvalidInput("f", N_("At most %(n)d.", n=n))') == []
