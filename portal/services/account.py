@@ -13,6 +13,7 @@ from portal.models import SessionStage, StaffSession, StaffUser
 from portal.services import audit, staff
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, UnknownSession
+from portal.services.wording import N_
 from portal.settings import Settings
 
 
@@ -112,12 +113,15 @@ def change_password(
     if len(new) < settings.staff_password_min_chars:
         raise InvalidInput(
             "new",
-            f"The password needs at least {settings.staff_password_min_chars} characters.",
+            N_(
+                "The password needs at least %(count)d characters.",
+                count=settings.staff_password_min_chars,
+            ),
         )
     if new != confirm:
-        raise InvalidInput("confirm", "The two new passwords are not the same.")
+        raise InvalidInput("confirm", N_("The two new passwords are not the same."))
     if new == current:
-        raise InvalidInput("new", "Choose a password different from the current one.")
+        raise InvalidInput("new", N_("Choose a password different from the current one."))
     if not crypto.verify_password(user.password_hash, current, settings.password_cost):
         raise InvalidCredentials
     if crypto.public_key_of(private_key) != user.public_key:  # pragma: no cover - defensive

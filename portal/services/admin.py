@@ -20,6 +20,7 @@ from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession,
 from portal.services import audit, staff
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, PortalError, StaffExists, UnknownQueue
+from portal.services.wording import N_
 from portal.settings import Settings
 
 
@@ -156,7 +157,7 @@ def create_account(
     if fixed - set(queue_slugs):
         raise InvalidInput(
             "not_excludable_in",
-            "A queue can be marked 'cannot be excluded' only if the person is a member of it.",
+            N_("A queue can be marked 'cannot be excluded' only if the person is a member of it."),
         )
     password = crypto.new_temporary_password(settings.staff_password_min_chars)
     try:
@@ -172,7 +173,9 @@ def create_account(
             not_excludable_in=fixed,
         )
     except StaffExists as exc:
-        raise InvalidInput("email", "An account with this e-mail address already exists.") from exc
+        raise InvalidInput(
+            "email", N_("An account with this e-mail address already exists.")
+        ) from exc
     user = created.user
     user.must_change_password = True
     session.flush()
@@ -199,11 +202,11 @@ def set_active(
         return False
     if not active:
         if actor is not None and actor.id == user.id:
-            raise LastAdmin("active", "You cannot disable your own account.")
+            raise LastAdmin("active", N_("You cannot disable your own account."))
         if _is_last_active_admin(session, user):
             raise LastAdmin(
                 "active",
-                "This is the last active admin: enable or appoint another admin first.",
+                N_("This is the last active admin: enable or appoint another admin first."),
             )
     user.active = active
     ended = 0
@@ -231,17 +234,19 @@ def set_roles(
     """Replace the roles of an account; return False when nothing changed."""
     wanted = set(roles)
     if not wanted:
-        raise InvalidInput("roles", "Give at least one role.")
+        raise InvalidInput("roles", N_("Give at least one role."))
     before = user.roles
     if wanted == before:
         return False
     if Role.ADMIN in before and Role.ADMIN not in wanted:
         if actor is not None and actor.id == user.id:
             raise LastAdmin(
-                "roles", "You cannot remove your own admin role; ask another admin to do it."
+                "roles", N_("You cannot remove your own admin role; ask another admin to do it.")
             )
         if _is_last_active_admin(session, user):
-            raise LastAdmin("roles", "This is the last active admin: appoint another admin first.")
+            raise LastAdmin(
+                "roles", N_("This is the last active admin: appoint another admin first.")
+            )
     user.role_rows[:] = [r for r in user.role_rows if Role(r.role) in wanted]
     for role in sorted(wanted - before):
         user.role_rows.append(StaffRole(role=role.value))

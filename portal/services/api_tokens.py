@@ -31,6 +31,7 @@ from portal.services.errors import (
 )
 from portal.services.permissions import Permission, can
 from portal.services.text import has_control_characters
+from portal.services.wording import N_
 from portal.settings import Settings
 
 NAME_MAX_CHARS = 80
@@ -85,22 +86,30 @@ def create(
         raise ApiTokenNotPermitted(user.id)
     name = " ".join(name.split())  # one line: no newlines or runs of spaces in a list
     if has_control_characters(name):
-        raise InvalidInput("name", "A token's name cannot contain control characters.")
+        raise InvalidInput("name", N_("A token's name cannot contain control characters."))
     if not name:
-        raise InvalidInput("name", "Give the token a name, e.g. the tool that will use it.")
+        raise InvalidInput("name", N_("Give the token a name, e.g. the tool that will use it."))
     if len(name) > NAME_MAX_CHARS:
         raise InvalidInput(
-            "name", f"A token's name is at most {NAME_MAX_CHARS} characters ({len(name)} given)."
+            "name",
+            N_(
+                "A token's name is at most %(limit)d characters (%(given)d given).",
+                limit=NAME_MAX_CHARS,
+                given=len(name),
+            ),
         )
     longest = min(settings.api_token_max_days, HARD_MAX_DAYS)
     if not 1 <= days <= longest:
-        raise InvalidInput("days", f"A token lives from 1 to {longest} days.")
+        raise InvalidInput("days", N_("A token lives from 1 to %(longest)d days.", longest=longest))
     today = now.date()
     if _active_count(session, user, today) >= MAX_ACTIVE:
         raise InvalidInput(
             "",
-            f"You already have {MAX_ACTIVE} tokens that have not expired. "
-            "Revoke one you no longer use first.",
+            N_(
+                "You already have %(count)d tokens that have not expired."
+                " Revoke one you no longer use first.",
+                count=MAX_ACTIVE,
+            ),
         )
     value = crypto.new_api_token()
     row = ApiToken(

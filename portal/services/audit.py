@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.db import AUDIT_KEY
 from portal.models import AuditEvent, AuditHead, Case, Message, MessageAuthor, StaffUser
+from portal.services.wording import N_
 
 HEAD_ID = 1
 GENESIS = bytes(32)
@@ -249,16 +250,20 @@ def _walk(
     anchor_seen = expect is None
     for event in rows:
         if event.seq != expected_seq:
-            return _broken(checked, session, expected_seq, f"event {expected_seq} is missing")
+            return _broken(
+                checked, session, expected_seq, N_("event %(seq)d is missing", seq=expected_seq)
+            )
         if event.prev_hash != prev:
-            return _broken(checked, session, event.seq, "it does not follow the event before it")
+            return _broken(
+                checked, session, event.seq, N_("it does not follow the event before it")
+            )
         if not crypto.constant_time_equal(
             event.hash, crypto.chain_hash(key, event.prev_hash, _payload(event))
         ):
-            return _broken(checked, session, event.seq, "its content does not match its hash")
+            return _broken(checked, session, event.seq, N_("its content does not match its hash"))
         if expect is not None and event.seq == expect[0]:
             if event.hash.hex() != expect[1].lower():
-                return _broken(checked, session, event.seq, "it differs from the anchor given")
+                return _broken(checked, session, event.seq, N_("it differs from the anchor given"))
             anchor_seen = True
         prev = event.hash
         expected_seq += 1
@@ -267,10 +272,10 @@ def _walk(
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
     if head_seq != checked or head_hash != prev:
         return _broken(
-            checked, session, checked + 1, "the log ends before the recorded head: rows removed"
+            checked, session, checked + 1, N_("the log ends before the recorded head: rows removed")
         )
     if not anchor_seen and expect is not None:
-        return _broken(checked, session, expect[0], "the anchor's event is not in the log")
+        return _broken(checked, session, expect[0], N_("the anchor's event is not in the log"))
     return Verification(True, checked, head_seq, head_hash.hex())
 
 

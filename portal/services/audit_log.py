@@ -17,6 +17,7 @@ from portal.models import AuditEvent, StaffUser
 from portal.services import audit
 from portal.services.audit import Action, Filter
 from portal.services.errors import InvalidInput
+from portal.services.wording import N_
 
 #: Groups offered by the action filter: an action code prefix ending in ".".
 GROUPS = ("account.", "case.", "staff.", "config.", "audit.", "system.", "reporter.")
@@ -31,7 +32,7 @@ def normalise_handle(text: str | None) -> str | None:
     if not handle:
         return None
     if not crypto.is_handle(handle):
-        raise InvalidInput("case", "A case handle looks like ABCD-1234.")
+        raise InvalidInput("case", N_("A case handle looks like ABCD-1234."))
     return handle
 
 
@@ -47,7 +48,9 @@ def parse_anchor(text: str | None) -> tuple[int, str] | None:
         or len(digest) != 64
         or any(c not in "0123456789abcdef" for c in digest)
     ):
-        raise InvalidInput("expect", "Give the anchor as SEQ:HASH, as the verification printed it.")
+        raise InvalidInput(
+            "expect", N_("Give the anchor as SEQ:HASH, as the verification printed it.")
+        )
     return int(seq), digest
 
 

@@ -40,6 +40,7 @@ from portal.services import audit, policy, routing, taxonomy, triage
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, NoEligibleRecipient, PortalError
 from portal.services.text import clean_text, has_control_characters
+from portal.services.wording import N_
 
 #: Limits of what the console accepts (docs/limits.md).
 CODE_MAX = 64
@@ -59,12 +60,15 @@ class UnknownItem(PortalError):
 def clean_code(value: str | None, field: str = "code", limit: int = CODE_MAX) -> str:
     code = (value or "").strip()
     if not code:
-        raise InvalidInput(field, "This field is required.")
+        raise InvalidInput(field, N_("This field is required."))
     if len(code) > limit or not _CODE.fullmatch(code):
         raise InvalidInput(
             field,
-            f"Use lower-case letters, digits, '-' and '_' (at most {limit}),"
-            " starting with a letter or a digit.",
+            N_(
+                "Use lower-case letters, digits, '-' and '_' (at most %(limit)d),"
+                " starting with a letter or a digit.",
+                limit=limit,
+            ),
         )
     return code
 
@@ -73,7 +77,7 @@ def clean_label(value: str | None, field: str = "label", limit: int = LABEL_MAX)
     """One line: control characters are refused; runs of white space (line breaks too) become
     one space."""
     if value is not None and has_control_characters(value):
-        raise InvalidInput(field, "Control characters are not allowed here.")
+        raise InvalidInput(field, N_("Control characters are not allowed here."))
     return " ".join(clean_text(value, field, limit).split())
 
 
@@ -88,7 +92,8 @@ def clean_headcount(value: str | None, field: str = "headcount") -> int | None:
         return None
     if not text.isascii() or not text.isdigit() or int(text) > HEADCOUNT_MAX:
         raise InvalidInput(
-            field, "Enter the number of employees as a whole number (0 or more), or leave it empty."
+            field,
+            N_("Enter the number of employees as a whole number (0 or more), or leave it empty."),
         )
     return int(text)
 
@@ -185,7 +190,7 @@ def add_queue(
     name = clean_label(name, "name")
     description = clean_description(description)
     if session.scalar(select(Queue.id).where(Queue.slug == slug)) is not None:
-        raise InvalidInput("slug", "A queue with this code already exists.")
+        raise InvalidInput("slug", N_("A queue with this code already exists."))
     queue = Queue(slug=slug, name=name, description=description, is_fallback=False)
     session.add(queue)
     session.flush()
@@ -250,6 +255,14 @@ DEPARTMENTS = ListKind("departments", "department", unit=OrgUnitKind.DEPARTMENT)
 STATUSES = ListKind("statuses", "status", code_max=STATUS_CODE_MAX)
 OUTCOMES = ListKind("outcomes", "outcome")
 LIST_KINDS = {k.name: k for k in (CATEGORIES, SITES, DEPARTMENTS, STATUSES, OUTCOMES)}
+#: Whole sentences per kind, not "A {kind}...": other languages word each differently.
+_CODE_TAKEN = {
+    CATEGORIES.obj: N_("A category with this code already exists."),
+    SITES.obj: N_("A site with this code already exists."),
+    DEPARTMENTS.obj: N_("A department with this code already exists."),
+    STATUSES.obj: N_("A status with this code already exists."),
+    OUTCOMES.obj: N_("An outcome with this code already exists."),
+}
 
 
 def _model(kind: ListKind) -> type[Listed]:
@@ -289,15 +302,16 @@ def _status_kinds_problem(session: Session, status: WorkflowStatus, active: bool
         if status.kind in (StatusKind.NEW, StatusKind.CLOSED, StatusKind.ACKNOWLEDGED) and (
             status.kind in others
         ):
-            return (
-                f"There is already an active status of kind '{status.kind}';"
-                " the workflow allows only one."
+            return N_(
+                "There is already an active status of kind '%(kind)s';"
+                " the workflow allows only one.",
+                kind=str(status.kind),
             )
         return None
     if status.kind in (StatusKind.NEW, StatusKind.CLOSED) and status.kind not in others:
-        return (
-            f"This is the only active status of kind '{status.kind}';"
-            " the workflow needs exactly one."
+        return N_(
+            "This is the only active status of kind '%(kind)s'; the workflow needs exactly one.",
+            kind=str(status.kind),
         )
     return None
 
@@ -308,14 +322,17 @@ def _refusal_to_deactivate(session: Session, kind: ListKind, item: Listed) -> st
             select(RoutingRule.position).where(RoutingRule.category_id == item.id).limit(1)
         )
         if rule is not None:
-            return f"Routing rule {rule} names this category: change or delete that rule first."
+            return N_(
+                "Routing rule %(rule)d names this category: change or delete that rule first.",
+                rule=rule,
+            )
         others = session.scalar(
             select(func.count())
             .select_from(Category)
             .where(Category.active, Category.id != item.id)
         )
         if not others:
-            return "This is the last active category: reporters need at least one."
+            return N_("This is the last active category: reporters need at least one.")
     elif isinstance(item, OrgUnit):
         rule = session.scalar(
             select(RoutingRule.position)
@@ -323,18 +340,29 @@ def _refusal_to_deactivate(session: Session, kind: ListKind, item: Listed) -> st
             .limit(1)
         )
         if rule is not None:
-            return f"Routing rule {rule} names this {kind.obj}: change or delete that rule first."
+            return (
+                N_(
+                    "Routing rule %(rule)d names this site: change or delete that rule first.",
+                    rule=rule,
+                )
+                if item.kind == OrgUnitKind.SITE.value
+                else N_(
+                    "Routing rule %(rule)d names this department:"
+                    " change or delete that rule first.",
+                    rule=rule,
+                )
+            )
     elif isinstance(item, WorkflowStatus):
         in_use = session.scalar(select(Case.id).where(Case.status == item.code).limit(1))
         if in_use is not None:
-            return "Cases have this status: move them to another status first."
+            return N_("Cases have this status: move them to another status first.")
         return _status_kinds_problem(session, item, active=False)
     else:
         others = session.scalar(
             select(func.count()).select_from(Outcome).where(Outcome.active, Outcome.id != item.id)
         )
         if not others:
-            return "This is the last active outcome: closing a case needs one."
+            return N_("This is the last active outcome: closing a case needs one.")
     return None
 
 
@@ -359,7 +387,7 @@ def add_item(
     if kind.unit is not None:
         clash = clash.where(OrgUnit.kind == kind.unit.value)
     if session.scalar(clash) is not None:
-        raise InvalidInput("code", f"A {kind.obj} with this code already exists.")
+        raise InvalidInput("code", _CODE_TAKEN[kind.obj])
     position = (
         max((i.position for i in items(session, kind)), default=-1) + 1
     )  # new entries come last
@@ -378,7 +406,7 @@ def add_item(
         fields.append("description")
     elif kind is STATUSES:
         if status_kind not in {k.value for k in StatusKind}:
-            raise InvalidInput("kind", "Choose what kind of status this is.")
+            raise InvalidInput("kind", N_("Choose what kind of status this is."))
         item = WorkflowStatus(code=code, label=label, kind=status_kind, position=position)
         problem = _status_kinds_problem(session, item, active=True)
         if problem:
@@ -503,7 +531,7 @@ def rename_tag(
         return False
     clash = triage.same_label(session, label)
     if clash is not None and clash.id != tag.id:
-        raise InvalidInput("label", "Another tag already has this name.")
+        raise InvalidInput("label", N_("Another tag already has this name."))
     tag.label = label
     session.flush()
     _changed(session, actor, now, "tag", str(tag.id), "edited", ["label"])
@@ -591,21 +619,26 @@ def _rule_values(session: Session, fields: RuleFields) -> dict[str, object]:
     if fields.category_id is not None:
         category = session.get(Category, fields.category_id)
         if category is None or not category.active:
-            raise InvalidInput("category", "Choose an active category, or any.")
+            raise InvalidInput("category", N_("Choose an active category, or any."))
     for name, unit_kind in (("site", OrgUnitKind.SITE), ("department", OrgUnitKind.DEPARTMENT)):
         unit_id = getattr(fields, f"{name}_id")
         if unit_id is not None:
             unit = session.get(OrgUnit, unit_id)
             if unit is None or unit.kind != unit_kind or not unit.active:
-                raise InvalidInput(name, f"Choose an active {name}, or any.")
+                raise InvalidInput(
+                    name,
+                    N_("Choose an active site, or any.")
+                    if name == "site"
+                    else N_("Choose an active department, or any."),
+                )
     if fields.queue_id is None or session.get(Queue, fields.queue_id) is None:
-        raise InvalidInput("queue", "Choose the queue that receives matching concerns.")
+        raise InvalidInput("queue", N_("Choose the queue that receives matching concerns."))
     if fields.priority is not None and fields.priority not in {p.value for p in Priority}:
-        raise InvalidInput("priority", "Choose a priority.")
+        raise InvalidInput("priority", N_("Choose a priority."))
     try:
         words = taxonomy.parse_keywords(fields.keywords)
-    except ValueError as exc:
-        raise InvalidInput("keywords", f"{str(exc).capitalize()}.") from exc
+    except taxonomy.KeywordsError as exc:
+        raise InvalidInput("keywords", exc.sentence) from exc
     return {
         "category_id": fields.category_id,
         "site_id": fields.site_id,
@@ -730,12 +763,17 @@ def try_rules(
     ``routing.match_rule`` and ``routing.route`` (no exclusions) that intake uses."""
     category = session.get(Category, category_id)
     if category is None or not category.active:
-        raise InvalidInput("category", "Choose a category.")
+        raise InvalidInput("category", N_("Choose a category."))
     for name, unit_id in (("site", site_id), ("department", department_id)):
         if unit_id is not None:
             unit = session.get(OrgUnit, unit_id)
             if unit is None or unit.kind != name or not unit.active:
-                raise InvalidInput(name, f"Choose an active {name}, or none.")
+                raise InvalidInput(
+                    name,
+                    N_("Choose an active site, or none.")
+                    if name == "site"
+                    else N_("Choose an active department, or none."),
+                )
     sample = clean_text(text, "sample", max_chars, required=False)
     match = routing.match_rule(session, category, site_id, department_id, sample)
     try:

@@ -64,6 +64,7 @@ from portal.models import Case, Category, InsightRelease, OrgUnit, OrgUnitKind, 
 from portal.services import disclosure, policy
 from portal.services.disclosure import GRAND_TOTAL, Cell, Table
 from portal.services.errors import InvalidInput
+from portal.services.wording import N_
 
 VOLUME = "volume"
 PROGRESS = "progress"
@@ -97,7 +98,7 @@ class Quarter:
     def parse(cls, text: str) -> Quarter:
         match = _PERIOD.fullmatch(text)
         if match is None:
-            raise InvalidInput("period", "A period is a calendar quarter such as 2026-Q3.")
+            raise InvalidInput("period", N_("A period is a calendar quarter such as 2026-Q3."))
         return cls(int(match.group(1)), int(match.group(2)))
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ from portal.models import Case, CaseAccess, OrgUnitKind, StatusKind
 from portal.services import content, deadlines, policy, routing, taxonomy, workflow
 from portal.services.errors import InvalidInput
 from portal.services.text import clean_text
+from portal.services.wording import N_
 from portal.settings import Settings
 
 ONGOING = "ongoing"
@@ -48,12 +49,12 @@ def _check_month(value: str, today: dt.date) -> str:
         return value
     match = _MONTH.match(value or "")
     if not match:
-        raise InvalidInput("happened", "Choose a month, or “ongoing”.")
+        raise InvalidInput("happened", N_("Choose a month, or “ongoing”."))
     year, month = int(match[1]), int(match[2])
     if not 1 <= month <= 12 or year < 1950:
-        raise InvalidInput("happened", "Choose a month, or “ongoing”.")
+        raise InvalidInput("happened", N_("Choose a month, or “ongoing”."))
     if (year, month) > (today.year, today.month):
-        raise InvalidInput("happened", "That month is in the future.")
+        raise InvalidInput("happened", N_("That month is in the future."))
     return value
 
 

@@ -20,6 +20,7 @@ from portal.services import audit, staff
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, WrongCode
 from portal.services.staff import ActiveSession, SessionInvalid
+from portal.services.wording import N_
 from portal.settings import Settings
 
 
@@ -70,7 +71,7 @@ def check_password(
 def normalise_code(text: str) -> str:
     code = "".join(ch for ch in text if not ch.isspace())
     if len(code) != crypto.TOTP_DIGITS or not (code.isascii() and code.isdigit()):
-        raise InvalidInput("code", "A code has 6 digits.")
+        raise InvalidInput("code", N_("A code has 6 digits."))
     return code
 
 

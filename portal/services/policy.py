@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import Policy
 from portal.services.errors import InvalidInput
+from portal.services.wording import N_
 
 POLICY_ID = 1
 #: The anonymity threshold may never go below this (DESIGN.md invariant 5).
@@ -54,7 +55,15 @@ def check(name: str, value: object) -> int:
     """A policy value, or InvalidInput naming the field and the allowed range."""
     low, high = LIMITS[name]
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidInput(name, f"{name} must be a whole number from {low} to {high}.")
+        raise InvalidInput(
+            name,
+            N_(
+                "%(name)s must be a whole number from %(low)d to %(high)d.",
+                name=name,
+                low=low,
+                high=high,
+            ),
+        )
     return value
 
 
@@ -75,7 +84,10 @@ def update(session: Session, **changes: int) -> dict[str, tuple[int, int]]:
         # An alert names a group; it must never name one smaller than a report could show.
         raise InvalidInput(
             "signal_threshold",
-            f"signal_threshold must not be below anonymity_threshold ({row.anonymity_threshold}).",
+            N_(
+                "signal_threshold must not be below anonymity_threshold (%(threshold)d).",
+                threshold=row.anonymity_threshold,
+            ),
         )
     session.flush()
     return changed

@@ -27,6 +27,7 @@ from portal.services import audit
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.services.text import has_control_characters
+from portal.services.wording import N_
 from portal.settings import Argon2Cost, Settings
 
 
@@ -61,18 +62,21 @@ def create_staff(
         or any(ch.isspace() for ch in email)
         or has_control_characters(email)
     ):
-        raise InvalidInput("email", "That is not an e-mail address.")
+        raise InvalidInput("email", N_("That is not an e-mail address."))
     name = display_name.strip()
     if not name or len(name) > 200:
-        raise InvalidInput("name", "The public name must be 1 to 200 characters.")
+        raise InvalidInput("name", N_("The public name must be 1 to 200 characters."))
     if len(password) < settings.staff_password_min_chars:
         raise InvalidInput(
             "password",
-            f"The password needs at least {settings.staff_password_min_chars} characters.",
+            N_(
+                "The password needs at least %(count)d characters.",
+                count=settings.staff_password_min_chars,
+            ),
         )
     role_set = sorted(set(roles))
     if not role_set:
-        raise InvalidInput("role", "Give at least one role.")
+        raise InvalidInput("role", N_("Give at least one role."))
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise StaffExists(email)
     fixed = set(not_excludable_in)
@@ -378,12 +382,13 @@ def reset_password(
             private_key = crypto.unwrap_with_recovery(recovery_key, user.key_by_recovery)
         except crypto.MalformedSecret as exc:
             raise InvalidInput(
-                "recovery_key", "A recovery key has 32 letters and digits, in eight groups of four."
+                "recovery_key",
+                N_("A recovery key has 32 letters and digits, in eight groups of four."),
             ) from exc
         except crypto.DecryptionFailed as exc:
             raise InvalidInput(
                 "recovery_key",
-                "That recovery key does not open this account's key. Nothing was changed.",
+                N_("That recovery key does not open this account's key. Nothing was changed."),
             ) from exc
 
     temporary = crypto.new_temporary_password(settings.staff_password_min_chars)

@@ -25,6 +25,7 @@ from portal.models import (
 )
 from portal.services import policy
 from portal.services.errors import InvalidInput, TaxonomyError, UnknownCategory, UnknownOrgUnit
+from portal.services.wording import N_, Message
 
 FALLBACK_SLUG = "general"
 _TOP_LEVEL = {
@@ -238,27 +239,45 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
     )
 
 
+class KeywordsError(ValueError):
+    """What is wrong with a rule's keywords: the exception's text for a taxonomy file's error
+    ("[[routing]] entry 2: ..."), ``sentence`` for a form."""
+
+    def __init__(self, problem: str, sentence: Message) -> None:
+        super().__init__(problem)
+        self.sentence = sentence
+
+
 def parse_keywords(raw: object) -> list[str]:
     """Keywords from a list (file) or one-per-line text (form): trimmed, empty lines dropped,
-    duplicates (ignoring case) removed. ValueError names what is wrong."""
+    duplicates (ignoring case) removed. KeywordsError names what is wrong."""
+    not_strings = KeywordsError(
+        "keywords must be a list of strings", N_("Keywords must be a list of strings.")
+    )
     if isinstance(raw, str):
         items: list[object] = list(raw.splitlines())
     elif isinstance(raw, list):
         items = raw
     else:
-        raise ValueError("keywords must be a list of strings")
+        raise not_strings
     out: dict[str, str] = {}
     for item in items:
         if not isinstance(item, str):
-            raise ValueError("keywords must be a list of strings")
+            raise not_strings
         word = " ".join(item.split())
         if not word:
             continue
         if len(word) > KEYWORD_MAX_CHARS:
-            raise ValueError(f"a keyword is longer than {KEYWORD_MAX_CHARS} characters")
+            raise KeywordsError(
+                f"a keyword is longer than {KEYWORD_MAX_CHARS} characters",
+                N_("A keyword is longer than %(limit)d characters.", limit=KEYWORD_MAX_CHARS),
+            )
         out.setdefault(word.casefold(), word)
     if len(out) > KEYWORDS_PER_RULE_MAX:
-        raise ValueError(f"more than {KEYWORDS_PER_RULE_MAX} keywords in one rule")
+        raise KeywordsError(
+            f"more than {KEYWORDS_PER_RULE_MAX} keywords in one rule",
+            N_("More than %(limit)d keywords in one rule.", limit=KEYWORDS_PER_RULE_MAX),
+        )
     return list(out.values())
 
 

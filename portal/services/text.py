@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from portal.services.errors import InvalidInput
+from portal.services.wording import N_
 
 # C0 and C1 control characters other than tab and newline have no place in a concern and can
 # break terminals or logs that show the text later.
@@ -21,9 +22,14 @@ def clean_text(value: str | None, field: str, max_chars: int, required: bool = T
     text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text).strip()
     if required and not text:
-        raise InvalidInput(field, "This field is required.")
+        raise InvalidInput(field, N_("This field is required."))
     if len(text) > max_chars:
         raise InvalidInput(
-            field, f"This is {len(text):,} characters long; the limit is {max_chars:,}."
+            field,
+            N_(
+                "This is %(length)s characters long; the limit is %(limit)s.",
+                length=format(len(text), ","),
+                limit=format(max_chars, ","),
+            ),
         )
     return text

@@ -23,6 +23,7 @@ from portal.services import audit, cases
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput
 from portal.services.text import has_control_characters
+from portal.services.wording import N_
 
 TAG_MAX_CHARS = 40
 TAGS_PER_CASE_MAX = 20
@@ -50,14 +51,18 @@ def clean_tag_label(value: str, field: str = "new_tag") -> str:
     """A tag label: NFC, runs of spaces made one, 1 to 40 characters, no control characters
     (refused rather than removed: a label is typed on purpose and shown to every colleague)."""
     if has_control_characters(value) or any(c in value for c in "\t\n\r"):
-        raise InvalidInput(field, "A tag cannot contain control characters or line breaks.")
+        raise InvalidInput(field, N_("A tag cannot contain control characters or line breaks."))
     label = " ".join(unicodedata.normalize("NFC", value).split())
     if not label:
-        raise InvalidInput(field, "Write the new tag, or leave the field empty.")
+        raise InvalidInput(field, N_("Write the new tag, or leave the field empty."))
     if len(label) > TAG_MAX_CHARS:
         raise InvalidInput(
             field,
-            f"This tag is {len(label)} characters long; the limit is {TAG_MAX_CHARS}.",
+            N_(
+                "This tag is %(length)d characters long; the limit is %(limit)d.",
+                length=len(label),
+                limit=TAG_MAX_CHARS,
+            ),
         )
     return label
 
@@ -79,7 +84,7 @@ def find_or_create_tag(session: Session, value: str) -> tuple[Tag, bool]:
     if existing is not None:
         if not existing.active:
             raise InvalidInput(
-                "new_tag", "A tag with this name was retired by an admin; choose another."
+                "new_tag", N_("A tag with this name was retired by an admin; choose another.")
             )
         return existing, False
     tag = Tag(label=label, active=True)
@@ -107,7 +112,7 @@ def triage(
         # Any active category; the one the case already has stays valid if it was retired.
         keeps = values.org_category_id == case.org_category_id
         if org_category is None or not (org_category.active or keeps):
-            raise InvalidInput("org_category", "That category is not offered. Choose another.")
+            raise InvalidInput("org_category", N_("That category is not offered. Choose another."))
 
     current = set(session.scalars(select(CaseTag.tag_id).where(CaseTag.case_id == case.id)))
     # Offered: every active tag, and those the case carries even if an admin retired them since
@@ -116,7 +121,7 @@ def triage(
     wanted = set()
     for tag_id in values.tag_ids:
         if tag_id not in offered:
-            raise InvalidInput("tags", "A chosen tag is no longer offered. Choose again.")
+            raise InvalidInput("tags", N_("A chosen tag is no longer offered. Choose again."))
         wanted.add(tag_id)
     created: list[Tag] = []
     if values.new_tag.strip():
@@ -125,7 +130,9 @@ def triage(
         if is_new:
             created.append(tag)
     if len(wanted) > TAGS_PER_CASE_MAX:
-        raise InvalidInput("tags", f"A case can carry at most {TAGS_PER_CASE_MAX} tags.")
+        raise InvalidInput(
+            "tags", N_("A case can carry at most %(limit)d tags.", limit=TAGS_PER_CASE_MAX)
+        )
 
     # Codes, ids and flags only (typed Any so it can be spread into audit.record's keywords).
     detail: dict[str, Any] = {}

@@ -39,6 +39,7 @@ from portal.services import audit, deadlines, thread
 from portal.services.audit import Action
 from portal.services.errors import InvalidTransition, TaxonomyError
 from portal.services.text import clean_text
+from portal.services.wording import N_
 
 #: What the reporter reads at follow-up once the case is acknowledged (art. 9(1)(b)).
 ACKNOWLEDGEMENT_TEXT = (
@@ -134,27 +135,31 @@ def check(
     """Decide whether a case in ``current`` may move to ``target``; raise InvalidTransition with
     the field to mark and a message for the person, or return what the move does."""
     if target is None or not target.active:
-        raise InvalidTransition("That status is not offered. Choose another.", field="status")
+        raise InvalidTransition(N_("That status is not offered. Choose another."), field="status")
     if target.code == current.code:
-        raise InvalidTransition("The case already has that status.", field="status")
+        raise InvalidTransition(N_("The case already has that status."), field="status")
     if target.kind == StatusKind.NEW:
-        raise InvalidTransition(f"A case cannot go back to “{target.label}”.", field="status")
+        raise InvalidTransition(
+            N_("A case cannot go back to “%(status)s”.", status=target.label), field="status"
+        )
     closes = target.kind == StatusKind.CLOSED
     reopens = current.kind == StatusKind.CLOSED
     if closes:
         if not outcome_given:
-            raise InvalidTransition("Choose an outcome to close the case.", field="outcome")
+            raise InvalidTransition(N_("Choose an outcome to close the case."), field="outcome")
         if outcome is None or not outcome.active:
-            raise InvalidTransition("That outcome is not offered. Choose another.", field="outcome")
+            raise InvalidTransition(
+                N_("That outcome is not offered. Choose another."), field="outcome"
+            )
     elif outcome_given:
         raise InvalidTransition(
-            "An outcome is recorded only when closing the case.", field="outcome"
+            N_("An outcome is recorded only when closing the case."), field="outcome"
         )
     if reopens and reason is None:
-        raise InvalidTransition("Give the reason for reopening the case.", field="reason")
+        raise InvalidTransition(N_("Give the reason for reopening the case."), field="reason")
     if not reopens and reason is not None:
         raise InvalidTransition(
-            "A reason is asked for only when reopening a closed case.", field="reason"
+            N_("A reason is asked for only when reopening a closed case."), field="reason"
         )
     acknowledges_first = not acknowledged and target.kind in (
         StatusKind.ACKNOWLEDGED,
@@ -182,9 +187,9 @@ def acknowledge(
     """Send the acknowledgement: the reporter reads it at follow-up, the feedback deadline now
     counts from today, and a case of kind new moves to the acknowledged status if there is one."""
     if case.acknowledged_on is not None:
-        raise InvalidTransition("This case was already acknowledged.", field="status")
+        raise InvalidTransition(N_("This case was already acknowledged."), field="status")
     if is_closed(case):
-        raise InvalidTransition("A closed case cannot be acknowledged.", field="status")
+        raise InvalidTransition(N_("A closed case cannot be acknowledged."), field="status")
     before = case.status
     case.acknowledged_on = now.date()
     case.feedback_due_on = deadlines.feedback_due_after_acknowledgement(case, now.date())

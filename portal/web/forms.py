@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, widgets
 
 from portal.services.errors import InvalidInput
+from portal.web.labels import translated
 
 
 class CheckboxListField(SelectMultipleField):  # type: ignore[misc]
@@ -25,7 +26,8 @@ class PortalForm(FlaskForm):  # type: ignore[misc]
 
     def field_error(self, error: InvalidInput) -> None:
         field: Any = getattr(self, error.field, None)
+        message = translated(error.message)
         if field is None:
-            self.form_errors.append(error.message)
+            self.form_errors.append(message)
         else:
-            field.errors = [*field.errors, error.message]
+            field.errors = [*field.errors, message]

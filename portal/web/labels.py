@@ -8,11 +8,13 @@ are labelled here.
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from portal.models import Priority
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
+from portal.services.wording import Message
 
 PRIORITY_LABELS = {
     Priority.LOW: _l("Low"),
@@ -90,6 +92,14 @@ DETAIL_LABELS = {
 }
 
 
+def translated(text: str) -> str:
+    """A service's message (``wording.N_``) in the active language; other text as it is."""
+    if isinstance(text, Message):
+        translation: str = gettext(text.msgid, **text.variables)
+        return translation
+    return text
+
+
 def detail_label(key: str) -> str:
     return str(DETAIL_LABELS[key]) if key in DETAIL_LABELS else key
 
@@ -126,4 +136,5 @@ def register(app: Flask) -> None:
         action_label=action_label,
         detail_label=detail_label,
         quick_exit_here=quick_exit_here,
+        translated=translated,
     )

@@ -39,6 +39,7 @@ from portal.web.admin.forms import (
     UnitForm,
 )
 from portal.web.errors import csrf_recoverable
+from portal.web.labels import translated
 from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
@@ -365,7 +366,7 @@ def item_active(kind: str, item_id: int) -> ResponseReturnValue:
         )
     except InvalidInput as error:
         session.rollback()
-        return _render_list(kind, row_error=(item.id, error.message), code=400)
+        return _render_list(kind, row_error=(item.id, translated(error.message)), code=400)
     session.commit()
     if not changed:
         return _unchanged("staff.admin.listing", kind=kind)

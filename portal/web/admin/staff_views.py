@@ -23,6 +23,7 @@ from portal.web.admin.forms import (
     role_choices,
 )
 from portal.web.errors import csrf_recoverable
+from portal.web.labels import translated
 from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
@@ -211,7 +212,7 @@ def _set_active(staff_id: int, active: bool) -> ResponseReturnValue:
         changed = admin.set_active(session, user, active, actor=current_staff(), now=state.now())
     except InvalidInput as error:
         session.rollback()
-        return _render_user(user, active_error=error.message, code=400)
+        return _render_user(user, active_error=translated(error.message), code=400)
     session.commit()
     if active:
         return _saved(staff_id, changed, _("Account enabled."))

@@ -19,6 +19,7 @@ from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
 from portal.services.permissions import Permission
 from portal.web import state
 from portal.web.errors import csrf_recoverable
+from portal.web.labels import translated
 from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
 from portal.web.staff.forms import (
@@ -218,7 +219,7 @@ def acknowledge(handle: str) -> ResponseReturnValue:
     except NoAccess:
         return _not_found()
     except InvalidTransition as error:
-        flash(error.message, "error")
+        flash(translated(error.message), "error")
         return redirect(url_for("staff.case", handle=handle))
     session.commit()
     return _act(handle, _("Acknowledged; the reporter will see it at follow-up."))
