@@ -1,5 +1,6 @@
 """The reporter pages read well on a 360 px wide phone: nothing scrolls sideways, and every
-control of the form is visible. Nor do the staff log-in and case pages scroll sideways."""
+control of the form is visible. Nor do the staff log-in and case pages, or the admin console,
+scroll sideways."""
 
 from __future__ import annotations
 
@@ -10,15 +11,28 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from portal.models import Visibility
+from portal.models import Role, Visibility
 from portal.services import cases
-from tests.browser.conftest import SQLITE_ONLY, NewTab, enter_code, enter_password
+from tests.browser.conftest import SQLITE_ONLY, NewTab, enter_code, enter_password, log_in
 from tests.conftest import Portal
 
 pytestmark = SQLITE_ONLY
 
 PHONE = {"width": 360, "height": 740}
 REPORTER = Visibility.REPORTER
+#: The admin console's pages without an id in their path.
+ADMIN_PAGES = [
+    "/staff/admin/",
+    "/staff/admin/staff",
+    "/staff/admin/staff/new",
+    "/staff/admin/audit",
+    "/staff/admin/config",
+    "/staff/admin/config/queues",
+    "/staff/admin/config/rules",
+    "/staff/admin/config/policy",
+    "/staff/admin/taxonomy",
+    "/staff/admin/routing-test",
+]
 
 
 def page_width(page: Page) -> int:
@@ -79,4 +93,21 @@ def test_staff_pages_do_not_scroll_sideways_at_360_px(
     expect(page.get_by_text(reply)).to_be_visible()
     widths["case page"] = page_width(page)
     assert {name: w for name, w in widths.items() if w > PHONE["width"]} == {}
+    tab.assert_clean()
+
+
+def test_admin_pages_do_not_scroll_sideways_at_360_px(
+    app: Flask, portal: Portal, new_tab: NewTab
+) -> None:
+    root = portal.staff("root", roles=(Role.ADMIN,), queues=())
+    portal.staff("olivia")  # a second row in the staff list, and an event in the audit log
+    tab = new_tab(javascript=False, **PHONE)
+    page = tab.page
+    log_in(page, app, root)
+    widths = {}
+    for path in ADMIN_PAGES:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+        widths[path] = page_width(page)
+    assert {path: w for path, w in widths.items() if w > PHONE["width"]} == {}
     tab.assert_clean()
