@@ -434,6 +434,36 @@ def test_heatmap_draws_each_cell_once() -> None:
     )
 
 
+def _luminance(rgb: tuple[float, ...]) -> float:
+    def linear(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_heatmap_counts_keep_a_contrast_of_4_5_to_1() -> None:
+    """axe cannot find an SVG label's background, so the cells' ink is checked here: each count
+    against its cell's colour, the bar colour at the cell's opacity over white."""
+    largest = 100
+    svg = charts.heatmap(
+        "h",
+        "grid",
+        ["r"],
+        [str(v) for v in range(largest + 1)],
+        [list(range(largest + 1))],
+        hidden_mark="hidden",
+    )
+    cells = re.findall(r'fill="#(\w{6})" fill-opacity="([\d.]+)".*?fill="#(\w{6})">(\d+)<', svg)
+    assert len(cells) == largest + 1
+    for bar, opacity, ink, value in cells:
+        alpha = float(opacity)
+        fill = tuple(alpha * int(bar[i : i + 2], 16) + (1 - alpha) * 255 for i in (0, 2, 4))
+        pair = (_luminance(fill), _luminance(tuple(int(ink[i : i + 2], 16) for i in (0, 2, 4))))
+        assert (max(pair) + 0.05) / (min(pair) + 0.05) >= 4.5, value
+
+
 def test_csv_cells_cannot_start_a_formula(app: Flask) -> None:
     grid = present.Grid(
         "x",

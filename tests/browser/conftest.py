@@ -13,6 +13,7 @@ threads and the test's own session, so a test can arrange data with ``portal`` a
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +22,20 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Playwright,
+    Request,
+    expect,
+    sync_playwright,
+)
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from portal.models import StaffUser
+from tests.conftest import PASSWORD, next_code
 
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
 NO_CHROMIUM = f"no Chromium at {CHROMIUM} (apt-get install chromium): browser tests skipped"
@@ -134,3 +147,37 @@ def new_tab(browser: Browser, live_server: str) -> Iterator[NewTab]:
     yield open_tab
     for context in contexts:
         context.close()
+
+
+def enter_password(page: Page, user: StaffUser, password: str = PASSWORD) -> None:
+    """The first staff log-in step in the browser, by the labels: e-mail and password."""
+    page.goto("/staff/login")
+    page.get_by_label("E-mail").fill(user.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/staff/login/code$"))
+
+
+def enter_code(page: Page, app: Flask, user: StaffUser) -> None:
+    """The second step: the authenticator app's current code, from ``next_code`` (pyotp
+    through ``portal.crypto``; it moves the app's clock on, rather than waiting, when this
+    account's code of the current 30 seconds was used already)."""
+    page.get_by_label("Code from your authenticator app").fill(next_code(app, user))
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page).not_to_have_url(re.compile(r"/staff/login"))
+    expect(staff_nav(page).get_by_role("button", name="Log out")).to_be_visible()
+
+
+def log_in(page: Page, app: Flask, user: StaffUser, password: str = PASSWORD) -> None:
+    """Both staff log-in steps, as a person does them (password, then a fresh code)."""
+    enter_password(page, user, password)
+    enter_code(page, app, user)
+
+
+def staff_nav(page: Page) -> Locator:
+    return page.get_by_role("navigation", name="Staff")
+
+
+def log_out(page: Page) -> None:
+    staff_nav(page).get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/staff/login$"))

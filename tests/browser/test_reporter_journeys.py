@@ -19,6 +19,12 @@ pytestmark = SQLITE_ONLY
 
 DESCRIPTION = "My manager shouts at me in front of the team every Monday."
 RECEIPT = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
+#: Whether the element is what one sees (and clicks) at its own centre, not something over it.
+NOT_OBSCURED = """element => {
+    const box = element.getBoundingClientRect();
+    const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+    return top !== null && element.contains(top);
+}"""
 
 
 def raise_concern(page: Page) -> str:
@@ -70,6 +76,8 @@ def test_keyboard_only_concern(portal: Portal, new_tab: NewTab) -> None:
     expect(page.get_by_role("link", name="Leave this site quickly")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    # Shown where it is not covered by the sticky quick exit (WCAG 2.4.11, focus not obscured).
+    assert page.get_by_role("link", name="Skip to content").evaluate(NOT_OBSCURED)
     page.keyboard.press("Enter")
     # The first radio of the category group is the next stop after the skip target.
     page.keyboard.press("Tab")
