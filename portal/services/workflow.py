@@ -42,7 +42,9 @@ from portal.services.text import clean_text
 from portal.services.wording import N_
 
 #: What the reporter reads at follow-up once the case is acknowledged (art. 9(1)(b)).
-ACKNOWLEDGEMENT_TEXT = (
+#: Stored in English like any message; the pages show it in the reader's language
+#: (``portal.web.labels.thread_text``).
+ACKNOWLEDGEMENT_TEXT = N_(
     "Your concern has been received and is being looked at by an ombudsperson. "
     "We will reply here; please check back with your receipt."
 )

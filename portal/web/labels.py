@@ -12,6 +12,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from portal.models import Priority
+from portal.services import workflow
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
 from portal.services.wording import Message
@@ -92,6 +93,14 @@ DETAIL_LABELS = {
 }
 
 
+def thread_text(text: str) -> str:
+    """A message of a case's thread as shown: the automatic acknowledgement, stored in English,
+    in the reader's language; anything a person wrote exactly as they wrote it."""
+    if text == workflow.ACKNOWLEDGEMENT_TEXT:
+        return translated(workflow.ACKNOWLEDGEMENT_TEXT)
+    return text
+
+
 def translated(text: str) -> str:
     """A service's message (``wording.N_``) in the active language; other text as it is."""
     if isinstance(text, Message):
@@ -137,4 +146,5 @@ def register(app: Flask) -> None:
         detail_label=detail_label,
         quick_exit_here=quick_exit_here,
         translated=translated,
+        thread_text=thread_text,
     )
