@@ -87,6 +87,7 @@ DETAIL_LABELS = {
     "org_category": _l("organisation's category"),
     "tags": _l("tags"),
     "tags_created": _l("new tags"),
+    "attachment": _l("attachment"),
 }
 
 
