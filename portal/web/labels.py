@@ -7,12 +7,17 @@ are labelled here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from portal.models import Priority
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
+from portal.services.sanitize import FileKind
 
 PRIORITY_LABELS = {
     Priority.LOW: _l("Low"),
@@ -91,6 +96,36 @@ DETAIL_LABELS = {
 }
 
 
+#: How the attachment types are named to reporters, in this order.
+KIND_LABELS = {
+    FileKind.JPEG: _l("JPEG pictures"),
+    FileKind.PNG: _l("PNG pictures"),
+    FileKind.WEBP: _l("WebP pictures"),
+    FileKind.GIF: _l("GIF pictures"),
+    FileKind.PDF: _l("PDF"),
+    FileKind.TEXT: _l("plain text (.txt)"),
+    FileKind.DOCX: _l("Word (.docx)"),
+    FileKind.XLSX: _l("Excel (.xlsx)"),
+    FileKind.PPTX: _l("PowerPoint (.pptx)"),
+}
+
+
+def kind_labels(kinds: Iterable[FileKind]) -> str:
+    allowed = set(kinds)
+    return ", ".join(str(label) for kind, label in KIND_LABELS.items() if kind in allowed)
+
+
+def file_size(size: int) -> str:
+    """A size for people: 512 bytes, 300 KB, 1.5 MB (binary units, as the limits are)."""
+    if size < 1024:
+        return str(ngettext("%(num)d byte", "%(num)d bytes", size))
+    if size < 1024 * 1024:
+        return str(_("%(size)s KB", size=f"{size / 1024:.0f}"))
+    value = size / (1024 * 1024)
+    shown = f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+    return str(_("%(size)s MB", size=shown))
+
+
 def detail_label(key: str) -> str:
     return str(DETAIL_LABELS[key]) if key in DETAIL_LABELS else key
 
@@ -127,4 +162,6 @@ def register(app: Flask) -> None:
         action_label=action_label,
         detail_label=detail_label,
         quick_exit_here=quick_exit_here,
+        kind_labels=kind_labels,
     )
+    app.jinja_env.filters["filesize"] = file_size
