@@ -517,6 +517,7 @@ def test_a_request_over_the_body_cap_gets_the_413_page(app: Flask, client: Flask
 
     assert response.status_code == 413
     assert "Too much was sent" in response.text
+    assert "Attachments: at most 2 files, each up to 700 KB." in response.text
 
 
 # --- files that cannot be cleaned ----------------------------------------------------------------
@@ -749,3 +750,20 @@ def test_the_keep_as_is_switch_is_an_audited_policy_change(
         select(AuditEvent).where(AuditEvent.action == Action.CONFIG_CHANGED.value)
     ).one()
     assert json.loads(event.detail)["fields"] == ["attachments_keep_uncleaned"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/scan 1.PDF", "scan 1.pdf"),
+        ("C:\\Users\\jane.doe\\Minutes.DOC", "Minutes.doc"),
+        ("no extension", "no extension"),
+        ("<script>.pdf", "script.pdf"),
+        (".", "attachment"),
+        ("report.p$d!f", "report.pdf"),
+    ],
+)
+def test_a_file_kept_as_is_gets_a_safe_name_with_its_own_extension(
+    name: str, expected: str
+) -> None:
+    assert sanitize.safe_filename_as_is(name) == expected
