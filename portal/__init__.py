@@ -14,7 +14,7 @@ from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services.throttle import make_throttle
 from portal.settings import Settings, load_settings
-from portal.web import errors, labels, language, security
+from portal.web import errors, labels, language, security, uploads
 from portal.web.state import PortalState, close_db
 
 
@@ -38,6 +38,7 @@ def create_app(
         static_folder=str(settings.static_dir),
         static_url_path="/static",
     )
+    app.request_class = uploads.InMemoryRequest
     app.config.update(
         SECRET_KEY=secrets.secret_key if secrets else None,
         SESSION_COOKIE_NAME="portal_form",
@@ -45,9 +46,11 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         WTF_CSRF_TIME_LIMIT=settings.form_token_hours * 3600,
-        # Limit the whole request body. The longest form is the concern: up to 4 UTF-8 bytes a
-        # character, each percent-encoded as 3 bytes by the browser, plus the other fields.
-        MAX_CONTENT_LENGTH=settings.description_max_chars * 12 + 64 * 1024,
+        # Limit the whole request body: the longest concern (up to 4 UTF-8 bytes a character,
+        # each percent-encoded as 3 bytes by the browser), the other fields, and the
+        # attachments (count x size). Uploads are held in memory up to this cap, never in a
+        # temporary file (``portal.web.uploads``). Text fields alone stay under the old cap.
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_FORM_MEMORY_SIZE=settings.description_max_chars * 12 + 64 * 1024,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         TEMPLATES_AUTO_RELOAD=False,

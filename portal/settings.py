@@ -62,6 +62,20 @@ PRODUCTION_ARGON2 = Argon2Cost(time_cost=3, memory_kib=64 * 1024, parallelism=4)
 #: Cheapest parameters libargon2 accepts; for tests and benchmarks only.
 TEST_ARGON2 = Argon2Cost(time_cost=1, memory_kib=8, parallelism=1)
 
+#: What ``attachment_types`` may name: a group, or one type of ``services/sanitize.FileKind``
+#: (each group expands to the types the portal can clean; a test keeps the two in step).
+ATTACHMENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
+    "images": ("jpeg", "png", "webp", "gif"),
+    "pdf": ("pdf",),
+    "text": ("text",),
+    "office": ("docx", "xlsx", "pptx"),
+}
+#: The largest ``attachment_max_bytes`` accepted: uploads are held in memory (never in a
+#: temporary file), and cleaning an Office file may unpack up to 64 MiB.
+ATTACHMENT_MAX_BYTES_CEILING = 64 * 1024 * 1024
+#: The most files ``attachment_max_count`` may allow on one form.
+ATTACHMENT_MAX_COUNT_CEILING = 20
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -100,6 +114,16 @@ class Settings:
     message_max_chars: int = 10_000
     contact_field_max_chars: int = 200
     staff_password_min_chars: int = 12
+
+    # Attachments a reporter may send with a concern or a follow-up message: the largest file
+    # in bytes, how many files on one form (0 turns attachments off), and which types, as a
+    # comma-separated list of groups (images, pdf, text, office) or single types (jpeg, png,
+    # webp, gif, pdf, docx, xlsx, pptx, text). Size and count also set the request body cap.
+    # Whether a file that cannot be cleaned may be sent as it is is the organisation's policy
+    # (admin console), not a setting.
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_count: int = 5
+    attachment_types: str = "images,pdf,text,office"
 
     # Follow-up throttle: this many wrong receipts from one client within the window slows
     # that client down until the window has passed.
@@ -166,6 +190,23 @@ class Settings:
         return Argon2Cost(
             self.password_time_cost, self.password_memory_kib, self.password_parallelism
         )
+
+    @property
+    def attachment_type_names(self) -> frozenset[str]:
+        """The single types ``attachment_types`` allows, groups expanded."""
+        names: set[str] = set()
+        for item in self.attachment_types.split(","):
+            item = item.strip().lower()
+            names.update(ATTACHMENT_TYPE_GROUPS.get(item, (item,) if item else ()))
+        return frozenset(names)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The request body cap: the longest concern (up to 12 bytes a character once a browser
+        has percent-encoded its UTF-8), 64 KiB for the other fields, and the attachments with
+        4 KiB each for their multipart headers."""
+        text = self.description_max_chars * 12 + 64 * 1024
+        return text + self.attachment_max_count * (self.attachment_max_bytes + 4 * 1024)
 
     def with_argon2(self, cost: Argon2Cost) -> Settings:
         """The same settings with ``cost`` for both key derivation and password hashes."""
@@ -291,7 +332,28 @@ def validate(settings: Settings) -> None:
         raise SettingsError("api_token_max_days must be from 1 to 365")
     if settings.staff_password_min_chars < 8:
         raise SettingsError("staff_password_min_chars must be at least 8")
+    _validate_attachments(settings)
     _validate_mail(settings)
+
+
+def _validate_attachments(settings: Settings) -> None:
+    if not 1 <= settings.attachment_max_bytes <= ATTACHMENT_MAX_BYTES_CEILING:
+        raise SettingsError(
+            f"attachment_max_bytes must be from 1 to {ATTACHMENT_MAX_BYTES_CEILING}"
+        )
+    if not 0 <= settings.attachment_max_count <= ATTACHMENT_MAX_COUNT_CEILING:
+        raise SettingsError(
+            f"attachment_max_count must be from 0 to {ATTACHMENT_MAX_COUNT_CEILING}"
+        )
+    known = {name for group in ATTACHMENT_TYPE_GROUPS.values() for name in group}
+    unknown = sorted(settings.attachment_type_names - known)
+    if unknown:
+        raise SettingsError(
+            f"attachment_types names unknown types {unknown}; use groups "
+            f"({', '.join(ATTACHMENT_TYPE_GROUPS)}) or types ({', '.join(sorted(known))})"
+        )
+    if not settings.attachment_type_names and settings.attachment_max_count:
+        raise SettingsError("attachment_types is empty; set attachment_max_count = 0 instead")
 
 
 def _validate_mail(settings: Settings) -> None:

@@ -37,6 +37,7 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import (
+    Attachment,
     Case,
     CaseAccess,
     Category,
@@ -49,6 +50,7 @@ from portal.models import (
 )
 from portal.services import api_tokens, insights
 from portal.services import staff as staff_service
+from portal.services.attachments import PreparedFile
 from portal.services.insights import Quarter
 from portal.settings import PROJECT_ROOT, Settings
 from portal.web.admin.config_views import LISTS
@@ -336,6 +338,8 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/cases/<handle>/grant", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/transfer", "POST"): case_route("POST", ACCESS_ENDED),
     ("/staff/cases/<handle>/triage", "POST"): case_route("POST", CASE_UPDATED),
+    # <attachment_id> is a file sent with case A: only a holder of A's key downloads it (200).
+    ("/staff/cases/<handle>/attachments/<attachment_id>", "GET"): case_route("GET", PAGE),
     ("/staff/admin/", "GET"): staff_route(
         holder=FORBIDDEN, excluded=FORBIDDEN, admin=PAGE, management=FORBIDDEN, method="GET"
     ),
@@ -429,7 +433,10 @@ def world(app: Flask, portal: Portal) -> World:
     management = portal.staff("management", roles=(Role.MANAGEMENT,), queues=())
     # "other" routes to the general queue, where both ombudspersons sit.
     case_a = portal.submit(
-        category_code="other", description=A_TEXT, excluded_staff_ids=(excluded.id,)
+        category_code="other",
+        description=A_TEXT,
+        excluded_staff_ids=(excluded.id,),
+        attachments=[PreparedFile("evidence.txt", "text/plain", A_TEXT.encode(), cleaned=True)],
     )
     case_b = portal.submit(category_code="other", description=B_TEXT)
     assert case_a.queue_slug == case_b.queue_slug == "general"
@@ -462,6 +469,9 @@ def world(app: Flask, portal: Portal) -> World:
         "period": str(INSIGHTS_QUARTER),
         "year": INSIGHTS_QUARTER.year,
         "view": "category",
+        "attachment_id": db.scalars(
+            select(Attachment.id).where(Attachment.case_id == case_a.case_id)
+        ).one(),
     }
     _release_a_quarter(db)
     return World(
@@ -633,6 +643,7 @@ def url_for_rule(rule: str, world: World) -> str:
     url = rule.replace("<handle>", world.handle_a)
     url = url.replace("<session_id>", world.holder_other_session)
     url = url.replace("<locale>", "zh_CN")
+    url = url.replace("<attachment_id>", world.ids["attachment_id"])
     url = url.replace(f"<{LISTS}>", "categories")
     url = url.replace("<int(fixed_digits=4):year>", world.ids["year"])
     url = re.sub(r"<(period|view)>", lambda m: world.ids[m.group(1)], url)
@@ -714,6 +725,7 @@ def test_only_known_url_arguments(app: Flask) -> None:
         "handle",
         "locale",
         "session_id",
+        "attachment_id",
         "kind",
         "staff_id",
         "queue_id",

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
 
+from portal.models.attachment import Attachment, AttachmentChunk
 from portal.models.audit import AuditEvent, AuditHead, JobRun
 from portal.models.case import (
     Case,
@@ -36,6 +37,8 @@ from portal.models.taxonomy import (
 
 __all__ = [
     "ApiToken",
+    "Attachment",
+    "AttachmentChunk",
     "AuditEvent",
     "AuditHead",
     "Case",

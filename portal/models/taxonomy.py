@@ -126,6 +126,9 @@ class Policy(Base):
     # Concerns about one category in one site or department in one quarter that raise an
     # aggregate alert to the queues handling them; never below the anonymity threshold.
     signal_threshold: Mapped[int] = mapped_column(default=5)
+    # Whether a reporter may send an attachment that cannot be cleaned of its metadata as it
+    # is, after ticking a warning; off by default (such a file is refused).
+    attachments_keep_uncleaned: Mapped[bool] = mapped_column(default=False)
 
 
 class Tag(Base):

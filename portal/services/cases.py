@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -24,7 +25,16 @@ from portal.models import (
     Visibility,
     WorkflowStatus,
 )
-from portal.services import audit, content, deadlines, policy, taxonomy, thread, workflow
+from portal.services import (
+    attachments,
+    audit,
+    content,
+    deadlines,
+    policy,
+    taxonomy,
+    thread,
+    workflow,
+)
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineState
 from portal.services.errors import NoAccess
@@ -85,6 +95,7 @@ class CaseDetail:
     outcome: Outcome | None
     org_category: Category | None  # the organisation's view, beside the reporter's choice
     tags: list[Tag]
+    attachments: list[attachments.AttachmentInfo]
 
 
 def may_handle_cases(user: StaffUser) -> bool:
@@ -223,6 +234,7 @@ def open_case(
             else None
         ),
         tags=tags_of(session, case),
+        attachments=attachments.list_for_case(session, case.id, case_key),
     )
 
 
@@ -239,6 +251,28 @@ def view_case(
     detail = open_case(session, settings, user, private_key, handle, now.date())
     audit.record(session, Action.CASE_VIEWED, now, actor=user, case=detail.case)
     return detail
+
+
+def open_attachment(
+    session: Session,
+    user: StaffUser,
+    private_key: bytes,
+    handle: str,
+    attachment_id: str,
+    now: dt.datetime,
+) -> tuple[attachments.AttachmentInfo, Iterator[bytes]]:
+    """An attachment of a case the user holds, and its plaintext chunk by chunk. The download
+    is recorded in the audit chain (invariant 6); the caller commits before sending anything.
+    An attachment of another case, or none, is NoAccess like a case one does not hold."""
+    case, case_key = unlock(session, user, private_key, handle)
+    try:
+        info = attachments.open_one(session, case.id, case_key, attachment_id)
+    except attachments.NoSuchAttachment as exc:
+        raise NoAccess(handle) from exc
+    audit.record(
+        session, Action.ATTACHMENT_DECRYPTED, now, actor=user, case=case, attachment=info.id
+    )
+    return info, attachments.read_chunks(session, case.id, case_key, info)
 
 
 def acknowledge(

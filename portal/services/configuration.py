@@ -725,9 +725,10 @@ def delete_rule(
 
 
 def update_policy(
-    session: Session, *, actor: StaffUser | None, now: dt.datetime, **values: int
+    session: Session, *, actor: StaffUser | None, now: dt.datetime, **values: int | bool
 ) -> list[str]:
-    """Apply the policy's limits (``services/policy.py``); return the fields that changed."""
+    """Apply the policy's limits and switches (``services/policy.py``); return the fields that
+    changed (audited by name, like every configuration change)."""
     changed = sorted(policy.update(session, **values))
     if changed:
         _changed(session, actor, now, "policy", "policy", "edited", changed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import Case, Category, MessageAuthor, Visibility
-from portal.services import content, taxonomy, thread, workflow
+from portal.services import attachments, content, taxonomy, thread, workflow
 from portal.services.errors import MalformedReceipt, UnknownReceipt
 from portal.services.text import clean_text
 from portal.settings import Argon2Cost, Settings
@@ -38,6 +39,7 @@ class ReporterCaseView:
     is_anonymous: bool
     contact: content.Contact | None
     thread: list[thread.ThreadEntry]
+    attachments: list[attachments.AttachmentInfo]  # names are shown; reporters download none
 
 
 def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) -> ReporterKey:
@@ -94,15 +96,27 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
         is_anonymous=case.is_anonymous,
         contact=contact,
         thread=thread.read(session, case, case_key, include_internal=False),
+        attachments=[
+            a
+            for a in attachments.list_for_case(session, case.id, case_key)
+            if a.author is MessageAuthor.REPORTER
+        ],
     )
 
 
 def add_message(
-    session: Session, settings: Settings, key: ReporterKey, text: str, today: dt.date
+    session: Session,
+    settings: Settings,
+    key: ReporterKey,
+    text: str,
+    today: dt.date,
+    files: Sequence[attachments.PreparedFile] = (),
 ) -> None:
-    body = clean_text(text, "text", settings.message_max_chars)
+    """Add a reporter message, with the files sent with it (already prepared). A message may
+    be empty when it carries files."""
+    body = clean_text(text, "text", settings.message_max_chars, required=not files)
     case, case_key = _case_and_key(session, key)
-    thread.append(
+    message = thread.append(
         session,
         case,
         case_key,
@@ -110,6 +124,15 @@ def add_message(
         visibility=Visibility.REPORTER,
         text=body,
         today=today,
+    )
+    attachments.store(
+        session,
+        case.id,
+        case_key,
+        files,
+        author=MessageAuthor.REPORTER,
+        today=today,
+        message_id=message.id,
     )
     case.reporter_wrote_on = today
     workflow.after_reporter_message(session, case)

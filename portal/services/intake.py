@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Case, CaseAccess, OrgUnitKind, StatusKind
-from portal.services import content, deadlines, policy, routing, taxonomy, workflow
+from portal.models import Case, CaseAccess, MessageAuthor, OrgUnitKind, StatusKind
+from portal.services import attachments, content, deadlines, policy, routing, taxonomy, workflow
 from portal.services.errors import InvalidInput
 from portal.services.text import clean_text
 from portal.services.wording import N_
@@ -34,6 +34,8 @@ class Concern:
     contact_name: str | None = None  # both None for an anonymous concern
     contact_details: str | None = None
     excluded_staff_ids: Collection[int] = ()
+    # Already cleaned (or kept as is with consent) by ``attachments.prepare``.
+    attachments: Sequence[attachments.PreparedFile] = ()
 
 
 @dataclass(frozen=True)
@@ -139,4 +141,12 @@ def submit(
             )
         )
     session.flush()
+    attachments.store(
+        session,
+        case_id,
+        case_key,
+        concern.attachments,
+        author=MessageAuthor.REPORTER,
+        today=today,
+    )
     return Submitted(case_id, case.handle, receipt, routed.queue.slug)

@@ -1,4 +1,6 @@
-"""The organisation's case-handling policy: deadlines and the anonymity threshold (one row)."""
+"""The organisation's case-handling policy (one row): deadlines, the anonymity threshold and
+the insight rules (whole numbers within limits), and switches such as whether an attachment
+that cannot be cleaned may be sent as it is."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class PolicyValues:
     anonymity_threshold: int = 5
     insights_min_headcount: int = 20
     signal_threshold: int = 5
+    attachments_keep_uncleaned: bool = False
 
 
 # (field, smallest, largest): the law's deadlines are upper bounds; longer ones are refused.
@@ -34,6 +37,9 @@ LIMITS = {
     "insights_min_headcount": (1, 100_000),
     "signal_threshold": (MIN_THRESHOLD, 10_000),
 }
+
+#: The policy's yes/no switches (not in the taxonomy file: set in the admin console).
+SWITCHES = ("attachments_keep_uncleaned",)
 
 
 def current(session: Session) -> Policy:
@@ -48,7 +54,7 @@ def current(session: Session) -> Policy:
 
 def values(session: Session) -> PolicyValues:
     row = current(session)
-    return PolicyValues(**{name: getattr(row, name) for name in LIMITS})
+    return PolicyValues(**{name: getattr(row, name) for name in (*LIMITS, *SWITCHES)})
 
 
 def check(name: str, value: object) -> int:
@@ -67,15 +73,20 @@ def check(name: str, value: object) -> int:
     return value
 
 
-def update(session: Session, **changes: int) -> dict[str, tuple[int, int]]:
+def update(session: Session, **changes: int | bool) -> dict[str, tuple[int, int]]:
     """Apply changes; return {field: (old, new)} for those that changed (for the audit log)."""
-    unknown = set(changes) - set(LIMITS)
+    unknown = set(changes) - set(LIMITS) - set(SWITCHES)
     if unknown:
         raise InvalidInput(sorted(unknown)[0], "unknown policy field")
     row = current(session)
     changed = {}
     for name, value in changes.items():
-        new = check(name, value)
+        if name in SWITCHES:
+            if not isinstance(value, bool):
+                raise InvalidInput(name, f"{name} must be yes or no.")
+            new: int = value
+        else:
+            new = check(name, value)
         old = getattr(row, name)
         if old != new:
             setattr(row, name, new)

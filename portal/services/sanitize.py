@@ -314,6 +314,18 @@ def safe_filename(filename: str, kind: FileKind) -> str:
     return f"{stem or 'attachment'}.{kind.info.extensions[0]}"
 
 
+def safe_filename_as_is(filename: str) -> str:
+    """For a file kept uncleaned (its type unknown): the same normalising as ``safe_filename``,
+    keeping the name's own extension (letters and digits only, at most 10), or none."""
+    base = unicodedata.normalize("NFKC", _basename(filename))
+    extension = _extension(base)
+    stem = base.rsplit(".", 1)[0] if extension else base
+    stem = "".join(ch if ch.isalnum() or ch in " -_.()" else "_" for ch in stem)
+    stem = re.sub(r"\s+", " ", stem).strip(" ._")[:MAX_FILENAME_STEM].strip(" ._")
+    extension = "".join(ch for ch in extension if ch.isascii() and ch.isalnum())[:10]
+    return f"{stem or 'attachment'}.{extension}" if extension else stem or "attachment"
+
+
 # --- Images -------------------------------------------------------------------------------
 
 _PIL_FORMATS = {

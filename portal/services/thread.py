@@ -21,6 +21,7 @@ class ThreadEntry:
     day: dt.date
     time: dt.datetime | None  # exact time for staff entries only
     text: str
+    message_id: str = ""  # to place the attachments that came with it
 
 
 def append(
@@ -81,6 +82,7 @@ def read(
             day=message.created_on,
             time=message.created_at,
             text=body.text,
+            message_id=message.id,
         )
         entries.append((body.seq, message.id, entry))
     entries.sort(key=lambda item: (item[0], item[1]))

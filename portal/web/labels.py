@@ -7,14 +7,17 @@ are labelled here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask, request
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from portal.models import Priority
 from portal.services import workflow
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
+from portal.services.sanitize import FileKind
 from portal.services.wording import Message
 
 PRIORITY_LABELS = {
@@ -90,6 +93,7 @@ DETAIL_LABELS = {
     "org_category": _l("organisation's category"),
     "tags": _l("tags"),
     "tags_created": _l("new tags"),
+    "attachment": _l("attachment"),
 }
 
 
@@ -107,6 +111,36 @@ def translated(text: str) -> str:
         translation: str = gettext(text.msgid, **text.variables)
         return translation
     return text
+
+
+#: How the attachment types are named to reporters, in this order.
+KIND_LABELS = {
+    FileKind.JPEG: _l("JPEG pictures"),
+    FileKind.PNG: _l("PNG pictures"),
+    FileKind.WEBP: _l("WebP pictures"),
+    FileKind.GIF: _l("GIF pictures"),
+    FileKind.PDF: _l("PDF"),
+    FileKind.TEXT: _l("plain text (.txt)"),
+    FileKind.DOCX: _l("Word (.docx)"),
+    FileKind.XLSX: _l("Excel (.xlsx)"),
+    FileKind.PPTX: _l("PowerPoint (.pptx)"),
+}
+
+
+def kind_labels(kinds: Iterable[FileKind]) -> str:
+    allowed = set(kinds)
+    return ", ".join(str(label) for kind, label in KIND_LABELS.items() if kind in allowed)
+
+
+def file_size(size: int) -> str:
+    """A size for people: 512 bytes, 300 KB, 1.5 MB (binary units, as the limits are)."""
+    if size < 1024:
+        return str(ngettext("%(num)d byte", "%(num)d bytes", size))
+    if size < 1024 * 1024:
+        return str(gettext("%(size)s KB", size=f"{size / 1024:.0f}"))
+    value = size / (1024 * 1024)
+    shown = f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+    return str(gettext("%(size)s MB", size=shown))
 
 
 def detail_label(key: str) -> str:
@@ -147,4 +181,6 @@ def register(app: Flask) -> None:
         quick_exit_here=quick_exit_here,
         translated=translated,
         thread_text=thread_text,
+        kind_labels=kind_labels,
     )
+    app.jinja_env.filters["filesize"] = file_size

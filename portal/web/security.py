@@ -15,7 +15,9 @@ CSP = (
 
 
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    # A response may carry a stricter policy of its own (an attachment download: sandbox).
+    if "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = CSP
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"

@@ -632,6 +632,7 @@ def policy_edit() -> ResponseReturnValue:
                     actor=current_staff(),
                     now=state.now(),
                     **{name: getattr(form, name).data for name in policy.LIMITS},
+                    **{name: bool(getattr(form, name).data) for name in policy.SWITCHES},
                 )
             except InvalidInput as error:
                 session.rollback()

@@ -181,6 +181,9 @@ class PolicyForm(PortalForm):
     signal_threshold = _policy_field(
         "signal_threshold", _l("Concerns in one category, unit and quarter that raise an alert")
     )
+    attachments_keep_uncleaned = BooleanField(
+        _l("Let reporters send an attachment that cannot be cleaned as it is, after a warning")
+    )
 
 
 class ImportForm(PortalForm):

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
+    Field,
     HiddenField,
+    MultipleFileField,
     RadioField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from portal.web.forms import CheckboxListField, PortalForm
+from portal.web.uploads import chosen
+
+
+class _AttachmentFields(PortalForm):
+    """The file input and the "send it as it is" warning, shared by both reporter forms. The
+    file names are checked by the attachments service, never by a browser-side validator."""
+
+    files = MultipleFileField(_l("Attach files (optional)"))
+    keep_uncleaned = BooleanField(
+        _l(
+            "If a file cannot be cleaned, send it as it is. I understand that it may carry my "
+            "name, my device or the place it was made, and that staff will see it as not cleaned."
+        )
+    )
+
 
 ANONYMOUS = "anonymous"
 NAMED = "named"
 
 
-class ReportForm(PortalForm):
+class ReportForm(_AttachmentFields):
     category = RadioField(
         _l("What is your concern about?"),
         validators=[InputRequired(_l("Choose what your concern is about."))],
@@ -67,10 +85,13 @@ class ReceiptCheckForm(PortalForm):
     token = HiddenField()
 
 
-class MessageForm(PortalForm):
-    text = TextAreaField(
-        _l("Add information or reply"), validators=[DataRequired(_l("Write a message first."))]
-    )
+class MessageForm(_AttachmentFields):
+    text = TextAreaField(_l("Add information or reply"))
+
+    def validate_text(self, field: Field) -> None:
+        # A message may be empty when it carries files.
+        if not (field.data or "").strip() and not chosen(self.files.data):
+            raise ValidationError(_l("Write a message first."))
 
 
 class LeaveForm(PortalForm):

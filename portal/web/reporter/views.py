@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 from wtforms import SelectChoice
 
 from portal.models import OrgUnit, OrgUnitKind
-from portal.services import followup, intake, policy, routing, taxonomy
+from portal.services import attachments, followup, intake, policy, routing, taxonomy
+from portal.services.attachments import AttachmentsRefused
 from portal.services.errors import (
     InvalidInput,
     MalformedReceipt,
@@ -24,9 +25,9 @@ from portal.services.errors import (
     UnknownOrgUnit,
     UnknownReceipt,
 )
-from portal.web import client, state
+from portal.web import client, state, uploads
 from portal.web.errors import csrf_recoverable
-from portal.web.reporter import bp, receipt_check, receipt_cookie
+from portal.web.reporter import bp, files, receipt_check, receipt_cookie
 from portal.web.reporter import session as reporter_session
 from portal.web.reporter.forms import (
     NAMED,
@@ -87,7 +88,7 @@ def _report_form(excludable: list[routing.PublicStaff]) -> ReportForm:
     return form
 
 
-def _concern(form: ReportForm) -> intake.Concern:
+def _concern(form: ReportForm, prepared: list[attachments.PreparedFile]) -> intake.Concern:
     named = form.identity.data == NAMED
     return intake.Concern(
         category_code=form.category.data,
@@ -98,6 +99,20 @@ def _concern(form: ReportForm) -> intake.Concern:
         contact_name=(form.contact_name.data or "") if named else None,
         contact_details=(form.contact_details.data or "") if named else None,
         excluded_staff_ids=form.excluded.data or (),
+        attachments=prepared,
+    )
+
+
+def _prepared(
+    form: ReportForm | MessageForm, rules: attachments.Rules
+) -> list[attachments.PreparedFile]:
+    """The form's files, cleaned (or kept as is where the reporter ticked the warning and the
+    policy allows it); AttachmentsRefused otherwise. Files sent while attachments are off are
+    refused like too many."""
+    return attachments.prepare(
+        uploads.uploads_of(form.files.data),
+        rules,
+        keep_uncleaned=bool(form.keep_uncleaned.data),
     )
 
 
@@ -109,12 +124,16 @@ def report() -> ResponseReturnValue:
         return render_template("reporter/not_open.html"), 503
     form = _report_form(choices.excludable)
     settings = state.settings()
+    rules = attachments.rules(session, settings)
     problem = None
     if form.validate_on_submit():
         try:
+            concern = _concern(form, _prepared(form, rules))
             submitted = intake.submit(
-                session, settings, state.secrets().pepper, _concern(form), state.today()
+                session, settings, state.secrets().pepper, concern, state.today()
             )
+        except AttachmentsRefused as error:
+            form.files.errors = files.refusal_messages(error, rules)
         except InvalidInput as error:
             form.field_error(error)
         except (UnknownCategory, UnknownOrgUnit):  # withdrawn between page load and submit
@@ -135,6 +154,9 @@ def report() -> ResponseReturnValue:
         problem=problem,
         settings=settings,
         always_receive=choices.always_receive,
+        rules=rules,
+        # A browser never fills a file input again: say so when files were chosen.
+        files_dropped=status == 400 and bool(uploads.chosen(form.files.data)),
     ), status
 
 
@@ -237,7 +259,10 @@ def followup_login() -> ResponseReturnValue:
 def _expired_session() -> ResponseReturnValue:
     # A message typed while the view closed itself is shown back, so nothing is lost.
     unsent = request.form.get("text", "") if request.method == "POST" else ""
-    return render_template("reporter/followup_expired.html", unsent=unsent), 401
+    dropped = request.method == "POST" and bool(uploads.chosen(request.files.getlist("files")))
+    return render_template(
+        "reporter/followup_expired.html", unsent=unsent, files_dropped=dropped
+    ), 401
 
 
 @bp.route("/followup/case", methods=["GET", "POST"])
@@ -247,6 +272,7 @@ def followup_case() -> ResponseReturnValue:
         return _expired_session()
     session = state.db()
     form = MessageForm()
+    rules = attachments.rules(session, state.settings())
     sent = False
     status = 200
     if request.method == "POST":
@@ -254,8 +280,15 @@ def followup_case() -> ResponseReturnValue:
         if form.validate_on_submit():
             try:
                 followup.add_message(
-                    session, state.settings(), reporter_key, form.text.data, state.today()
+                    session,
+                    state.settings(),
+                    reporter_key,
+                    form.text.data or "",
+                    state.today(),
+                    _prepared(form, rules),
                 )
+            except AttachmentsRefused as error:
+                form.files.errors = files.refusal_messages(error, rules)
             except InvalidInput as error:
                 form.field_error(error)
             except UnknownReceipt:
@@ -275,6 +308,8 @@ def followup_case() -> ResponseReturnValue:
         leave_form=LeaveForm(),
         sent=sent,
         settings=state.settings(),
+        rules=rules,
+        files_dropped=status == 400 and bool(uploads.chosen(form.files.data)),
     ), status
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import unicodedata
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice, SelectField
 
 from portal.models import Case, Category, Priority, Tag, Visibility
+from portal.services import attachments, history, taxonomy, workflow
 from portal.services import cases as case_service
-from portal.services import history, taxonomy, workflow
 from portal.services import triage as triage_service
 from portal.services.deadlines import DeadlineState
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
@@ -32,6 +35,8 @@ from portal.web.staff.forms import (
     filter_choices,
     status_choices,
 )
+
+log = logging.getLogger("portal.web")
 
 #: Extra panels of the case page: each function gets the opened case and returns template
 #: variables; its template is included by staff/case.html. Feature modules append to this.
@@ -340,3 +345,63 @@ def post_message(handle: str) -> ResponseReturnValue:
 
 
 csrf_recoverable("staff.post_message")
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+#: What a download may do in the browser: nothing. Sandboxed, no script, no subresource, even
+#: if a browser were to render it instead of saving it.
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one in RFC 5987 ``filename*``."""
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = "".join(ch if ch.isalnum() or ch in " ._()-" else "_" for ch in fallback).strip()
+    encoded = quote(filename, safe="")
+    return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{encoded}"
+
+
+def _guarded(first: bytes, chunks: Iterator[bytes], attachment_id: str) -> Iterator[bytes]:
+    """Stop a download whose stored chunk fails to decrypt. The response then ends short of its
+    Content-Length, so the browser reports the download as failed instead of keeping a
+    truncated file. Logged by id; a file name never reaches the log."""
+    try:
+        yield first
+        yield from chunks
+    except attachments.AttachmentDamaged:
+        log.warning(
+            "attachment %s: a stored chunk did not decrypt; download cut short", attachment_id
+        )
+
+
+@bp.get("/cases/<handle>/attachments/<attachment_id>")
+@requires(Permission.CASE_READ)
+def attachment(handle: str, attachment_id: str) -> ResponseReturnValue:
+    """Decrypt and send one attachment, chunk by chunk, after recording it in the audit log."""
+    session = state.db()
+    try:
+        info, chunks = case_service.open_attachment(
+            session, current_staff(), current_private_key(), handle, attachment_id, state.now()
+        )
+        # The first chunk is decrypted before answering, so damage found there (all of a small
+        # file) gets a message instead of a download cut short.
+        first = next(chunks, b"")
+    except NoAccess:
+        return _not_found()
+    except attachments.AttachmentDamaged:
+        session.rollback()
+        log.warning("attachment %s: its stored data does not match; not sent", attachment_id)
+        flash(_("This attachment is damaged and cannot be opened."), "error")
+        return redirect(url_for("staff.case", handle=handle))
+    session.commit()  # the download is on record before any byte of it is sent
+    mimetype = info.content_type
+    if mimetype == "text/plain":
+        mimetype += "; charset=utf-8"
+    response = Response(stream_with_context(_guarded(first, chunks, info.id)), mimetype=mimetype)
+    response.headers["Content-Length"] = str(info.size)
+    response.headers["Content-Disposition"] = content_disposition(info.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
