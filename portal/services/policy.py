@@ -83,7 +83,8 @@ def update(session: Session, **changes: int | bool) -> dict[str, tuple[int, int]
     for name, value in changes.items():
         if name in SWITCHES:
             if not isinstance(value, bool):
-                raise InvalidInput(name, f"{name} must be yes or no.")
+                # The console's checkbox always gives a bool: anything else is a caller's bug.
+                raise TypeError(f"policy switch {name} takes a bool, not {type(value).__name__}")
             new: int = value
         else:
             new = check(name, value)

@@ -126,14 +126,18 @@ NewTab = Callable[..., Tab]
 
 @pytest.fixture
 def new_tab(browser: Browser, live_server: str) -> Iterator[NewTab]:
-    """Opens a tab on the live server: ``new_tab(javascript=False, width=360, height=740)``."""
+    """Opens a tab on the live server: ``new_tab(javascript=False, width=360, height=740)``;
+    ``locale="zh-CN"`` makes the browser ask for Chinese."""
     contexts = []
 
-    def open_tab(*, javascript: bool = True, width: int = 1280, height: int = 800) -> Tab:
+    def open_tab(
+        *, javascript: bool = True, width: int = 1280, height: int = 800, locale: str = "en-US"
+    ) -> Tab:
         context = browser.new_context(
             base_url=live_server,
             java_script_enabled=javascript,
             viewport={"width": width, "height": height},
+            locale=locale,  # also the Accept-Language the browser sends
         )
         contexts.append(context)
         page = context.new_page()
