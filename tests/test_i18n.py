@@ -261,3 +261,24 @@ def gettext_zh(msgid: str) -> str:
     message = catalog.get(msgid)
     assert message is not None and message.string
     return str(message.string)
+
+
+def test_staff_mails_are_written_in_the_default_locale(
+    app: Flask, settings: Settings, secrets: InstanceSecrets
+) -> None:
+    """Mails are composed by commands, outside any request: the ``default_locale`` decides."""
+    from portal.cli_notify import BabelTexts
+
+    subject = "Case deadlines in the ombuds portal"
+    with app.app_context():
+        assert BabelTexts().gettext(subject) == subject
+    chinese = create_app(settings.replace(default_locale="zh_CN"), secrets=secrets)
+    with chinese.app_context():
+        assert BabelTexts().gettext(subject) == gettext_zh(subject)
+        waiting = BabelTexts().ngettext(
+            "%(num)d new case is waiting for you in the ombuds portal.",
+            "%(num)d new cases are waiting for you in the ombuds portal.",
+            3,
+        )
+        assert "3" in waiting  # Chinese has one plural form, which takes the number
+        assert CHINESE.search(waiting)
