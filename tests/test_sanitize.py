@@ -4,14 +4,31 @@ bad input ends in one of the two declared errors."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
+import re
 import zipfile
+from collections.abc import Callable
 
+import docx
+import docx.opc.packuri
+import docx.opc.part
+import docx.shared
+import openpyxl
 import pikepdf
+import pptx
+import pptx.opc.package
+import pptx.opc.packuri
+import pptx.util
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl.comments import Comment
+from openpyxl.packaging.custom import StringProperty
 from PIL import Image
+from pptx.opc.constants import CONTENT_TYPE as PptxContentType
+from pptx.opc.constants import RELATIONSHIP_TYPE as PptxRelType
+from pptx.shapes.picture import Picture as PptxPicture
 
 from portal.services import sanitize
 from portal.services.sanitize import (
@@ -423,6 +440,383 @@ def test_office_xml_with_a_dtd_is_refused() -> None:
         )
     with pytest.raises(CannotClean):
         clean_attachment("x.docx", "", out.getvalue())
+
+
+# --- Office files written by real producers ---------------------------------------------------
+# openpyxl, python-docx and python-pptx write the parts their users' files really have (their
+# templates come from Word and PowerPoint for the Mac): comments in their own folders, printer
+# settings, thumbnails, custom XML, Word's document id. The hand-built zips above only have what
+# their author thought of. Where a library has no API for a part Office writes (people lists,
+# PowerPoint comments, Excel printer settings, the company), the test adds it to the library's
+# own file the way Office lays it out.
+
+_TITLE = "Secret Title Merger-Plan"
+_SUBJECT = "Secret Subject Layoffs"
+_KEYWORDS = "secret-keyword-hr-case"
+_DESCRIPTION = "Secret description by the author"
+_COMMENTER = "Carl Commenter-Secret"
+_CUSTOM = "EmployeeId-4711-Secret"
+_PRINTER = "HR-Floor3-Colour-Secret"
+_CREATED = dt.datetime(2023, 7, 14, 9, 26, 53)
+_MODIFIED = dt.datetime(2023, 8, 2, 17, 5, 11)
+_IDENTIFYING = (
+    AUTHOR,
+    COMPANY,
+    "SpyCam",
+    _TITLE,
+    _SUBJECT,
+    _KEYWORDS,
+    _DESCRIPTION,
+    _COMMENTER,
+    _CUSTOM,
+    _PRINTER,
+    "2023-07-14",
+    "2023-08-02",
+)
+_ISO_TIME = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _found(needle: str, data: bytes) -> bool:
+    return any(needle.encode(codec) in data for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+
+
+def _carries(data: bytes, needle: str) -> bool:
+    """Whether ``needle`` is in the file: its raw bytes, any part, or any image's EXIF."""
+    if _found(needle, data):
+        return True
+    for body in _parts(data).values():
+        if _found(needle, body):
+            return True
+        if body.startswith(b"\xff\xd8\xff"):
+            with Image.open(io.BytesIO(body)) as image:
+                if any(needle in str(value) for value in image.getexif().values()):
+                    return True
+    return False
+
+
+def _assert_clean_office(source: bytes, cleaned: bytes, needles: tuple[str, ...]) -> None:
+    for needle in needles:
+        assert _carries(source, needle), f"the sample does not carry {needle!r}"
+        assert not _found(needle, cleaned), f"{needle!r} left in the zip bytes"
+    parts = _parts(cleaned)
+    for name, body in parts.items():
+        for needle in needles:
+            assert not _found(needle, body), f"{needle!r} left in {name}"
+        # Every time left in an XML part is the neutral one.
+        for found in _ISO_TIME.finditer(body):
+            assert body[found.start() : found.start() + 20] == b"1980-01-01T00:00:00Z", name
+        if body.startswith((b"\xff\xd8\xff", b"\x89PNG")):
+            assert b"Exif" not in body, name
+            with Image.open(io.BytesIO(body)) as image:
+                assert not image.getexif(), name
+    with zipfile.ZipFile(io.BytesIO(cleaned)) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert archive.comment == b""
+    assert parts["docProps/core.xml"] == sanitize._BLANK_CORE
+    assert parts["docProps/app.xml"] == sanitize._BLANK_APP
+    for name in parts:
+        lowered = name.lower()
+        assert "thumbnail" not in lowered and "printersettings" not in lowered, name
+        assert not lowered.startswith("customxml/") and lowered != "docprops/custom.xml", name
+        assert not lowered.endswith("people.xml"), name
+    for name in ("[Content_Types].xml", *(n for n in parts if n.endswith(".rels"))):
+        for gone in (b"thumbnail", b"printerSettings", b"custom.xml", b"customXml", b"people"):
+            assert gone not in parts[name], (name, gone)
+
+
+def _rezip(
+    data: bytes, patches: dict[str, Callable[[bytes], bytes]], added: dict[str, bytes]
+) -> bytes:
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for name in source.namelist():
+            body = source.read(name)
+            archive.writestr(name, patches.get(name, lambda b: b)(body))
+        for name, body in added.items():
+            archive.writestr(name, body)
+    return out.getvalue()
+
+
+def _with_company(data: bytes) -> bytes:
+    def fill(body: bytes) -> bytes:
+        filled = re.sub(
+            rb"<Company\s*/>|<Company></Company>", f"<Company>{COMPANY}</Company>".encode(), body
+        )
+        assert filled != body
+        return filled.replace(b"<Manager/>", f"<Manager>{AUTHOR}</Manager>".encode())
+
+    return _rezip(data, {"docProps/app.xml": fill}, {})
+
+
+def _devmode(printer: str) -> bytes:
+    """The start of a Windows DEVMODEW: the device name in 32 UTF-16 characters."""
+    return printer.encode("utf-16-le").ljust(64, b"\x00") + b"\x01\x04\x00\x06" + b"\x00" * 148
+
+
+_PERSON_ID = "{4E2B8C1A-3F6D-4A51-9B7E-2C9D0E1F2A3B}"
+_EXCEL_2017 = "http://schemas.microsoft.com/office/2017/10/relationships/"
+_EXCEL_2018 = "http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"
+
+
+def _xlsx_as_excel_saves(data: bytes) -> bytes:
+    """Add what Excel 365 writes and openpyxl cannot: printer settings after a page set-up
+    (the sheet's <pageSetup> refers to them), and a threaded comment with its person list."""
+    sheet_rels = (
+        f'<Relationship Id="rIdPrinter" Type="{_OD}printerSettings"'
+        ' Target="../printerSettings/printerSettings1.bin"/>'
+        f'<Relationship Id="rIdThreaded" Type="{_EXCEL_2017}threadedComment"'
+        ' Target="../threadedComments/threadedComment1.xml"/></Relationships>'
+    )
+    workbook_rels = (
+        f'<Relationship Id="rIdPerson" Type="{_EXCEL_2017}person"'
+        ' Target="persons/person.xml"/></Relationships>'
+    )
+    types = (
+        f'<Default Extension="bin" ContentType="{_CT}spreadsheetml.printerSettings"/>'
+        '<Override PartName="/xl/persons/person.xml"'
+        ' ContentType="application/vnd.ms-excel.person+xml"/>'
+        '<Override PartName="/xl/threadedComments/threadedComment1.xml"'
+        ' ContentType="application/vnd.ms-excel.threadedcomments+xml"/></Types>'
+    )
+    persons = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<personList xmlns="{_EXCEL_2018}"><person displayName="{_COMMENTER}"'
+        f' id="{_PERSON_ID}" userId="{_COMMENTER}@example.org" providerId="AD"/></personList>'
+    )
+    threaded = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<ThreadedComments xmlns="{_EXCEL_2018}"><threadedComment ref="B1"'
+        f' dT="2023-07-14T09:26:53.12" personId="{_PERSON_ID}"'
+        ' id="{0A1B2C3D-0000-4000-8000-000000000001}"><text>Ask payroll</text>'
+        "</threadedComment></ThreadedComments>"
+    )
+    namespace = f'xmlns:r="{_OD.rstrip("/")}"'.encode()
+    return _rezip(
+        data,
+        {
+            "[Content_Types].xml": lambda b: b.replace(b"</Types>", types.encode()),
+            "xl/_rels/workbook.xml.rels": lambda b: b.replace(
+                b"</Relationships>", workbook_rels.encode()
+            ),
+            "xl/worksheets/_rels/sheet1.xml.rels": lambda b: b.replace(
+                b"</Relationships>", sheet_rels.encode()
+            ),
+            "xl/worksheets/sheet1.xml": lambda b: b.replace(
+                b"<worksheet ", b"<worksheet " + namespace + b" ", 1
+            ).replace(b"<pageSetup ", b'<pageSetup r:id="rIdPrinter" '),
+        },
+        {
+            "xl/printerSettings/printerSettings1.bin": _devmode(_PRINTER),
+            "xl/persons/person.xml": persons.encode(),
+            "xl/threadedComments/threadedComment1.xml": threaded.encode(),
+        },
+    )
+
+
+def _real_xlsx() -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Overtime"
+    sheet["A1"] = "Unpaid overtime hours"
+    sheet["B1"] = 42
+    sheet["A2"] = "Total"
+    sheet["B2"] = "=SUM(B1:B1)"
+    sheet["A1"].comment = Comment("These were never paid", _COMMENTER)
+    sheet.page_setup.orientation = "landscape"
+    properties = workbook.properties
+    properties.creator = AUTHOR
+    properties.lastModifiedBy = AUTHOR
+    properties.title = _TITLE
+    properties.subject = _SUBJECT
+    properties.keywords = _KEYWORDS
+    properties.description = _DESCRIPTION
+    properties.created = _CREATED
+    properties.modified = _MODIFIED
+    properties.lastPrinted = _MODIFIED
+    workbook.custom_doc_props.append(StringProperty(name="EmployeeId", value=_CUSTOM))
+    out = io.BytesIO()
+    workbook.save(out)
+    return _xlsx_as_excel_saves(out.getvalue())
+
+
+def test_real_xlsx_loses_properties_comment_authors_custom_and_printer_settings() -> None:
+    source = _real_xlsx()
+    assert "xl/comments/comment1.xml" in _parts(source)  # openpyxl's path, not Excel's
+    cleaned = clean_attachment("hours.xlsx", _CT + "spreadsheetml.sheet", source)
+    assert cleaned.kind is FileKind.XLSX
+    needles = (AUTHOR, _TITLE, _SUBJECT, _KEYWORDS, _DESCRIPTION, _COMMENTER, _CUSTOM, _PRINTER)
+    _assert_clean_office(source, cleaned.data, (*needles, "2023-07-14", "2023-08-02"))
+    sheet_xml = _parts(cleaned.data)["xl/worksheets/sheet1.xml"]
+    assert b"rIdPrinter" not in sheet_xml  # the reference went with the part
+    threaded = _parts(cleaned.data)["xl/threadedComments/threadedComment1.xml"]
+    assert b'dT="1980-01-01T00:00:00Z"' in threaded and b"Ask payroll" in threaded
+    assert _PERSON_ID.encode() in threaded  # which person, within this file only
+    workbook = openpyxl.load_workbook(io.BytesIO(cleaned.data))
+    sheet = workbook["Overtime"]
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["Unpaid overtime hours", 42],
+        ["Total", "=SUM(B1:B1)"],
+    ]
+    comment = sheet["A1"].comment
+    assert comment is not None and comment.text == "These were never paid"
+    # The author is emptied (openpyxl reads an empty <author/> back as "None").
+    assert b"<authors><author/></authors>" in _parts(cleaned.data)["xl/comments/comment1.xml"]
+    assert sheet.page_setup.orientation == "landscape"
+    assert len(workbook.custom_doc_props) == 0
+
+
+def _real_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("Minutes of the meeting", level=1)
+    paragraph = document.add_paragraph("The manager asked us to delete the emails.")
+    document.add_paragraph("Second paragraph of evidence.")
+    document.add_comment(paragraph.runs, text="I was there too", author=_COMMENTER, initials="CC")
+    document.add_picture(io.BytesIO(_jpeg_with_gps()), width=docx.shared.Inches(1))
+    properties = document.core_properties
+    properties.author = AUTHOR
+    properties.last_modified_by = AUTHOR
+    properties.title = _TITLE
+    properties.subject = _SUBJECT
+    properties.keywords = _KEYWORDS
+    properties.comments = _DESCRIPTION
+    properties.created = _CREATED
+    properties.modified = _MODIFIED
+    properties.last_printed = _MODIFIED
+    properties.revision = 17
+    # Word's list of the people who commented; python-docx has no API for it, only for parts.
+    people = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<w15:people xmlns:w15="http://schemas.microsoft.com/office/word/2012/wordml">'
+        f'<w15:person w15:author="{_COMMENTER}"><w15:presenceInfo w15:providerId="AD"'
+        f' w15:userId="S::{_COMMENTER}@example.org::0000"/></w15:person></w15:people>'
+    )
+    part = docx.opc.part.Part(
+        docx.opc.packuri.PackURI("/word/people.xml"),
+        _CT + "wordprocessingml.people+xml",
+        people.encode(),
+        document.part.package,
+    )
+    document.part.relate_to(part, "http://schemas.microsoft.com/office/2011/relationships/people")
+    out = io.BytesIO()
+    document.save(out)
+    return _with_company(out.getvalue())
+
+
+def test_real_docx_loses_properties_comment_authors_people_ids_and_photo_gps() -> None:
+    source = _real_docx()
+    source_parts = _parts(source)
+    # What python-docx's template brings along, beyond what the test set.
+    assert "docProps/thumbnail.jpeg" in source_parts and "customXml/item1.xml" in source_parts
+    assert b"w14:docId" in source_parts["word/settings.xml"]
+    assert b"w:rsid" in source_parts["word/settings.xml"]
+    cleaned = clean_attachment("minutes.docx", _CT + "wordprocessingml.document", source)
+    assert cleaned.kind is FileKind.DOCX
+    _assert_clean_office(
+        source, cleaned.data, _IDENTIFYING[:2] + _IDENTIFYING[3:8] + _IDENTIFYING[-2:] + ("SpyCam",)
+    )
+    parts = _parts(cleaned.data)
+    assert b"docId" not in parts["word/settings.xml"] and b"rsid" not in parts["word/settings.xml"]
+    document = docx.Document(io.BytesIO(cleaned.data))
+    assert [p.text for p in document.paragraphs][:3] == [
+        "Minutes of the meeting",
+        "The manager asked us to delete the emails.",
+        "Second paragraph of evidence.",
+    ]
+    comments = list(document.comments)
+    assert [comment.text for comment in comments] == ["I was there too"]
+    assert comments[0].author == "" and comments[0].initials == ""
+    assert document.core_properties.author == "" and document.core_properties.created is None
+    (shape,) = document.inline_shapes
+    blob = document.part.related_parts[
+        shape._inline.graphic.graphicData.pic.blipFill.blip.embed
+    ].blob
+    with Image.open(io.BytesIO(blob)) as image:
+        assert image.size == (64, 48) and not image.getexif()
+
+
+def _real_pptx() -> bytes:
+    presentation = pptx.Presentation()
+    slide = presentation.slides.add_slide(presentation.slide_layouts[5])
+    assert slide.shapes.title is not None
+    slide.shapes.title.text = "Safety incidents"
+    box = slide.shapes.add_textbox(
+        pptx.util.Inches(1), pptx.util.Inches(2), pptx.util.Inches(4), pptx.util.Inches(1)
+    )
+    box.text_frame.text = "Three near misses in March"
+    slide.shapes.add_picture(io.BytesIO(_jpeg_with_gps()), pptx.util.Inches(1), pptx.util.Inches(4))
+    properties = presentation.core_properties
+    properties.author = AUTHOR
+    properties.last_modified_by = AUTHOR
+    properties.title = _TITLE
+    properties.subject = _SUBJECT
+    properties.keywords = _KEYWORDS
+    properties.comments = _DESCRIPTION
+    properties.created = _CREATED
+    properties.modified = _MODIFIED
+    # PowerPoint's comment authors and a comment on the slide; python-pptx has no API for
+    # them, only for parts, and writes their content types and relationships itself.
+    pml = "http://schemas.openxmlformats.org/presentationml/2006/main"
+    authors = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><p:cmAuthorLst xmlns:p="{pml}">'
+        f'<p:cmAuthor id="0" name="{_COMMENTER}" initials="CC" lastIdx="1" clrIdx="0"/>'
+        "</p:cmAuthorLst>"
+    )
+    comments = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><p:cmLst xmlns:p="{pml}">'
+        '<p:cm authorId="0" dt="2023-07-14T09:26:53.120" idx="1"><p:pos x="10" y="10"/>'
+        "<p:text>Check the March figures</p:text></p:cm></p:cmLst>"
+    )
+    package = presentation.part.package
+    authors_part = pptx.opc.package.Part(
+        pptx.opc.packuri.PackURI("/ppt/commentAuthors.xml"),
+        PptxContentType.PML_COMMENT_AUTHORS,
+        package,
+        authors.encode(),
+    )
+    presentation.part.relate_to(authors_part, PptxRelType.COMMENT_AUTHORS)
+    comments_part = pptx.opc.package.Part(
+        pptx.opc.packuri.PackURI("/ppt/comments/comment1.xml"),
+        PptxContentType.PML_COMMENTS,
+        package,
+        comments.encode(),
+    )
+    slide.part.relate_to(comments_part, PptxRelType.COMMENTS)
+    out = io.BytesIO()
+    presentation.save(out)
+    return _with_company(out.getvalue())
+
+
+def test_real_pptx_loses_properties_comment_authors_printer_settings_and_photo_gps() -> None:
+    source = _real_pptx()
+    source_parts = _parts(source)
+    assert "ppt/printerSettings/printerSettings1.bin" in source_parts  # from the template
+    assert "docProps/thumbnail.jpeg" in source_parts
+    cleaned = clean_attachment("safety.pptx", _CT + "presentationml.presentation", source)
+    assert cleaned.kind is FileKind.PPTX
+    needles = (AUTHOR, COMPANY, "SpyCam", _TITLE, _SUBJECT, _KEYWORDS, _DESCRIPTION, _COMMENTER)
+    _assert_clean_office(source, cleaned.data, (*needles, "2023-07-14", "2023-08-02"))
+    parts = _parts(cleaned.data)
+    assert b"Check the March figures" in parts["ppt/comments/comment1.xml"]
+    assert b'dt="1980-01-01T00:00:00Z"' in parts["ppt/comments/comment1.xml"]
+    assert b'name=""' in parts["ppt/commentAuthors.xml"]
+    presentation = pptx.Presentation(io.BytesIO(cleaned.data))
+    (slide,) = presentation.slides
+    texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame]
+    assert texts == ["Safety incidents", "Three near misses in March"]
+    (picture,) = [shape for shape in slide.shapes if isinstance(shape, PptxPicture)]
+    with Image.open(io.BytesIO(picture.image.blob)) as image:
+        assert image.size == (64, 48) and not image.getexif()
+    assert presentation.core_properties.author == ""
+    assert presentation.core_properties.created is None
 
 
 # --- Text, names, types, limits ---------------------------------------------------------------

@@ -484,49 +484,105 @@ _BLANK_APP = (
     b' xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
     b"</Properties>"
 )
-_REPLACED: dict[str, bytes] = {"docProps/core.xml": _BLANK_CORE, "docProps/app.xml": _BLANK_APP}
+_CORE_TYPE = "application/vnd.openxmlformats-package.core-properties+xml"
+_APP_TYPE = _OOXML + "extended-properties+xml"
+_REPLACED_PATHS: dict[str, bytes] = {
+    "docprops/core.xml": _BLANK_CORE,
+    "docprops/app.xml": _BLANK_APP,
+}
+_REPLACED_TYPES: dict[str, bytes] = {_CORE_TYPE: _BLANK_CORE, _APP_TYPE: _BLANK_APP}
+
+# Parts are recognised by the content type [Content_Types].xml gives them as well as by the
+# path the usual producers use: openpyxl, for one, writes Excel comments to
+# xl/comments/comment1.xml where Excel writes xl/comments1.xml.
+_DROPPED_TYPES = frozenset(
+    {
+        _OOXML + "custom-properties+xml",
+        _OOXML + "customxmlproperties+xml",
+        _OOXML + "spreadsheetml.printersettings",
+        _OOXML + "wordprocessingml.printersettings",
+        _OOXML + "presentationml.printersettings",
+        _OOXML + "wordprocessingml.people+xml",
+    }
+)
 
 
-def _dropped(name: str) -> bool:
+def _dropped(name: str, content_type: str) -> bool:
     """Parts left out: custom properties, the saved thumbnail, custom XML data (often document
-    management ids) and Word's list of people who edited or commented."""
+    management ids), printer settings (a Windows DEVMODE names the printer, often after its
+    room or department; a Mac print ticket names the printer queue) and Word's list of people
+    who edited or commented."""
     lowered = name.lower()
     return (
-        lowered == "docprops/custom.xml"
+        content_type in _DROPPED_TYPES
+        or lowered == "docprops/custom.xml"
         or lowered.startswith(("docprops/thumbnail", "customxml/"))
+        or "/printersettings/" in f"/{lowered}"
         or lowered in {"word/people.xml"}
     )
 
 
 _Scrub = tuple[re.Pattern[bytes], bytes]
+_NEUTRAL_TIME = b"1980-01-01T00:00:00Z"  # where a schema wants a time, the zip entries' date
 _WORD_SCRUBS: list[_Scrub] = [
     # Authors, initials and times of comments and tracked changes.
     (re.compile(rb'\b(w:author|w:initials)="[^"]*"'), rb'\1=""'),
     (re.compile(rb'\sw:date="[^"]*"'), b""),
-    (re.compile(rb'\sw16du:dateUtc="[^"]*"'), b""),
+    # UTC times of comments and changes (w16du:, w16cex: and whatever prefix comes next).
+    (re.compile(rb'\s[A-Za-z][\w.-]*:dateUtc="[^"]*"'), b""),
     # Revision session ids: shared by documents edited in the same session.
     (re.compile(rb'\sw:rsid[A-Za-z]*="[^"]*"'), b""),
     (re.compile(rb"<w:rsids>.*?</w:rsids>", re.DOTALL), b""),
+    # Word's document id (settings.xml): kept by every copy and later version of a document,
+    # so it links an upload to the copy its author still has. Optional; Word makes a new one.
+    (re.compile(rb"<w1[45]:docId\b[^>]*/>"), b""),
 ]
 _EXCEL_COMMENT_SCRUBS: list[_Scrub] = [(re.compile(rb"<author>[^<]*</author>"), b"<author/>")]
 _PEOPLE_SCRUBS: list[_Scrub] = [
     (re.compile(rb'\b(displayName|userId|providerId|name|initials)="[^"]*"'), rb'\1=""'),
 ]
+# PowerPoint comments: the author is an index or id into the authors part (scrubbed above);
+# the time a comment was written (dt, or created in modern comments) is set to a neutral one.
+_SLIDE_COMMENT_SCRUBS: list[_Scrub] = [
+    (re.compile(rb'\b(dt|created)="[^"]*"'), rb'\1="' + _NEUTRAL_TIME + b'"'),
+]
+# Excel's threaded comments: the author is a person id (the persons part is scrubbed above);
+# the time each comment was written (dT) is set to a neutral one.
+_THREADED_COMMENT_SCRUBS: list[_Scrub] = [
+    (re.compile(rb'\bdT="[^"]*"'), b'dT="' + _NEUTRAL_TIME + b'"'),
+]
+_EXCEL_COMMENT_TYPE = _OOXML + "spreadsheetml.comments+xml"
+_THREADED_COMMENT_TYPE = "application/vnd.ms-excel.threadedcomments+xml"
+_PEOPLE_TYPES = frozenset(
+    {
+        _OOXML + "presentationml.commentauthors+xml",
+        "application/vnd.ms-powerpoint.authors+xml",
+        "application/vnd.ms-excel.person+xml",
+    }
+)
+_SLIDE_COMMENT_TYPES = frozenset(
+    {_OOXML + "presentationml.comments+xml", "application/vnd.ms-powerpoint.comments+xml"}
+)
 
 
-def _scrubs_for(name: str) -> list[_Scrub]:
+def _scrubs_for(name: str, content_type: str) -> list[_Scrub]:
     lowered = name.lower()
-    if not lowered.endswith(".xml"):
-        return []
-    if lowered.startswith("word/"):
-        return _WORD_SCRUBS
-    if re.fullmatch(r"xl/comments\d*\.xml", lowered):
+    if content_type == _EXCEL_COMMENT_TYPE or re.fullmatch(
+        r"xl/comments(/comment)?\d*\.xml", lowered
+    ):
         return _EXCEL_COMMENT_SCRUBS
-    if lowered.startswith("xl/persons/") or lowered in {
-        "ppt/commentauthors.xml",
-        "ppt/authors.xml",
-    }:
+    if content_type == _THREADED_COMMENT_TYPE or lowered.startswith("xl/threadedcomments/"):
+        return _THREADED_COMMENT_SCRUBS
+    if (
+        content_type in _PEOPLE_TYPES
+        or lowered.startswith("xl/persons/")
+        or lowered in {"ppt/commentauthors.xml", "ppt/authors.xml"}
+    ):
         return _PEOPLE_SCRUBS
+    if content_type in _SLIDE_COMMENT_TYPES or lowered.startswith("ppt/comments/"):
+        return _SLIDE_COMMENT_SCRUBS
+    if lowered.startswith("word/") and lowered.endswith(".xml"):
+        return _WORD_SCRUBS
     return []
 
 
@@ -542,32 +598,98 @@ def _clean_ooxml(data: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = _checked_entries(archive)
         parts = {info.filename: _read(archive, info.filename) for info in infos}
-    dropped = {name for name in parts if _dropped(name)}
+    types = _part_types(parts)
+    dropped = {name for name in parts if _dropped(name, types.get(name, ""))}
+    kept = set(parts) - dropped
+    unlinked = _unlinked_ids(parts, dropped)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as rewritten:
         order = ["[Content_Types].xml"] + [n for n in parts if n != "[Content_Types].xml"]
         for name in order:
             if name in dropped:
                 continue
-            body = _clean_part(name, parts[name], dropped)
+            body = _clean_part(
+                name, parts[name], types.get(name, ""), kept, dropped, unlinked.get(name, set())
+            )
             entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             entry.compress_type = zipfile.ZIP_DEFLATED
             rewritten.writestr(entry, body)
     return out.getvalue()
 
 
-def _clean_part(name: str, body: bytes, dropped: set[str]) -> bytes:
+def _part_types(parts: dict[str, bytes]) -> dict[str, str]:
+    """Each part's content type, lower-cased: its Override, else the Default of its extension."""
+    root = _parse_xml(parts["[Content_Types].xml"])
+    defaults: dict[str, str] = {}
+    overrides: dict[str, str] = {}
+    for el in root:
+        if el.tag == _CT_NS + "Default":
+            defaults[el.get("Extension", "").lower()] = el.get("ContentType", "").lower()
+        elif el.tag == _CT_NS + "Override":
+            overrides[el.get("PartName", "").lstrip("/")] = el.get("ContentType", "").lower()
+    types = {}
+    for name in parts:
+        extension = name.rsplit(".", 1)[1].lower() if "." in name.rsplit("/", 1)[-1] else ""
+        types[name] = overrides.get(name, defaults.get(extension, ""))
+    return types
+
+
+def _unlinked_ids(parts: dict[str, bytes], dropped: set[str]) -> dict[str, set[str]]:
+    """For each part, the ids of its relationships to dropped parts: a reference by such an id
+    left in the part (Excel's <pageSetup r:id> to its printer settings) would point nowhere."""
+    unlinked: dict[str, set[str]] = {}
+    for name, body in parts.items():
+        if not name.lower().endswith(".rels") or "_rels/" not in name:
+            continue
+        folder, rels_name = name.rsplit("_rels/", 1)
+        folder = folder.rstrip("/")
+        source = f"{folder}/{rels_name.removesuffix('.rels')}".lstrip("/")
+        for el in _parse_xml(body):
+            if el.tag != _REL_NS + "Relationship" or el.get("TargetMode") == "External":
+                continue
+            if _resolve(folder, el.get("Target", "")) in dropped:
+                unlinked.setdefault(source, set()).add(el.get("Id", ""))
+    return unlinked
+
+
+_RELATIONSHIPS_NS = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _without_references(body: bytes, ids: set[str]) -> bytes:
+    """Remove attributes in the relationships namespace (r:id and the like) whose value is one
+    of ``ids``. Only optional references point to the parts that are dropped."""
+    prefixes = re.findall(
+        rb'xmlns:([A-Za-z_][\w.-]*)="' + re.escape(_RELATIONSHIPS_NS) + b'"', body
+    )
+    for prefix in prefixes:
+        for rel_id in ids:
+            pattern = rb"\s" + re.escape(prefix) + rb':[A-Za-z]+="' + re.escape(rel_id.encode())
+            body = re.sub(pattern + rb'"', b"", body)
+    return body
+
+
+def _clean_part(
+    name: str,
+    body: bytes,
+    content_type: str,
+    kept: set[str],
+    dropped: set[str],
+    unlinked: set[str],
+) -> bytes:
     if name == "[Content_Types].xml":
-        return _content_types_without(body, dropped)
+        return _content_types_without(body, kept, dropped)
     if name.lower().endswith(".rels"):
         return _relationships_without(name, body, dropped)
-    if name in _REPLACED:
-        return _REPLACED[name]
-    scrubs = _scrubs_for(name)
-    if scrubs:
+    replacement = _REPLACED_PATHS.get(name.lower()) or _REPLACED_TYPES.get(content_type)
+    if replacement is not None:
+        return replacement
+    scrubs = _scrubs_for(name, content_type)
+    if scrubs or unlinked:
         _parse_xml(body)  # refuse a part that is not well-formed, or has a DTD
-        for pattern, replacement in scrubs:
-            body = pattern.sub(replacement, body)
+        for pattern, substitute in scrubs:
+            body = pattern.sub(substitute, body)
+        if unlinked:
+            body = _without_references(body, unlinked)
         _parse_xml(body)
         return body
     if "/media/" in name.lower():
@@ -578,11 +700,15 @@ def _clean_part(name: str, body: bytes, dropped: set[str]) -> bytes:
     return body
 
 
-def _content_types_without(body: bytes, dropped: set[str]) -> bytes:
+def _content_types_without(body: bytes, kept: set[str], dropped: set[str]) -> bytes:
+    # A default no kept part uses (printer settings' "bin") would tell what was removed.
+    extensions = {name.rsplit(".", 1)[1].lower() for name in kept if "." in name.rsplit("/", 1)[-1]}
     root = _parse_xml(body)
     lines = []
     for el in root:
         if el.tag == _CT_NS + "Default":
+            if el.get("Extension", "").lower() not in extensions:
+                continue
             attributes = ("Extension", "ContentType")
         elif el.tag == _CT_NS + "Override":
             if el.get("PartName", "").lstrip("/") in dropped:
