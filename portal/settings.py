@@ -175,6 +175,10 @@ class Settings:
 
     log_level: str = "INFO"
 
+    # `portal doctor` warns when the newest `instance.backup_created` audit event is older than
+    # this many days (or there is none).
+    doctor_backup_max_days: int = 7
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -316,6 +320,7 @@ def validate(settings: Settings) -> None:
         "form_token_hours",
         "smtp_timeout_seconds",
         "notify_interval_hours",
+        "doctor_backup_max_days",
     )
     for name in positive:
         if getattr(settings, name) < 1:

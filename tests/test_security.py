@@ -33,7 +33,7 @@ from portal.services import staff
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, NoAccess, WrongCode
 from portal.settings import PROJECT_ROOT, SettingsError, load_settings
-from portal.web.security import CSP
+from portal.web.security import CSP, HSTS
 from portal.web.staff.auth import COOKIE
 from tests.conftest import (
     PASSWORD,
@@ -909,3 +909,16 @@ def test_totp_helpers_follow_rfc_6238_and_refuse_malformed_secrets() -> None:
     temporary = crypto.new_temporary_password()
     assert len(temporary) == 24 and temporary != crypto.new_temporary_password()
     assert len(crypto.new_temporary_password(30)) >= 30
+
+
+def test_hsts_only_on_requests_that_arrived_over_https(client: FlaskClient) -> None:
+    # Over HTTPS (gunicorn marks a request so when the TLS proxy says X-Forwarded-Proto: https):
+    # pages, static files and error pages all pin the browser to HTTPS for a year.
+    for path in ("/", "/report", "/staff/login", "/static/portal.css", "/no-such-page"):
+        with client.get(path, base_url="https://ombuds.example.org") as secure:
+            assert secure.headers["Strict-Transport-Security"] == HSTS == "max-age=31536000", path
+    # Over plain HTTP browsers ignore it, and on a loopback development server it would pin
+    # localhost to HTTPS for every other project: it is not sent.
+    for path in ("/", "/static/portal.css", "/no-such-page"):
+        with client.get(path) as plain:
+            assert "Strict-Transport-Security" not in plain.headers, path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, render_template, request
 
 from portal.web import state
 
@@ -12,6 +12,11 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; object-src 'none'"
 )
+# A year, without includeSubDomains or preload: the portal cannot know what else runs under the
+# organisation's domain. Only on requests that arrived over HTTPS (RFC 6797 section 7.2: a
+# browser ignores it over plain HTTP, and sending it on a loopback development server would pin
+# localhost to HTTPS for every other project).
+HSTS = "max-age=31536000"
 
 
 def _headers(response: Response) -> Response:
@@ -24,6 +29,10 @@ def _headers(response: Response) -> Response:
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if request.is_secure:
+        # Behind a proxy that terminates TLS, gunicorn marks the request secure when the proxy
+        # sends X-Forwarded-Proto: https from an address in forwarded_allow_ips.
+        response.headers["Strict-Transport-Security"] = HSTS
     if not response.headers.get("Cache-Control"):
         # Pages carry case data or receipts: never keep them in a cache or the history store.
         response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,743 @@
+"""`portal doctor`: check a deployment and say what to fix.
+
+Each check returns a ``CheckResult``: a status, what was found, and (unless OK) one plain
+sentence saying what to do. The checks read; none of them writes to the database, the instance
+folder or Redis, so the command is safe to run from monitoring every few minutes.
+
+A check that needs something an earlier check found broken (the database checks need a reachable
+database at the Alembic head) reports SKIP and names that check, instead of failing a second time
+with a confusing error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, Select, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from portal import migrate
+from portal.instance import SECRET_FILES
+from portal.models import (
+    AuditEvent,
+    InsightRelease,
+    Policy,
+    Queue,
+    QueueMembership,
+    Role,
+    SignalAlert,
+    StaffRole,
+    StaffUser,
+)
+from portal.services.policy import MIN_THRESHOLD, POLICY_ID, PolicyValues
+from portal.settings import PRODUCTION_ARGON2, Argon2Cost, Settings
+
+#: The audit action `portal backup` records. Doctor finds backups by this exact string (it does
+#: not import the backup code), so the two must stay equal: a test pins it here.
+BACKUP_ACTION = "instance.backup_created"
+#: The e-mail domain of the accounts `portal demo` creates, whose password and TOTP secret are
+#: printed in the code and the README (equal to ``portal.cli.DEMO_DOMAIN``; a test keeps them so).
+DEMO_DOMAIN = "demo.invalid"
+#: The header a request that arrived over HTTPS must carry (see ``portal.web.security``).
+HSTS_MIN_MAX_AGE = 31_536_000
+#: Hosts that mean "this machine": plain HTTP and insecure cookies are tolerated there only.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: How long a Redis ping may take before Redis counts as unreachable.
+REDIS_TIMEOUT_SECONDS = 3.0
+#: A secret with fewer distinct byte values than this is a pattern someone typed (b"a" * 32,
+#: b"\\0" * 32, a repeated word), never the output of ``portal init``: 32 random bytes have
+#: about 30 distinct values, and fewer than 16 happens with probability below 10^-20.
+MIN_DISTINCT_SECRET_BYTES = 16
+
+
+class Status(enum.StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    message: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status is Status.FAIL for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing FAILs (WARN and SKIP alone are 0), 1 otherwise."""
+        return 1 if self.failed else 0
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(c.status is s for c in self.checks) for s in Status}
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": not self.failed,
+            "exit_code": self.exit_code,
+            "counts": self.counts(),
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def _ok(name: str, message: str) -> CheckResult:
+    return CheckResult(name, Status.OK, message)
+
+
+def _warn(name: str, message: str, fix: str) -> CheckResult:
+    return CheckResult(name, Status.WARN, message, fix)
+
+
+def _fail(name: str, message: str, fix: str) -> CheckResult:
+    return CheckResult(name, Status.FAIL, message, fix)
+
+
+def _skip(name: str, because: str) -> CheckResult:
+    return CheckResult(
+        name,
+        Status.SKIP,
+        f"not checked: {because}",
+        "fix what the failing check reports, then run `portal doctor` again",
+    )
+
+
+# --- instance secrets -----------------------------------------------------------------------------
+
+
+def check_secrets_present(instance_path: Path) -> CheckResult:
+    name = "secrets"
+    problems = []
+    for secret in SECRET_FILES:
+        path = instance_path / secret
+        try:
+            raw = base64.b64decode(path.read_text().strip(), validate=True)
+        except FileNotFoundError:
+            problems.append(f"{secret} is missing")
+            continue
+        except PermissionError:
+            problems.append(f"{secret} cannot be read by this user")
+            continue
+        except (binascii.Error, ValueError):
+            problems.append(f"{secret} is not base64")
+            continue
+        if len(raw) < 32:
+            problems.append(f"{secret} is shorter than 32 bytes")
+    if problems:
+        return _fail(
+            name,
+            f"instance secrets in {instance_path}: {'; '.join(problems)}",
+            "run `portal init` as the portal's user on a new installation; on one that holds"
+            " cases, restore the secret files from the backup (a new pepper orphans every"
+            " receipt)",
+        )
+    return _ok(name, f"{', '.join(SECRET_FILES)} present in {instance_path}")
+
+
+def check_secrets_mode(instance_path: Path) -> CheckResult:
+    """Only the owner may read the secret files (mode 0600 or stricter); the folder, which also
+    holds the SQLite database, should be closed to others too (0700)."""
+    name = "secrets-mode"
+    open_files = []
+    for secret in SECRET_FILES:
+        path = instance_path / secret
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue  # missing: the "secrets" check says so
+        if mode & 0o077:
+            open_files.append(f"{secret} is mode {mode:04o}")
+    if open_files:
+        paths = " ".join(str(instance_path / s.split()[0]) for s in open_files)
+        return _fail(
+            name,
+            f"group or others may read instance secrets: {'; '.join(open_files)}",
+            f"run `chmod 600 {paths}` (and check who could have copied them meanwhile)",
+        )
+    try:
+        folder = stat.S_IMODE(instance_path.stat().st_mode)
+    except OSError:
+        return _skip(name, "the instance folder is missing")
+    if folder & 0o077:
+        return _warn(
+            name,
+            f"the instance folder {instance_path} is mode {folder:04o}: others can list it and"
+            " read whatever else is kept there (such as the SQLite database)",
+            f"run `chmod 700 {instance_path}`",
+        )
+    return _ok(name, "secret files readable by their owner only, instance folder closed to others")
+
+
+def weak_secret_reason(raw: bytes) -> str | None:
+    """Why ``raw`` is a known demo, test or hand-made value rather than 32 random bytes."""
+    if len(set(raw)) < MIN_DISTINCT_SECRET_BYTES:
+        return "is a repeated pattern (such as the same byte 32 times), not random bytes"
+    if all(0x20 <= b < 0x7F for b in raw):
+        return "is readable text (a typed password or placeholder), not random bytes"
+    return None
+
+
+def check_secrets_not_default(instance_path: Path) -> CheckResult:
+    name = "secrets-default"
+    values: dict[str, bytes] = {}
+    for secret in SECRET_FILES:
+        try:
+            values[secret] = base64.b64decode(
+                (instance_path / secret).read_text().strip(), validate=True
+            )
+        except (OSError, binascii.Error, ValueError):
+            return _skip(name, "instance secrets missing or unreadable")
+    problems = []
+    for secret, raw in values.items():
+        reason = weak_secret_reason(raw)
+        if reason:
+            problems.append(f"{secret} {reason}")
+    seen: dict[bytes, str] = {}
+    for secret, raw in values.items():
+        if raw in seen:
+            problems.append(f"{secret} is the same as {seen[raw]}")
+        seen.setdefault(raw, secret)
+    if problems:
+        return _fail(
+            name,
+            "; ".join(problems),
+            "before the portal holds any case, delete those files and run `portal init` to"
+            " create random ones; if it already holds cases, keep the pepper (a new one orphans"
+            " every receipt), replace only secret_key as docs/configuration.md describes, and"
+            " plan a migration",
+        )
+    return _ok(name, "instance secrets are random (no repeated pattern, text or shared value)")
+
+
+# --- database -------------------------------------------------------------------------------------
+
+
+def check_database(engine: Engine) -> list[CheckResult]:
+    """Reachable, and migrated to the Alembic head this code ships."""
+    where = engine.url.render_as_string(hide_password=True)
+    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
+    if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
+        # Connecting would create an empty file: doctor writes nothing.
+        return [
+            _fail(
+                "database",
+                f"there is no SQLite database at {sqlite_file}",
+                "run `portal init`, or set database_url to the production database",
+            ),
+            _skip("migrations", "the database is not reachable"),
+        ]
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        reason = type(getattr(error, "orig", None) or error).__name__
+        return [
+            _fail(
+                "database",
+                f"cannot connect to {where} ({reason})",
+                "check database_url, that the database server is running and reachable from"
+                " this host, and the database user's password (PORTAL_DATABASE_URL)",
+            ),
+            _skip("migrations", "the database is not reachable"),
+        ]
+    reachable = _ok("database", f"connected to {where}")
+    head = migrate.head_revision(engine)
+    current = migrate.current_revision(engine)
+    if current is None:
+        return [
+            reachable,
+            _fail(
+                "migrations",
+                "the database has no schema (no Alembic revision)",
+                "run `portal init`, which creates the schema and loads the taxonomy",
+            ),
+        ]
+    if current == head:
+        return [reachable, _ok("migrations", f"at the Alembic head {head}")]
+    try:
+        ScriptDirectory.from_config(migrate.alembic_config(engine)).get_revision(current)
+    except CommandError:
+        return [
+            reachable,
+            _fail(
+                "migrations",
+                f"the database is at revision {current}, which this code does not know"
+                f" (its head is {head}): it was migrated by a newer release",
+                "deploy the release that migrated this database (downgrading the code under a"
+                " newer schema loses data)",
+            ),
+        ]
+    return [
+        reachable,
+        _fail(
+            "migrations",
+            f"the database is at revision {current}, behind the head {head}",
+            "back up the database, then run `portal init` (it applies the missing migrations"
+            " and changes nothing else)",
+        ),
+    ]
+
+
+# --- the organisation's policy and what has been published under it -------------------------------
+
+
+def check_threshold(session: Session) -> CheckResult:
+    """The anonymity threshold (and the signal threshold that must not undercut it) as stored.
+    The admin console and the taxonomy loader refuse values below 3; this catches a value set
+    directly in the database."""
+    name = "anonymity-threshold"
+    row = session.get(Policy, POLICY_ID)  # read only: policy.current() would insert the row
+    k = row.anonymity_threshold if row else PolicyValues.anonymity_threshold
+    signal = row.signal_threshold if row else PolicyValues.signal_threshold
+    if k < MIN_THRESHOLD:
+        return _fail(
+            name,
+            f"the anonymity threshold is {k}: reports may show groups of {k} concerns or fewer,"
+            f" which can identify reporters (never below {MIN_THRESHOLD})",
+            f"set anonymity_threshold to {MIN_THRESHOLD} or more in the admin console"
+            f" (Policy) or in the taxonomy file's [policy] table (default 5)",
+        )
+    if signal < max(k, MIN_THRESHOLD):
+        return _fail(
+            name,
+            f"the signal threshold is {signal}, below the anonymity threshold {k}: an alert"
+            " would name a group smaller than any report may show",
+            f"set signal_threshold to at least {max(k, MIN_THRESHOLD)} in the admin console"
+            " (Policy)",
+        )
+    source = "policy" if row else "default policy (no policy row yet)"
+    return _ok(name, f"{source}: anonymity threshold {k}, signal threshold {signal}")
+
+
+def check_published_thresholds(session: Session) -> CheckResult:
+    """Insight releases and signal alerts keep the threshold they were computed with; one below
+    3 means figures or alerts for too small a group are already visible."""
+    name = "insights-threshold"
+    releases = list(
+        session.scalars(
+            select(InsightRelease.period)
+            .where(InsightRelease.threshold < MIN_THRESHOLD)
+            .order_by(InsightRelease.period)
+            .distinct()
+        )
+    )
+    alerts = session.scalar(
+        select(func.count()).select_from(SignalAlert).where(SignalAlert.threshold < MIN_THRESHOLD)
+    )
+    if releases or alerts:
+        found = []
+        if releases:
+            found.append(f"insight releases of {', '.join(releases)}")
+        if alerts:
+            found.append(f"{alerts} signal alert(s)")
+        return _fail(
+            name,
+            f"{' and '.join(found)} were computed with a threshold below {MIN_THRESHOLD}",
+            "raise the anonymity threshold, delete those rows from insight_releases (and"
+            " signal_alerts) and run `portal insights refresh`, which recomputes them with the"
+            " current threshold",
+        )
+    return _ok(name, f"every published insight and alert used a threshold of {MIN_THRESHOLD}+")
+
+
+# --- transport security ---------------------------------------------------------------------------
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def is_loopback_url(url: str) -> bool:
+    return bool(url) and _host(url) in LOOPBACK_HOSTS
+
+
+def check_secure_cookies(settings: Settings) -> CheckResult:
+    name = "secure-cookies"
+    if settings.secure_cookies:
+        return _ok(name, "cookies are marked Secure (sent over HTTPS only)")
+    if is_loopback_url(settings.portal_url) and settings.portal_url.startswith("http://"):
+        return _ok(name, "secure_cookies is off, for plain-HTTP development on loopback")
+    return _fail(
+        name,
+        "secure_cookies is off: staff and reporter session cookies would also travel over"
+        " plain HTTP",
+        "set secure_cookies = true (or remove PORTAL_SECURE_COOKIES=false); it may be off"
+        " only for development at http://localhost",
+    )
+
+
+def check_portal_url(settings: Settings) -> CheckResult:
+    name = "portal-url"
+    url = settings.portal_url
+    if not url:
+        return _warn(
+            name,
+            "portal_url is empty: mails carry no link, and doctor cannot tell whether the"
+            " portal is served over HTTPS",
+            "set portal_url to the portal's public https:// address",
+        )
+    if url.startswith("https://"):
+        return _ok(name, f"portal_url uses HTTPS ({url})")
+    if is_loopback_url(url):
+        return _warn(
+            name,
+            f"portal_url {url} is plain HTTP on loopback: fine for development, not for staff"
+            " or reporters",
+            "serve the portal over HTTPS and set portal_url to its https:// address",
+        )
+    return _fail(
+        name,
+        f"portal_url {url} is plain HTTP: receipts, passwords and cookies would cross the"
+        " network readable",
+        "terminate TLS in front of the portal and set portal_url to its https:// address",
+    )
+
+
+def check_hsts(https_headers: Mapping[str, str] | None) -> CheckResult:
+    """``https_headers``: the headers the application answered a request that arrived over HTTPS
+    with (the command makes that request in-process), or None when it could not be made."""
+    name = "hsts"
+    if https_headers is None:
+        return _skip(name, "no request could be made to the application")
+    value = next(
+        (v for k, v in https_headers.items() if k.lower() == "strict-transport-security"), ""
+    )
+    max_age = None
+    for part in value.split(";"):
+        key, _, number = part.strip().partition("=")
+        if key.lower() == "max-age" and number.strip().isdigit():
+            max_age = int(number)
+    if max_age is None:
+        return _fail(
+            name,
+            "a request over HTTPS gets no Strict-Transport-Security header",
+            "deploy a release whose portal/web/security.py sends it, or set"
+            f" `Strict-Transport-Security: max-age={HSTS_MIN_MAX_AGE}` at the TLS proxy",
+        )
+    if max_age < HSTS_MIN_MAX_AGE:
+        return _warn(
+            name,
+            f"Strict-Transport-Security max-age is {max_age} seconds, under a year",
+            f"send max-age={HSTS_MIN_MAX_AGE} or more",
+        )
+    return _ok(
+        name,
+        f"requests over HTTPS get Strict-Transport-Security: {value} (the TLS proxy must send"
+        " X-Forwarded-Proto: https for the portal to see them as HTTPS)",
+    )
+
+
+# --- mail, Redis ----------------------------------------------------------------------------------
+
+
+def check_mail(settings: Settings) -> CheckResult:
+    name = "mail"
+    if not settings.smtp_host or not settings.smtp_from:
+        return _warn(
+            name,
+            "smtp_host or smtp_from is not set: `portal notify` and `portal sla-check` only print"
+            " their messages, so ombudspersons hear of no new case and no deadline",
+            "set smtp_host, smtp_from (and smtp_username with PORTAL_SMTP_PASSWORD if the"
+            " server needs a log-in)",
+        )
+    if not settings.smtp_starttls and _host(f"//{settings.smtp_host}") not in LOOPBACK_HOSTS:
+        return _warn(
+            name,
+            f"smtp_starttls is off for {settings.smtp_host}: mails and the SMTP password cross"
+            " the network in the clear",
+            "set smtp_starttls = true, or relay through an MTA on loopback",
+        )
+    return _ok(
+        name, f"mail goes to {settings.smtp_host}:{settings.smtp_port} from {settings.smtp_from}"
+    )
+
+
+def redis_ping(url: str) -> None:
+    """Raise if Redis at ``url`` does not answer PING within the timeout."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def check_redis(settings: Settings, ping: Callable[[str], None] = redis_ping) -> CheckResult:
+    name = "redis"
+    if not settings.redis_url:
+        return _ok(name, "redis_url is empty: rate-limit counters are kept per app process")
+    # Never print the URL itself: it may carry a password.
+    parts = urlsplit(settings.redis_url)
+    where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+    try:
+        ping(settings.redis_url)
+    except (redis.RedisError, OSError, ValueError) as error:
+        return _fail(
+            name,
+            f"Redis at {where} does not answer ({type(error).__name__}): every failed log-in"
+            " or receipt check will fail with an error",
+            "start Redis or correct redis_url (PORTAL_REDIS_URL); leave it empty to count per"
+            " app process",
+        )
+    return _ok(name, f"Redis at {where} answers")
+
+
+# --- costs, people, backups, the quick exit, logging ----------------------------------------------
+
+
+def _weaker(cost: Argon2Cost, floor: Argon2Cost) -> bool:
+    return (
+        cost.time_cost < floor.time_cost
+        or cost.memory_kib < floor.memory_kib
+        or cost.parallelism < floor.parallelism
+    )
+
+
+def check_argon2(settings: Settings) -> CheckResult:
+    name = "argon2"
+    floor = PRODUCTION_ARGON2
+    weak = [
+        f"{prefix}_* is t={cost.time_cost}, m={cost.memory_kib} KiB, p={cost.parallelism}"
+        for prefix, cost in (("kdf", settings.kdf_cost), ("password", settings.password_cost))
+        if _weaker(cost, floor)
+    ]
+    wanted = f"t={floor.time_cost}, m={floor.memory_kib} KiB, p={floor.parallelism}"
+    if weak:
+        return _fail(
+            name,
+            f"Argon2id costs below the production defaults ({wanted}): {'; '.join(weak)}",
+            "remove the kdf_* and password_* overrides (the defaults are RFC 9106's second"
+            " option) or raise them to at least those values",
+        )
+    return _ok(name, f"Argon2id costs at or above {wanted}")
+
+
+def _active_with_role(role: Role) -> Select[int]:
+    return (
+        select(StaffUser.id)
+        .join(StaffRole, StaffRole.staff_id == StaffUser.id)
+        .where(StaffUser.active, StaffRole.role == role.value)
+    )
+
+
+def check_staffing(session: Session) -> CheckResult:
+    """Every queue has an active ombudsperson. An empty fallback queue stops intake of every
+    concern whose own queue is empty; an empty other queue sends its concerns to the fallback
+    queue, to people the reporter may not have expected."""
+    name = "queues-staffed"
+    staffed = set(
+        session.scalars(
+            select(QueueMembership.queue_id)
+            .where(QueueMembership.staff_id.in_(_active_with_role(Role.OMBUDSPERSON)))
+            .distinct()
+        )
+    )
+    queues = list(session.scalars(select(Queue).order_by(Queue.slug)))
+    if not queues:
+        return _fail(name, "there are no queues", "run `portal init` to load the taxonomy")
+    empty = [q for q in queues if q.id not in staffed]
+    fallback_empty = [q for q in empty if q.is_fallback]
+    if len(empty) == len(queues) or fallback_empty:
+        names = ", ".join(q.slug for q in empty)
+        return _fail(
+            name,
+            f"no active ombudsperson in {names}"
+            + (" (the fallback queue): concerns cannot be accepted" if fallback_empty else ""),
+            "add one with `portal create-staff EMAIL --role ombudsperson --queue SLUG` or"
+            " `portal membership` for an existing account",
+        )
+    if empty:
+        return _warn(
+            name,
+            f"no active ombudsperson in {', '.join(q.slug for q in empty)}: their concerns go to"
+            " the fallback queue",
+            "add an ombudsperson to each of those queues (`portal membership`), or route"
+            " nothing to them",
+        )
+    return _ok(name, f"each of the {len(queues)} queues has an active ombudsperson")
+
+
+def check_admin(session: Session) -> CheckResult:
+    name = "admin"
+    count = session.scalar(
+        select(func.count()).select_from(_active_with_role(Role.ADMIN).subquery())
+    )
+    if not count:
+        return _fail(
+            name,
+            "no active admin account: nobody can change the configuration or read the audit log"
+            " in the console",
+            "create one with `portal create-staff EMAIL --role admin`",
+        )
+    return _ok(name, f"{count} active admin account(s)")
+
+
+def check_demo_accounts(session: Session) -> CheckResult:
+    name = "demo-accounts"
+    demo = list(
+        session.scalars(
+            select(StaffUser.email)
+            .where(StaffUser.active, StaffUser.email.endswith("@" + DEMO_DOMAIN))
+            .order_by(StaffUser.email)
+        )
+    )
+    if demo:
+        return _fail(
+            name,
+            f"{len(demo)} active demo account(s) ({', '.join(demo[:3])}"
+            f"{', ...' if len(demo) > 3 else ''}): their password and second factor are public",
+            "this database was loaded with `portal demo`: start production from a fresh database"
+            " with `portal init`, or at least disable them with `portal staff disable EMAIL`",
+        )
+    return _ok(name, "no demo account")
+
+
+def check_backup(session: Session, now: dt.datetime, max_days: int) -> CheckResult:
+    """The newest audit event whose action is exactly ``BACKUP_ACTION``."""
+    name = "backup"
+    last = session.scalar(
+        select(AuditEvent.at)
+        .where(AuditEvent.action == BACKUP_ACTION)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
+    fix = (
+        f"run `portal backup` (and schedule it at least every {max_days} days), keeping the"
+        " instance secrets with the copy"
+    )
+    if last is None:
+        return _warn(name, "no backup is recorded in the audit log", fix)
+    age = now - last
+    when = last.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if age > dt.timedelta(days=max_days):
+        return _warn(
+            name, f"the last recorded backup is {age.days} days old ({when}), over {max_days}", fix
+        )
+    return _ok(name, f"last backup {when}")
+
+
+def check_quick_exit(settings: Settings) -> CheckResult:
+    name = "quick-exit"
+    target = _host(settings.quick_exit_url)
+    if settings.portal_url and target == _host(settings.portal_url):
+        return _fail(
+            name,
+            f"quick_exit_url {settings.quick_exit_url} points at the portal itself: 'Leave this"
+            " site quickly' would leave the portal in the browser's history and on screen",
+            "set quick_exit_url to a neutral site that says nothing about speaking up (default"
+            " https://www.wikipedia.org/)",
+        )
+    if not settings.portal_url:
+        return _ok(name, f"quick exit goes to {target} (portal_url empty: not compared)")
+    return _ok(name, f"quick exit goes to {target}, another site")
+
+
+def check_log_level(settings: Settings) -> CheckResult:
+    name = "log-level"
+    level = settings.log_level.upper()
+    if level != "DEBUG":
+        return _ok(name, f"log level {level}")
+    if is_loopback_url(settings.portal_url):
+        return _warn(
+            name,
+            "log level DEBUG: acceptable on a development portal at localhost only",
+            'set log_level = "INFO" before serving staff or reporters',
+        )
+    return _fail(
+        name,
+        "log level DEBUG in production: debug output of the portal and its libraries goes to"
+        " the logs, which are kept longer and read by more people than the database",
+        'set log_level = "INFO" (PORTAL_LOG_LEVEL)',
+    )
+
+
+# --- all together ---------------------------------------------------------------------------------
+
+
+def _database_checks(session: Session, settings: Settings, now: dt.datetime) -> list[CheckResult]:
+    return [
+        check_threshold(session),
+        check_published_thresholds(session),
+        check_staffing(session),
+        check_admin(session),
+        check_demo_accounts(session),
+        check_backup(session, now, settings.doctor_backup_max_days),
+    ]
+
+
+DATABASE_CHECKS = (
+    "anonymity-threshold",
+    "insights-threshold",
+    "queues-staffed",
+    "admin",
+    "demo-accounts",
+    "backup",
+)
+
+
+def run(
+    settings: Settings,
+    engine: Engine,
+    now: dt.datetime,
+    https_headers: Mapping[str, str] | None,
+    ping: Callable[[str], None] = redis_ping,
+) -> Report:
+    """Every check, in the order the operator should fix them."""
+    results = [
+        check_secrets_present(settings.instance_path),
+        check_secrets_mode(settings.instance_path),
+        check_secrets_not_default(settings.instance_path),
+    ]
+    database = check_database(engine)
+    results.extend(database)
+    if all(r.status is Status.OK for r in database):
+        with Session(engine) as session:
+            results.extend(_database_checks(session, settings, now))
+            session.rollback()  # nothing is written; make it explicit
+    else:
+        results.extend(
+            _skip(n, "the database is not reachable or not migrated") for n in DATABASE_CHECKS
+        )
+    results.extend(
+        [
+            check_secure_cookies(settings),
+            check_portal_url(settings),
+            check_hsts(https_headers),
+            check_mail(settings),
+            check_redis(settings, ping),
+            check_argon2(settings),
+            check_quick_exit(settings),
+            check_log_level(settings),
+        ]
+    )
+    return Report(tuple(results))
