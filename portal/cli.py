@@ -11,6 +11,7 @@ portal totp SECRET               the current second-factor code for a secret (re
 portal reset-password EMAIL      temporary password; keeps access with --recovery-key
 portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
+portal backup / restore FILE     encrypted backups of the database and secrets (cli_backup.py)
 """
 
 from __future__ import annotations
@@ -437,6 +438,7 @@ def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
     from portal.cli_access import membership_group
     from portal.cli_audit import audit_group
+    from portal.cli_backup import backup_command, restore_command
     from portal.cli_insights import insights_group
     from portal.cli_notify import notify_command, sla_check_command
     from portal.cli_security import reset_password_command, totp_command
@@ -446,6 +448,8 @@ def register(app: Flask) -> None:
     for command in [
         *COMMANDS,
         audit_group,
+        backup_command,
+        restore_command,
         insights_group,
         membership_group,
         notify_command,
