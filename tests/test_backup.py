@@ -171,6 +171,9 @@ def test_round_trip_restores_cases_secrets_and_the_audit_chain(
     assert load_secrets(target.instance_path) == secrets
     for name in SECRET_FILES:
         assert stat.S_IMODE((target.instance_path / name).stat().st_mode) == 0o600
+    if database.dialect == "sqlite":
+        assert stat.S_IMODE((target.instance_path / "portal.db").stat().st_mode) == 0o600
+    assert [p.name for p in target.instance_path.glob(".*")] == []  # no copy or staged secret
 
     restored = create_app(target)
     state = restored.extensions["portal"]

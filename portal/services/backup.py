@@ -690,6 +690,8 @@ def _restore_sqlite(copy: Path, target_path: Path) -> None:
         check = source.execute("PRAGMA integrity_check").fetchone()
         if check is None or check[0] != "ok":
             raise BackupDamaged("the database in the backup fails SQLite's integrity check")
+        if not target_path.exists():  # the database holds the pepper's work: owner only
+            os.close(os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         target = sqlite3.connect(target_path)
         try:
             # The online backup API again, in the other direction: it replaces every page of
