@@ -12,6 +12,7 @@ portal reset-password EMAIL      temporary password; keeps access with --recover
 portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
 portal doctor [--json]           check the deployment and print what to fix (cli_doctor.py)
+portal backup / restore FILE     encrypted backups of the database and secrets (cli_backup.py)
 """
 
 from __future__ import annotations
@@ -438,6 +439,7 @@ def register(app: Flask) -> None:
     # Command groups of later features live in their own modules (cli_*.py).
     from portal.cli_access import membership_group
     from portal.cli_audit import audit_group
+    from portal.cli_backup import backup_command, restore_command
     from portal.cli_doctor import doctor_command
     from portal.cli_insights import insights_group
     from portal.cli_notify import notify_command, sla_check_command
@@ -449,6 +451,8 @@ def register(app: Flask) -> None:
         *COMMANDS,
         audit_group,
         doctor_command,
+        backup_command,
+        restore_command,
         insights_group,
         membership_group,
         notify_command,

@@ -12,6 +12,9 @@ Keys cross this module's boundary as plain ``bytes`` so that callers never touch
 * Access: the case key sealed (libsodium sealed box) to a public key.
 * Receipt: 100 random bits shown as 20 Crockford base32 symbols. Lookup id = HMAC-SHA256(pepper,
   normalised receipt); the reporter's private key = Argon2id(receipt, per-case salt).
+* Backups: a key derived from the operator's passphrase with Argon2id (salt and costs in the
+  file's header), then libsodium's secretstream (XChaCha20-Poly1305 in chunks, each bound to the
+  header and to its place; the last one tagged final, so a truncated file is detected).
 * TOTP (RFC 6238 through pyotp): 160-bit secrets, 30-second steps, 6 digits, SHA-1, which is what
   every authenticator app reads from an ``otpauth://`` URI.
 """
@@ -346,6 +349,64 @@ def chain_hash(key: bytes, prev_hash: bytes, payload: bytes) -> bytes:
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
+
+
+# --- backup files --------------------------------------------------------------------------------
+
+BACKUP_STREAM_HEADER_BYTES = nacl.bindings.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#: What each encrypted chunk of a backup adds to its plaintext (the tag byte and the MAC).
+BACKUP_CHUNK_OVERHEAD = nacl.bindings.crypto_secretstream_xchacha20poly1305_ABYTES
+_TAG_MESSAGE = nacl.bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+_TAG_FINAL = nacl.bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+
+def backup_key(passphrase: str, salt: bytes, cost: Argon2Cost) -> bytes:
+    """The key of a backup file, from the operator's passphrase (Argon2id, the file's own salt)."""
+    return _argon2_key(b"portal-backup:" + passphrase.encode(), salt, cost)
+
+
+class BackupSealer:
+    """Encrypts a backup as a stream of chunks. Every chunk is authenticated together with
+    ``associated`` (the file's header); the chunk passed with ``final=True`` closes the stream."""
+
+    def __init__(self, key: bytes, associated: bytes) -> None:
+        self._state = nacl.bindings.crypto_secretstream_xchacha20poly1305_state()
+        self.header = nacl.bindings.crypto_secretstream_xchacha20poly1305_init_push(
+            self._state, key
+        )
+        self._associated = associated
+
+    def seal(self, chunk: bytes, *, final: bool) -> bytes:
+        return nacl.bindings.crypto_secretstream_xchacha20poly1305_push(
+            self._state, chunk, self._associated, _TAG_FINAL if final else _TAG_MESSAGE
+        )
+
+
+class BackupOpener:
+    """Decrypts what ``BackupSealer`` wrote, chunk by chunk, in order. A chunk that was changed,
+    moved, or taken from another file raises DecryptionFailed; ``open`` says whether the chunk
+    was the final one."""
+
+    def __init__(self, key: bytes, stream_header: bytes, associated: bytes) -> None:
+        self._state = nacl.bindings.crypto_secretstream_xchacha20poly1305_state()
+        try:
+            nacl.bindings.crypto_secretstream_xchacha20poly1305_init_pull(
+                self._state, stream_header, key
+            )
+        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+            raise DecryptionFailed from exc
+        self._associated = associated
+
+    def open(self, sealed: bytes) -> tuple[bytes, bool]:
+        try:
+            chunk, tag = nacl.bindings.crypto_secretstream_xchacha20poly1305_pull(
+                self._state, sealed, self._associated
+            )
+        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+            raise DecryptionFailed from exc
+        if tag not in (_TAG_MESSAGE, _TAG_FINAL):
+            raise DecryptionFailed
+        return chunk, tag == _TAG_FINAL
 
 
 # --- TOTP second factor -------------------------------------------------------------------------

@@ -175,7 +175,7 @@ class Settings:
 
     log_level: str = "INFO"
 
-    # `portal doctor` warns when the newest `instance.backup_created` audit event is older than
+    # `portal doctor` warns when the newest `backup.created` audit event is older than
     # this many days (or there is none).
     doctor_backup_max_days: int = 7
 

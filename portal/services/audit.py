@@ -68,6 +68,8 @@ class Action(enum.StrEnum):
     CONFIG_EXPORTED = "config.exported"
     CONFIG_IMPORTED = "config.imported"
     AUDIT_EXPORTED = "audit.exported"
+    BACKUP_CREATED = "backup.created"
+    BACKUP_RESTORED = "backup.restored"
     INSIGHTS_EXPORTED = "insights.exported"
     # the system
     NOTIFICATIONS_SENT = "system.notifications_sent"

@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from portal import migrate
 from portal.instance import SECRET_FILES
 from portal.models import (
-    AuditEvent,
     InsightRelease,
     Policy,
     Queue,
@@ -41,12 +40,12 @@ from portal.models import (
     StaffRole,
     StaffUser,
 )
+from portal.services import backup
 from portal.services.policy import MIN_THRESHOLD, POLICY_ID, PolicyValues
 from portal.settings import PRODUCTION_ARGON2, Argon2Cost, Settings
 
 #: The audit action `portal backup` records. Doctor finds backups by this exact string (it does
 #: not import the backup code), so the two must stay equal: a test pins it here.
-BACKUP_ACTION = "instance.backup_created"
 #: The e-mail domain of the accounts `portal demo` creates, whose password and TOTP secret are
 #: printed in the code and the README (equal to ``portal.cli.DEMO_DOMAIN``; a test keeps them so).
 DEMO_DOMAIN = "demo.invalid"
@@ -623,14 +622,9 @@ def check_demo_accounts(session: Session) -> CheckResult:
 
 
 def check_backup(session: Session, now: dt.datetime, max_days: int) -> CheckResult:
-    """The newest audit event whose action is exactly ``BACKUP_ACTION``."""
+    """The age of the last ``portal backup`` (its audit event)."""
     name = "backup"
-    last = session.scalar(
-        select(AuditEvent.at)
-        .where(AuditEvent.action == BACKUP_ACTION)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
+    last = backup.last_backup(session)
     fix = (
         f"run `portal backup` (and schedule it at least every {max_days} days), keeping the"
         " instance secrets with the copy"

@@ -73,6 +73,8 @@ ACTION_LABELS = {
     Action.CONFIG_EXPORTED: _l("Taxonomy exported"),
     Action.CONFIG_IMPORTED: _l("Taxonomy imported"),
     Action.AUDIT_EXPORTED: _l("Audit log exported"),
+    Action.BACKUP_CREATED: _l("Encrypted backup made"),
+    Action.BACKUP_RESTORED: _l("Restored from an encrypted backup"),
     Action.INSIGHTS_EXPORTED: _l("Insight table exported (CSV)"),
     Action.NOTIFICATIONS_SENT: _l("New-case notifications sent"),
     Action.SIGNALS_RAISED: _l("Systemic-signal alerts raised"),

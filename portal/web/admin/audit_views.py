@@ -41,6 +41,7 @@ GROUP_LABELS = {
     "staff.": _l("All staff administration"),
     "config.": _l("All configuration events"),
     "audit.": _l("All audit log exports"),
+    "backup.": _l("All backups and restores"),
     "system.": _l("All system events"),
     "reporter.": _l("All reporter day counts"),
 }
