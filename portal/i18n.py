@@ -1,0 +1,121 @@
+"""The portal's languages, and configured labels (taxonomy rows) in the language being shown.
+
+The user interface is translated with Flask-Babel's catalogues; the labels an organisation
+configures (queue names, categories, sites, departments, statuses, outcomes) are translated in
+the taxonomy file instead, next to the English text (``label_zh_CN = "..."``), and stored per row
+as ``translations``: ``{locale: {field: text}}``. The English field itself stays the source:
+it is what is exported, compared, audited and stored in releases; a translation is only ever
+*shown*, falling back to the English text.
+
+Services do not import Flask, so they cannot ask Flask-Babel which language a request wants.
+The web layer binds a *locale source* for each request (``bind_locale_source``), a function that
+is asked only when a label is shown, so a locale chosen later in the request, or forced with
+``flask_babel.force_locale``, is respected. Outside a request (the CLI, mails sent by a job) the
+default language is shown unless the caller binds one with ``use_locale``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Final, Protocol
+
+#: Every language the portal ships, the default first. The one list: forms, the taxonomy file
+#: and locale selection all read it.
+LOCALES: Final = ("en", "zh_CN")
+DEFAULT_LOCALE: Final = LOCALES[0]
+#: The languages a configured label can be translated into (the default is the label itself).
+TRANSLATED_LOCALES: Final = LOCALES[1:]
+#: Each language in its own words (for forms and menus).
+LANGUAGE_NAMES: Final[Mapping[str, str]] = {"en": "English", "zh_CN": "简体中文"}
+
+#: locale -> field -> text, as stored in a taxonomy row's ``translations`` column.
+Translations = dict[str, dict[str, str]]
+
+_source: ContextVar[Callable[[], str | None] | None] = ContextVar(
+    "portal_locale_source", default=None
+)
+
+
+class Translatable(Protocol):
+    """A taxonomy row with translatable fields (Queue, Category, OrgUnit, WorkflowStatus,
+    Outcome)."""
+
+    translations: Translations
+
+
+def current_locale() -> str:
+    """The language being shown: the bound source's answer if it is one of LOCALES."""
+    source = _source.get()
+    locale = source() if source is not None else None
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+@contextmanager
+def bind_locale_source(source: Callable[[], str | None]) -> Iterator[None]:
+    """Ask ``source`` for the language whenever a label is shown inside the block."""
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+@contextmanager
+def use_locale(locale: str) -> Iterator[None]:
+    """Show labels in ``locale`` inside the block (the CLI, tests)."""
+    with bind_locale_source(lambda: locale):
+        yield
+
+
+def shown(obj: Translatable, field: str = "label", locale: str | None = None) -> str:
+    """``obj.<field>`` in the language being shown (or ``locale``), falling back to the
+    English text when it has no translation. Only for display: never store, compare or export
+    what this returns."""
+    text: str = getattr(obj, field)
+    locale = locale or current_locale()
+    if locale == DEFAULT_LOCALE:
+        return text
+    return (obj.translations or {}).get(locale, {}).get(field) or text
+
+
+def key(field: str, locale: str) -> str:
+    """The taxonomy file's (and the console form's) key of a translation: ``label_zh_CN``."""
+    return f"{field}_{locale}"
+
+
+def flat(
+    translations: Mapping[str, Mapping[str, str]] | None, fields: tuple[str, ...]
+) -> dict[str, str]:
+    """``{"label_zh_CN": "..."}`` for each translated field, in the order of ``fields`` then
+    LOCALES (the order the export writes them)."""
+    out: dict[str, str] = {}
+    for field in fields:
+        for locale in TRANSLATED_LOCALES:
+            text = (translations or {}).get(locale, {}).get(field)
+            if text:
+                out[key(field, locale)] = text
+    return out
+
+
+def nested(values: Mapping[str, str], fields: tuple[str, ...]) -> Translations:
+    """The inverse of :func:`flat`: empty texts are left out (no translation)."""
+    out: Translations = {}
+    for field in fields:
+        for locale in TRANSLATED_LOCALES:
+            text = values.get(key(field, locale), "")
+            if text:
+                out.setdefault(locale, {})[field] = text
+    return out
+
+
+def split_key(name: str, fields: tuple[str, ...]) -> tuple[str, str] | None:
+    """``("label", "zh_CN")`` for ``label_zh_CN`` when ``label`` is a translatable field;
+    the locale part is returned whatever it is (the caller refuses unknown ones); None when the
+    key is not a translation key at all."""
+    for field in fields:
+        prefix = f"{field}_"
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return field, name[len(prefix) :]
+    return None
