@@ -45,7 +45,7 @@ from portal.services.text import clean_text, has_control_characters
 CODE_MAX = 64
 STATUS_CODE_MAX = 32
 LABEL_MAX = 200
-DESCRIPTION_MAX = 1000
+DESCRIPTION_MAX = taxonomy.DESCRIPTION_MAX
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
