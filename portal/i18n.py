@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Final, Protocol
 
 #: Every language the portal ships, the default first. The one list: forms, the taxonomy file
@@ -52,14 +52,27 @@ def current_locale() -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
 
+LocaleSource = Callable[[], str | None]
+
+
+def set_locale_source(source: LocaleSource) -> Token[LocaleSource | None]:
+    """Ask ``source`` for the language whenever a label is shown, until ``reset_locale_source``
+    (the web layer does this around each request)."""
+    return _source.set(source)
+
+
+def reset_locale_source(token: Token[LocaleSource | None]) -> None:
+    _source.reset(token)
+
+
 @contextmanager
-def bind_locale_source(source: Callable[[], str | None]) -> Iterator[None]:
+def bind_locale_source(source: LocaleSource) -> Iterator[None]:
     """Ask ``source`` for the language whenever a label is shown inside the block."""
-    token = _source.set(source)
+    token = set_locale_source(source)
     try:
         yield
     finally:
-        _source.reset(token)
+        reset_locale_source(token)
 
 
 @contextmanager

@@ -468,8 +468,9 @@ def active_units(session: Session, kind: OrgUnitKind) -> list[OrgUnit]:
 
 
 def unit_label(session: Session, unit_id: int | None) -> str | None:
+    """A unit's label for display, in the language being shown."""
     unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
-    return unit.label if unit else None
+    return i18n.shown(unit) if unit else None
 
 
 def category_by_code(session: Session, code: str) -> Category:

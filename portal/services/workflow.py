@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     MessageAuthor,
@@ -138,7 +139,7 @@ def check(
     if target.code == current.code:
         raise InvalidTransition("The case already has that status.", field="status")
     if target.kind == StatusKind.NEW:
-        raise InvalidTransition(f"A case cannot go back to “{target.label}”.", field="status")
+        raise InvalidTransition(f"A case cannot go back to “{i18n.shown(target)}”.", field="status")
     closes = target.kind == StatusKind.CLOSED
     reopens = current.kind == StatusKind.CLOSED
     if closes:
