@@ -45,11 +45,27 @@ class Translatable(Protocol):
     translations: Translations
 
 
+def match_locale(tag: str | None) -> str | None:
+    """The one of LOCALES that ``tag`` means, or None: ``zh_CN``, ``zh-CN`` and Babel's
+    ``zh_Hans_CN`` are zh_CN; ``en_GB`` is en (a locale without a territory takes all of its
+    language's); ``zh_TW`` is none of them."""
+    if not tag:
+        return None
+    if tag in LOCALES:
+        return tag
+    parts = tag.replace("-", "_").split("_")
+    language, territory = parts[0].lower(), parts[-1].upper() if len(parts) > 1 else None
+    for locale in LOCALES:
+        lang, _, terr = locale.partition("_")
+        if lang == language and (terr == territory or not terr):
+            return locale
+    return None
+
+
 def current_locale() -> str:
     """The language being shown: the bound source's answer if it is one of LOCALES."""
     source = _source.get()
-    locale = source() if source is not None else None
-    return locale if locale in LOCALES else DEFAULT_LOCALE
+    return match_locale(source() if source is not None else None) or DEFAULT_LOCALE
 
 
 LocaleSource = Callable[[], str | None]
@@ -87,7 +103,7 @@ def shown(obj: Translatable, field: str = "label", locale: str | None = None) ->
     English text when it has no translation. Only for display: never store, compare or export
     what this returns."""
     text: str = getattr(obj, field)
-    locale = locale or current_locale()
+    locale = match_locale(locale) or current_locale()
     if locale == DEFAULT_LOCALE:
         return text
     return (obj.translations or {}).get(locale, {}).get(field) or text

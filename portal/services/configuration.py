@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     Category,
@@ -95,6 +96,32 @@ def clean_headcount(value: str | None, field: str = "headcount") -> int | None:
 
 def clean_description(value: str | None, field: str = "description") -> str:
     return clean_text(value, field, DESCRIPTION_MAX, required=False)
+
+
+def clean_translations(
+    values: Mapping[str, str | None], fields: tuple[str, ...]
+) -> i18n.Translations:
+    """Translations typed in the console, keyed like the taxonomy file (``label_zh_CN``): each
+    cleaned like the text it translates (a description may span lines, a label may not); empty
+    means no translation, so the English text is shown."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        split = i18n.split_key(name, fields)
+        if split is None or split[1] not in i18n.TRANSLATED_LOCALES:
+            raise InvalidInput(name, "This language is not offered.")
+        if split[0] == "description":
+            out[name] = clean_description(value, name)
+        elif (value or "").strip():
+            out[name] = clean_label(value, name)
+    return i18n.nested(out, fields)
+
+
+def _translation_changes(
+    old: Mapping[str, Mapping[str, str]], new: i18n.Translations, fields: tuple[str, ...]
+) -> list[str]:
+    """The file keys (``label_zh_CN``) whose translation changed: the audit names these only."""
+    before, after = i18n.flat(old, fields), i18n.flat(new, fields)
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
 def _changed(
@@ -178,18 +205,32 @@ def add_queue(
     slug: str,
     name: str,
     description: str,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> Queue:
     slug = clean_code(slug, "slug")
     name = clean_label(name, "name")
     description = clean_description(description)
+    translated = clean_translations(translations or {}, Queue.TRANSLATED)
     if session.scalar(select(Queue.id).where(Queue.slug == slug)) is not None:
         raise InvalidInput("slug", "A queue with this code already exists.")
-    queue = Queue(slug=slug, name=name, description=description, is_fallback=False)
+    queue = Queue(
+        slug=slug,
+        name=name,
+        description=description,
+        is_fallback=False,
+        translations=translated,
+    )
     session.add(queue)
     session.flush()
-    _changed(session, actor, now, "queue", slug, "added", ["slug", "name", "description"])
+    fields = [
+        "slug",
+        "name",
+        "description",
+        *_translation_changes({}, translated, Queue.TRANSLATED),
+    ]
+    _changed(session, actor, now, "queue", slug, "added", fields)
     return queue
 
 
@@ -199,14 +240,23 @@ def edit_queue(
     *,
     name: str,
     description: str,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
+    """Rename and describe a queue; ``translations`` (``name_zh_CN`` ...), when given, replace
+    the queue's."""
     values = {"name": clean_label(name, "name"), "description": clean_description(description)}
     fields = [f for f, v in values.items() if getattr(queue, f) != v]
+    if translations is not None:
+        translated = clean_translations(translations, Queue.TRANSLATED)
+        changes = _translation_changes(queue.translations, translated, Queue.TRANSLATED)
+        if changes:
+            queue.translations = translated
+            fields += changes
     if not fields:
         return False
-    for f in fields:
+    for f in values:
         setattr(queue, f, values[f])
     session.flush()
     _changed(session, actor, now, "queue", queue.slug, "edited", fields)
@@ -252,7 +302,7 @@ OUTCOMES = ListKind("outcomes", "outcome")
 LIST_KINDS = {k.name: k for k in (CATEGORIES, SITES, DEPARTMENTS, STATUSES, OUTCOMES)}
 
 
-def _model(kind: ListKind) -> type[Listed]:
+def model_of(kind: ListKind) -> type[Listed]:
     if kind.unit is not None:
         return OrgUnit
     models: dict[str, type[Listed]] = {
@@ -264,7 +314,7 @@ def _model(kind: ListKind) -> type[Listed]:
 
 
 def items(session: Session, kind: ListKind) -> list[Listed]:
-    model = _model(kind)
+    model = model_of(kind)
     stmt = select(model).order_by(model.position, model.id)
     if kind.unit is not None:
         stmt = stmt.where(OrgUnit.kind == kind.unit.value)
@@ -272,7 +322,7 @@ def items(session: Session, kind: ListKind) -> list[Listed]:
 
 
 def get_item(session: Session, kind: ListKind, item_id: int) -> Listed:
-    item: Listed | None = session.get(_model(kind), item_id)  # type: ignore[assignment]
+    item: Listed | None = session.get(model_of(kind), item_id)  # type: ignore[assignment]
     if item is None or (isinstance(item, OrgUnit) and item.kind != kind.unit):
         raise UnknownItem(f"{kind.obj} {item_id}")
     return item
@@ -348,13 +398,15 @@ def add_item(
     status_kind: str | None = None,
     substantiated: bool = False,
     headcount: str | None = None,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> Listed:
     code = clean_code(code, "code", kind.code_max)
     label = clean_label(label)
+    model = model_of(kind)
+    translated = clean_translations(translations or {}, model.TRANSLATED)
     employees = clean_headcount(headcount) if kind.unit is not None else None
-    model = _model(kind)
     clash = select(model.id).where(model.code == code)
     if kind.unit is not None:
         clash = clash.where(OrgUnit.kind == kind.unit.value)
@@ -388,6 +440,8 @@ def add_item(
         item = Outcome(code=code, label=label, substantiated=substantiated, position=position)
         fields.append("substantiated")
     item.active = True
+    item.translations = translated
+    fields += _translation_changes({}, translated, model.TRANSLATED)
     session.add(item)
     session.flush()
     _changed(session, actor, now, kind.obj, code, "added", fields)
@@ -403,12 +457,14 @@ def edit_item(
     description: str | None = None,
     substantiated: bool | None = None,
     headcount: str | None = None,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
     """Change what may change: the label, a category's description, an outcome's
-    substantiated flag, a site's or department's headcount ("" for unknown; None leaves it).
-    Codes and a status's kind never change (cases store them)."""
+    substantiated flag, a site's or department's headcount ("" for unknown; None leaves it),
+    the translations (``label_zh_CN`` ...; None leaves them). Codes and a status's kind never
+    change (cases store them)."""
     values: dict[str, object] = {"label": clean_label(label)}
     if isinstance(item, OrgUnit) and headcount is not None:
         values["headcount"] = clean_headcount(headcount)
@@ -417,10 +473,16 @@ def edit_item(
     if isinstance(item, Outcome) and substantiated is not None:
         values["substantiated"] = substantiated
     fields = [f for f, v in values.items() if getattr(item, f) != v]
+    if translations is not None:
+        translated = clean_translations(translations, item.TRANSLATED)
+        changes = _translation_changes(item.translations, translated, item.TRANSLATED)
+        if changes:
+            item.translations = translated
+            fields += changes
     if not fields:
         return False
-    for f in fields:
-        setattr(item, f, values[f])
+    for f, v in values.items():
+        setattr(item, f, v)
     session.flush()
     _changed(session, actor, now, kind.obj, item.code, "edited", fields)
     return True
