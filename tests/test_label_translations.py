@@ -236,3 +236,14 @@ def test_console_adds_a_status_with_its_translation(
         "label_zh_CN",
     ]
     assert taxonomy.statuses(fresh(db))[-1].code == "on_hold"
+
+
+def test_a_post_without_the_translation_field_keeps_the_translation(
+    app: Flask, db: Session, console_admin: StaffUser
+) -> None:
+    console = client_for(app, console_admin)
+    pay = _category(db, "pay")
+
+    post(console, f"/staff/admin/config/categories/{pay.id}", {"label": "Pay and hours"})
+
+    assert _category(db, "pay").translations == {"zh_CN": {"label": "薪酬、工时或福利"}}

@@ -103,7 +103,7 @@ def clean_translations(
 ) -> i18n.Translations:
     """Translations typed in the console, keyed like the taxonomy file (``label_zh_CN``): each
     cleaned like the text it translates (a description may span lines, a label may not); empty
-    means no translation, so the English text is shown."""
+    means no translation, so the English text is shown. Keys not given are not returned."""
     out: dict[str, str] = {}
     for name, value in values.items():
         split = i18n.split_key(name, fields)
@@ -244,12 +244,13 @@ def edit_queue(
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
-    """Rename and describe a queue; ``translations`` (``name_zh_CN`` ...), when given, replace
-    the queue's."""
+    """Rename and describe a queue; each of ``translations`` (``name_zh_CN`` ...) given replaces
+    the queue's ("" removes it); those not given stay."""
     values = {"name": clean_label(name, "name"), "description": clean_description(description)}
     fields = [f for f, v in values.items() if getattr(queue, f) != v]
     if translations is not None:
-        translated = clean_translations(translations, Queue.TRANSLATED)
+        given = i18n.flat(queue.translations, Queue.TRANSLATED) | dict(translations)
+        translated = clean_translations(given, Queue.TRANSLATED)
         changes = _translation_changes(queue.translations, translated, Queue.TRANSLATED)
         if changes:
             queue.translations = translated
@@ -463,8 +464,8 @@ def edit_item(
 ) -> bool:
     """Change what may change: the label, a category's description, an outcome's
     substantiated flag, a site's or department's headcount ("" for unknown; None leaves it),
-    the translations (``label_zh_CN`` ...; None leaves them). Codes and a status's kind never
-    change (cases store them)."""
+    the translations (``label_zh_CN`` ...; "" removes one, one not given stays). Codes and a
+    status's kind never change (cases store them)."""
     values: dict[str, object] = {"label": clean_label(label)}
     if isinstance(item, OrgUnit) and headcount is not None:
         values["headcount"] = clean_headcount(headcount)
@@ -474,7 +475,8 @@ def edit_item(
         values["substantiated"] = substantiated
     fields = [f for f, v in values.items() if getattr(item, f) != v]
     if translations is not None:
-        translated = clean_translations(translations, item.TRANSLATED)
+        given = i18n.flat(item.translations, item.TRANSLATED) | dict(translations)
+        translated = clean_translations(given, item.TRANSLATED)
         changes = _translation_changes(item.translations, translated, item.TRANSLATED)
         if changes:
             item.translations = translated

@@ -161,13 +161,16 @@ def translation_fields(form: PortalForm, field: str) -> list[Any]:
 
 
 def translations(form: PortalForm, fields: tuple[str, ...]) -> dict[str, str | None]:
-    """What was typed into the translation fields of ``fields`` (for the services)."""
-    return {
-        i18n.key(field, loc): form[i18n.key(field, loc)].data
-        for field in fields
-        for loc in i18n.TRANSLATED_LOCALES
-        if i18n.key(field, loc) in form
-    }
+    """What was typed into the translation fields of ``fields`` (for the services). A field
+    missing from the post is left out, so the translation it would hold is kept: only a field
+    sent empty removes one."""
+    out: dict[str, str | None] = {}
+    for field in fields:
+        for loc in i18n.TRANSLATED_LOCALES:
+            name = i18n.key(field, loc)
+            if name in form and form[name].raw_data:
+                out[name] = form[name].data
+    return out
 
 
 class MoveForm(PortalForm):
