@@ -8,7 +8,13 @@ import datetime as dt
 import click
 from flask.cli import with_appcontext
 
-from portal.cli_notify import BabelTexts, portal_state, report_deliveries, show_notices
+from portal.cli_notify import (
+    BabelTexts,
+    mail_locale,
+    portal_state,
+    report_deliveries,
+    show_notices,
+)
 from portal.services import audit, insights, mail, signals
 from portal.services.audit import Action
 
@@ -60,7 +66,7 @@ def signals_command(dry_run: bool) -> None:
     settings = state.settings
     now = state.clock()
     mailer = mail.mailer_for(settings, click.echo)
-    with state.sessions() as session:
+    with state.sessions() as session, mail_locale():
         run = signals.raise_alerts(session, settings, mailer, now, BabelTexts(), dry_run=dry_run)
         if not dry_run:
             session.commit()

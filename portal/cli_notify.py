@@ -8,6 +8,7 @@ reminders at most once per UTC day unless --force.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ import flask_babel
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal import i18n
 from portal.services import mail, notify
 from portal.services.deadlines import DeadlineKind, DeadlineState
 from portal.services.notify import Notice, RunResult
@@ -32,6 +34,11 @@ class BabelTexts:
 
     def ngettext(self, singular: str, plural: str, num: int, **variables: Any) -> str:
         return str(flask_babel.ngettext(singular, plural, num, **variables))
+
+
+def mail_locale() -> AbstractContextManager[None]:
+    """Configured labels (queues, categories, units) in the language of the mails' wording."""
+    return i18n.bind_locale_source(lambda: str(flask_babel.get_locale() or i18n.DEFAULT_LOCALE))
 
 
 def portal_state() -> PortalState:
@@ -116,7 +123,7 @@ def sla_check_command(force: bool, dry_run: bool) -> None:
     settings = state.settings
     now = state.clock()
     mailer = mail.mailer_for(settings, click.echo)
-    with state.sessions() as session:
+    with state.sessions() as session, mail_locale():
         # The listing first, so that in print mode the reminders follow it.
         listing = notify.due_deadlines(session, now.astimezone(dt.UTC).date())
         _list(listing, now)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Category, RoutingRule, StaffUser, WorkflowStatus
+from portal.models import Category, OrgUnit, RoutingRule, StaffUser, WorkflowStatus
 from portal.services import audit, taxonomy, taxonomy_export
 from portal.services.audit import Action
 from portal.services.errors import TaxonomyError
@@ -201,6 +201,25 @@ BROKEN = {
     "label with a control character": lambda t: _broken(
         t, 'label = "Discrimination"', 'label = "Discrimi\\u0007nation"'
     ),
+    "unknown language": lambda t: _broken(t, 'label_zh_CN = "歧视"', 'label_fr = "Discrimination"'),
+    "language in lower case": lambda t: _broken(t, 'label_zh_CN = "歧视"', 'label_zh_cn = "歧视"'),
+    "English as a translation": lambda t: _broken(
+        t, 'label_zh_CN = "歧视"', 'label_en = "Discrimination"'
+    ),
+    "translation too long": lambda t: _broken(
+        t, 'label_zh_CN = "歧视"', f'label_zh_CN = "{"歧" * 201}"'
+    ),
+    "translation with a control character": lambda t: _broken(
+        t, 'label_zh_CN = "歧视"', 'label_zh_CN = "歧\\u0007视"'
+    ),
+    "translation with a line break": lambda t: _broken(
+        t, 'label_zh_CN = "已撤回"', 'label_zh_CN = "已\\n撤回"'
+    ),
+    "empty translation": lambda t: _broken(t, 'label_zh_CN = "歧视"', 'label_zh_CN = " "'),
+    "translation is not text": lambda t: _broken(t, 'name_zh_CN = "道德与合规"', "name_zh_CN = 3"),
+    "description translation too long": lambda t: _broken(
+        t, 'description_zh_CN = "工作中的健康与安全风险。"', f'description_zh_CN = "{"险" * 1001}"'
+    ),
 }
 
 MESSAGES = {
@@ -220,6 +239,24 @@ MESSAGES = {
     "policy out of range": "[policy]: anonymity_threshold must be a whole number from 3 to 100.",
     "label with a control character": (
         "[[categories]] entry 2: 'label' contains a line break or control character"
+    ),
+    "unknown language": (
+        "[[categories]] entry 2: 'label_fr' names unknown language 'fr': translations are"
+        " 'label_zh_CN'"
+    ),
+    "language in lower case": "[[categories]] entry 2: 'label_zh_cn' names unknown language",
+    "English as a translation": "the English text is 'label' itself",
+    "translation too long": "[[categories]] entry 2: 'label_zh_CN' is longer than 200 characters",
+    "translation with a control character": (
+        "[[categories]] entry 2: 'label_zh_CN' contains a line break or control character"
+    ),
+    "translation with a line break": (
+        "[[outcomes]] entry 5: 'label_zh_CN' contains a line break or control character"
+    ),
+    "empty translation": "[[categories]] entry 2: 'label_zh_CN' is empty",
+    "translation is not text": "[[queues]] entry 3: 'name_zh_CN' must be text",
+    "description translation too long": (
+        "[[queues]] entry 4: 'description_zh_CN' is longer than 1000 characters"
     ),
 }
 
@@ -250,7 +287,7 @@ def test_a_status_cases_still_have_cannot_be_left_out(db: Session, portal: Porta
     portal.submit()  # a case in status "new"
     text = _broken(
         taxonomy_export.export_text(db),
-        'code = "new"\nlabel = "New"\nkind = "new"',
+        'code = "new"\nlabel = "New"\nlabel_zh_CN = "新收到"\nkind = "new"',
         'code = "fresh"\nlabel = "Fresh"\nkind = "new"',
     )
     before = snapshot(db)
@@ -363,3 +400,68 @@ def test_the_default_file_also_loads_through_load_taxonomy_after_export(
     report = taxonomy.load_taxonomy(db, taxonomy.read_taxonomy_file(path))
 
     assert (report.queues, report.categories, report.rules) == (5, 12, 12)
+
+
+# --- translations --------------------------------------------------------------------------------
+
+TRANSLATED_TABLES = ("queues", "categories", "sites", "departments", "statuses", "outcomes")
+
+
+def test_every_text_of_the_default_file_has_a_chinese_translation() -> None:
+    data = tomllib.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
+    missing = []
+    for table in TRANSLATED_TABLES:
+        for entry in data[table]:
+            for field in ("name", "label", "description"):
+                if field in entry and not entry.get(f"{field}_zh_CN", "").strip():
+                    missing.append((table, entry.get("code", entry.get("slug")), field))
+    assert missing == []
+
+
+def test_translations_are_loaded_and_exported_after_their_text(db: Session) -> None:
+    harassment = db.scalars(select(Category).where(Category.code == "harassment")).one()
+    assert harassment.translations == {"zh_CN": {"label": "骚扰、霸凌或性骚扰"}}
+
+    exported = taxonomy_export.export_text(db)
+
+    assert (
+        'code = "harassment"\nlabel = "Harassment, bullying or sexual harassment"\n'
+        'label_zh_CN = "骚扰、霸凌或性骚扰"\n'
+    ) in exported
+    assert 'name = "Health and safety"\nname_zh_CN = "健康与安全"\n' in exported
+
+
+def test_import_changes_and_removes_translations_and_round_trips(db: Session) -> None:
+    text = _broken(
+        taxonomy_export.export_text(db), 'label_zh_CN = "歧视"\n', 'label_zh_CN = "就业歧视"\n'
+    )
+    text = _broken(text, 'label_zh_CN = "财务"\n', "")  # finance: no translation any more
+    text = _broken(
+        text,
+        'code = "other"\nlabel = "Something else"\nlabel_zh_CN = "其他问题"\n',
+        'code = "other"\nlabel = "Something else"\nlabel_zh_CN = "其他问题"\n'
+        'description_zh_CN = "以上都不是"\n',
+    )
+
+    _import(db, text)
+    db.commit()
+
+    rows = {c.code: c for c in fresh(db).scalars(select(Category))}
+    assert rows["discrimination"].translations == {"zh_CN": {"label": "就业歧视"}}
+    assert rows["other"].translations == {
+        "zh_CN": {"label": "其他问题", "description": "以上都不是"}
+    }
+    finance = fresh(db).scalars(select(OrgUnit).where(OrgUnit.code == "finance")).one()
+    assert finance.translations == {}
+    assert taxonomy_export.export_text(fresh(db)) == text
+
+
+def test_load_taxonomy_refuses_an_unknown_language_but_ignores_other_keys(db: Session) -> None:
+    data = tomllib.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
+    data["sites"][0]["colour"] = "blue"  # load-taxonomy is lenient about unknown keys ...
+    taxonomy.load_taxonomy(db, data)
+    data["sites"][0]["label_de"] = "Hauptsitz"  # ... but not about a language it does not have
+
+    with pytest.raises(TaxonomyError, match=r"\[\[sites\]\] entry 1: 'label_de' names unknown"):
+        taxonomy.load_taxonomy(db, data)
+    db.rollback()

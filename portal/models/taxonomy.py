@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base
-from portal.models.types import Slug
+from portal.models.types import Slug, Translations
 
 
 class Queue(Base):
@@ -19,6 +20,9 @@ class Queue(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     is_fallback: Mapped[bool] = mapped_column(default=False)
+    #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("name", "description")
+    translations: Mapped[Translations]
 
 
 class Category(Base):
@@ -31,6 +35,9 @@ class Category(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("label", "description")
+    translations: Mapped[Translations]
 
 
 class OrgUnitKind(enum.StrEnum):
@@ -53,6 +60,9 @@ class OrgUnit(Base):
     # Employees in the unit (configuration, for reports per 100 employees). A unit below the
     # policy's insights_min_headcount is merged into "other" in every insight; None = unknown.
     headcount: Mapped[int | None]
+    #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("label",)
+    translations: Mapped[Translations]
 
 
 class RoutingRule(Base):
@@ -92,6 +102,9 @@ class WorkflowStatus(Base):
     kind: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("label",)
+    translations: Mapped[Translations]
 
 
 class Outcome(Base):
@@ -106,6 +119,9 @@ class Outcome(Base):
     substantiated: Mapped[bool] = mapped_column(default=False)
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("label",)
+    translations: Mapped[Translations]
 
 
 class Policy(Base):

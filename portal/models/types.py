@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from sqlalchemy import DateTime, LargeBinary, String
+from sqlalchemy import JSON, DateTime, LargeBinary, String
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -13,6 +13,11 @@ from sqlalchemy.types import TypeDecorator
 RandomId = Annotated[str, mapped_column(String(32), primary_key=True)]
 Blob = Annotated[bytes, mapped_column(LargeBinary)]
 Slug = Annotated[str, mapped_column(String(64))]
+#: Translations of a taxonomy row's labels, ``{locale: {field: text}}`` (see ``portal.i18n``).
+#: Assign a new dict to change it: in-place changes of a JSON value are not tracked.
+Translations = Annotated[
+    dict[str, dict[str, str]], mapped_column(JSON, default=dict, server_default="{}")
+]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

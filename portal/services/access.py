@@ -28,7 +28,7 @@ from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.selectable import Exists
 
-from portal import crypto
+from portal import crypto, i18n
 from portal.models import (
     Case,
     CaseAccess,
@@ -173,7 +173,7 @@ def overview(session: Session, user: StaffUser, case: Case, excluded: Collection
         holders=_people(session, holders),
         awaiting_regrant=_people(session, pending),
         grantable=grantable,
-        transfer_to=[QueueChoice(q.slug, q.name, q.id in member_of) for q in queues],
+        transfer_to=[QueueChoice(q.slug, i18n.shown(q, "name"), q.id in member_of) for q in queues],
         you_are_last_holder=holders <= {user.id},
     )
 

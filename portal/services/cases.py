@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import crypto
+from portal import crypto, i18n
 from portal.models import (
     Case,
     CaseAccess,
@@ -132,7 +132,7 @@ def list_for(
         return []
     flt = flt or CaseFilter()
     stmt = (
-        select(Case, Queue, Category.label, WorkflowStatus.label)
+        select(Case, Queue, Category, WorkflowStatus)
         .join(CaseAccess, CaseAccess.case_id == Case.id)
         .join(Queue, Queue.id == Case.queue_id)
         .join(Category, Category.id == Case.category_id)
@@ -150,7 +150,7 @@ def list_for(
     found = list(session.execute(stmt))
     tags = tag_labels(session, [case.id for case, *_ in found])
     groups: dict[int, QueueCases] = {}
-    for case, queue, category_label, status_label in found:
+    for case, queue, category, status in found:
         deadline = (
             None if workflow.is_closed(case) else deadlines.next_deadline(case, today, due_soon)
         )
@@ -160,9 +160,9 @@ def list_for(
         group.rows.append(
             CaseRow(
                 handle=case.handle,
-                category_label=category_label,
+                category_label=i18n.shown(category),
                 status_code=case.status,
-                status_label=status_label or case.status,
+                status_label=i18n.shown(status) if status is not None else case.status,
                 priority=Priority(case.priority),
                 reporter_at_risk=case.reporter_at_risk,
                 tags=tags[case.id],
@@ -215,7 +215,7 @@ def open_case(
     return CaseDetail(
         case=case,
         queue=queue,
-        category_label=category.label,
+        category_label=i18n.shown(category),
         site_label=taxonomy.unit_label(session, case.site_id),
         department_label=taxonomy.unit_label(session, case.department_id),
         report=content.open_report(case_key, case.id, case.report_ciphertext),

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     Category,
@@ -46,7 +47,7 @@ from portal.services.wording import N_
 CODE_MAX = 64
 STATUS_CODE_MAX = 32
 LABEL_MAX = 200
-DESCRIPTION_MAX = 1000
+DESCRIPTION_MAX = taxonomy.DESCRIPTION_MAX
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
@@ -100,6 +101,32 @@ def clean_headcount(value: str | None, field: str = "headcount") -> int | None:
 
 def clean_description(value: str | None, field: str = "description") -> str:
     return clean_text(value, field, DESCRIPTION_MAX, required=False)
+
+
+def clean_translations(
+    values: Mapping[str, str | None], fields: tuple[str, ...]
+) -> i18n.Translations:
+    """Translations typed in the console, keyed like the taxonomy file (``label_zh_CN``): each
+    cleaned like the text it translates (a description may span lines, a label may not); empty
+    means no translation, so the English text is shown. Keys not given are not returned."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        split = i18n.split_key(name, fields)
+        if split is None or split[1] not in i18n.TRANSLATED_LOCALES:
+            raise InvalidInput(name, "This language is not offered.")
+        if split[0] == "description":
+            out[name] = clean_description(value, name)
+        elif (value or "").strip():
+            out[name] = clean_label(value, name)
+    return i18n.nested(out, fields)
+
+
+def _translation_changes(
+    old: Mapping[str, Mapping[str, str]], new: i18n.Translations, fields: tuple[str, ...]
+) -> list[str]:
+    """The file keys (``label_zh_CN``) whose translation changed: the audit names these only."""
+    before, after = i18n.flat(old, fields), i18n.flat(new, fields)
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
 def _changed(
@@ -183,18 +210,32 @@ def add_queue(
     slug: str,
     name: str,
     description: str,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> Queue:
     slug = clean_code(slug, "slug")
     name = clean_label(name, "name")
     description = clean_description(description)
+    translated = clean_translations(translations or {}, Queue.TRANSLATED)
     if session.scalar(select(Queue.id).where(Queue.slug == slug)) is not None:
         raise InvalidInput("slug", N_("A queue with this code already exists."))
-    queue = Queue(slug=slug, name=name, description=description, is_fallback=False)
+    queue = Queue(
+        slug=slug,
+        name=name,
+        description=description,
+        is_fallback=False,
+        translations=translated,
+    )
     session.add(queue)
     session.flush()
-    _changed(session, actor, now, "queue", slug, "added", ["slug", "name", "description"])
+    fields = [
+        "slug",
+        "name",
+        "description",
+        *_translation_changes({}, translated, Queue.TRANSLATED),
+    ]
+    _changed(session, actor, now, "queue", slug, "added", fields)
     return queue
 
 
@@ -204,14 +245,24 @@ def edit_queue(
     *,
     name: str,
     description: str,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
+    """Rename and describe a queue; each of ``translations`` (``name_zh_CN`` ...) given replaces
+    the queue's ("" removes it); those not given stay."""
     values = {"name": clean_label(name, "name"), "description": clean_description(description)}
     fields = [f for f, v in values.items() if getattr(queue, f) != v]
+    if translations is not None:
+        given = i18n.flat(queue.translations, Queue.TRANSLATED) | dict(translations)
+        translated = clean_translations(given, Queue.TRANSLATED)
+        changes = _translation_changes(queue.translations, translated, Queue.TRANSLATED)
+        if changes:
+            queue.translations = translated
+            fields += changes
     if not fields:
         return False
-    for f in fields:
+    for f in values:
         setattr(queue, f, values[f])
     session.flush()
     _changed(session, actor, now, "queue", queue.slug, "edited", fields)
@@ -265,7 +316,7 @@ _CODE_TAKEN = {
 }
 
 
-def _model(kind: ListKind) -> type[Listed]:
+def model_of(kind: ListKind) -> type[Listed]:
     if kind.unit is not None:
         return OrgUnit
     models: dict[str, type[Listed]] = {
@@ -277,7 +328,7 @@ def _model(kind: ListKind) -> type[Listed]:
 
 
 def items(session: Session, kind: ListKind) -> list[Listed]:
-    model = _model(kind)
+    model = model_of(kind)
     stmt = select(model).order_by(model.position, model.id)
     if kind.unit is not None:
         stmt = stmt.where(OrgUnit.kind == kind.unit.value)
@@ -285,7 +336,7 @@ def items(session: Session, kind: ListKind) -> list[Listed]:
 
 
 def get_item(session: Session, kind: ListKind, item_id: int) -> Listed:
-    item: Listed | None = session.get(_model(kind), item_id)  # type: ignore[assignment]
+    item: Listed | None = session.get(model_of(kind), item_id)  # type: ignore[assignment]
     if item is None or (isinstance(item, OrgUnit) and item.kind != kind.unit):
         raise UnknownItem(f"{kind.obj} {item_id}")
     return item
@@ -376,13 +427,15 @@ def add_item(
     status_kind: str | None = None,
     substantiated: bool = False,
     headcount: str | None = None,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> Listed:
     code = clean_code(code, "code", kind.code_max)
     label = clean_label(label)
+    model = model_of(kind)
+    translated = clean_translations(translations or {}, model.TRANSLATED)
     employees = clean_headcount(headcount) if kind.unit is not None else None
-    model = _model(kind)
     clash = select(model.id).where(model.code == code)
     if kind.unit is not None:
         clash = clash.where(OrgUnit.kind == kind.unit.value)
@@ -416,6 +469,8 @@ def add_item(
         item = Outcome(code=code, label=label, substantiated=substantiated, position=position)
         fields.append("substantiated")
     item.active = True
+    item.translations = translated
+    fields += _translation_changes({}, translated, model.TRANSLATED)
     session.add(item)
     session.flush()
     _changed(session, actor, now, kind.obj, code, "added", fields)
@@ -431,12 +486,14 @@ def edit_item(
     description: str | None = None,
     substantiated: bool | None = None,
     headcount: str | None = None,
+    translations: Mapping[str, str | None] | None = None,
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> bool:
     """Change what may change: the label, a category's description, an outcome's
-    substantiated flag, a site's or department's headcount ("" for unknown; None leaves it).
-    Codes and a status's kind never change (cases store them)."""
+    substantiated flag, a site's or department's headcount ("" for unknown; None leaves it),
+    the translations (``label_zh_CN`` ...; "" removes one, one not given stays). Codes and a
+    status's kind never change (cases store them)."""
     values: dict[str, object] = {"label": clean_label(label)}
     if isinstance(item, OrgUnit) and headcount is not None:
         values["headcount"] = clean_headcount(headcount)
@@ -445,10 +502,17 @@ def edit_item(
     if isinstance(item, Outcome) and substantiated is not None:
         values["substantiated"] = substantiated
     fields = [f for f, v in values.items() if getattr(item, f) != v]
+    if translations is not None:
+        given = i18n.flat(item.translations, item.TRANSLATED) | dict(translations)
+        translated = clean_translations(given, item.TRANSLATED)
+        changes = _translation_changes(item.translations, translated, item.TRANSLATED)
+        if changes:
+            item.translations = translated
+            fields += changes
     if not fields:
         return False
-    for f in fields:
-        setattr(item, f, values[f])
+    for f, v in values.items():
+        setattr(item, f, v)
     session.flush()
     _changed(session, actor, now, kind.obj, item.code, "edited", fields)
     return True

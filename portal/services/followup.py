@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import crypto
+from portal import crypto, i18n
 from portal.models import Case, Category, MessageAuthor, Visibility
 from portal.services import attachments, content, taxonomy, thread, workflow
 from portal.services.errors import MalformedReceipt, UnknownReceipt
@@ -86,9 +86,9 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
     category = session.get(Category, case.category_id)
     return ReporterCaseView(
         status=case.status,
-        status_label=workflow.status_of(session, case).label,
+        status_label=i18n.shown(workflow.status_of(session, case)),
         received_on=case.received_on,
-        category_label=category.label if category else "",
+        category_label=i18n.shown(category) if category else "",
         site_label=taxonomy.unit_label(session, case.site_id),
         department_label=taxonomy.unit_label(session, case.department_id),
         description=report.description,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import Case, Category, Outcome, StaffUser, Tag, WorkflowStatus
 from portal.services import audit
 
@@ -29,11 +30,11 @@ class HistoryEntry:
     details: list[tuple[str, Value]]
 
 
-Labelled = type[WorkflowStatus] | type[Outcome] | type[Category]
-
-
-def _labels(session: Session, model: Labelled) -> dict[str, str]:
-    return {code: label for code, label in session.execute(select(model.code, model.label))}
+def _labels(
+    session: Session, model: type[WorkflowStatus] | type[Outcome] | type[Category]
+) -> dict[str, str]:
+    rows: list[WorkflowStatus | Outcome | Category] = list(session.scalars(select(model)))
+    return {row.code: i18n.shown(row) for row in rows}
 
 
 def case_history(session: Session, case: Case) -> list[HistoryEntry]:

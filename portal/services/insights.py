@@ -60,6 +60,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import Case, Category, InsightRelease, OrgUnit, OrgUnitKind, Outcome, Queue
 from portal.services import disclosure, policy
 from portal.services.disclosure import GRAND_TOTAL, Cell, Table
@@ -337,6 +338,31 @@ def _taxonomy(session: Session) -> _Taxonomy:
         ],
         min_headcount=policy.values(session).insights_min_headcount,
     )
+
+
+#: (taxonomy table, code) -> a label; the tables are "category", "queue", "site", "department"
+#: and "outcome".
+Names = Mapping[tuple[str, str], str]
+
+
+def translated_names(session: Session, locale: str) -> dict[tuple[str, str], str]:
+    """The translations into ``locale`` of the taxonomy's labels, by code. Releases keep the
+    English labels they were computed with, so pages translate them by code when shown; rows
+    without a translation keep the release's own label."""
+    if locale == i18n.DEFAULT_LOCALE:
+        return {}
+    rows: list[tuple[str, str, Category | Queue | OrgUnit | Outcome, str]] = [
+        *(("category", c.code, c, "label") for c in session.scalars(select(Category))),
+        *(("queue", q.slug, q, "name") for q in session.scalars(select(Queue))),
+        *((u.kind, u.code, u, "label") for u in session.scalars(select(OrgUnit))),
+        *(("outcome", o.code, o, "label") for o in session.scalars(select(Outcome))),
+    ]
+    out: dict[tuple[str, str], str] = {}
+    for table, code, row, attr in rows:
+        text = (row.translations or {}).get(locale, {}).get(attr)
+        if text:
+            out[(table, code)] = text
+    return out
 
 
 # --- building views -----------------------------------------------------------------------------

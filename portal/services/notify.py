@@ -31,6 +31,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import Case, CaseAccess, JobRun, Queue, StaffUser, StatusKind, WorkflowStatus
 from portal.services import audit, cases, deadlines, policy
 from portal.services.audit import Action
@@ -298,7 +299,7 @@ def due_deadlines(session: Session, today: dt.date) -> list[DueDeadline]:
     found.sort(key=lambda f: (f[1].name, f[2].due_on, f[0].sort_key, f[2].kind.value))
     return [
         DueDeadline(
-            queue.name,
+            i18n.shown(queue, "name"),
             queue.slug,
             case.id,
             case.handle,

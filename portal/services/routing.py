@@ -12,6 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Exists
 
+from portal import i18n
 from portal.models import (
     Category,
     Priority,
@@ -219,8 +220,7 @@ def reporter_choices(session: Session) -> ReporterChoices:
             StaffUser.id,
             StaffUser.display_name,
             QueueMembership.excludable,
-            Queue.name,
-            Queue.description,
+            Queue,
         )
         .join(QueueMembership, QueueMembership.staff_id == StaffUser.id)
         .join(Queue, Queue.id == QueueMembership.queue_id)
@@ -229,11 +229,13 @@ def reporter_choices(session: Session) -> ReporterChoices:
     )
     excludable: dict[int, PublicStaff] = {}
     always: list[AlwaysReceives] = []
-    for staff_id, name, is_excludable, queue_name, queue_description in session.execute(stmt):
+    for staff_id, name, is_excludable, queue in session.execute(stmt):
         if is_excludable:
             excludable.setdefault(staff_id, PublicStaff(staff_id, name))
         else:
-            always.append(AlwaysReceives(name, queue_name, queue_description))
+            always.append(
+                AlwaysReceives(name, i18n.shown(queue, "name"), i18n.shown(queue, "description"))
+            )
     return ReporterChoices(list(excludable.values()), always)
 
 

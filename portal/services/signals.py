@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     Category,
@@ -124,7 +125,10 @@ def alerts_for(session: Session, user: StaffUser, today: dt.date) -> list[Active
         .order_by(Queue.name, Category.position, OrgUnit.kind, OrgUnit.position)
     ).all()
     return [
-        ActiveAlert(q.name, c.label, u.label, u.kind, a.threshold, a.period) for a, q, c, u in rows
+        ActiveAlert(
+            i18n.shown(q, "name"), i18n.shown(c), i18n.shown(u), u.kind, a.threshold, a.period
+        )
+        for a, q, c, u in rows
     ]
 
 
@@ -165,8 +169,8 @@ def raise_alerts(
     today = now.astimezone(dt.UTC).date()
     threshold = policy.values(session).signal_threshold
     signals = new_signals(session, today)
-    categories = {c.id: c.label for c in session.scalars(select(Category))}
-    units = {u.id: (u.label, u.kind) for u in session.scalars(select(OrgUnit))}
+    categories = {c.id: i18n.shown(c) for c in session.scalars(select(Category))}
+    units = {u.id: (i18n.shown(u), u.kind) for u in session.scalars(select(OrgUnit))}
     per_queue: dict[int, list[str]] = defaultdict(list)
     for s in signals:
         label, kind = units[s.unit_id]

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Category,
     OrgUnit,
@@ -25,6 +26,7 @@ from portal.models import (
 )
 from portal.services import policy
 from portal.services.errors import InvalidInput, TaxonomyError, UnknownCategory, UnknownOrgUnit
+from portal.services.text import has_control_characters
 from portal.services.wording import N_, Message
 
 FALLBACK_SLUG = "general"
@@ -42,6 +44,13 @@ _TOP_LEVEL = {
 # Column sizes of the models: a longer value would fail on PostgreSQL.
 _MAX_LENGTH = {"slug": 64, "code": 64, "name": 200, "label": 200}
 _STATUS_CODE_MAX = 32
+DESCRIPTION_MAX = 1000
+#: A translation has the limits of the English text it translates.
+TEXT_LIMITS = {
+    "name": _MAX_LENGTH["name"],
+    "label": _MAX_LENGTH["label"],
+    "description": DESCRIPTION_MAX,
+}
 #: Used when a taxonomy file has no [[statuses]] / [[outcomes]] (files written before they
 #: became configurable): the defaults of ISO 37002's receive → assess → address → conclude.
 DEFAULT_STATUSES: tuple[tuple[str, str, StatusKind], ...] = (
@@ -121,6 +130,51 @@ def _entries(data: Mapping[str, Any], key: str, required: Sequence[str]) -> list
     return out
 
 
+def translation_keys(item: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
+    """The keys of ``item`` that are translations of ``fields`` (``label_zh_CN``), including
+    those naming a language the portal does not have (refused by :func:`translations_of`)."""
+    return {name for name in item if i18n.split_key(name, fields) is not None}
+
+
+def translations_of(
+    where: str, item: Mapping[str, Any], fields: tuple[str, ...]
+) -> i18n.Translations:
+    """The translations an entry gives (``label_zh_CN = "..."``), checked like the English text:
+    same length limit, no control characters, one line except descriptions. A key naming an
+    unknown language is refused, so that a typo (``label_zh_cn``) does not silently show English."""
+    out: i18n.Translations = {}
+    for name in sorted(translation_keys(item, fields)):
+        split = i18n.split_key(name, fields)
+        assert split is not None  # noqa: S101 - translation_keys chose it
+        field, locale = split
+        if locale not in i18n.TRANSLATED_LOCALES:
+            english = (
+                f"; the {i18n.LANGUAGE_NAMES[i18n.DEFAULT_LOCALE]} text is {field!r} itself"
+                if locale.casefold() == i18n.DEFAULT_LOCALE.casefold()
+                else ""
+            )
+            raise TaxonomyError(
+                f"{where}: {name!r} names unknown language {locale!r}: translations are"
+                f" {', '.join(repr(i18n.key(field, loc)) for loc in i18n.TRANSLATED_LOCALES)}"
+                f"{english}"
+            )
+        value = item[name]
+        limit = TEXT_LIMITS[field]
+        if not isinstance(value, str):
+            raise TaxonomyError(f"{where}: {name!r} must be text")
+        if not value.strip():
+            raise TaxonomyError(
+                f"{where}: {name!r} is empty; leave it out to show the {field} untranslated"
+            )
+        if len(value) > limit:
+            raise TaxonomyError(f"{where}: {name!r} is longer than {limit} characters")
+        one_line = field != "description"
+        if has_control_characters(value) or (one_line and ("\n" in value or "\t" in value)):
+            raise TaxonomyError(f"{where}: {name!r} contains a line break or control character")
+        out.setdefault(locale, {})[field] = value
+    return out
+
+
 def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
     """Create or update everything named in ``data``. Categories and units missing from the
     file are deactivated, not deleted (cases refer to them). Routing rules are replaced."""
@@ -141,10 +195,11 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
         raise TaxonomyError("the taxonomy needs at least one category")
 
     by_slug = {q.slug: q for q in session.scalars(select(Queue))}
-    for item in queues:
+    for i, item in enumerate(queues, start=1):
         queue = by_slug.get(item["slug"]) or Queue(slug=item["slug"])
         queue.name = item["name"]
         queue.description = item.get("description", "")
+        queue.translations = translations_of(f"[[queues]] entry {i}", item, Queue.TRANSLATED)
         queue.is_fallback = item["slug"] == fallback
         session.add(queue)
         by_slug[queue.slug] = queue
@@ -158,6 +213,9 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
         cat = by_code.get(item["code"]) or Category(code=item["code"])
         cat.label = item["label"]
         cat.description = item.get("description", "")
+        cat.translations = translations_of(
+            f"[[categories]] entry {pos + 1}", item, Category.TRANSLATED
+        )
         cat.position = pos
         cat.active = True
         session.add(cat)
@@ -175,6 +233,9 @@ def load_taxonomy(session: Session, data: Mapping[str, Any]) -> LoadReport:
         for pos, item in enumerate(items):
             unit = units.get((kind, item["code"])) or OrgUnit(kind=kind.value, code=item["code"])
             unit.label = item["label"]
+            unit.translations = translations_of(
+                f"[[{kind.value}s]] entry {pos + 1}", item, OrgUnit.TRANSLATED
+            )
             unit.headcount = _headcount(kind, item)
             unit.position = pos
             unit.active = True
@@ -295,7 +356,11 @@ def _load_statuses(session: Session, raw: object) -> int:
                 f"[[statuses]] entry {i} needs a 'kind': one of "
                 + ", ".join(k.value for k in StatusKind)
             )
-        unknown = set(item) - {"code", "label", "kind"}
+        unknown = (
+            set(item)
+            - {"code", "label", "kind"}
+            - translation_keys(item, WorkflowStatus.TRANSLATED)
+        )
         if unknown:
             raise TaxonomyError(f"[[statuses]] entry {i} has unknown keys {sorted(unknown)}")
         kinds.append(item["kind"])
@@ -314,6 +379,9 @@ def _load_statuses(session: Session, raw: object) -> int:
                 f" from {row.kind!r} to {item['kind']!r}"
             )
         row.label, row.kind, row.position, row.active = item["label"], item["kind"], pos, True
+        row.translations = translations_of(
+            f"[[statuses]] entry {pos + 1}", item, WorkflowStatus.TRANSLATED
+        )
         session.add(row)
         wanted.add(row.code)
     for code, row in existing.items():
@@ -346,7 +414,11 @@ def _load_outcomes(session: Session, raw: object) -> int:
     existing = {o.code: o for o in session.scalars(select(Outcome))}
     wanted = set()
     for pos, item in enumerate(items, start=1):
-        unknown = set(item) - {"code", "label", "substantiated"}
+        unknown = (
+            set(item)
+            - {"code", "label", "substantiated"}
+            - translation_keys(item, Outcome.TRANSLATED)
+        )
         if unknown:
             raise TaxonomyError(f"[[outcomes]] entry {pos} has unknown keys {sorted(unknown)}")
         substantiated = item.get("substantiated", False)
@@ -359,6 +431,7 @@ def _load_outcomes(session: Session, raw: object) -> int:
             pos,
             True,
         )
+        row.translations = translations_of(f"[[outcomes]] entry {pos}", item, Outcome.TRANSLATED)
         session.add(row)
         wanted.add(row.code)
     for code, row in existing.items():
@@ -414,8 +487,9 @@ def active_units(session: Session, kind: OrgUnitKind) -> list[OrgUnit]:
 
 
 def unit_label(session: Session, unit_id: int | None) -> str | None:
+    """A unit's label for display, in the language being shown."""
     unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
-    return unit.label if unit else None
+    return i18n.shown(unit) if unit else None
 
 
 def category_by_code(session: Session, code: str) -> Category:

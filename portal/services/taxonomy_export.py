@@ -24,12 +24,15 @@ import tomli_w
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     Category,
     OrgUnit,
     OrgUnitKind,
+    Outcome,
     Priority,
+    Queue,
     StaffUser,
     StatusKind,
     WorkflowStatus,
@@ -47,6 +50,8 @@ HEADER = """\
 # Load it with `portal taxonomy import FILE` (or `portal load-taxonomy FILE`); the format is
 # described in docs/configuration.md and config/taxonomy.toml. Codes and slugs are stable
 # identifiers: cases, rules and statistics refer to them; labels may change freely.
+# `label_zh_CN` (and `name_zh_CN`, `description_zh_CN`) translate the text before them; a text
+# without a translation is shown in English.
 # Entries missing from a loaded file are deactivated (never deleted); routing rules are replaced.
 """
 
@@ -64,23 +69,33 @@ _SECTION_COMMENTS = {
 # --- export --------------------------------------------------------------------------------------
 
 
+def _texts(row: Queue | Category | OrgUnit | WorkflowStatus | Outcome) -> dict[str, str]:
+    """The row's texts, each followed by its translations (``label``, ``label_zh_CN``, ...),
+    the layout of config/taxonomy.toml. An empty description is left out, not its
+    translations."""
+    out: dict[str, str] = {}
+    for field in row.TRANSLATED:
+        value = getattr(row, field)
+        if value or field != "description":
+            out[field] = value
+        out |= i18n.flat(row.translations, (field,))
+    return out
+
+
 def export_data(session: Session) -> dict[str, Any]:
     """The configuration as the data of a taxonomy file."""
     data: dict[str, Any] = {"fallback_queue": routing.fallback_queue(session).slug}
-    data["queues"] = [
-        {"slug": q.slug, "name": q.name} | ({"description": q.description} if q.description else {})
-        for q in configuration.queues(session)
-    ]
+    data["queues"] = [{"slug": q.slug} | _texts(q) for q in configuration.queues(session)]
     data["categories"] = [
-        {"code": c.code, "label": c.label}
-        | ({"description": c.description} if c.description else {})
+        {"code": c.code} | _texts(c)
         for c in session.scalars(
             select(Category).where(Category.active).order_by(Category.position, Category.id)
         )
     ]
     for kind, key in ((OrgUnitKind.SITE, "sites"), (OrgUnitKind.DEPARTMENT, "departments")):
         data[key] = [
-            {"code": u.code, "label": u.label}
+            {"code": u.code}
+            | _texts(u)
             | ({"headcount": u.headcount} if u.headcount is not None else {})
             for u in session.scalars(
                 select(OrgUnit)
@@ -104,11 +119,11 @@ def export_data(session: Session) -> dict[str, Any]:
             entry["priority"] = rule.priority.value
         data["routing"].append(entry)
     data["statuses"] = [
-        {"code": s.code, "label": s.label, "kind": s.kind}
+        {"code": s.code} | _texts(s) | {"kind": s.kind}
         for s in taxonomy.statuses(session, include_inactive=False)
     ]
     data["outcomes"] = [
-        {"code": o.code, "label": o.label} | ({"substantiated": True} if o.substantiated else {})
+        {"code": o.code} | _texts(o) | ({"substantiated": True} if o.substantiated else {})
         for o in taxonomy.outcomes(session, include_inactive=False)
     ]
     values = policy.values(session)
@@ -168,6 +183,15 @@ def export(session: Session, *, actor: StaffUser | None, now: dt.datetime, via: 
 
 # --- import --------------------------------------------------------------------------------------
 
+#: The fields each table may translate (``label_zh_CN``): those of its model.
+_TRANSLATED: dict[str, tuple[str, ...]] = {
+    "queues": Queue.TRANSLATED,
+    "categories": Category.TRANSLATED,
+    "sites": OrgUnit.TRANSLATED,
+    "departments": OrgUnit.TRANSLATED,
+    "statuses": WorkflowStatus.TRANSLATED,
+    "outcomes": Outcome.TRANSLATED,
+}
 _TABLE_KEYS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     # table: (required keys, allowed keys)
     "queues": (("slug", "name"), frozenset({"slug", "name", "description"})),
@@ -243,7 +267,9 @@ def validate(session: Session, data: Mapping[str, Any]) -> None:
         seen: set[str] = set()
         for i, item in enumerate(_tables(data, key), start=1):
             where = f"[[{key}]] entry {i}"
-            extra = sorted(set(item) - allowed)
+            # Translations first: a misspelt language gets its own message, not "unknown keys".
+            taxonomy.translations_of(where, item, _TRANSLATED[key])
+            extra = sorted(set(item) - allowed - taxonomy.translation_keys(item, _TRANSLATED[key]))
             if extra:
                 raise TaxonomyError(f"{where} has unknown keys {extra}")
             for name in required:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.models import (
     Case,
     MessageAuthor,
@@ -142,7 +143,7 @@ def check(
         raise InvalidTransition(N_("The case already has that status."), field="status")
     if target.kind == StatusKind.NEW:
         raise InvalidTransition(
-            N_("A case cannot go back to “%(status)s”.", status=target.label), field="status"
+            N_("A case cannot go back to “%(status)s”.", status=i18n.shown(target)), field="status"
         )
     closes = target.kind == StatusKind.CLOSED
     reopens = current.kind == StatusKind.CLOSED

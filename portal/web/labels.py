@@ -1,18 +1,21 @@
 """Human labels for stored values, in the active language.
 
-Workflow statuses, outcomes and categories are configured rows with their own labels (the
-taxonomy file); the fixed vocabularies of the code (priorities, deadline states, audit actions)
-are labelled here.
+Workflow statuses, outcomes, categories, units and queues are configured rows with their own
+labels and translations (the taxonomy file), shown with ``shown(row)`` (templates) or
+``i18n.shown`` (code); the fixed vocabularies of the code (priorities, deadline states, audit
+actions) are labelled here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import Token
 
-from flask import Flask, request
-from flask_babel import gettext, ngettext
+from flask import Flask, g, request
+from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
+from portal import i18n
 from portal.models import Priority
 from portal.services import workflow
 from portal.services.audit import Action
@@ -169,7 +172,27 @@ def quick_exit_here() -> bool:
     return not (request.path + "/").startswith(STAFF_PATHS)
 
 
+def request_locale() -> str | None:
+    """Flask-Babel's locale for this request (or the one forced around a block)."""
+    locale = get_locale()
+    return str(locale) if locale is not None else None
+
+
+def _bind_locale() -> None:
+    # Bound as a source, not a value: asked when a label is shown, so whatever chooses the
+    # locale later in the request (or flask_babel.force_locale) still applies.
+    g.label_locale_token = i18n.set_locale_source(request_locale)
+
+
+def _unbind_locale(_exc: BaseException | None = None) -> None:
+    token: Token[i18n.LocaleSource | None] | None = g.pop("label_locale_token", None)
+    if token is not None:
+        i18n.reset_locale_source(token)
+
+
 def register(app: Flask) -> None:
+    app.before_request(_bind_locale)
+    app.teardown_request(_unbind_locale)
     from portal.web import state
 
     app.context_processor(
@@ -185,5 +208,6 @@ def register(app: Flask) -> None:
         translated=translated,
         thread_text=thread_text,
         kind_labels=kind_labels,
+        shown=i18n.shown,
     )
     app.jinja_env.filters["filesize"] = file_size

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from babel import Locale
 from flask import (
     Blueprint,
     Flask,
@@ -28,7 +27,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
-from portal import locales
+from portal import i18n, locales
 from portal.web import state
 
 SESSION_KEY = "lang"
@@ -72,10 +71,7 @@ def current() -> str:
     """The locale code of this page ("en" or "zh_CN"; Babel itself calls the latter
     "zh_Hans_CN", the script being implied)."""
     value = get_locale()
-    for code in locales.LOCALES:
-        if value == Locale.parse(code):
-            return code
-    return state.settings().default_locale
+    return i18n.match_locale(str(value) if value else None) or state.settings().default_locale
 
 
 def switch_links(to_start: bool = False) -> list[tuple[str, str, str]]:

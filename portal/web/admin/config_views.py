@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
+from portal import i18n
 from portal.models import OrgUnitKind, Queue, RoutingRule, Tag
 from portal.services import configuration, policy, routing, taxonomy
 from portal.services.configuration import LIST_KINDS, ListKind, RuleFields, UnknownItem
@@ -37,6 +38,8 @@ from portal.web.admin.forms import (
     StatusForm,
     TagForm,
     UnitForm,
+    translation_fields,
+    translations,
 )
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated
@@ -134,6 +137,7 @@ def queues() -> ResponseReturnValue:
                 slug=form.slug.data,
                 name=form.name.data,
                 description=form.description.data,
+                translations=translations(form, Queue.TRANSLATED),
                 actor=current_staff(),
                 now=state.now(),
             )
@@ -163,7 +167,11 @@ def _queue_or_404(queue_id: int) -> Queue:
 @requires(Permission.ADMIN_CONFIG)
 def queue_edit(queue_id: int) -> ResponseReturnValue:
     queue = _queue_or_404(queue_id)
-    form = QueueForm() if request.method == "POST" else QueueForm(None, obj=queue)
+    form = (
+        QueueForm()
+        if request.method == "POST"
+        else QueueForm(None, obj=queue, **i18n.flat(queue.translations, Queue.TRANSLATED))
+    )
     del form.slug  # a queue's code never changes
     if request.method == "POST":
         if form.validate_on_submit():
@@ -174,6 +182,7 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
                     queue,
                     name=form.name.data,
                     description=form.description.data,
+                    translations=translations(form, Queue.TRANSLATED),
                     actor=current_staff(),
                     now=state.now(),
                 )
@@ -196,6 +205,12 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
 csrf_recoverable("staff.admin.queue_edit")
 
 
+@bp.context_processor
+def _translation_fields() -> dict[str, object]:
+    # The translation fields beside their English field (admin/_macros.html).
+    return {"translation_fields": translation_fields}
+
+
 @bp.post("/config/queues/<int:queue_id>/fallback")
 @requires(Permission.ADMIN_CONFIG)
 def queue_fallback(queue_id: int) -> ResponseReturnValue:
@@ -215,6 +230,11 @@ def queue_fallback(queue_id: int) -> ResponseReturnValue:
 
 def _spec(kind: str) -> ListKind:
     return LIST_KINDS[kind]
+
+
+def _translated(spec: ListKind) -> tuple[str, ...]:
+    """The translatable fields of a list's rows (``label``; categories' ``description``)."""
+    return configuration.model_of(spec).TRANSLATED
 
 
 def _item_or_404(spec: ListKind, item_id: int) -> configuration.Listed:
@@ -266,6 +286,7 @@ def listing(kind: str) -> ResponseReturnValue:
                 if isinstance(form, OutcomeForm)
                 else False,
                 headcount=form.headcount.data if isinstance(form, UnitForm) else None,
+                translations=translations(form, _translated(spec)),
                 actor=current_staff(),
                 now=state.now(),
             )
@@ -287,7 +308,11 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
     item = _item_or_404(spec, item_id)
     form_class = _FORMS[kind]
-    form = form_class() if request.method == "POST" else form_class(None, obj=item)
+    form = (
+        form_class()
+        if request.method == "POST"
+        else form_class(None, obj=item, **i18n.flat(item.translations, item.TRANSLATED))
+    )
     del form.code  # codes never change: cases and rules refer to them
     if isinstance(form, StatusForm):
         del form.kind  # a status's kind is fixed when it is added
@@ -306,6 +331,7 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
                     if isinstance(form, OutcomeForm)
                     else None,
                     headcount=(form.headcount.data or "") if isinstance(form, UnitForm) else None,
+                    translations=translations(form, item.TRANSLATED),
                     actor=current_staff(),
                     now=state.now(),
                 )

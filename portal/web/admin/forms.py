@@ -3,6 +3,8 @@ checked again by the services, which are the authority (docs/limits.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -18,6 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange, Optional
 
+from portal import i18n
 from portal.models import Priority, Role, StatusKind
 from portal.services import policy
 from portal.web.forms import CheckboxListField, PortalForm
@@ -120,6 +123,54 @@ class StatusForm(ItemForm):
 
 class OutcomeForm(ItemForm):
     substantiated = BooleanField(_l("Counts as substantiated (in the substantiation rate)"))
+
+
+# Translations of configured texts, next to the English field, one per language of
+# i18n.TRANSLATED_LOCALES; named like the taxonomy file's keys (``label_zh_CN``).
+_TRANSLATION_FIELDS: dict[str, tuple[object, bool]] = {
+    "name": (_l("Name"), False),
+    "label": (_l("Label"), False),
+    "description": (_l("Description"), True),
+}
+
+
+def _add_translation_fields(form: type[PortalForm], fields: tuple[str, ...]) -> None:
+    for field in fields:
+        title, area = _TRANSLATION_FIELDS[field]
+        for locale in i18n.TRANSLATED_LOCALES:
+            text = _l(
+                "%(field)s in %(language)s (optional)",
+                field=title,
+                language=i18n.LANGUAGE_NAMES[locale],
+            )
+            setattr(form, i18n.key(field, locale), (TextAreaField if area else StringField)(text))
+
+
+_add_translation_fields(QueueForm, ("name", "description"))
+_add_translation_fields(ItemForm, ("label",))
+_add_translation_fields(CategoryForm, ("description",))
+
+
+def translation_fields(form: PortalForm, field: str) -> list[Any]:
+    """The translation fields of ``field`` that ``form`` has, for the template."""
+    return [
+        form[i18n.key(field, loc)]
+        for loc in i18n.TRANSLATED_LOCALES
+        if i18n.key(field, loc) in form
+    ]
+
+
+def translations(form: PortalForm, fields: tuple[str, ...]) -> dict[str, str | None]:
+    """What was typed into the translation fields of ``fields`` (for the services). A field
+    missing from the post is left out, so the translation it would hold is kept: only a field
+    sent empty removes one."""
+    out: dict[str, str | None] = {}
+    for field in fields:
+        for loc in i18n.TRANSLATED_LOCALES:
+            name = i18n.key(field, loc)
+            if name in form and form[name].raw_data:
+                out[name] = form[name].data
+    return out
 
 
 class MoveForm(PortalForm):

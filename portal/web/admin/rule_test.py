@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
+from portal import i18n
 from portal.models import OrgUnitKind
 from portal.services import configuration, taxonomy
 from portal.services.errors import InvalidInput
@@ -32,13 +33,14 @@ section("staff.admin.rule_test", _l("Routing test"))
 def _with_choices(form: RuleTestForm) -> RuleTestForm:
     session = state.db()
     form.category.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(str(c.id), c.label) for c in taxonomy.active_categories(session)
+        SelectChoice(str(c.id), i18n.shown(c)) for c in taxonomy.active_categories(session)
     ]
     form.site.choices = [SelectChoice("", _("Not given"))] + [
-        SelectChoice(str(u.id), u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
+        SelectChoice(str(u.id), i18n.shown(u))
+        for u in taxonomy.active_units(session, OrgUnitKind.SITE)
     ]
     form.department.choices = [SelectChoice("", _("Not given"))] + [
-        SelectChoice(str(u.id), u.label)
+        SelectChoice(str(u.id), i18n.shown(u))
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     return form

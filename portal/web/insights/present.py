@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.services import insights
-from portal.services.insights import NOT_GIVEN, OTHER, Kpis, Label, Quarter, Release, View
+from portal.services.insights import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release, View
 
 #: Where the year page has no count because the row did not exist in that quarter (its cases
 #: were counted in "other" that quarter).
@@ -65,6 +65,15 @@ FIXED_LABELS = {
 }
 
 UNIT_VIEWS = frozenset({"site", "department"})
+#: The taxonomy table whose codes a view's rows are (the columns of "category_site": "site").
+ROW_TABLES = {
+    "category": "category",
+    "category_site": "category",
+    "queue": "queue",
+    "site": "site",
+    "department": "department",
+    "outcome": "outcome",
+}
 ALL_VIEWS = (*insights.VOLUME_VIEWS, *insights.CROSS_VIEWS, *insights.PROGRESS_VIEWS)
 ONE_WAY_VIEWS = (*insights.VOLUME_VIEWS, *insights.PROGRESS_VIEWS)
 
@@ -84,8 +93,9 @@ def unreleased_mark() -> str:
     return text
 
 
-def label_for(view: str, label: Label, *, unit: bool = False) -> str:
-    """The human label of a row (or, with ``unit``, of a site or department column)."""
+def label_for(view: str, label: Label, *, unit: bool = False, names: Names | None = None) -> str:
+    """The human label of a row (or, with ``unit``, of a site or department column); ``names``
+    translates configured labels by code (``insights.translated_names``)."""
     code = label.code
     if view == "months":
         year, month = code.split("-")
@@ -97,6 +107,9 @@ def label_for(view: str, label: Label, *, unit: bool = False) -> str:
         return str(FIXED_LABELS[code])
     if code in ("open", "none") and view == "outcome":
         return str(FIXED_LABELS[code])
+    table = "site" if unit and view == "category_site" else ROW_TABLES.get(view)
+    if names and table is not None:
+        return names.get((table, code), label.label)
     return label.label
 
 
@@ -156,10 +169,10 @@ def counts(values: Sequence[int | None]) -> tuple[Value, ...]:
     return tuple(Value(count=v) for v in values)
 
 
-def view_grid(release: Release, name: str) -> Grid:
+def view_grid(release: Release, name: str, names: Names | None = None) -> Grid:
     view = release.views[name]
     if view.is_cross:
-        return _cross_grid(view)
+        return _cross_grid(view, names)
     rows = []
     header: tuple[str, ...] = (str(ROW_HEADERS[name]), _("Cases"))
     heads = release.headcounts.get(name, {}) if name in UNIT_VIEWS else {}
@@ -176,7 +189,7 @@ def view_grid(release: Release, name: str) -> Grid:
                 if headcount
                 else Value(kind="blank"),
             )
-        rows.append(Row(label.code, label_for(name, label), values))
+        rows.append(Row(label.code, label_for(name, label, names=names), values))
     total_values: tuple[Value, ...] = (Value(count=view.total),)
     if name in UNIT_VIEWS:
         total_values = (*total_values, Value(kind="blank"), Value(kind="blank"))
@@ -190,12 +203,12 @@ def view_grid(release: Release, name: str) -> Grid:
     )
 
 
-def _cross_grid(view: View) -> Grid:
+def _cross_grid(view: View, names: Names | None) -> Grid:
     row_totals = view.row_totals or ()
     column_totals = view.column_totals or ()
-    columns = [label_for(view.name, c, unit=True) for c in view.columns]
+    columns = [label_for(view.name, c, unit=True, names=names) for c in view.columns]
     rows = tuple(
-        Row(label.code, label_for("category", label), counts((*cells, total)))
+        Row(label.code, label_for("category", label, names=names), counts((*cells, total)))
         for label, cells, total in zip(view.rows, view.cells, row_totals, strict=True)
     )
     return Grid(
@@ -208,7 +221,9 @@ def _cross_grid(view: View) -> Grid:
     )
 
 
-def year_grid(name: str, releases: Sequence[tuple[Quarter, Release | None]]) -> Grid:
+def year_grid(
+    name: str, releases: Sequence[tuple[Quarter, Release | None]], names: Names | None = None
+) -> Grid:
     """A 1-D view's rows × the quarters of a year, matched by code, with year totals derived.
 
     A quarter with nothing published (fewer than k cases, or not released yet) is hidden in every
@@ -222,7 +237,7 @@ def year_grid(name: str, releases: Sequence[tuple[Quarter, Release | None]]) -> 
         for label in release.views[name].rows:
             if label.code not in labels:
                 order.append(label.code)
-            labels[label.code] = label_for(name, label)  # the latest quarter's label
+            labels[label.code] = label_for(name, label, names=names)  # the latest quarter's
     rows = []
     for code in order:
         values: list[Value] = []

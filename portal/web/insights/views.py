@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.services import audit, insights
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput
@@ -32,6 +33,11 @@ def _releases(session: Session, quarter: Quarter) -> tuple[Release, Release | No
     if volume is None:
         abort(404)
     return volume, insights.load(session, quarter, PROGRESS)
+
+
+def _names(session: Session) -> insights.Names:
+    """Configured labels in the page's language, by code (releases store English labels)."""
+    return insights.translated_names(session, i18n.current_locale())
 
 
 def _kpis(session: Session, volume: Release, progress: Release | None) -> present.Grid:
@@ -136,8 +142,11 @@ def year_page(year: int) -> ResponseReturnValue:
             releases[kind].append(
                 (quarter, insights.load(session, quarter, kind) if quarter in released else None)
             )
-    grids = [present.year_grid(name, releases[VOLUME]) for name in insights.VOLUME_VIEWS]
-    grids += [present.year_grid(name, releases[PROGRESS]) for name in insights.PROGRESS_VIEWS]
+    names = _names(session)
+    grids = [present.year_grid(name, releases[VOLUME], names) for name in insights.VOLUME_VIEWS]
+    grids += [
+        present.year_grid(name, releases[PROGRESS], names) for name in insights.PROGRESS_VIEWS
+    ]
     thresholds = [r.threshold for _q, r in releases[VOLUME] if r is not None]
     return _page(
         "insights/year.html",
@@ -158,11 +167,12 @@ def quarter_page(period: str) -> ResponseReturnValue:
     volume, progress = _releases(session, quarter)
     sections = []
     if volume.total is not None:
+        names = _names(session)
         for name in present.ALL_VIEWS:  # display order (stored releases sort their keys)
             release = progress if name in insights.PROGRESS_VIEWS else volume
             if release is None or name not in release.views:
                 continue
-            grid = present.view_grid(release, name)
+            grid = present.view_grid(release, name, names)
             sections.append((grid, _chart(grid, f"chart-{name}"), release))
     return _page(
         "insights/quarter.html",
@@ -188,7 +198,7 @@ def csv_file(period: str, view: str) -> ResponseReturnValue:
         release = progress if view in insights.PROGRESS_VIEWS else volume
         if release is None or view not in release.views:
             abort(404)
-        grid = present.view_grid(release, view)
+        grid = present.view_grid(release, view, _names(session))
     # An export leaves a trace, like the audit log's (DESIGN.md invariant 6): which table, never
     # its content.
     audit.record(

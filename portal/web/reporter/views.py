@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
+from portal import i18n
 from portal.models import OrgUnit, OrgUnitKind
 from portal.services import attachments, followup, intake, policy, routing, taxonomy
 from portal.services.attachments import AttachmentsRefused
@@ -62,16 +63,18 @@ def _unit_label(unit: OrgUnit, smallest: int) -> str:
     """A unit's label, with a warning in it when its headcount (configuration) is below the
     policy's smallest unit: the warning is there before sending, with or without JavaScript."""
     if unit.headcount is not None and unit.headcount < smallest:
-        text: str = _("%(unit)s (a small team: choosing it may point at you)", unit=unit.label)
+        text: str = _(
+            "%(unit)s (a small team: choosing it may point at you)", unit=i18n.shown(unit)
+        )
         return text
-    return unit.label
+    return i18n.shown(unit)
 
 
 def _report_form(excludable: list[routing.PublicStaff]) -> ReportForm:
     session = state.db()
     form = ReportForm()
     form.category.choices = [
-        SelectChoice(c.code, c.label) for c in taxonomy.active_categories(session)
+        SelectChoice(c.code, i18n.shown(c)) for c in taxonomy.active_categories(session)
     ]
     none = [SelectChoice("", _("Prefer not to say"))]
     smallest = policy.values(session).insights_min_headcount

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectChoice, SelectField
 from wtforms.validators import DataRequired
 
+from portal import i18n
 from portal.services import access, signals
 from portal.services.cases import CaseDetail
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
@@ -175,7 +176,7 @@ def transfer(handle: str) -> ResponseReturnValue:
         flash(
             _(
                 "Case moved to “%(queue)s”; its members now hold the key.",
-                queue=moved.to_queue.name,
+                queue=i18n.shown(moved.to_queue, "name"),
             ),
             "success",
         )
@@ -185,7 +186,7 @@ def transfer(handle: str) -> ResponseReturnValue:
             "Case %(handle)s moved to “%(queue)s”. You are not a member of that queue, so your "
             "access to the case ended.",
             handle=handle,
-            queue=moved.to_queue.name,
+            queue=i18n.shown(moved.to_queue, "name"),
         ),
         "success",
     )

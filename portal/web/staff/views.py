@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice, SelectField
 
+from portal import i18n
 from portal.models import Case, Category, Priority, Tag, Visibility
 from portal.services import attachments, history, taxonomy, workflow
 from portal.services import cases as case_service
@@ -63,7 +64,9 @@ def _not_found() -> ResponseReturnValue:
 def _case_filter(form: CaseFilterForm) -> case_service.CaseFilter:
     """The filters of the list; a value that is not offered is marked next to its field and
     left out, so the list still shows (never more than the user's own cases)."""
-    form.status.choices = filter_choices([(s.code, s.label) for s in taxonomy.statuses(state.db())])
+    form.status.choices = filter_choices(
+        [(s.code, i18n.shown(s)) for s in taxonomy.statuses(state.db())]
+    )
     form.validate()
     for field in (form.status, form.priority, form.deadline):
         if field.errors:
@@ -108,9 +111,11 @@ def cases() -> ResponseReturnValue:
 def _status_choices(form: StatusForm, case: Case) -> None:
     session = state.db()
     form.status.choices = status_choices(
-        [(s.code, s.label) for s in workflow.targets(session, case)]
+        [(s.code, i18n.shown(s)) for s in workflow.targets(session, case)]
     )
-    form.outcome.choices = status_choices([(o.code, o.label) for o in taxonomy.outcomes(session)])
+    form.outcome.choices = status_choices(
+        [(o.code, i18n.shown(o)) for o in taxonomy.outcomes(session)]
+    )
 
 
 def _triage_choices(form: TriageForm, case: Case, case_tags: list[Tag]) -> None:
@@ -122,7 +127,7 @@ def _triage_choices(form: TriageForm, case: Case, case_tags: list[Tag]) -> None:
             categories.append(retired)
     form.org_category.choices = [
         SelectChoice(NONE, _("Not set")),
-        *(SelectChoice(str(c.id), c.label) for c in categories),
+        *(SelectChoice(str(c.id), i18n.shown(c)) for c in categories),
     ]
     form.tags.choices = [
         SelectChoice(str(t.id), t.label) for t in triage_service.offered_tags(session, case_tags)
@@ -265,7 +270,7 @@ def change_status(handle: str) -> ResponseReturnValue:
         form.field_error(error)
         return _render_case(handle, status_form=form, code=400)
     session.commit()
-    return _act(handle, _("Status changed to “%(status)s”.", status=moved_to.label))
+    return _act(handle, _("Status changed to “%(status)s”.", status=i18n.shown(moved_to)))
 
 
 csrf_recoverable("staff.change_status")
