@@ -930,3 +930,13 @@ def _mutate(sample: bytes, flips: list[tuple[int, int]]) -> bytes:
     for position, value in flips:
         mutable[position % len(mutable)] = value
     return bytes(mutable)
+
+
+@pytest.mark.parametrize("byte", [*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+def test_a_control_character_makes_text_binary(byte: int) -> None:
+    assert not sanitize._is_text(b"plain words " + bytes([byte]) + b" more")
+
+
+@pytest.mark.parametrize("sample", ["tab\there", "lines\r\nand\nfeeds\f", "中文与 English ✓"])
+def test_text_with_layout_characters_and_any_script_is_text(sample: str) -> None:
+    assert sanitize._is_text(sample.encode())
