@@ -9,7 +9,7 @@ from flask_babel import Babel
 from flask_babel import get_locale as babel_locale
 from flask_wtf.csrf import CSRFProtect
 
-from portal import logconfig
+from portal import crypto, logconfig
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services.throttle import make_throttle
@@ -26,6 +26,9 @@ def create_app(
     answers 503 until they exist."""
     settings = settings or load_settings()
     logconfig.configure(settings.log_level)
+    # One bound per process on the memory Argon2 may hold (several apps in one process, as in
+    # the tests, share it; the last one built sets it).
+    crypto.configure_argon2_pool(settings.argon2_pool_size, settings.argon2_wait_seconds)
     if secrets is None:
         try:
             secrets = load_secrets(settings.instance_path)
