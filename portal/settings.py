@@ -109,6 +109,12 @@ class Settings:
     database_url: str = ""
     # Redis URL for rate-limit counters shared by several app servers; empty = in memory.
     redis_url: str = ""
+    # How many reverse proxies in front of gunicorn each append the client's address to
+    # X-Forwarded-For. The rate limits take the client address that many entries from the
+    # right (and only there: it is never stored or logged). 0 = ignore the header: every
+    # client then has the proxy's address. Set it only when nothing but the proxy can reach
+    # gunicorn, or anyone can pick their own address.
+    proxy_hops: int = 0
     # The taxonomy (queues, categories, sites, departments, routing rules).
     taxonomy_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "taxonomy.toml")
     static_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "static")
@@ -383,11 +389,17 @@ def validate(settings: Settings) -> None:
     _validate_argon2_pool(settings)
 
 
+#: The most reverse proxies ``proxy_hops`` may name.
+PROXY_HOPS_CEILING = 5
+
+
 def _validate_argon2_pool(settings: Settings) -> None:
     if not 0 <= settings.argon2_max_concurrent <= ARGON2_MAX_CONCURRENT_CEILING:
         raise SettingsError(
             f"argon2_max_concurrent must be from 0 (automatic) to {ARGON2_MAX_CONCURRENT_CEILING}"
         )
+    if not 0 <= settings.proxy_hops <= PROXY_HOPS_CEILING:
+        raise SettingsError(f"proxy_hops must be from 0 to {PROXY_HOPS_CEILING}")
     if not 0 <= settings.argon2_wait_seconds <= ARGON2_WAIT_SECONDS_CEILING:
         raise SettingsError(f"argon2_wait_seconds must be from 0 to {ARGON2_WAIT_SECONDS_CEILING}")
 

@@ -192,8 +192,10 @@ def test_proxy_headers_say_https_and_pass_no_address(nginx: Block) -> None:
         h.args[0].lower(): h.args[1] if len(h.args) > 1 else "" for h in tls.all("proxy_set_header")
     }
     assert headers["x-forwarded-proto"] == "$scheme"
+    # The address for the rate limits: nginx's own view of the client, replacing whatever the
+    # client sent (never $proxy_add_x_forwarded_for, which keeps the client's own entries).
+    assert headers["x-forwarded-for"] == "$remote_addr"
     for dropped in (
-        "x-forwarded-for",
         "x-real-ip",
         "forwarded",
         "x-forwarded-ssl",
@@ -223,6 +225,8 @@ def test_the_unit_serves_where_nginx_proxies(nginx: Block) -> None:
         assert location.one("proxy_pass") is not None
         assert location.one("proxy_pass").args == [f"http://{upstream.args[0]}"]  # type: ignore[union-attr]
     assert re.search(r"^UMask=0077$", unit, flags=re.MULTILINE)
+    # nginx appends one X-Forwarded-For entry, so the portal trusts exactly one hop.
+    assert re.search(r"^Environment=PORTAL_PROXY_HOPS=1$", unit, flags=re.MULTILINE)
     assert re.search(r"^Environment=PORTAL_CONFIG=", unit, flags=re.MULTILINE)
 
 
