@@ -8,8 +8,9 @@ from flask import Flask
 from flask_babel import Babel
 from flask_babel import get_locale as babel_locale
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import logconfig
+from portal import crypto, logconfig
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services.throttle import make_throttle
@@ -26,6 +27,9 @@ def create_app(
     answers 503 until they exist."""
     settings = settings or load_settings()
     logconfig.configure(settings.log_level)
+    # One bound per process on the memory Argon2 may hold (several apps in one process, as in
+    # the tests, share it; the last one built sets it).
+    crypto.configure_argon2_pool(settings.argon2_pool_size, settings.argon2_wait_seconds)
     if secrets is None:
         try:
             secrets = load_secrets(settings.instance_path)
@@ -39,6 +43,10 @@ def create_app(
         static_url_path="/static",
     )
     app.request_class = uploads.InMemoryRequest
+    if settings.proxy_hops:
+        # The client address (for the rate limits only, portal/web/client.py) from the
+        # X-Forwarded-For entries the trusted proxies appended; nothing else is taken from them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=0)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=secrets.secret_key if secrets else None,
         SESSION_COOKIE_NAME="portal_form",

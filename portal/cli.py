@@ -415,8 +415,15 @@ def demo_command() -> None:
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve_command(host: str, port: int, workers: int) -> None:
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests each worker serves at once (above 1: threaded workers).",
+)
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the portal (gunicorn; no access log, so no client addresses are written)."""
     settings = _state().settings
     click.echo(f"Serving the portal on http://{host}:{port}/  (staff: http://{host}:{port}/staff/)")
@@ -429,7 +436,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
         return
     from portal.serving import run_gunicorn
 
-    run_gunicorn(settings, host=host, port=port, workers=workers)
+    run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_command, serve_command]

@@ -25,7 +25,11 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import argon2
@@ -57,6 +61,63 @@ class DecryptionFailed(Exception):
 
 class MalformedSecret(ValueError):
     """A receipt or recovery key is not of the expected shape (length or alphabet)."""
+
+
+class Argon2Busy(Exception):
+    """Every slot of the Argon2 pool stayed taken for the whole wait: the process is already
+    running as many Argon2 computations as it may hold in memory. Nothing was computed."""
+
+
+# --- the Argon2 pool -----------------------------------------------------------------------------
+#
+# Every Argon2 computation (password hash and verification, key derivation from a password, a
+# receipt or a backup passphrase) takes a slot of one process-wide bounded semaphore first, so a
+# burst of log-ins or receipts cannot hold more than ``size`` x the Argon2 memory cost at once.
+# The bound is per process: gunicorn's workers each have their own pool.
+
+
+@dataclass(frozen=True)
+class _Pool:
+    size: int
+    wait_seconds: float
+    slots: threading.BoundedSemaphore
+
+
+#: Until ``configure_argon2_pool`` runs (``create_app`` calls it), one slot per CPU, 10 s wait.
+_DEFAULT_POOL_SIZE = os.cpu_count() or 1
+_pool = _Pool(_DEFAULT_POOL_SIZE, 10.0, threading.BoundedSemaphore(_DEFAULT_POOL_SIZE))
+_pool_lock = threading.Lock()
+
+
+def configure_argon2_pool(size: int, wait_seconds: float) -> None:
+    """Set this process's bound on concurrent Argon2 computations and how long a caller waits
+    for a slot. Computations already running keep (and give back) the slot they hold."""
+    global _pool
+    if size < 1 or wait_seconds < 0:
+        raise ValueError("the Argon2 pool needs at least one slot and a wait of 0 s or more")
+    with _pool_lock:
+        if (size, wait_seconds) != (_pool.size, _pool.wait_seconds):
+            slots = _pool.slots if size == _pool.size else threading.BoundedSemaphore(size)
+            _pool = _Pool(size, wait_seconds, slots)
+
+
+def argon2_pool_size() -> int:
+    return _pool.size
+
+
+@contextmanager
+def _argon2_slot() -> Iterator[None]:
+    pool = _pool  # release the semaphore that was acquired, even if the pool is reconfigured
+    if pool.wait_seconds > 0:
+        acquired = pool.slots.acquire(timeout=pool.wait_seconds)
+    else:
+        acquired = pool.slots.acquire(blocking=False)
+    if not acquired:
+        raise Argon2Busy
+    try:
+        yield
+    finally:
+        pool.slots.release()
 
 
 # --- random values -----------------------------------------------------------------------------
@@ -129,15 +190,16 @@ def receipt_lookup_id(pepper: bytes, normalised_receipt: str) -> bytes:
 
 
 def _argon2_key(secret: bytes, salt: bytes, cost: Argon2Cost) -> bytes:
-    return hash_secret_raw(
-        secret=secret,
-        salt=salt,
-        time_cost=cost.time_cost,
-        memory_cost=cost.memory_kib,
-        parallelism=cost.parallelism,
-        hash_len=KEY_BYTES,
-        type=Type.ID,
-    )
+    with _argon2_slot():
+        return hash_secret_raw(
+            secret=secret,
+            salt=salt,
+            time_cost=cost.time_cost,
+            memory_cost=cost.memory_kib,
+            parallelism=cost.parallelism,
+            hash_len=KEY_BYTES,
+            type=Type.ID,
+        )
 
 
 def new_salt() -> bytes:
@@ -293,12 +355,14 @@ def _hasher(cost: Argon2Cost) -> argon2.PasswordHasher:
 
 
 def hash_password(password: str, cost: Argon2Cost) -> str:
-    return _hasher(cost).hash(password)
+    with _argon2_slot():
+        return _hasher(cost).hash(password)
 
 
 def verify_password(password_hash: str, password: str, cost: Argon2Cost) -> bool:
     try:
-        return _hasher(cost).verify(password_hash, password)
+        with _argon2_slot():
+            return _hasher(cost).verify(password_hash, password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 

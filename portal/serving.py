@@ -29,14 +29,33 @@ class _PortalServer(BaseApplication):  # type: ignore[misc]
         return create_app(self._settings)
 
 
-def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
-    options = {
+#: gunicorn's worker timeout: a request still running after this long has its worker restarted.
+WORKER_TIMEOUT_SECONDS = 60
+
+
+def gunicorn_options(
+    settings: Settings, *, host: str, port: int, workers: int, threads: int
+) -> dict[str, Any]:
+    """What ``portal serve`` hands gunicorn. ``threads`` above 1 makes the workers threaded
+    (gunicorn's gthread worker): each serves that many requests at once, and the process's
+    Argon2 pool (``argon2_max_concurrent``) bounds how many of them run Argon2 together.
+    ``forwarded_allow_ips`` stays gunicorn's default (127.0.0.1 and ::1, or the
+    ``FORWARDED_ALLOW_IPS`` environment variable): a proxy there may say a request came over
+    HTTPS (``X-Forwarded-Proto``)."""
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
+        "threads": threads,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "proc_name": "portal",
-        "timeout": 60,
+        "timeout": WORKER_TIMEOUT_SECONDS,
     }
+
+
+def run_gunicorn(
+    settings: Settings, *, host: str, port: int, workers: int, threads: int = 1
+) -> None:
+    options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
     _PortalServer(settings, options).run()

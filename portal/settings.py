@@ -77,6 +77,30 @@ ATTACHMENT_MAX_BYTES_CEILING = 64 * 1024 * 1024
 ATTACHMENT_MAX_COUNT_CEILING = 20
 
 
+#: The most Argon2 computations one process may be allowed to run at once.
+ARGON2_MAX_CONCURRENT_CEILING = 256
+#: The longest a request may wait for an Argon2 slot: well under gunicorn's 60 s worker timeout.
+ARGON2_WAIT_SECONDS_CEILING = 30
+
+
+def auto_argon2_pool_size(memory_kib: int, total_memory_bytes: int, cpus: int) -> int:
+    """The default Argon2 bound: as many computations of ``memory_kib`` as fit in a quarter of
+    the machine's memory (one per CPU where the memory is unknown), at most one per CPU, at
+    least one."""
+    if total_memory_bytes <= 0:
+        return max(1, cpus)
+    fits = (total_memory_bytes // 4) // (memory_kib * 1024)
+    return max(1, min(cpus, fits))
+
+
+def total_memory_bytes() -> int:
+    """The machine's physical memory, or 0 where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
+        return 0
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where instance secrets (secret key, pepper) and the default SQLite database live.
@@ -85,6 +109,12 @@ class Settings:
     database_url: str = ""
     # Redis URL for rate-limit counters shared by several app servers; empty = in memory.
     redis_url: str = ""
+    # How many reverse proxies in front of gunicorn each append the client's address to
+    # X-Forwarded-For. The rate limits take the client address that many entries from the
+    # right (and only there: it is never stored or logged). 0 = ignore the header: every
+    # client then has the proxy's address. Set it only when nothing but the proxy can reach
+    # gunicorn, or anyone can pick their own address.
+    proxy_hops: int = 0
     # The taxonomy (queues, categories, sites, departments, routing rules).
     taxonomy_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "taxonomy.toml")
     static_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "static")
@@ -108,6 +138,15 @@ class Settings:
     password_time_cost: int = PRODUCTION_ARGON2.time_cost
     password_memory_kib: int = PRODUCTION_ARGON2.memory_kib
     password_parallelism: int = PRODUCTION_ARGON2.parallelism
+
+    # How many Argon2 computations (log-ins, receipts, password changes) one process runs at
+    # once; each holds the Argon2 memory cost (64 MiB by default) while it runs. 0 = as many as
+    # fit in a quarter of the machine's memory, at most one per CPU. Per process: gunicorn's
+    # workers each have this many (docs/deploy.md says how to size them together).
+    argon2_max_concurrent: int = 0
+    # How long a request waits for a free Argon2 slot before the page says "busy, try again in
+    # a moment" (503, the typed text kept). 0 = do not wait.
+    argon2_wait_seconds: int = 10
 
     # Limits on what a reporter may type (characters, after normalising line ends).
     description_max_chars: int = 20_000
@@ -194,6 +233,14 @@ class Settings:
         return Argon2Cost(
             self.password_time_cost, self.password_memory_kib, self.password_parallelism
         )
+
+    @property
+    def argon2_pool_size(self) -> int:
+        """``argon2_max_concurrent``, or the default it stands for when 0."""
+        if self.argon2_max_concurrent:
+            return self.argon2_max_concurrent
+        largest = max(self.kdf_memory_kib, self.password_memory_kib)
+        return auto_argon2_pool_size(largest, total_memory_bytes(), os.cpu_count() or 1)
 
     @property
     def attachment_type_names(self) -> frozenset[str]:
@@ -339,6 +386,22 @@ def validate(settings: Settings) -> None:
         raise SettingsError("staff_password_min_chars must be at least 8")
     _validate_attachments(settings)
     _validate_mail(settings)
+    _validate_argon2_pool(settings)
+
+
+#: The most reverse proxies ``proxy_hops`` may name.
+PROXY_HOPS_CEILING = 5
+
+
+def _validate_argon2_pool(settings: Settings) -> None:
+    if not 0 <= settings.argon2_max_concurrent <= ARGON2_MAX_CONCURRENT_CEILING:
+        raise SettingsError(
+            f"argon2_max_concurrent must be from 0 (automatic) to {ARGON2_MAX_CONCURRENT_CEILING}"
+        )
+    if not 0 <= settings.proxy_hops <= PROXY_HOPS_CEILING:
+        raise SettingsError(f"proxy_hops must be from 0 to {PROXY_HOPS_CEILING}")
+    if not 0 <= settings.argon2_wait_seconds <= ARGON2_WAIT_SECONDS_CEILING:
+        raise SettingsError(f"argon2_wait_seconds must be from 0 to {ARGON2_WAIT_SECONDS_CEILING}")
 
 
 def _validate_attachments(settings: Settings) -> None:

@@ -9,6 +9,8 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from portal import crypto
+
 log = logging.getLogger("portal.web")
 
 #: Endpoints whose view re-renders its form with what was typed when the CSRF token failed,
@@ -62,6 +64,24 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     return _error_page(code, None)
 
 
+#: What a 503 "busy" answer asks the client to wait, in seconds.
+BUSY_RETRY_AFTER_SECONDS = 5
+
+
+def _argon2_busy(error: crypto.Argon2Busy) -> ResponseReturnValue:
+    """Every Argon2 slot of this process stayed taken (a burst of log-ins or receipts). The
+    forms that carry text a person typed catch this themselves and show it back; anywhere else
+    (a password change, an admin's reset) the page says to try again, and nothing was saved."""
+    log.warning("Argon2 pool busy on %s", request.endpoint)
+    if _is_api():
+        response = api_error(503, "Service Unavailable")
+    else:
+        page = render_template("errors/error.html", code=503, reason="busy")
+        response = current_app.make_response((page, 503))
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _unexpected(error: Exception) -> ResponseReturnValue:
     # Logs the exception type and where, never the request (no address, no headers, no form).
     log.exception("unexpected error on %s", request.endpoint)
@@ -73,4 +93,5 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(crypto.Argon2Busy, _argon2_busy)
     app.register_error_handler(Exception, _unexpected)

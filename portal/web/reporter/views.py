@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
-from portal import i18n
+from portal import crypto, i18n
 from portal.models import OrgUnit, OrgUnitKind
 from portal.services import attachments, followup, intake, policy, routing, taxonomy
 from portal.services.attachments import AttachmentsRefused
@@ -129,6 +129,7 @@ def report() -> ResponseReturnValue:
     settings = state.settings()
     rules = attachments.rules(session, settings)
     problem = None
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
         try:
             concern = _concern(form, _prepared(form, rules))
@@ -143,6 +144,9 @@ def report() -> ResponseReturnValue:
             form.form_errors.append(_("That choice is no longer offered; please choose again."))
         except NoEligibleRecipient as error:
             problem = "excluded" if error.because_of_exclusions else "unstaffed"
+        except crypto.Argon2Busy:  # every Argon2 slot stayed taken: nothing was stored
+            session.rollback()
+            problem, status = "busy", 503
         else:
             session.commit()
             # Post/redirect/get: the receipt page is a GET, so reloading it cannot send the
@@ -150,7 +154,6 @@ def report() -> ResponseReturnValue:
             response = make_response(redirect(url_for("reporter.receipt"), code=303))
             receipt_cookie.hand_over(response, submitted.receipt)
             return response
-    status = 400 if request.method == "POST" else 200
     return render_template(
         "reporter/report.html",
         form=form,
@@ -159,7 +162,7 @@ def report() -> ResponseReturnValue:
         always_receive=choices.always_receive,
         rules=rules,
         # A browser never fills a file input again: say so when files were chosen.
-        files_dropped=status == 400 and bool(uploads.chosen(form.files.data)),
+        files_dropped=status != 200 and bool(uploads.chosen(form.files.data)),
     ), status
 
 
@@ -250,6 +253,11 @@ def followup_login() -> ResponseReturnValue:
                 form.receipt.errors = [
                     _("That receipt did not open a case. Check it and try again.")
                 ]
+            except crypto.Argon2Busy:  # not checked, so not counted as a wrong receipt
+                state.db().rollback()
+                return render_template(
+                    "reporter/followup_login.html", form=form, throttled=None, busy=True
+                ), 503
             else:
                 state.db().commit()  # the case's "came back" flag
                 response = make_response(redirect(url_for("reporter.followup_case")))

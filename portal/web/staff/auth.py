@@ -220,6 +220,12 @@ def login() -> ResponseReturnValue:
             session.commit()  # the audit event of the failure
             count_failure(keys)
             form.form_errors.append(_("Wrong e-mail or password."))
+        except crypto.Argon2Busy:  # the password was not checked: no failure, nothing counted
+            session.rollback()
+            form.form_errors.append(
+                _("The portal is busy right now. Please wait a moment and log in again.")
+            )
+            return render_template("staff/login.html", form=form), 503
         else:
             session.commit()
             return _to(step)
