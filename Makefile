@@ -41,6 +41,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/ruff format --check portal tests bench
 	$(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -r portal -q
 
 # After changing a translatable string: re-extract, update every catalogue (new strings come out
 # untranslated, removed ones go) and recompile the .mo files; then translate what is empty.

@@ -37,10 +37,10 @@ from portal.web.state import PortalState, utc_now
 
 DEMO_DOMAIN = "demo.invalid"
 # Demo instances only: `portal demo` refuses a portal that has real staff accounts.
-DEMO_PASSWORD = "portal-demo-password"  # noqa: S105
+DEMO_PASSWORD = "portal-demo-password"  # noqa: S105  # nosec B105  # the published demo password
 # The demo accounts' second factor, printed like the password: `portal totp` turns it into the
 # current code, so nobody needs a phone to try the portal. Demo instances only, as above.
-DEMO_TOTP_SECRET = "DEMO DEMO DEMO DEMO PORT ALXX"  # noqa: S105 - base32 (A-Z, 2-7)
+DEMO_TOTP_SECRET = "DEMO DEMO DEMO DEMO PORT ALXX"  # noqa: S105  # nosec B105  # the published demo secret, base32 (A-Z, 2-7)
 
 
 def _state() -> PortalState:

@@ -382,7 +382,7 @@ def burn_receipt_time(cost: Argon2Cost) -> None:
 
 #: What every insights API token starts with, so a leaked one is recognisable (secret scanners,
 #: logs) and a typo'd paste is refused before any lookup.
-API_TOKEN_PREFIX = "pti_"  # noqa: S105 - a public prefix, not a secret
+API_TOKEN_PREFIX = "pti_"  # noqa: S105  # nosec B105  # a public prefix, not a secret
 
 
 def new_api_token() -> str:

@@ -42,7 +42,7 @@ CHEAP = Argon2Cost(time_cost=1, memory_kib=8, parallelism=1)
 
 def load(session: Session, settings: Settings, pepper: bytes, today: dt.date) -> int:
     """Create the history and compute the insight releases; returns the number of cases."""
-    rng = random.Random(2026)  # noqa: S311 - made-up demo data, repeatable; not a secret
+    rng = random.Random(2026)  # noqa: S311  # nosec B311  # repeatable made-up demo data, not a secret
     cheap = settings.with_argon2(CHEAP)
     codes = [c for c in session.scalars(select(Category.code)) if c in WEIGHTS]
     sites = list(session.scalars(select(OrgUnit.code).where(OrgUnit.kind == OrgUnitKind.SITE)))

@@ -425,6 +425,11 @@ class World:
 
 @pytest.fixture
 def world(app: Flask, portal: Portal) -> World:
+    return make_world(app, portal)
+
+
+def make_world(app: Flask, portal: Portal) -> World:
+    """The cases and staff of the matrix (also used by tests/test_security_sweep.py)."""
     holder = portal.staff("holder")
     excluded = portal.staff("excluded")
     portal.staff("second")  # also holds A, so that the holder may recuse

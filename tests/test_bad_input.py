@@ -25,6 +25,8 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import Case, Message, StaffUser
+from portal.services import content, followup
+from portal.services.text import clean_text
 from portal.services.throttle import MemoryThrottle
 from portal.settings import Settings
 from tests.conftest import (
@@ -321,23 +323,57 @@ def test_control_characters_are_stripped_from_the_description(
     assert count(db, Case) == 1
 
 
+#: Each field of the concern form: a valid choice or anything at all.
+_ANY_TEXT = st.text(max_size=300)
+_FORM = st.fixed_dictionaries(
+    {
+        "category": st.one_of(st.sampled_from(["harassment", "other"]), _ANY_TEXT),
+        "description": st.text(),
+        "happened": st.one_of(st.sampled_from(["ongoing", "2024-05"]), _ANY_TEXT),
+        "identity": st.one_of(st.sampled_from(["anonymous", "named"]), _ANY_TEXT),
+        "contact_name": _ANY_TEXT,
+        "contact_details": _ANY_TEXT,
+        "site": st.one_of(st.just(""), _ANY_TEXT),
+        "department": st.one_of(st.just(""), _ANY_TEXT),
+    }
+)
+
+
 @pytest.mark.usefixtures("ombudsperson")
 @hsettings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(description=st.text())
-def test_any_description_gets_a_receipt_or_a_message(client: FlaskClient, description: str) -> None:
-    response = post_report(client, description=description)
+@given(form=_FORM)
+def test_any_concern_form_gets_a_receipt_stored_exactly_or_a_message(
+    client: FlaskClient, app: Flask, settings: Settings, form: dict[str, str]
+) -> None:
+    """Arbitrary text in every field: either a receipt, and the case holds exactly what was
+    typed (after the documented cleaning: NFC, line endings, control characters, outer
+    spaces), or 400 with the description kept in the form. Never a 500."""
+    token = csrf_token(client.get("/report").text)
+
+    response = client.post("/report", data={"csrf_token": token, **form})
 
     assert response.status_code in (303, 400), response.status_code
-    if response.status_code == 303:
-        assert receipt_of(receipt_page_after(client, response).text)
+    if response.status_code == 400:
+        assert textarea(response.text, "description") == form["description"]
+        return
+    receipt = receipt_of(receipt_page_after(client, response).text)
+    state = app.extensions["portal"]
+    with state.sessions() as session:
+        key = followup.unlock(session, settings, state.secrets.pepper, receipt)
+        case = followup.view(session, key)
+    assert case.description == clean_text(form["description"], "d", 10**6)
+    if form["identity"] == "named":
+        assert case.contact == content.Contact(
+            clean_text(form["contact_name"], "n", 10**6),
+            clean_text(form["contact_details"], "d", 10**6),
+        )
     else:
-        assert field_errors(response.text, "description")
-        assert textarea(response.text, "description") == description
+        assert case.contact is None and case.is_anonymous
 
 
 # --- follow-up ---------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ class QueueMembership(Base):
 class SessionStage(enum.StrEnum):
     TOTP = "totp"  # password checked; a current code is still needed
     ENROL = "enrol"  # password checked; the account has no second factor yet
-    NEW_PASSWORD = "new_password"  # noqa: S105 - both factors checked; must choose a new password
+    NEW_PASSWORD = "new_password"  # noqa: S105  # nosec B105  # a stage name: must choose a new password
     FULL = "full"
 
 

@@ -39,10 +39,10 @@ class Action(enum.StrEnum):
     LOGIN_FAILED = "login.failed"
     LOGOUT = "logout"
     TOTP_ENROLLED = "account.totp_enrolled"
-    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
+    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  # nosec B105  # an event name
     SESSION_REVOKED = "account.session_revoked"
-    API_TOKEN_CREATED = "account.api_token_created"  # noqa: S105 - an event name
-    API_TOKEN_REVOKED = "account.api_token_revoked"  # noqa: S105 - an event name
+    API_TOKEN_CREATED = "account.api_token_created"  # noqa: S105  # nosec B105  # an event name
+    API_TOKEN_REVOKED = "account.api_token_revoked"  # noqa: S105  # nosec B105  # an event name
     # cases
     CASE_VIEWED = "case.viewed"
     CASE_ACKNOWLEDGED = "case.acknowledged"
@@ -63,7 +63,7 @@ class Action(enum.StrEnum):
     STAFF_ENABLED = "staff.enabled"
     STAFF_ROLES_CHANGED = "staff.roles_changed"
     STAFF_QUEUES_CHANGED = "staff.queues_changed"
-    STAFF_PASSWORD_RESET = "staff.password_reset"  # noqa: S105 - an event name
+    STAFF_PASSWORD_RESET = "staff.password_reset"  # noqa: S105  # nosec B105  # an event name
     CONFIG_CHANGED = "config.changed"
     CONFIG_EXPORTED = "config.exported"
     CONFIG_IMPORTED = "config.imported"

@@ -21,8 +21,8 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from xml.etree.ElementTree import Element  # only the type; parsing is defusedxml
-from xml.sax.saxutils import quoteattr  # escaping output, not parsing
+from xml.etree.ElementTree import Element  # nosec B405  # only the type; parsing is defusedxml
+from xml.sax.saxutils import quoteattr  # nosec B406  # escaping output, not parsing
 
 import pikepdf
 from defusedxml import ElementTree as SafeET

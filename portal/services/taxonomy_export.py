@@ -223,20 +223,22 @@ def parse(raw: bytes | str) -> dict[str, Any]:
         raise TaxonomyError(f"the file is not valid TOML: {exc}") from exc
 
 
-def _check_text(where: str, key: str, value: object, limit: int, *, one_line: bool) -> None:
+def _check_text(where: str, key: str, value: object, limit: int, *, one_line: bool) -> str:
+    """``value`` itself, known to be text within the limits (an error saying where if not)."""
     if not isinstance(value, str):
         raise TaxonomyError(f"{where}: {key!r} must be text")
     if len(value) > limit:
         raise TaxonomyError(f"{where}: {key!r} is longer than {limit} characters")
     if has_control_characters(value) or (one_line and ("\n" in value or "\t" in value)):
         raise TaxonomyError(f"{where}: {key!r} contains a line break or control character")
+    return value
 
 
 def _check_code(where: str, key: str, value: object, limit: int) -> str:
-    _check_text(where, key, value, limit, one_line=True)
-    assert isinstance(value, str)  # noqa: S101 - narrowed by _check_text
+    # The returned value, not an assert, narrows the type: asserts vanish under python -O.
+    text = _check_text(where, key, value, limit, one_line=True)
     try:
-        return configuration.clean_code(value, key, limit)
+        return configuration.clean_code(text, key, limit)
     except InvalidInput as exc:
         raise TaxonomyError(
             f"{where}: {key!r} {value!r} is not a valid code: use lower-case letters, digits,"
