@@ -31,7 +31,7 @@ import os
 import shutil
 import sqlite3
 import struct
-import subprocess
+import subprocess  # nosec B404  # pg_dump and pg_restore, fixed arguments, no shell
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -425,18 +425,19 @@ def _postgres_snapshot(engine: Engine) -> Iterator[tuple[str | None, Iterator[by
     revision = migrate.current_revision(engine)
     conninfo, env = _libpq(engine.url)
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+        process = subprocess.Popen(  # noqa: S603  # nosec B603  # fixed arguments, no shell
             [tool, "--format=custom", "--no-owner", "--no-privileges", "--dbname", conninfo],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,
             env=env,
         )
-        assert process.stdout is not None  # noqa: S101 - stdout=PIPE
+        output = process.stdout
+        if output is None:  # cannot happen with stdout=PIPE; a check that -O keeps
+            raise ToolFailed("pg_dump gave no output stream")
 
         def blocks() -> Iterator[bytes]:
-            assert process.stdout is not None  # noqa: S101
-            while block := process.stdout.read(_COPY_BYTES):
+            while block := output.read(_COPY_BYTES):
                 yield block
             if process.wait() != 0:
                 raise ToolFailed(f"pg_dump failed: {_stderr_tail(errors)}")
@@ -447,7 +448,7 @@ def _postgres_snapshot(engine: Engine) -> Iterator[tuple[str | None, Iterator[by
             if process.poll() is None:
                 process.kill()
             process.wait()
-            process.stdout.close()
+            output.close()
 
 
 # --- making a backup ----------------------------------------------------------------------------
@@ -477,7 +478,8 @@ def create_backup(
     if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
         raise BackupError(f"chunk size must be {MIN_CHUNK_BYTES} to {MAX_CHUNK_BYTES} bytes")
     engine = session.get_bind()
-    assert isinstance(engine, Engine)  # noqa: S101 - the app's sessions are bound to its engine
+    if not isinstance(engine, Engine):  # the app's sessions are bound to its engine
+        raise TypeError("the session is not bound to an engine")
     kind = database_kind(engine)
     if target.exists():
         raise BackupExists(f"{target} exists; a backup never overwrites a file")
@@ -711,14 +713,15 @@ def _restore_postgres(
     if force:
         command += ["--clean", "--if-exists"]
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+        process = subprocess.Popen(  # noqa: S603  # nosec B603  # fixed arguments, no shell
             [*command, "--dbname", conninfo],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=errors,
             env=env,
         )
-        assert process.stdin is not None  # noqa: S101 - stdin=PIPE
+        if process.stdin is None:  # cannot happen with stdin=PIPE; a check that -O keeps
+            raise ToolFailed("pg_restore gave no input stream")
         try:
             _read_through(source, passphrase, lambda _opened: None, process.stdin.write)
             process.stdin.close()

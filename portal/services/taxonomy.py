@@ -145,7 +145,8 @@ def translations_of(
     out: i18n.Translations = {}
     for name in sorted(translation_keys(item, fields)):
         split = i18n.split_key(name, fields)
-        assert split is not None  # noqa: S101 - translation_keys chose it
+        if split is None:  # translation_keys chose it; a check that -O keeps
+            raise TaxonomyError(f"{where}: {name!r} is not a translation key")
         field, locale = split
         if locale not in i18n.TRANSLATED_LOCALES:
             english = (
