@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import crypto, logconfig
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
-from portal.services.throttle import make_throttle
+from portal.services.throttle import make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
 from portal.web import errors, labels, language, security, uploads
 from portal.web.state import PortalState, close_db
@@ -76,6 +76,13 @@ def create_app(
             settings.redis_url, settings.login_window_seconds, "portal:login"
         ),
         api_throttle=make_throttle(settings.redis_url, settings.api_window_seconds, "portal:api"),
+        submission_limits=make_submission_limits(
+            settings.redis_url,
+            settings.submit_max_total,
+            settings.submit_total_window_seconds,
+            settings.submit_max_per_client,
+            settings.submit_client_window_seconds,
+        ),
     )
     app.teardown_appcontext(close_db)
     Babel(app, locale_selector=language.select_locale)

@@ -450,7 +450,11 @@ def register(app: Flask) -> None:
     from portal.cli_doctor import doctor_command
     from portal.cli_insights import insights_group
     from portal.cli_notify import notify_command, sla_check_command
-    from portal.cli_security import reset_password_command, totp_command
+    from portal.cli_security import (
+        access_code_hash_command,
+        reset_password_command,
+        totp_command,
+    )
     from portal.cli_staff import staff_group
     from portal.cli_taxonomy import taxonomy_group
 
@@ -466,6 +470,7 @@ def register(app: Flask) -> None:
         sla_check_command,
         totp_command,
         reset_password_command,
+        access_code_hash_command,
         staff_group,
         taxonomy_group,
     ]:

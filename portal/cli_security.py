@@ -1,4 +1,5 @@
-"""`portal totp SECRET` (a code calculator) and `portal reset-password EMAIL`."""
+"""`portal totp SECRET` (a code calculator), `portal reset-password EMAIL` and
+`portal access-code-hash` (the value of the ``report_access_code_hash`` setting)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from portal import crypto
 from portal.models import StaffUser
-from portal.services import staff
+from portal.services import access_code, staff
 from portal.services.errors import InvalidInput
 from portal.web.state import PortalState, utc_now
 
@@ -91,3 +92,19 @@ def reset_password_command(email: str, recovery_key: str | None, reset_second_fa
         else "Second factor kept."
     )
     click.echo(f"{done.sessions_revoked} session(s) logged out.")
+
+
+@click.command("access-code-hash")
+@with_appcontext
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the code from standard input.")
+def access_code_hash_command(from_stdin: bool) -> None:
+    """Print the Argon2id hash of an access code for the `report_access_code_hash` setting.
+    The code itself is never stored; give it to employees by your own channels."""
+    if from_stdin:
+        code = sys.stdin.readline().rstrip("\n")
+    else:
+        code = click.prompt("Access code", hide_input=True, confirmation_prompt=True)
+    try:
+        click.echo(access_code.hash_code(code, _state().settings.password_cost))
+    except InvalidInput as error:
+        raise click.ClickException(str(error.message)) from error

@@ -367,6 +367,15 @@ def verify_password(password_hash: str, password: str, cost: Argon2Cost) -> bool
         return False
 
 
+def is_password_hash(text: str) -> bool:
+    """Whether ``text`` is an Argon2id hash in its encoded form (so a plain code put into the
+    settings by mistake is refused at start-up rather than compared)."""
+    try:
+        return argon2.extract_parameters(text).type is Type.ID
+    except argon2.exceptions.InvalidHashError:
+        return False
+
+
 def burn_password_time(cost: Argon2Cost) -> None:
     """Spend the time of one verification, so an unknown e-mail answers as slowly as a known one."""
     _argon2_key(b"no-such-account", b"\0" * SALT_BYTES, cost)

@@ -168,6 +168,18 @@ class Settings:
     # that client down until the window has passed.
     followup_max_failures: int = 5
     followup_window_seconds: int = 900
+    # Submission limits on new concerns and reporter follow-up messages (docs/limits.md): at most
+    # this many from everybody together in a window (further ones get 429 until it ends) ...
+    submit_max_total: int = 100
+    submit_total_window_seconds: int = 3600
+    # ... and at most this many from one client in a shorter window, refused attempts (a filled
+    # honeypot, a wrong access code) included. The client is an HMAC of its address under a key
+    # that lives one window, never the address. Everyone behind one office proxy is one client.
+    submit_max_per_client: int = 5
+    submit_client_window_seconds: int = 600
+    # An optional access code the concern form asks for, as an Argon2id hash made by
+    # ``portal access-code-hash`` (never the code itself). Empty: no code is asked.
+    report_access_code_hash: str = field(default="", repr=False)
     # Staff login throttle, per account and per client, same shape.
     login_max_failures: int = 5
     login_window_seconds: int = 900
@@ -361,6 +373,10 @@ def validate(settings: Settings) -> None:
         "login_window_seconds",
         "api_max_failures",
         "api_window_seconds",
+        "submit_max_total",
+        "submit_total_window_seconds",
+        "submit_max_per_client",
+        "submit_client_window_seconds",
         "reporter_session_minutes",
         "staff_session_idle_minutes",
         "staff_login_step_minutes",
@@ -387,6 +403,7 @@ def validate(settings: Settings) -> None:
     _validate_attachments(settings)
     _validate_mail(settings)
     _validate_argon2_pool(settings)
+    _validate_submissions(settings)
 
 
 #: The most reverse proxies ``proxy_hops`` may name.
@@ -402,6 +419,21 @@ def _validate_argon2_pool(settings: Settings) -> None:
         raise SettingsError(f"proxy_hops must be from 0 to {PROXY_HOPS_CEILING}")
     if not 0 <= settings.argon2_wait_seconds <= ARGON2_WAIT_SECONDS_CEILING:
         raise SettingsError(f"argon2_wait_seconds must be from 0 to {ARGON2_WAIT_SECONDS_CEILING}")
+
+
+def _validate_submissions(settings: Settings) -> None:
+    from portal import crypto  # crypto imports this module for Argon2Cost
+
+    if settings.submit_client_window_seconds > 86_400 or settings.submit_total_window_seconds > (
+        86_400
+    ):
+        raise SettingsError("submission windows must be at most 86400 seconds (one day)")
+    code_hash = settings.report_access_code_hash
+    if code_hash and not crypto.is_password_hash(code_hash):
+        raise SettingsError(
+            "report_access_code_hash must be an Argon2id hash made by `portal access-code-hash`"
+            " (never the code itself)"
+        )
 
 
 def _validate_attachments(settings: Settings) -> None:

@@ -42,7 +42,15 @@ NO_REDIS = "PORTAL_TEST_REDIS_URL is not set: Redis variants skipped"
 
 
 def cheap_settings(instance: Path, database_url: str = "", **changes: object) -> Settings:
-    settings = Settings(instance_path=instance, database_url=database_url, secure_cookies=False)
+    settings = Settings(
+        instance_path=instance,
+        database_url=database_url,
+        secure_cookies=False,
+        # Other tests send many concerns from one test client; the submission limits have
+        # their own tests (test_abuse_control.py), which set the limits they test.
+        submit_max_per_client=10_000,
+        submit_max_total=10_000,
+    )
     return settings.with_argon2(TEST_ARGON2).replace(**changes)
 
 

@@ -113,7 +113,7 @@ def clean_translations(
     for name, value in values.items():
         split = i18n.split_key(name, fields)
         if split is None or split[1] not in i18n.TRANSLATED_LOCALES:
-            raise InvalidInput(name, "This language is not offered.")
+            raise InvalidInput(name, N_("This language is not offered."))
         if split[0] == "description":
             out[name] = clean_description(value, name)
         elif (value or "").strip():

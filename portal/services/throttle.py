@@ -8,9 +8,11 @@ instance secrets (DESIGN.md invariant 1). Counters expire with their window.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis
@@ -27,14 +29,24 @@ class Throttle(Protocol):
 
     def reset(self, key: str) -> None: ...
 
+    def retry_after(self, key: str) -> int:
+        """Seconds until ``key``'s window ends (at least 1)."""
+        ...
+
     def client_hmac_key(self) -> bytes: ...
 
 
 class MemoryThrottle:
     """Per-process fixed-window counters. Enough for one app process; use Redis for several."""
 
-    def __init__(self, window_seconds: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+        key_rotation_seconds: int = KEY_ROTATION_SECONDS,
+    ) -> None:
         self._window = window_seconds
+        self._rotation = key_rotation_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[float, int]] = {}
@@ -66,9 +78,16 @@ class MemoryThrottle:
         with self._lock:
             self._counts.pop(key, None)
 
+    def retry_after(self, key: str) -> int:
+        with self._lock:
+            now = self._clock()
+            started = self._counts.get(key, (now, 0))[0]
+            return max(1, math.ceil(self._window - (now - started)))
+
     def client_hmac_key(self) -> bytes:
         with self._lock:
-            if self._clock() - self._hmac_born >= KEY_ROTATION_SECONDS:
+            if self._clock() - self._hmac_born >= self._rotation:
+                # Counters keyed under the old key could never be reached again: drop them.
                 self._hmac_key = crypto.random_bytes(32)
                 self._hmac_born = self._clock()
                 self._counts.clear()
@@ -80,11 +99,16 @@ class RedisThrottle:
     every key has a TTL."""
 
     def __init__(
-        self, client: redis.Redis, window_seconds: int, prefix: str = "portal:throttle"
+        self,
+        client: redis.Redis,
+        window_seconds: int,
+        prefix: str = "portal:throttle",
+        key_rotation_seconds: int = KEY_ROTATION_SECONDS,
     ) -> None:
         self._redis = client
         self._window = window_seconds
         self._prefix = prefix
+        self._rotation = key_rotation_seconds
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -103,20 +127,91 @@ class RedisThrottle:
     def reset(self, key: str) -> None:
         self._redis.delete(self._k(key))
 
+    def retry_after(self, key: str) -> int:
+        ttl = self._redis.ttl(self._k(key))
+        return ttl if isinstance(ttl, int) and ttl > 0 else 1
+
     def client_hmac_key(self) -> bytes:
+        # Redis deletes the key when its TTL ends: counters written under it can then no longer
+        # be matched to an address, nor to the counters of the next key.
         name = f"{self._prefix}:client-key"
-        self._redis.set(name, crypto.random_bytes(32), nx=True, ex=KEY_ROTATION_SECONDS)
+        self._redis.set(name, crypto.random_bytes(32), nx=True, ex=self._rotation)
         value = self._redis.get(name)
         if not isinstance(value, bytes):  # pragma: no cover - expired between the two calls
             return self.client_hmac_key()
         return value
 
 
-def make_throttle(redis_url: str, window_seconds: int, prefix: str) -> Throttle:
+def make_throttle(
+    redis_url: str,
+    window_seconds: int,
+    prefix: str,
+    key_rotation_seconds: int = KEY_ROTATION_SECONDS,
+) -> Throttle:
     if redis_url:
-        return RedisThrottle(redis.Redis.from_url(redis_url), window_seconds, prefix)
-    return MemoryThrottle(window_seconds)
+        return RedisThrottle(
+            redis.Redis.from_url(redis_url), window_seconds, prefix, key_rotation_seconds
+        )
+    return MemoryThrottle(window_seconds, key_rotation_seconds=key_rotation_seconds)
 
 
 def client_key(throttle: Throttle, address: str) -> str:
     return "client:" + crypto.keyed_digest(throttle.client_hmac_key(), address)
+
+
+#: The one counter of the portal-wide submission limit.
+EVERYONE = "everyone"
+
+
+@dataclass(frozen=True)
+class SubmissionLimits:
+    """How many concerns and reporter messages the portal takes: ``everyone_max`` per window
+    from everybody together (a flood from many addresses cannot fill the queues), and
+    ``client_max`` per (shorter) window from one client. The per-client counter also counts
+    refused attempts (a filled honeypot, a wrong access code), so guessing is slowed too; the
+    portal-wide one counts only what was stored, so nobody can shut the channel by sending
+    junk. ``per_client`` rotates its HMAC key every window (``make_submission_limits``).
+
+    Checking and counting are two steps: two requests at the same moment may both pass the last
+    free place. A limit can be overshot by the number of concurrent requests, never more."""
+
+    everyone: Throttle
+    everyone_max: int
+    per_client: Throttle
+    client_max: int
+
+    def wait_seconds(self, client: str) -> int:
+        """0 when ``client`` may send now; otherwise seconds until the fullest window ends."""
+        waits = []
+        if self.everyone.failures(EVERYONE) >= self.everyone_max:
+            waits.append(self.everyone.retry_after(EVERYONE))
+        if self.per_client.failures(client) >= self.client_max:
+            waits.append(self.per_client.retry_after(client))
+        return max(waits, default=0)
+
+    def accepted(self, client: str) -> None:
+        """One submission was stored."""
+        self.everyone.record_failure(EVERYONE)
+        self.per_client.record_failure(client)
+
+    def refused(self, client: str) -> None:
+        """One attempt was refused as abuse (honeypot, wrong access code)."""
+        self.per_client.record_failure(client)
+
+
+def make_submission_limits(
+    redis_url: str,
+    everyone_max: int,
+    everyone_window_seconds: int,
+    client_max: int,
+    client_window_seconds: int,
+) -> SubmissionLimits:
+    return SubmissionLimits(
+        everyone=make_throttle(redis_url, everyone_window_seconds, "portal:submit-all"),
+        everyone_max=everyone_max,
+        # The client key lives one window: the same address gets an unrelated key next window.
+        per_client=make_throttle(
+            redis_url, client_window_seconds, "portal:submit", client_window_seconds
+        ),
+        client_max=client_max,
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.instance import InstanceSecrets
 from portal.services import policy as policy_service
 from portal.services.policy import PolicyValues
-from portal.services.throttle import Throttle
+from portal.services.throttle import SubmissionLimits, Throttle
 from portal.settings import Settings
 
 
@@ -30,6 +30,7 @@ class PortalState:
     followup_throttle: Throttle
     login_throttle: Throttle
     api_throttle: Throttle  # failed bearer tokens on the insights API, per client
+    submission_limits: SubmissionLimits  # concerns and reporter messages, total and per client
     clock: Callable[[], dt.datetime] = field(default=utc_now)
 
 

@@ -8,6 +8,7 @@ from wtforms import (
     Field,
     HiddenField,
     MultipleFileField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -20,7 +21,18 @@ from portal.web.forms import CheckboxListField, PortalForm
 from portal.web.uploads import chosen
 
 
-class _AttachmentFields(PortalForm):
+class _Honeypot(PortalForm):
+    """A field people never see or fill (hidden by CSS, out of the tab order, hidden from
+    screen readers) that form-filling robots do. A filled one means the post is refused."""
+
+    website = StringField(_l("Leave this field empty"))
+
+    @property
+    def honeypot_filled(self) -> bool:
+        return bool(self.website.data)
+
+
+class _AttachmentFields(_Honeypot):
     """The file input and the "send it as it is" warning, shared by both reporter forms. The
     file names are checked by the attachments service, never by a browser-side validator."""
 
@@ -69,6 +81,8 @@ class ReportForm(_AttachmentFields):
     excluded = CheckboxListField(
         _l("Ombudspersons who must not see your concern (optional)"), coerce=int
     )
+    # Asked only when the organisation set one (``report_access_code_hash``); checked in the view.
+    access_code = PasswordField(_l("Access code"))
 
 
 class ReceiptForm(PortalForm):

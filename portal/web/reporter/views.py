@@ -1,7 +1,7 @@
 """Reporter views: front page, concern form, receipt, follow-up.
 
 There is no access log here and nothing reads the client's headers; the only use of the client
-address is the HMAC-keyed follow-up throttle (``portal.web.client``).
+address is the HMAC-keyed throttles (wrong receipts, submission limits; ``portal.web.client``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from wtforms import SelectChoice
 
 from portal import crypto, i18n
 from portal.models import OrgUnit, OrgUnitKind
-from portal.services import attachments, followup, intake, policy, routing, taxonomy
+from portal.services import (
+    access_code,
+    attachments,
+    followup,
+    intake,
+    policy,
+    routing,
+    taxonomy,
+)
 from portal.services.attachments import AttachmentsRefused
 from portal.services.errors import (
     InvalidInput,
@@ -119,6 +127,49 @@ def _prepared(
     )
 
 
+def _submission_gate(form: ReportForm | MessageForm) -> tuple[str, int, str | None]:
+    """Before a post is looked at: (the client's key, seconds to wait or 0, problem or None).
+
+    The client key is an HMAC of the address under a key that lives one window
+    (``portal.web.client``); a filled honeypot is counted against it and reported as the
+    neutral problem "not_sent", so a robot learns nothing and a person is told to try again."""
+    limits = state.state().submission_limits
+    who = client.throttle_key(limits.per_client)
+    wait = limits.wait_seconds(who)
+    if wait:
+        return who, wait, None
+    if form.honeypot_filled:
+        limits.refused(who)
+        form.website.data = ""
+        return who, 0, "not_sent"
+    return who, 0, None
+
+
+def _access_code_ok(form: ReportForm, who: str) -> bool:
+    """True when no code is configured or the right one was typed. A wrong code (not an empty
+    one, which is a plain mistake) counts against the client's submission limit."""
+    settings = state.settings()
+    code_hash = settings.report_access_code_hash
+    if not code_hash:
+        return True
+    typed = form.access_code.data or ""
+    if not typed.strip():
+        form.access_code.errors = [_("Type the access code your organisation gave you.")]
+        return False
+    if not access_code.matches(code_hash, typed, settings.password_cost):
+        state.state().submission_limits.refused(who)
+        form.access_code.errors = [
+            _("That access code is not right. Check it and type it again; your text is kept.")
+        ]
+        return False
+    return True
+
+
+def _too_many(wait: int) -> int:
+    """Minutes to tell a reporter to wait, rounded up."""
+    return max(1, -(-wait // 60))
+
+
 @bp.route("/report", methods=["GET", "POST"])
 def report() -> ResponseReturnValue:
     session = state.db()
@@ -129,41 +180,61 @@ def report() -> ResponseReturnValue:
     settings = state.settings()
     rules = attachments.rules(session, settings)
     problem = None
-    status = 400 if request.method == "POST" else 200
-    if form.validate_on_submit():
+    wait = 0
+    if request.method == "POST":
+        who, wait, problem = _submission_gate(form)
+        checked = not wait and problem is None
+        valid = checked and form.validate_on_submit()
+        # The code is checked even when another field is wrong, so both are marked at once.
         try:
-            concern = _concern(form, _prepared(form, rules))
-            submitted = intake.submit(
-                session, settings, state.secrets().pepper, concern, state.today()
-            )
-        except AttachmentsRefused as error:
-            form.files.errors = files.refusal_messages(error, rules)
-        except InvalidInput as error:
-            form.field_error(error)
-        except (UnknownCategory, UnknownOrgUnit):  # withdrawn between page load and submit
-            form.form_errors.append(_("That choice is no longer offered; please choose again."))
-        except NoEligibleRecipient as error:
-            problem = "excluded" if error.because_of_exclusions else "unstaffed"
-        except crypto.Argon2Busy:  # every Argon2 slot stayed taken: nothing was stored
-            session.rollback()
-            problem, status = "busy", 503
-        else:
-            session.commit()
-            # Post/redirect/get: the receipt page is a GET, so reloading it cannot send the
-            # concern again. The receipt goes along sealed in a short-lived cookie.
-            response = make_response(redirect(url_for("reporter.receipt"), code=303))
-            receipt_cookie.hand_over(response, submitted.receipt)
-            return response
-    return render_template(
-        "reporter/report.html",
-        form=form,
-        problem=problem,
-        settings=settings,
-        always_receive=choices.always_receive,
-        rules=rules,
-        # A browser never fills a file input again: say so when files were chosen.
-        files_dropped=status != 200 and bool(uploads.chosen(form.files.data)),
-    ), status
+            code_ok = checked and _access_code_ok(form, who)  # Argon2: may find the pool busy
+        except crypto.Argon2Busy:
+            code_ok, problem = False, "busy"
+        if code_ok and valid:
+            try:
+                concern = _concern(form, _prepared(form, rules))
+                submitted = intake.submit(
+                    session, settings, state.secrets().pepper, concern, state.today()
+                )
+            except AttachmentsRefused as error:
+                form.files.errors = files.refusal_messages(error, rules)
+            except InvalidInput as error:
+                form.field_error(error)
+            except (UnknownCategory, UnknownOrgUnit):  # withdrawn between page load and submit
+                form.form_errors.append(_("That choice is no longer offered; please choose again."))
+            except NoEligibleRecipient as error:
+                problem = "excluded" if error.because_of_exclusions else "unstaffed"
+            except crypto.Argon2Busy:  # every Argon2 slot stayed taken: nothing was stored
+                session.rollback()
+                problem = "busy"
+            else:
+                session.commit()
+                state.state().submission_limits.accepted(who)
+                # Post/redirect/get: the receipt page is a GET, so reloading it cannot send the
+                # concern again. The receipt goes along sealed in a short-lived cookie.
+                response = make_response(redirect(url_for("reporter.receipt"), code=303))
+                receipt_cookie.hand_over(response, submitted.receipt)
+                return response
+    status = 429 if wait else 503 if problem == "busy" else 400 if request.method == "POST" else 200
+    form.access_code.data = ""  # never sent back to the browser
+    response = make_response(
+        render_template(
+            "reporter/report.html",
+            form=form,
+            problem=problem,
+            wait_minutes=_too_many(wait) if wait else None,
+            access_code_required=bool(settings.report_access_code_hash),
+            settings=settings,
+            always_receive=choices.always_receive,
+            rules=rules,
+            # A browser never fills a file input again: say so when files were chosen.
+            files_dropped=status >= 400 and bool(uploads.chosen(form.files.data)),
+        ),
+        status,
+    )
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 csrf_recoverable("reporter.report")
@@ -286,9 +357,14 @@ def followup_case() -> ResponseReturnValue:
     rules = attachments.rules(session, state.settings())
     sent = False
     status = 200
+    problem = None
+    wait = 0
     if request.method == "POST":
         status = 400
-        if form.validate_on_submit():
+        who, wait, problem = _submission_gate(form)
+        if wait:
+            status = 429
+        elif problem is None and form.validate_on_submit():
             try:
                 followup.add_message(
                     session,
@@ -306,22 +382,31 @@ def followup_case() -> ResponseReturnValue:
                 return _expired_session()
             else:
                 session.commit()
+                state.state().submission_limits.accepted(who)
                 return redirect(url_for("reporter.followup_case", sent=1))
     sent = request.args.get("sent") == "1"
     try:
         case = followup.view(session, reporter_key)
     except UnknownReceipt:
         return _expired_session()
-    return render_template(
-        "reporter/followup_case.html",
-        case=case,
-        form=form,
-        leave_form=LeaveForm(),
-        sent=sent,
-        settings=state.settings(),
-        rules=rules,
-        files_dropped=status == 400 and bool(uploads.chosen(form.files.data)),
-    ), status
+    response = make_response(
+        render_template(
+            "reporter/followup_case.html",
+            case=case,
+            form=form,
+            leave_form=LeaveForm(),
+            sent=sent,
+            problem=problem,
+            wait_minutes=_too_many(wait) if wait else None,
+            settings=state.settings(),
+            rules=rules,
+            files_dropped=status >= 400 and bool(uploads.chosen(form.files.data)),
+        ),
+        status,
+    )
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 csrf_recoverable("reporter.followup_case")
