@@ -325,8 +325,10 @@ def _values(db: Session) -> Iterator[tuple[str, str, object]]:
 
 
 def test_nothing_of_a_purged_case_stays_but_its_insight_stub(
-    world: dict[str, Any], db: Session, run: Runner
+    world: dict[str, Any], db: Session, run: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Seven cases in batches of two: every batch is deleted, not only the first.
+    monkeypatch.setattr(retention, "BATCH", 2)
     doomed = _doomed(world)
     db.expire_all()
     traces: dict[str, list[bytes | str]] = {}
