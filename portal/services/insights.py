@@ -11,7 +11,9 @@ The unit of publication is one **complete calendar quarter**. Its *volume releas
 once the quarter has ended and never changes (a later reclassification, transfer or purge does
 not alter what was published, so comparing two days reveals nothing). Its *progress release*
 (outcomes, deadlines met, days to acknowledge and to close) is recomputed once a month, as of
-the first day of the month.
+the first day of the month. A purged case (``services.retention``) leaves a stub with exactly
+the columns read here, and :func:`_rows` reads cases and stubs alike, so a purge changes no
+figure, published or recomputed (docs/insights.md, "Purged cases").
 
 A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total:
 
