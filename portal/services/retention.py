@@ -18,7 +18,8 @@ stub with only the coarse attributes the insights count (received day, category,
 department, named or not, came back or not, the deadline days, closed day, outcome), under a new
 random id, so that recomputed insight figures do not change (docs/insights.md). The audit log
 keeps its rows (they name the case id and handle of staff actions, never content); the stub
-shares neither, so the log does not lead to it.
+shares neither (a unique closing day and outcome can still match it to a ``case.closed`` event:
+docs/insights.md).
 
 On SQLite every connection runs with ``PRAGMA secure_delete=ON`` (``portal.db``): deleted
 content is overwritten in the database file. On PostgreSQL deleted tuples stay in the table
