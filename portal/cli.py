@@ -13,6 +13,7 @@ portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
 portal doctor [--json]           check the deployment and print what to fix (cli_doctor.py)
 portal backup / restore FILE     encrypted backups of the database and secrets (cli_backup.py)
+portal purge [--dry-run]         retention: warn about, then delete, long-closed cases
 """
 
 from __future__ import annotations
@@ -450,6 +451,7 @@ def register(app: Flask) -> None:
     from portal.cli_doctor import doctor_command
     from portal.cli_insights import insights_group
     from portal.cli_notify import notify_command, sla_check_command
+    from portal.cli_retention import purge_command
     from portal.cli_security import (
         access_code_hash_command,
         reset_password_command,
@@ -467,6 +469,7 @@ def register(app: Flask) -> None:
         insights_group,
         membership_group,
         notify_command,
+        purge_command,
         sla_check_command,
         totp_command,
         reset_password_command,

@@ -621,6 +621,8 @@ def test_policy_change_is_saved_and_audited(console: FlaskClient, db: Session) -
             "anonymity_threshold": "8",
             "insights_min_headcount": "20",
             "signal_threshold": "10",
+            "retention_days": "730",
+            "retention_warning_days": "30",
         },
     )
 
@@ -648,6 +650,8 @@ def test_policy_refuses_an_alert_count_below_the_threshold(
         "anonymity_threshold": "8",
         "insights_min_headcount": "20",
         "signal_threshold": "5",
+        "retention_days": "730",
+        "retention_warning_days": "30",
     }
     response = post(console, "/staff/admin/config/policy", fields)
 
@@ -706,6 +710,8 @@ def test_saving_nothing_new_records_nothing(console: FlaskClient, db: Session) -
                 "anonymity_threshold": "5",
                 "insights_min_headcount": "20",
                 "signal_threshold": "5",
+                "retention_days": "730",
+                "retention_warning_days": "30",
             },
         ),
     ]

@@ -606,6 +606,8 @@ def form_for(rule: str, world: World) -> dict[str, object]:
             "anonymity_threshold": "5",
             "insights_min_headcount": "20",
             "signal_threshold": "5",
+            "retention_days": "730",
+            "retention_warning_days": "30",
         },
         "/staff/account/api-tokens": {"name": "Matrix BI", "days": "30"},
         "/staff/admin/routing-test": {

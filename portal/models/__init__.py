@@ -11,6 +11,7 @@ from portal.models.case import (
     MessageAuthor,
     PendingRegrant,
     Priority,
+    RetainedCase,
     Visibility,
 )
 from portal.models.insights import ApiToken, InsightRelease, SignalAlert
@@ -58,6 +59,7 @@ __all__ = [
     "Priority",
     "Queue",
     "QueueMembership",
+    "RetainedCase",
     "Role",
     "RoutingRule",
     "SessionStage",

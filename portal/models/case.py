@@ -103,6 +103,11 @@ class Case(Base):
     # where needed.
     contact_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
 
+    # Retention (``services.retention``): the day the holders were warned that this closed case
+    # will be purged. A warning older than ``closed_on`` (the case was reopened and closed
+    # again since) does not count.
+    purge_warned_on: Mapped[dt.date | None] = mapped_column(Date)
+
 
 class CaseAccess(Base):
     """Access to a case is exactly a copy of its key sealed to one staff member's public key."""
@@ -190,3 +195,32 @@ class Message(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ciphertext: Mapped[Blob]
+
+
+class RetainedCase(Base):
+    """What stays of a purged case: only the coarse attributes the insights count (see
+    ``INSIGHT_COLUMNS``), so that recomputed figures do not change when a case is purged.
+
+    No content, no key, no receipt material, no handle, and not the case's id: ``id`` is new and
+    random, so nothing in the audit log (which names case ids and handles) points at a row here.
+    ``category_id`` is the category the insights counted (the organisation's, else the
+    reporter's). No foreign keys: taxonomy rows are deactivated, never deleted.
+    """
+
+    __tablename__ = "retained_cases"
+    __table_args__ = (_NO_ROWID,)
+
+    id: Mapped[RandomId]
+    received_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    category_id: Mapped[int]
+    queue_id: Mapped[int]
+    site_id: Mapped[int | None]
+    department_id: Mapped[int | None]
+    is_anonymous: Mapped[bool]
+    reporter_returned: Mapped[bool]
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date)
+    acknowledge_due_on: Mapped[dt.date] = mapped_column(Date)
+    closed_on: Mapped[dt.date] = mapped_column(Date)
+    outcome_id: Mapped[int | None]
+    feedback_on: Mapped[dt.date | None] = mapped_column(Date)
+    feedback_due_on: Mapped[dt.date] = mapped_column(Date)

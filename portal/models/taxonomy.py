@@ -117,6 +117,9 @@ class Outcome(Base):
     code: Mapped[Slug] = mapped_column(unique=True)
     label: Mapped[str] = mapped_column(String(200))
     substantiated: Mapped[bool] = mapped_column(default=False)
+    # Days a case closed with this outcome is kept before it is purged; None: the policy's
+    # ``retention_days``.
+    retention_days: Mapped[int | None]
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
     #: The fields the taxonomy file may translate (``label_zh_CN``), and their translations.
@@ -145,6 +148,10 @@ class Policy(Base):
     # Whether a reporter may send an attachment that cannot be cleaned of its metadata as it
     # is, after ticking a warning; off by default (such a file is refused).
     attachments_keep_uncleaned: Mapped[bool] = mapped_column(default=False)
+    # Retention: a closed case is purged this many days after closing (unless its outcome sets
+    # its own period), and its holders are warned this many days before.
+    retention_days: Mapped[int] = mapped_column(default=730)
+    retention_warning_days: Mapped[int] = mapped_column(default=30)
 
 
 class Tag(Base):

@@ -76,6 +76,7 @@ class Action(enum.StrEnum):
     SIGNALS_RAISED = "system.signals_raised"
     INSIGHTS_REFRESHED = "system.insights_refreshed"
     REMINDERS_SENT = "system.reminders_sent"
+    RETENTION_RUN = "system.retention"
     REPORTER_DAY = "reporter.day_counts"
 
 

@@ -11,7 +11,9 @@ The unit of publication is one **complete calendar quarter**. Its *volume releas
 once the quarter has ended and never changes (a later reclassification, transfer or purge does
 not alter what was published, so comparing two days reveals nothing). Its *progress release*
 (outcomes, deadlines met, days to acknowledge and to close) is recomputed once a month, as of
-the first day of the month.
+the first day of the month. A purged case (``services.retention``) leaves a stub with exactly
+the columns read here, and :func:`_rows` reads cases and stubs alike, so a purge changes no
+figure, published or recomputed (docs/insights.md, "Purged cases").
 
 A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total:
 
@@ -61,7 +63,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import i18n
-from portal.models import Case, Category, InsightRelease, OrgUnit, OrgUnitKind, Outcome, Queue
+from portal.models import (
+    Case,
+    Category,
+    InsightRelease,
+    OrgUnit,
+    OrgUnitKind,
+    Outcome,
+    Queue,
+    RetainedCase,
+)
 from portal.services import disclosure, policy
 from portal.services.disclosure import GRAND_TOTAL, Cell, Table
 from portal.services.errors import InvalidInput
@@ -298,7 +309,24 @@ def _rows(session: Session, quarter: Quarter) -> list[_Row]:
         Case.feedback_on,
         Case.feedback_due_on,
     ).where(Case.received_on >= quarter.start, Case.received_on < quarter.end)
-    return [_Row(*tuple(row)) for row in session.execute(statement)]
+    # What stays of purged cases (``services.retention``) counts exactly as the case did, so a
+    # purge changes no figure, published or recomputed.
+    retained = select(
+        RetainedCase.received_on,
+        RetainedCase.category_id,
+        RetainedCase.queue_id,
+        RetainedCase.site_id,
+        RetainedCase.department_id,
+        RetainedCase.is_anonymous,
+        RetainedCase.reporter_returned,
+        RetainedCase.acknowledged_on,
+        RetainedCase.acknowledge_due_on,
+        RetainedCase.closed_on,
+        RetainedCase.outcome_id,
+        RetainedCase.feedback_on,
+        RetainedCase.feedback_due_on,
+    ).where(RetainedCase.received_on >= quarter.start, RetainedCase.received_on < quarter.end)
+    return [_Row(*tuple(row)) for query in (statement, retained) for row in session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -783,7 +811,11 @@ def refresh(session: Session, today: dt.date) -> RefreshReport:
     # A quarter keeps the threshold it was first published with: two releases of the same
     # cases protected differently could be combined to undo the protection.
     current_k = policy.values(session).anonymity_threshold
-    first = session.scalar(select(func.min(Case.received_on)))
+    firsts = [
+        session.scalar(select(func.min(Case.received_on))),
+        session.scalar(select(func.min(RetainedCase.received_on))),
+    ]
+    first = min((d for d in firsts if d is not None), default=None)
     existing = {(r.period, r.kind): r for r in session.scalars(select(InsightRelease))}
     taxonomy: _Taxonomy | None = None
     computed = []

@@ -15,6 +15,8 @@ from portal.services.wording import N_
 POLICY_ID = 1
 #: The anonymity threshold may never go below this (DESIGN.md invariant 5).
 MIN_THRESHOLD = 3
+#: Smallest and largest retention period, in days (the policy's and each outcome's).
+RETENTION_DAYS = (30, 36_500)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class PolicyValues:
     insights_min_headcount: int = 20
     signal_threshold: int = 5
     attachments_keep_uncleaned: bool = False
+    retention_days: int = 730
+    retention_warning_days: int = 30
 
 
 # (field, smallest, largest): the law's deadlines are upper bounds; longer ones are refused.
@@ -36,6 +40,9 @@ LIMITS = {
     "anonymity_threshold": (MIN_THRESHOLD, 100),
     "insights_min_headcount": (1, 100_000),
     "signal_threshold": (MIN_THRESHOLD, 10_000),
+    # A closed case is kept at least a month (the warning must come first) and at most 100 years.
+    "retention_days": RETENTION_DAYS,
+    "retention_warning_days": (1, 365),
 }
 
 #: The policy's yes/no switches (not in the taxonomy file: set in the admin console).
@@ -92,6 +99,15 @@ def update(session: Session, **changes: int | bool) -> dict[str, tuple[int, int]
         if old != new:
             setattr(row, name, new)
             changed[name] = (old, new)
+    if row.retention_warning_days >= row.retention_days:
+        # The warning must come while the case is still closed and kept, not after the purge.
+        raise InvalidInput(
+            "retention_warning_days",
+            N_(
+                "retention_warning_days must be below retention_days (%(days)d).",
+                days=row.retention_days,
+            ),
+        )
     if row.signal_threshold < row.anonymity_threshold:
         # An alert names a group; it must never name one smaller than a report could show.
         raise InvalidInput(

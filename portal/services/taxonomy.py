@@ -417,7 +417,7 @@ def _load_outcomes(session: Session, raw: object) -> int:
     for pos, item in enumerate(items, start=1):
         unknown = (
             set(item)
-            - {"code", "label", "substantiated"}
+            - {"code", "label", "substantiated", "retention_days"}
             - translation_keys(item, Outcome.TRANSLATED)
         )
         if unknown:
@@ -425,7 +425,9 @@ def _load_outcomes(session: Session, raw: object) -> int:
         substantiated = item.get("substantiated", False)
         if not isinstance(substantiated, bool):
             raise TaxonomyError(f"[[outcomes]] entry {pos}: 'substantiated' must be true or false")
+        retention = check_retention_days(f"[[outcomes]] entry {pos}", item.get("retention_days"))
         row = existing.get(item["code"]) or Outcome(code=item["code"])
+        row.retention_days = retention
         row.label, row.substantiated, row.position, row.active = (
             item["label"],
             substantiated,
@@ -440,6 +442,18 @@ def _load_outcomes(session: Session, raw: object) -> int:
             row.active = False
     session.flush()
     return len(items)
+
+
+def check_retention_days(where: str, value: object) -> int | None:
+    """An outcome's ``retention_days``: absent (the policy's period) or whole days in range."""
+    if value is None:
+        return None
+    low, high = policy.RETENTION_DAYS
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise TaxonomyError(
+            f"{where}: 'retention_days' must be a whole number of days from {low} to {high}"
+        )
+    return value
 
 
 def _load_policy(session: Session, raw: object) -> None:

@@ -123,7 +123,10 @@ def export_data(session: Session) -> dict[str, Any]:
         for s in taxonomy.statuses(session, include_inactive=False)
     ]
     data["outcomes"] = [
-        {"code": o.code} | _texts(o) | ({"substantiated": True} if o.substantiated else {})
+        {"code": o.code}
+        | _texts(o)
+        | ({"substantiated": True} if o.substantiated else {})
+        | ({"retention_days": o.retention_days} if o.retention_days is not None else {})
         for o in taxonomy.outcomes(session, include_inactive=False)
     ]
     values = policy.values(session)
@@ -199,7 +202,10 @@ _TABLE_KEYS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "sites": (("code", "label"), frozenset({"code", "label", "headcount"})),
     "departments": (("code", "label"), frozenset({"code", "label", "headcount"})),
     "statuses": (("code", "label", "kind"), frozenset({"code", "label", "kind"})),
-    "outcomes": (("code", "label"), frozenset({"code", "label", "substantiated"})),
+    "outcomes": (
+        ("code", "label"),
+        frozenset({"code", "label", "substantiated", "retention_days"}),
+    ),
 }
 _RULE_TEXT_KEYS = ("category", "site", "department", "queue", "priority")
 
@@ -305,6 +311,8 @@ def validate(session: Session, data: Mapping[str, Any]) -> None:
                     raise TaxonomyError(f"{where}: 'headcount' must be a whole number of employees")
             if "substantiated" in item and not isinstance(item["substantiated"], bool):
                 raise TaxonomyError(f"{where}: 'substantiated' must be true or false")
+            if "retention_days" in item:
+                taxonomy.check_retention_days(where, item["retention_days"])
         codes[key] = seen
     fallback = data.get("fallback_queue", taxonomy.FALLBACK_SLUG)
     if not isinstance(fallback, str) or fallback not in codes["queues"]:

@@ -83,6 +83,7 @@ ACTION_LABELS = {
     Action.SIGNALS_RAISED: _l("Systemic-signal alerts raised"),
     Action.INSIGHTS_REFRESHED: _l("Insight figures computed"),
     Action.REMINDERS_SENT: _l("Deadline reminders sent"),
+    Action.RETENTION_RUN: _l("Retention: closed cases warned about or deleted"),
     Action.REPORTER_DAY: _l("Reporter events of a day (counts)"),
 }
 

@@ -232,6 +232,12 @@ class PolicyForm(PortalForm):
     signal_threshold = _policy_field(
         "signal_threshold", _l("Concerns in one category, unit and quarter that raise an alert")
     )
+    retention_days = _policy_field(
+        "retention_days", _l("Keep a closed case this many days, then delete it")
+    )
+    retention_warning_days = _policy_field(
+        "retention_warning_days", _l("Warn its holders this many days before the deletion")
+    )
     attachments_keep_uncleaned = BooleanField(
         _l("Let reporters send an attachment that cannot be cleaned as it is, after a warning")
     )

@@ -12,7 +12,7 @@ from wtforms import BooleanField, SelectChoice, SelectField
 from wtforms.validators import DataRequired
 
 from portal import i18n
-from portal.services import access, signals
+from portal.services import access, retention, signals
 from portal.services.cases import CaseDetail
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
 from portal.services.permissions import Permission
@@ -238,3 +238,10 @@ def _signal_alerts() -> dict[str, object]:
 
 
 CASE_LIST_PANELS.append(_signal_alerts)
+
+
+def _retention_notice() -> dict[str, object]:
+    return {"retention_pending": retention.pending_for(state.db(), current_staff())}
+
+
+CASE_LIST_PANELS.append(_retention_notice)
