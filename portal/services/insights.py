@@ -705,10 +705,11 @@ def kpis(volume: Release, progress: Release | None, substantiated: Iterable[str]
     site_view = volume.views["site"]
     # Per 100 employees over the whole organisation needs every site's headcount.
     per_100 = None
-    if site_heads and all(
+    employees = sum(site_heads.values())
+    if employees > 0 and all(  # a headcount of 0 everywhere says nothing per employee
         label.code in site_heads for label in site_view.rows if label.code != NOT_GIVEN
     ):
-        per_100 = 100 * total / sum(site_heads.values())
+        per_100 = 100 * total / employees
     anonymous_share = (
         disclosure.rate(anonymous, total, k)
         if anonymous is not None and named is not None
