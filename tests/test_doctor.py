@@ -471,9 +471,11 @@ def healthy(app: Flask, db: Session, portal: Portal, settings: Settings) -> Sett
 
 
 def _doctor(settings: Settings, *args: str) -> tuple[int, str]:
+    # The app shares the test database's engine (tests/conftest.py), which the app fixture
+    # disposes at teardown. Disposing it here, with the test's own session still using it,
+    # orphaned a pooled connection that was later collected still open (a ResourceWarning).
     application = create_app(settings)
     result = application.test_cli_runner().invoke(args=["doctor", *args])
-    application.extensions["portal"].engine.dispose()
     return result.exit_code, result.output
 
 
