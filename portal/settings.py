@@ -110,8 +110,9 @@ class Settings:
     # Redis URL for rate-limit counters shared by several app servers; empty = in memory.
     redis_url: str = ""
     # How many reverse proxies in front of gunicorn each append the client's address to
-    # X-Forwarded-For. The rate limits take the client address that many entries from the
-    # right (and only there: it is never stored or logged). 0 = ignore the header: every
+    # X-Forwarded-For (invariant-ok: read for the HMAC-keyed rate limits only). They take the
+    # address that many entries from the right; it is never stored or logged. 0 = ignore the
+    # header: every
     # client then has the proxy's address. Set it only when nothing but the proxy can reach
     # gunicorn, or anyone can pick their own address.
     proxy_hops: int = 0

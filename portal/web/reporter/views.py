@@ -12,6 +12,7 @@ from flask import make_response, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.datastructures import FileStorage
 from wtforms import SelectChoice
 
 from portal import crypto, i18n
@@ -170,6 +171,27 @@ def _too_many(wait: int) -> int:
     return max(1, -(-wait // 60))
 
 
+def _form_page(
+    template: str, status: int, wait: int, files: list[FileStorage] | None, **context: object
+) -> ResponseReturnValue:
+    """A reporter form page shown again (or first): what was typed stays in ``context``'s form;
+    over a submission limit it says how long to wait, with Retry-After; and when files were
+    chosen it says they must be chosen again (a browser never refills a file input)."""
+    response = make_response(
+        render_template(
+            template,
+            wait_minutes=_too_many(wait) if wait else None,
+            files_dropped=status >= 400 and bool(uploads.chosen(files)),
+            settings=state.settings(),
+            **context,
+        ),
+        status,
+    )
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @bp.route("/report", methods=["GET", "POST"])
 def report() -> ResponseReturnValue:
     session = state.db()
@@ -217,24 +239,17 @@ def report() -> ResponseReturnValue:
                 return response
     status = 429 if wait else 503 if problem == "busy" else 400 if request.method == "POST" else 200
     form.access_code.data = ""  # never sent back to the browser
-    response = make_response(
-        render_template(
-            "reporter/report.html",
-            form=form,
-            problem=problem,
-            wait_minutes=_too_many(wait) if wait else None,
-            access_code_required=bool(settings.report_access_code_hash),
-            settings=settings,
-            always_receive=choices.always_receive,
-            rules=rules,
-            # A browser never fills a file input again: say so when files were chosen.
-            files_dropped=status >= 400 and bool(uploads.chosen(form.files.data)),
-        ),
+    return _form_page(
+        "reporter/report.html",
         status,
+        wait,
+        form.files.data,
+        form=form,
+        problem=problem,
+        access_code_required=bool(settings.report_access_code_hash),
+        always_receive=choices.always_receive,
+        rules=rules,
     )
-    if wait:
-        response.headers["Retry-After"] = str(wait)
-    return response
 
 
 csrf_recoverable("reporter.report")
@@ -389,24 +404,18 @@ def followup_case() -> ResponseReturnValue:
         case = followup.view(session, reporter_key)
     except UnknownReceipt:
         return _expired_session()
-    response = make_response(
-        render_template(
-            "reporter/followup_case.html",
-            case=case,
-            form=form,
-            leave_form=LeaveForm(),
-            sent=sent,
-            problem=problem,
-            wait_minutes=_too_many(wait) if wait else None,
-            settings=state.settings(),
-            rules=rules,
-            files_dropped=status >= 400 and bool(uploads.chosen(form.files.data)),
-        ),
+    return _form_page(
+        "reporter/followup_case.html",
         status,
+        wait,
+        form.files.data,
+        case=case,
+        form=form,
+        leave_form=LeaveForm(),
+        sent=sent,
+        problem=problem,
+        rules=rules,
     )
-    if wait:
-        response.headers["Retry-After"] = str(wait)
-    return response
 
 
 csrf_recoverable("reporter.followup_case")
