@@ -67,10 +67,8 @@ import gc
 import io
 import json
 import os
-import platform
 import re
 import resource
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -79,15 +77,15 @@ import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import benchlib
 import pikepdf
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -320,29 +318,6 @@ def make_samples(quick: bool, target_mib: float) -> list[Sample]:
 # --- the database and the app ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def temporary_postgres(base_url: str) -> Iterator[str]:
-    """A fresh database on the server of ``base_url``, dropped afterwards (as the tests do)."""
-    url = make_url(base_url)
-    name = f"portal_bench_{crypto.random_id()[:12]}"
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def server_version(engine: Engine) -> str:
-    if engine.dialect.name == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    with engine.connect() as conn:
-        return f"PostgreSQL {conn.execute(text('SHOW server_version')).scalar_one()}"
-
-
 def prepare_database(settings: Settings) -> tuple[str, StaffUser]:
     """Migrate, load the default taxonomy, add one enrolled ombudsperson in "general" and "hr"
     (without one the report form says the channel is not open)."""
@@ -367,7 +342,7 @@ def prepare_database(settings: Settings) -> tuple[str, StaffUser]:
             session.commit()
             user = created.user
             session.expunge(user)
-        return server_version(engine), user
+        return benchlib.server_version(engine), user
     finally:
         engine.dispose()
 
@@ -660,37 +635,6 @@ def phase_download(app: Flask, user: StaffUser, count: int, rounds: int) -> dict
 # --- report ------------------------------------------------------------------------------------
 
 
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
-
-
-def machine_info() -> dict[str, str]:
-    cpu = "unknown"
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus (nproc)": str(len(os.sched_getaffinity(0))),
-        "cpu model": cpu,
-        "memory": memory,
-        "python": platform.python_version(),
-        "packages": ", ".join(
-            f"{p} {_version(p)}" for p in ("Pillow", "pikepdf", "PyNaCl", "Flask", "Werkzeug")
-        ),
-        "load average at start": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
 def _memory_text(memory: dict[str, Any]) -> str:
     scope = "this phase" if memory["peak_is_this_phase"] else "process since start"
     return (
@@ -840,13 +784,15 @@ def run(args: argparse.Namespace, database_url: str, workdir: Path) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("Portal attachments benchmark (issue 5)\n")
-    info = machine_info()
+    info = benchlib.machine_info(("Pillow", "pikepdf", "PyNaCl", "Flask", "Werkzeug"))
     for key, value in info.items():
         print(f"{key}: {value}")
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="portal-bench-att-")))
         url = (
-            stack.enter_context(temporary_postgres(args.database_url)) if args.database_url else ""
+            stack.enter_context(benchlib.temporary_postgres(args.database_url))
+            if args.database_url
+            else ""
         )
         figures = run(args, url, workdir)
     info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())

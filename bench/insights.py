@@ -38,11 +38,9 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import random
 import re
 import resource
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -52,6 +50,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import benchlib
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete, insert, make_url, select, text
@@ -295,9 +294,6 @@ def _cumulative(weights: list[float]) -> list[float]:
     return out
 
 
-COLUMNS = [column.name for column in Case.__table__.columns]
-
-
 def insert_cases(engine: Engine, generator: Generator, count: int, batch: int) -> float:
     """Insert ``count`` generated cases; returns the seconds spent generating rows in Python
     (the rest of the wall time is the database)."""
@@ -322,11 +318,14 @@ def insert_cases(engine: Engine, generator: Generator, count: int, batch: int) -
 
 
 def _copy(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """COPY the generated columns; a column the generator leaves out (one added by a later
+    migration, say) takes its database default, as with the SQLite INSERT."""
     raw = conn.connection.driver_connection  # psycopg.Connection
-    names = ", ".join(COLUMNS)
+    columns = list(rows[0])
+    names = ", ".join(columns)
     with raw.cursor() as cursor, cursor.copy(f"COPY cases ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([row[name] for name in COLUMNS])
+            copy.write_row([row[name] for name in columns])
 
 
 # --- the database ------------------------------------------------------------------------------
@@ -337,24 +336,8 @@ def bench_database(kind: str, url: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield url or f"sqlite:///{workdir / 'portal.db'}"
         return
-    base = make_url(url or DEFAULT_POSTGRES)
-    name = f"bench_insights_{crypto.random_id()[:12]}"
-    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def server_version(engine: Engine) -> str:
-    if engine.dialect.name == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    with engine.connect() as conn:
-        return f"PostgreSQL {conn.execute(text('SHOW server_version')).scalar_one()}"
+    with benchlib.temporary_postgres(url or DEFAULT_POSTGRES, "bench_insights") as made:
+        yield made
 
 
 def database_size(engine: Engine, url: str) -> str:
@@ -653,27 +636,6 @@ def measure_http(
 # --- report ------------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, str]:
-    cpu = "unknown"
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus (nproc)": str(len(os.sched_getaffinity(0))),
-        "cpu model": cpu,
-        "memory": memory,
-        "python": platform.python_version(),
-        "load average at start": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
 def print_latencies(title: str, rows: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     width = max([len(name) for name in rows] + [10])
@@ -731,7 +693,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     engine = make_engine(url)
     try:
-        figures["database"] = server_version(engine)
+        figures["database"] = benchlib.server_version(engine)
         print(f"database: {figures['database']}")
         migrate.upgrade(engine)
         with make_sessionmaker(engine)() as session:
@@ -835,7 +797,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("Portal insights benchmark (issue 4)\n")
-    info = machine_info()
+    info = benchlib.machine_info(("SQLAlchemy", "psycopg", "Flask"))
     for key, value in info.items():
         print(f"{key}: {value}")
     with (
