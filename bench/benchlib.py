@@ -236,7 +236,9 @@ def child_pids(parent: int | None) -> list[int]:
 
 def process_tree_cpu(root: int) -> float | None:
     """CPU seconds (user + system, all threads) used so far by ``root`` and its children, read
-    from /proc; None where there is no /proc. A worker that exits takes its share with it."""
+    from /proc; None where there is no /proc. A worker that exited and was reaped by ``root``
+    still counts (``root``'s cutime and cstime); ``root``'s own share goes with it when it is
+    killed."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     found = False
@@ -249,10 +251,40 @@ def process_tree_cpu(root: int) -> float | None:
             except OSError:
                 continue  # exited meanwhile
             fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
-            if int(entry) == root or int(fields[1]) == root:
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+            if int(entry) == root:
+                total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
                 found = True
+            elif int(fields[1]) == root:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / tick if found else None
+
+
+def command_cpu(name: str) -> float:
+    """CPU seconds used so far by the live processes called ``name`` (their comm), e.g. the
+    PostgreSQL backends of this machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path("/proc", entry, "stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.index("(") + 1 : stat.rindex(")")] == name:
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all cores have spent busy (not idle, not waiting for I/O) since boot."""
+    with contextlib.suppress(OSError, ValueError):
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 # --- the client --------------------------------------------------------------------------------
