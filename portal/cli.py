@@ -11,7 +11,7 @@ portal totp SECRET               the current second-factor code for a secret (re
 portal reset-password EMAIL      temporary password; keeps access with --recovery-key
 portal serve                     serve with gunicorn
 portal notify / sla-check        batched new-case notices, deadline reminders (cli_notify.py)
-portal doctor [--json]           check the deployment and print what to fix (cli_doctor.py)
+portal doctor [--json] ...       check the deployment and print what to fix (cli_doctor.py)
 portal backup / restore FILE     encrypted backups of the database and secrets (cli_backup.py)
 portal purge [--dry-run]         retention: warn about, then delete, long-closed cases
 """

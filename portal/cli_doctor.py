@@ -2,7 +2,8 @@
 
 One line per check: OK, WARN, FAIL or SKIP, what was found and, unless OK, what to do. Exit
 status 1 when any check FAILs, 0 otherwise (WARN alone is 0). `--json` prints the same as one
-JSON object for monitoring.
+JSON object for monitoring. `--workers` and `--threads` tell the Argon2 pool check how
+`portal serve` runs (doctor cannot see the server it checks), so it can count every worker.
 """
 
 from __future__ import annotations
@@ -50,10 +51,23 @@ def line(result: doctor.CheckResult) -> str:
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for monitoring).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The --workers given to `portal serve` (to size the Argon2 pool for all of them).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The --threads given to `portal serve`.",
+)
 @with_appcontext
-def doctor_command(as_json: bool) -> None:
-    """Check secrets, database, policy, TLS, mail, Redis, Argon2 costs, staffing, backups, the
-    quick exit and logging; print what to fix. Exit status 1 if any check FAILs."""
+def doctor_command(as_json: bool, workers: int | None, threads: int | None) -> None:
+    """Check secrets, database, policy, TLS, mail, Redis, Argon2 costs and pool, the proxy
+    hops, staffing, backups, the quick exit and logging; print what to fix. Exit status 1 if
+    any check FAILs."""
     state: PortalState = current_app.extensions["portal"]
     settings = state.settings
     url = settings.effective_database_url
@@ -66,7 +80,13 @@ def doctor_command(as_json: bool) -> None:
     )
     engine = make_engine(url, **options)
     try:
-        report = doctor.run(settings, engine, state.clock(), https_headers(current_app))
+        report = doctor.run(
+            settings,
+            engine,
+            state.clock(),
+            https_headers(current_app),
+            server=doctor.Server(workers, threads),
+        )
     finally:
         engine.dispose()
     if as_json:

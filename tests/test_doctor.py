@@ -4,9 +4,12 @@ with its fix sentence, on a bad one; exit codes; the --json shape."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +17,26 @@ from flask import Flask
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from portal import create_app, migrate
+from portal import create_app, crypto, migrate
 from portal.cli import DEMO_DOMAIN
 from portal.cli_doctor import https_headers
 from portal.db import make_engine
 from portal.instance import SECRET_FILES, ensure_secrets
 from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, StaffUser
-from portal.services import audit, doctor
+from portal.services import access_code, audit, doctor
 from portal.services.audit import Action
 from portal.services.doctor import Status
-from portal.settings import PRODUCTION_ARGON2, TEST_ARGON2, Settings
-from tests.conftest import REDIS_URL, DatabaseUnderTest, Portal, cheap_settings
+from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Settings
+from tests.conftest import (
+    PASSWORD,
+    REDIS_URL,
+    DatabaseUnderTest,
+    Portal,
+    cheap_settings,
+    csrf_token,
+    next_code,
+    report_form,
+)
 
 QUEUES = ("general", "hr", "ethics", "safety", "board")
 NOW = dt.datetime(2026, 5, 14, 9, 0, tzinfo=dt.UTC)
@@ -38,6 +50,7 @@ def good(settings: Settings) -> Settings:
         smtp_host="mail.example.org",
         smtp_from="ombuds@example.org",
         log_level="INFO",
+        proxy_hops=1,
     )
 
 
@@ -456,6 +469,229 @@ def test_debug_logging(tmp_path: Path) -> None:
     assert doctor.check_log_level(development).status is Status.WARN
 
 
+# --- the Argon2 pool ------------------------------------------------------------------------------
+
+GIB = 1024**3
+MIB = 1024**2
+#: A machine of 8 GiB and 4 CPUs, not in a container.
+EIGHT_GIB = doctor.Machine(8 * GIB, "the machine's memory", 4, 8 * GIB)
+
+
+def _pool(tmp_path: Path, **changes: object) -> Settings:
+    return good(cheap_settings(tmp_path)).replace(**changes)
+
+
+def test_argon2_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> None:
+    """docs/deploy.md's start: workers = cores, threads = 2, argon2_max_concurrent = 1."""
+    settings = _pool(tmp_path, argon2_max_concurrent=1)
+    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    assert result.status is Status.OK and result.fix == ""
+    assert "each worker runs at most 1 Argon2 computation(s) at once" in result.message
+    assert "at worst 256 MiB of Argon2 memory at once (4 worker(s) × 1 × 64 MiB)" in result.message
+    assert "of 8.0 GiB (the machine's memory)" in result.message
+
+
+def test_argon2_pool_without_workers_counts_one_and_says_how_to_count_them_all(
+    tmp_path: Path,
+) -> None:
+    result = doctor.check_argon2_pool(_pool(tmp_path), EIGHT_GIB, doctor.Server())
+    # automatic: a quarter of 8 GiB holds 32 computations of 64 MiB, at most one per CPU
+    assert result.status is Status.OK
+    assert "(automatic: 4)" in result.message and "one worker process: 4 × 64 MiB" in result.message
+    assert "pass --workers and --threads as given to `portal serve`" in result.message
+
+
+def test_argon2_pool_above_the_machine_memory_fails_with_the_value_to_set(tmp_path: Path) -> None:
+    machine = doctor.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
+    # automatic on 1 GiB: 4 slots per process; 8 threaded workers can hold 8 × 4 × 64 MiB.
+    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=8, threads=4))
+    assert result.status is Status.FAIL
+    assert "at worst 2.0 GiB of Argon2 memory at once (8 worker(s) × 4 × 64 MiB)" in result.message
+    assert "more than the machine's memory (1.0 GiB)" in result.message
+    assert result.fix.startswith("set argon2_max_concurrent = 1 (PORTAL_ARGON2_MAX_CONCURRENT)")
+    assert "or run fewer workers" in result.fix and "docs/deploy.md" in result.fix
+
+
+def test_argon2_pool_above_half_the_memory_warns(tmp_path: Path) -> None:
+    machine = doctor.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
+    settings = _pool(tmp_path, argon2_max_concurrent=4)
+    result = doctor.check_argon2_pool(settings, machine, doctor.Server(workers=3, threads=4))
+    assert result.status is Status.WARN
+    assert (
+        "768 MiB" in result.message and "more than half of the machine's memory" in result.message
+    )
+    assert result.fix.startswith("set argon2_max_concurrent = 2")
+
+
+def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> None:
+    machine = doctor.Machine(256 * MIB, "the machine's memory", 4, 256 * MIB)
+    settings = _pool(tmp_path, argon2_max_concurrent=1)
+    result = doctor.check_argon2_pool(settings, machine, doctor.Server(workers=8, threads=1))
+    assert result.status is Status.FAIL
+    assert result.fix.startswith("run at most 2 worker(s), or give the machine more memory")
+    assert "keep the Argon2 costs" in result.fix
+
+
+def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> None:
+    """The automatic size reads the physical memory (as the app does), which a container's
+    limit does not lower: doctor compares with the limit."""
+    machine = doctor.Machine(512 * MIB, "the container's memory limit", 16, 64 * GIB)
+    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=1))
+    assert result.status is Status.FAIL
+    assert "one worker" not in result.message and "(1 worker(s) × 16 × 64 MiB)" in result.message
+    assert "more than the container's memory limit (512 MiB)" in result.message
+    assert result.fix.startswith("set argon2_max_concurrent = 4")
+
+
+@pytest.mark.parametrize(
+    ("wait", "status", "message"),
+    [
+        (0, Status.WARN, "gets the 'busy' page at once"),
+        (10, Status.OK, "waits up to 10 s for a slot"),
+        (11, Status.WARN, "may wait 33 s for Argon2 slots"),
+        (20, Status.FAIL, "60 s in all, not less than gunicorn's 60 s worker timeout"),
+        (30, Status.FAIL, "90 s in all"),
+    ],
+)
+def test_argon2_wait(tmp_path: Path, wait: int, status: Status, message: str) -> None:
+    settings = _pool(tmp_path, argon2_max_concurrent=1, argon2_wait_seconds=wait)
+    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    assert result.status is status and message in result.message
+    if status is not Status.OK:
+        fix = "= 10 (the default)" if wait == 0 else "to 10 or less (PORTAL_ARGON2_WAIT_SECONDS"
+        assert fix in result.fix
+
+
+def test_argon2_wait_does_not_matter_where_no_request_ever_waits(tmp_path: Path) -> None:
+    """Sync workers (one request at a time) never find their slot busy."""
+    settings = _pool(tmp_path, argon2_max_concurrent=1, argon2_wait_seconds=30)
+    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=1))
+    assert result.status is Status.OK, result
+
+
+def test_argon2_pool_above_the_cpus_warns_and_every_problem_is_listed(tmp_path: Path) -> None:
+    settings = _pool(tmp_path, argon2_max_concurrent=96, argon2_wait_seconds=20)
+    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=1))
+    assert result.status is Status.FAIL  # the wait fails; the CPUs and the memory warn
+    assert "argon2_wait_seconds is 20" in result.message
+    assert "argon2_max_concurrent is 96, more than the 4 CPU(s)" in result.message
+    assert "6.0 GiB of Argon2 memory" in result.message and "more than half" in result.message
+    assert "set argon2_wait_seconds to 10 or less" in result.fix
+    assert "set argon2_max_concurrent to 4 or less, or 0 (automatic)" in result.fix
+    assert "set argon2_max_concurrent = 64" in result.fix
+
+
+def test_argon2_pool_with_the_memory_unknown(tmp_path: Path) -> None:
+    machine = doctor.Machine(0, "the machine's memory", 2, 0)
+    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server())
+    assert result.status is Status.OK
+    assert "(automatic: 2)" in result.message and "memory is unknown" in result.message
+
+
+def test_this_machine_reads_proc_meminfo_and_a_cgroup_limit(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:        8049032 kB\nMemFree:  1 kB\n")
+    assert doctor._meminfo_total(meminfo) == 8049032 * 1024
+    assert doctor._meminfo_total(tmp_path / "missing") == 0
+    limit = tmp_path / "memory.max"
+    limit.write_text("max\n")
+    assert doctor._cgroup_limit(limit) == 0
+    limit.write_text("536870912\n")
+    assert doctor._cgroup_limit(limit) == 512 * MIB
+    here = doctor.this_machine()
+    assert here.memory_bytes > 0 and here.cpus >= 1 and here.physical_bytes > 0
+
+
+def test_no_request_runs_more_argon2_than_the_doctor_assumes(
+    app: Flask, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARGON2_PER_REQUEST_MAX, counted: the Argon2 computations (pool slots) of each request
+    that runs any, through the web."""
+    taken = []
+    real = crypto._argon2_slot
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        taken.append(1)
+        with real():
+            yield
+
+    monkeypatch.setattr(crypto, "_argon2_slot", counted)
+    user = portal.staff("olga")
+    client = app.test_client()
+
+    def computations(url: str, data: dict[str, object]) -> int:
+        token = csrf_token(client.get("/followup").text)
+        taken.clear()
+        response = client.post(url, data={"csrf_token": token, **data})
+        assert response.status_code in (302, 303), response.text
+        return len(taken)
+
+    counts = {
+        "concern": computations("/report", report_form()),
+        "staff log-in": computations("/staff/login", {"email": user.email, "password": PASSWORD}),
+    }
+    client.post(
+        "/staff/login/code",
+        data={
+            "csrf_token": csrf_token(client.get("/staff/login/code").text),
+            "code": next_code(app, user),
+        },
+    )
+    counts["password change"] = computations(
+        "/staff/account/password",
+        {"current": PASSWORD, "new": "another long password", "confirm": "another long password"},
+    )
+
+    assert counts == {"concern": 1, "staff log-in": 2, "password change": 3}
+    assert max(counts.values()) == doctor.ARGON2_PER_REQUEST_MAX
+
+
+# --- proxy_hops -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_proxy_hops_behind_the_tls_proxy_passes(tmp_path: Path, hops: int) -> None:
+    result = doctor.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
+    assert result.status is Status.OK and result.fix == ""
+    assert f"proxy_hops is {hops}: the rate limits take the client's address" in result.message
+
+
+def test_https_without_proxy_hops_fails(tmp_path: Path) -> None:
+    settings = good(cheap_settings(tmp_path)).replace(
+        proxy_hops=0, submit_max_per_client=5, submit_client_window_seconds=600
+    )
+    result = doctor.check_proxy_hops(settings)
+    assert result.status is Status.FAIL
+    assert "so a TLS proxy is in front of gunicorn, but proxy_hops is 0" in result.message
+    assert "all reporters together may send 5 concerns per 10 minutes" in result.message
+    assert "set proxy_hops (PORTAL_PROXY_HOPS)" in result.fix
+    assert "1 for nginx as in docs/deploy.md" in result.fix
+    assert "`proxy_set_header X-Forwarded-For $remote_addr`" in result.fix
+
+
+@pytest.mark.parametrize("hops", [3, 5])
+def test_more_proxy_hops_than_plausible_warns(tmp_path: Path, hops: int) -> None:
+    result = doctor.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
+    assert result.status is Status.WARN
+    assert f"proxy_hops is {hops}, more proxies than a usual deployment has" in result.message
+    assert "escape the per-client limits" in result.message
+    assert "set proxy_hops (PORTAL_PROXY_HOPS) to the number of proxies" in result.fix
+
+
+def test_proxy_hops_without_a_proxy(tmp_path: Path) -> None:
+    local = good(cheap_settings(tmp_path)).replace(portal_url="http://localhost:5000")
+    spoofable = doctor.check_proxy_hops(local.replace(proxy_hops=1))
+    assert spoofable.status is Status.WARN
+    assert "any client can write its own address" in spoofable.message
+    assert (
+        spoofable.fix == "set proxy_hops = 0 unless a proxy that sets X-Forwarded-For is in front"
+    )
+    assert doctor.check_proxy_hops(local.replace(proxy_hops=0)).status is Status.OK
+    unknown = doctor.check_proxy_hops(local.replace(portal_url="", proxy_hops=0))
+    assert unknown.status is Status.OK and "portal_url is empty" in unknown.message
+
+
 # --- the command ----------------------------------------------------------------------------------
 
 
@@ -483,9 +719,9 @@ def test_healthy_deployment_exits_0_with_one_ok_line_per_check(healthy: Settings
     code, output = _doctor(healthy)
     lines = output.splitlines()
     assert code == 0, output
-    assert len(lines) == 20  # 19 checks and the summary
+    assert len(lines) == 22  # 21 checks and the summary
     assert all(line.startswith("OK    ") for line in lines[:-1]), output
-    assert lines[-1] == "19 OK, 0 WARN, 0 FAIL, 0 SKIP"
+    assert lines[-1] == "21 OK, 0 WARN, 0 FAIL, 0 SKIP"
     assert "Fix:" not in output
 
 
@@ -493,7 +729,7 @@ def test_warn_alone_exits_0(healthy: Settings) -> None:
     code, output = _doctor(healthy.replace(smtp_host="", smtp_from=""))
     assert code == 0, output
     assert "WARN  mail" in output and ". Fix: set smtp_host, smtp_from" in output
-    assert output.splitlines()[-1] == "18 OK, 1 WARN, 0 FAIL, 0 SKIP"
+    assert output.splitlines()[-1] == "20 OK, 1 WARN, 0 FAIL, 0 SKIP"
 
 
 def test_one_fail_exits_1(healthy: Settings) -> None:
@@ -512,7 +748,7 @@ def test_json_shape(healthy: Settings, db: Session) -> None:
     data = json.loads(output)
     assert code == 1 and data["exit_code"] == 1 and data["ok"] is False
     assert set(data) == {"ok", "exit_code", "counts", "checks"}
-    assert data["counts"] == {"OK": 17, "WARN": 0, "FAIL": 2, "SKIP": 0}
+    assert data["counts"] == {"OK": 19, "WARN": 0, "FAIL": 2, "SKIP": 0}
     assert all(set(c) == {"name", "status", "message", "fix"} for c in data["checks"])
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["anonymity-threshold"]["status"] == "FAIL"
@@ -523,6 +759,71 @@ def test_json_shape(healthy: Settings, db: Session) -> None:
         "message": "1 active admin account(s)",
         "fix": "",
     }
+
+
+def test_json_of_the_argon2_pool_and_proxy_checks(healthy: Settings) -> None:
+    settings = healthy.replace(proxy_hops=0, argon2_max_concurrent=1, argon2_wait_seconds=20)
+
+    code, output = _doctor(settings, "--json", "--workers", "4", "--threads", "2")
+
+    by_name = {c["name"]: c for c in json.loads(output)["checks"]}
+    assert code == 1
+    pool, hops = by_name["argon2-pool"], by_name["proxy-hops"]
+    assert pool["status"] == "FAIL" and "argon2_wait_seconds is 20" in pool["message"]
+    assert "(4 worker(s) × 1 × 64 MiB)" in pool["message"]
+    assert pool["fix"].startswith("set argon2_wait_seconds to 10 or less")
+    assert hops["status"] == "FAIL" and hops["fix"].startswith("set proxy_hops")
+    names = [c["name"] for c in json.loads(output)["checks"]]
+    assert names.index("argon2") + 1 == names.index("argon2-pool")
+    assert names.index("argon2-pool") + 1 == names.index("proxy-hops")
+
+
+def test_workers_and_threads_must_be_whole_numbers_from_1(healthy: Settings) -> None:
+    code, output = _doctor(healthy, "--workers", "0")
+    assert code == 2 and "0 is not in the range x>=1" in output
+
+
+def test_doctor_output_never_prints_a_secret(healthy: Settings) -> None:
+    """Whatever fails, neither output carries a secret: the instance secrets, the SMTP and
+    Redis passwords, the access code's hash."""
+    settings = healthy.replace(
+        smtp_password="smtp-password-s3cret",
+        smtp_username="ombuds",
+        redis_url="redis://:redis-password-s3cret@127.0.0.1:1/0",
+        report_access_code_hash=access_code.hash_code("the access code", TEST_ARGON2),
+        proxy_hops=0,
+        argon2_wait_seconds=30,
+    )
+    secrets = [
+        "smtp-password-s3cret",
+        "redis-password-s3cret",
+        settings.report_access_code_hash,
+    ]
+    for name in SECRET_FILES:
+        encoded = (settings.instance_path / name).read_text().strip()
+        secrets += [encoded, base64.b64decode(encoded).hex()]
+
+    outputs = [_doctor(settings)[1], _doctor(settings, "--json", "--workers", "2")[1]]
+
+    assert "FAIL  redis" in outputs[0] and "FAIL  proxy-hops" in outputs[0]
+    leaked = [s for s in secrets for output in outputs if s in output]
+    assert leaked == []
+
+
+def test_every_check_is_documented_in_order(healthy: Settings) -> None:
+    """docs/operations.md lists the checks, counts them and shows a sample: all three follow
+    the code."""
+    docs = (PROJECT_ROOT / "docs" / "operations.md").read_text()
+    section = docs.split("### The checks", 1)[1].split("\n### ", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE)
+    sample = docs.split("Sample output of `portal doctor", 1)[1].split("```", 2)[1]
+
+    _code, output = _doctor(healthy, "--json")
+
+    names = [c["name"] for c in json.loads(output)["checks"]]
+    assert documented == names
+    assert f"Doctor runs {len(names)} checks, in this order:" in section
+    assert re.findall(r"^[A-Z]{2,4} +([a-z0-9-]+) ", sample, flags=re.MULTILINE) == names
 
 
 def test_unmigrated_database_skips_the_database_checks(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,14 @@ from portal.models import (
 )
 from portal.services import backup
 from portal.services.policy import MIN_THRESHOLD, POLICY_ID, PolicyValues
-from portal.settings import PRODUCTION_ARGON2, Argon2Cost, Settings
+from portal.serving import WORKER_TIMEOUT_SECONDS
+from portal.settings import (
+    PRODUCTION_ARGON2,
+    Argon2Cost,
+    Settings,
+    auto_argon2_pool_size,
+    total_memory_bytes,
+)
 
 #: The audit action `portal backup` records. Doctor finds backups by this exact string (it does
 #: not import the backup code), so the two must stay equal: a test pins it here.
@@ -59,6 +67,17 @@ REDIS_TIMEOUT_SECONDS = 3.0
 #: b"\\0" * 32, a repeated word), never the output of ``portal init``: 32 random bytes have
 #: about 30 distinct values, and fewer than 16 happens with probability below 10^-20.
 MIN_DISTINCT_SECRET_BYTES = 16
+#: The most Argon2 computations one request runs, one after the other, each taking its own slot
+#: of the pool (so it may wait ``argon2_wait_seconds`` for each): a password change verifies the
+#: current password, wraps the key under the new one and hashes the new one. A test counts them.
+ARGON2_PER_REQUEST_MAX = 3
+#: How much of the machine's memory the Argon2 computations may hold at worst before doctor
+#: warns: the rest is for the workers themselves (about 150 MiB each), the database and the
+#: uploads in flight (docs/deploy.md, "Sizing workers, threads and the Argon2 pool").
+ARGON2_MEMORY_SHARE = 0.5
+#: How many reverse proxies a deployment plausibly has, each appending to X-Forwarded-For:
+#: nginx (1), and a load balancer in front of it (2).
+PLAUSIBLE_PROXY_HOPS = 2
 
 
 class Status(enum.StrEnum):
@@ -675,6 +694,237 @@ def check_log_level(settings: Settings) -> CheckResult:
     )
 
 
+# --- the Argon2 pool and the client address -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What doctor knows of the machine it runs on (the app server's, when run there)."""
+
+    memory_bytes: int  # what the portal may use: 0 where the system does not say
+    memory_source: str  # what that figure is, for the message
+    cpus: int
+    # What the automatic pool size is computed from, as the app computes it (the physical
+    # memory: more than ``memory_bytes`` in a container with a memory limit).
+    physical_bytes: int
+
+
+@dataclass(frozen=True)
+class Server:
+    """How `portal serve` runs the workers, as the operator tells doctor (``--workers`` and
+    ``--threads``); None where not told."""
+
+    workers: int | None = None
+    threads: int | None = None
+
+
+def _meminfo_total(path: Path = Path("/proc/meminfo")) -> int:
+    try:
+        for row in path.read_text().splitlines():
+            key, _, value = row.partition(":")
+            if key == "MemTotal" and value.split() and value.split()[0].isdigit():
+                return int(value.split()[0]) * 1024  # /proc/meminfo counts in kB = KiB
+    except OSError:
+        pass
+    return 0
+
+
+def _cgroup_limit(path: Path = Path("/sys/fs/cgroup/memory.max")) -> int:
+    """A container's memory limit (cgroup v2), or 0 where there is none."""
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        return 0
+    return int(value) if value.isdigit() else 0
+
+
+def this_machine() -> Machine:
+    physical = total_memory_bytes()
+    memory, source = _meminfo_total() or physical, "the machine's memory"
+    limit = _cgroup_limit()
+    if limit and (not memory or limit < memory):
+        memory, source = limit, "the container's memory limit"
+    return Machine(memory, source, os.cpu_count() or 1, physical)
+
+
+def _size(count: int) -> str:
+    mib = count / (1024 * 1024)
+    return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
+
+
+def _argon2_memory_findings(
+    settings: Settings, machine: Machine, server: Server, per_process: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(failures, warnings, what the worst case is) of the memory Argon2 can hold at once."""
+    cost = max(settings.kdf_memory_kib, settings.password_memory_kib) * 1024
+    workers = server.workers or 1
+    worst = workers * per_process * cost
+    who = (
+        f"{workers} worker(s) × {per_process} × {_size(cost)}"
+        if server.workers
+        else f"one worker process: {per_process} × {_size(cost)}"
+    )
+    summary = f"at worst {_size(worst)} of Argon2 memory at once ({who})"
+    if not machine.memory_bytes:
+        return [], [], summary + "; the machine's memory is unknown, so not compared"
+    budget = int(machine.memory_bytes * ARGON2_MEMORY_SHARE)
+    if worst <= budget:
+        return [], [], f"{summary}, of {_size(machine.memory_bytes)} ({machine.memory_source})"
+    fits = budget // (workers * cost)
+    fix = (
+        f"set argon2_max_concurrent = {fits} (PORTAL_ARGON2_MAX_CONCURRENT)"
+        + (" or run fewer workers" if server.workers else "")
+        if fits >= 1
+        else f"run at most {max(1, budget // cost)} worker(s), or give the machine more memory"
+        " (keep the Argon2 costs: lowering them weakens every receipt and password)"
+    )
+    fix += (
+        f": workers × argon2_max_concurrent × {_size(cost)} should stay under half of"
+        f" {_size(machine.memory_bytes)} (docs/deploy.md, sizing)"
+    )
+    if worst > machine.memory_bytes:
+        problem = (
+            f"{summary}: more than {machine.memory_source} ({_size(machine.memory_bytes)}); a"
+            " burst of log-ins or receipts would make it swap or kill the portal"
+        )
+        return [(problem, fix)], [], summary
+    problem = (
+        f"{summary}: more than half of {machine.memory_source} ({_size(machine.memory_bytes)}),"
+        " leaving little for the workers themselves, the database and uploads in flight"
+    )
+    return [], [(problem, fix)], summary
+
+
+def check_argon2_pool(settings: Settings, machine: Machine, server: Server) -> CheckResult:
+    """The bound on concurrent Argon2 computations (``argon2_max_concurrent``, per process) and
+    how long a request waits for a slot (``argon2_wait_seconds``), against the machine's memory,
+    its CPUs and gunicorn's worker timeout."""
+    name = "argon2-pool"
+    automatic = settings.argon2_max_concurrent == 0
+    cost_kib = max(settings.kdf_memory_kib, settings.password_memory_kib)
+    pool = settings.argon2_max_concurrent or auto_argon2_pool_size(
+        cost_kib, machine.physical_bytes, machine.cpus
+    )
+    # A worker never runs more computations at once than it serves requests.
+    per_process = pool if server.threads is None else min(pool, server.threads)
+    fails, warns, summary = _argon2_memory_findings(settings, machine, server, per_process)
+    wait = settings.argon2_wait_seconds
+    longest = ARGON2_PER_REQUEST_MAX * wait
+    # Only a worker that serves more requests at once than it has slots ever waits for one.
+    waits = server.threads is None or server.threads > pool
+    wait_fix = f"set argon2_wait_seconds to {WORKER_TIMEOUT_SECONDS // 2 // ARGON2_PER_REQUEST_MAX}"
+    wait_fix += " or less (PORTAL_ARGON2_WAIT_SECONDS; the default is 10)"
+    if waits and longest >= WORKER_TIMEOUT_SECONDS:
+        fails.append(
+            (
+                f"argon2_wait_seconds is {wait}: a password change runs Argon2"
+                f" {ARGON2_PER_REQUEST_MAX} times and may wait that long for each, {longest} s in"
+                f" all, not less than gunicorn's {WORKER_TIMEOUT_SECONDS} s worker timeout: the"
+                " person gets a proxy error and loses what they typed instead of the 'busy' page",
+                wait_fix,
+            )
+        )
+    elif waits and longest > WORKER_TIMEOUT_SECONDS // 2:
+        warns.append(
+            (
+                f"argon2_wait_seconds is {wait}: a request may wait {longest} s for Argon2 slots"
+                f" ({ARGON2_PER_REQUEST_MAX} computations), over half of gunicorn's"
+                f" {WORKER_TIMEOUT_SECONDS} s worker timeout: under a burst, waiting requests"
+                " pile up and hold the workers' threads",
+                wait_fix,
+            )
+        )
+    elif waits and wait == 0:
+        warns.append(
+            (
+                "argon2_wait_seconds is 0: when every Argon2 slot of a worker is busy, a log-in,"
+                " receipt or concern gets the 'busy' page at once instead of waiting a moment"
+                " for its turn",
+                "set argon2_wait_seconds = 10 (the default)",
+            )
+        )
+    if not automatic and pool > machine.cpus:
+        warns.append(
+            (
+                f"argon2_max_concurrent is {pool}, more than the {machine.cpus} CPU(s):"
+                " computations beyond one per CPU run no faster, they only hold their memory"
+                " longer",
+                f"set argon2_max_concurrent to {machine.cpus} or less, or 0 (automatic)",
+            )
+        )
+    if fails or warns:
+        found = fails + warns
+        problems = [problem for problem, _fix in found]
+        if not any(summary in problem for problem in problems):
+            problems.append(summary)  # the memory, for context
+        return (_fail if fails else _warn)(
+            name,
+            "; ".join(problems),
+            "; ".join(dict.fromkeys(fix for _problem, fix in found)),
+        )
+    told = (
+        ""
+        if server.workers
+        else " (pass --workers and --threads as given to `portal serve` to count every worker)"
+    )
+    setting = "automatic" if automatic else "argon2_max_concurrent"
+    return _ok(
+        name,
+        f"each worker runs at most {per_process} Argon2 computation(s) at once ({setting}:"
+        f" {pool}) and waits up to {wait} s for a slot; {summary}{told}",
+    )
+
+
+def check_proxy_hops(settings: Settings) -> CheckResult:
+    """``proxy_hops`` against what ``portal_url`` says of the deployment: an https:// address
+    means a TLS proxy in front of gunicorn (``portal serve`` has no TLS), which must hand on the
+    client's address for the per-client limits to tell clients apart."""
+    name = "proxy-hops"
+    hops = settings.proxy_hops
+    url = settings.portal_url
+    fix = (
+        "set proxy_hops (PORTAL_PROXY_HOPS) to the number of proxies that each append the"
+        " client's address to X-Forwarded-For: 1 for nginx as in docs/deploy.md"
+        " (`proxy_set_header X-Forwarded-For $remote_addr`), 2 with a load balancer in front"
+        " that appends too; and let nothing but those proxies reach gunicorn"
+    )
+    if hops > PLAUSIBLE_PROXY_HOPS:
+        return _warn(
+            name,
+            f"proxy_hops is {hops}, more proxies than a usual deployment has: if fewer than"
+            f" {hops} proxies each append to X-Forwarded-For, the address read is one the client"
+            " wrote, so a client can pick a new one for every request and escape the per-client"
+            " limits on receipts, log-ins and concerns",
+            fix,
+        )
+    if url.startswith("https://") and hops == 0:
+        return _fail(
+            name,
+            "portal_url is https://, so a TLS proxy is in front of gunicorn, but proxy_hops is 0:"
+            " every request seems to come from the proxy, so all reporters together may send"
+            f" {settings.submit_max_per_client} concerns per"
+            f" {settings.submit_client_window_seconds // 60} minutes and share one count of"
+            " wrong receipts, and all staff one count of failed log-ins: one person can lock"
+            " everyone out",
+            fix,
+        )
+    if is_loopback_url(url) and url.startswith("http://") and hops > 0:
+        return _warn(
+            name,
+            f"portal_url {url} is plain HTTP on this machine, so no proxy is in front, yet"
+            f" proxy_hops is {hops}: any client can write its own address in X-Forwarded-For",
+            "set proxy_hops = 0 unless a proxy that sets X-Forwarded-For is in front",
+        )
+    if hops == 0:
+        where = "portal_url is empty" if not url else f"portal_url is {url}"
+        return _ok(name, f"proxy_hops is 0 ({where}): X-Forwarded-For is ignored")
+    return _ok(
+        name,
+        f"proxy_hops is {hops}: the rate limits take the client's address {hops} entr"
+        f"{'y' if hops == 1 else 'ies'} from the right of X-Forwarded-For (never stored)",
+    )
+
+
 # --- all together ---------------------------------------------------------------------------------
 
 
@@ -705,8 +955,12 @@ def run(
     now: dt.datetime,
     https_headers: Mapping[str, str] | None,
     ping: Callable[[str], None] = redis_ping,
+    *,
+    machine: Machine | None = None,
+    server: Server = Server(),
 ) -> Report:
-    """Every check, in the order the operator should fix them."""
+    """Every check, in the order the operator should fix them. ``machine``: this machine's
+    unless given."""
     results = [
         check_secrets_present(settings.instance_path),
         check_secrets_mode(settings.instance_path),
@@ -730,6 +984,8 @@ def run(
             check_mail(settings),
             check_redis(settings, ping),
             check_argon2(settings),
+            check_argon2_pool(settings, machine or this_machine(), server),
+            check_proxy_hops(settings),
             check_quick_exit(settings),
             check_log_level(settings),
         ]
