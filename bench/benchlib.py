@@ -329,6 +329,34 @@ class CookieJar:
         return "; ".join(f"{k}={v}" for k, v in self.values.items())
 
 
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def multipart(form: dict[str, str], files: list[Upload]) -> tuple[str, bytes]:
+    """``(content type, body)`` of a multipart/form-data request, as a browser sends it."""
+    boundary = f"----portal-bench-{crypto.random_token()[:24]}"
+    parts: list[bytes] = []
+    for name, value in form.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    for upload in files:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{upload.field}"; '
+            f'filename="{upload.filename}"\r\nContent-Type: {upload.content_type}\r\n\r\n'.encode()
+            + upload.data
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
+
+
 def http_call(
     port: int,
     method: str,
@@ -337,13 +365,17 @@ def http_call(
     *,
     cookies: CookieJar | None = None,
     headers: dict[str, str] | None = None,
+    files: list[Upload] | None = None,
 ) -> Reply:
-    """One request on a new connection (gunicorn's sync workers close it anyway). Raises
-    ConnectFailed when the connection is refused, Failed on any other transport error."""
+    """One request on a new connection (gunicorn's sync workers close it anyway). ``files``
+    make it multipart. Raises ConnectFailed when the connection is refused, Failed on any other
+    transport error."""
     conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
     sent = {"Accept": "text/html", **(headers or {})}
-    body = None
-    if form is not None:
+    body: str | bytes | None = None
+    if files:
+        sent["Content-Type"], body = multipart(form or {}, files)
+    elif form is not None:
         body = urlencode(form)
         sent["Content-Type"] = "application/x-www-form-urlencoded"
     if cookies is not None and cookies.values:

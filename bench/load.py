@@ -18,11 +18,12 @@ Three phases, each bounded in operations and in time:
 
 * ``bare``: ``POST /bare/`` with one form field: what the same servers do with no portal.
 * ``steady``: ``--reporters`` concurrent reporter threads each raise concerns (``GET /report``,
-  ``POST /report``, ``GET /report/receipt``); ``--followup-share`` of them then come back with
-  the receipt and add a message. Meanwhile ``--ombudspersons`` staff threads log in (password
-  and TOTP), read the case list, open cases, acknowledge and reply. ``--shared-share`` of the
-  concerns come from one shared address (an office behind one NAT), so the per-client limit
-  refuses some of them with 429: refusals are part of the check.
+  ``POST /report``, ``GET /report/receipt``), ``--attachment-share`` of them with a small text
+  file; ``--followup-share`` of them then come back with the receipt and add a message.
+  Meanwhile ``--ombudspersons`` staff threads log in (password and TOTP) once for the whole run,
+  read the case list, open cases, download their files, acknowledge and reply.
+  ``--shared-share`` of the concerns come from one shared address (an office behind one NAT),
+  so the per-client limit refuses some of them with 429: refusals are part of the check.
 * ``faults``: the same, while server A loses one worker to SIGKILL at 25 % of the concerns
   (gunicorn starts another) and at 50 % the whole of A (arbiter and workers) is killed with
   SIGKILL and restarted ``--down-seconds`` later on the same port.
@@ -31,7 +32,8 @@ After each mixed phase, the check reads the database through the portal's servic
 
 * every concern that got a receipt opens with that receipt, holds its text, is in the queue the
   routing rules choose, and its key is sealed to exactly that queue's eligible ombudspersons,
-  each of whom can open it with their own password-derived key;
+  each of whom can open it with their own password-derived key; its file, if it had one,
+  decrypts to the bytes sent;
 * every follow-up and reply that was confirmed (the redirect after the POST) is in the thread;
 * every attempt not confirmed was told so: an HTTP error page (429 limit, 503 busy, ...) or a
   broken connection (the proxy's 502). An answer that is neither (a 303 without a receipt, a
@@ -71,7 +73,7 @@ from typing import Any
 
 import benchlib
 import redis
-from benchlib import ConnectFailed, CookieJar, Failed, Reply, csrf_token
+from benchlib import ConnectFailed, CookieJar, Failed, Reply, Upload, csrf_token
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -79,7 +81,7 @@ from portal import crypto, migrate
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Case, CaseAccess, Category, Role
-from portal.services import content, followup, routing, staff, taxonomy, thread
+from portal.services import attachments, content, followup, routing, staff, taxonomy, thread
 from portal.services.errors import UnknownReceipt
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
 
@@ -99,6 +101,15 @@ OMBUDS_QUEUES = (
     ("ethics", "safety", "general"),
     ("board", "hr"),
 )
+ATTACHMENT_LINK = re.compile(r'href="(/staff/cases/[0-9A-Z-]+/attachments/[0-9a-f]+)"')
+ATTACHMENT_HEAD = "Notes kept for the ombudsperson, "
+
+
+def attachment_for(marker: str) -> bytes:
+    """A small text file (about 3 KiB) that names its concern."""
+    return (f"{ATTACHMENT_HEAD}{marker}.\n" + "Dates, rota changes, who was there.\n" * 80).encode()
+
+
 DESCRIPTION = (
     "My manager shouts at me in front of the team most weeks, usually in the Monday meeting, and "
     "said I would be the first to go if I kept asking about the overtime rota. Two colleagues "
@@ -182,6 +193,7 @@ class Balancer:
         *,
         cookies: CookieJar | None = None,
         address: str = "",
+        files: list[Upload] | None = None,
     ) -> Reply:
         with self._lock:
             first = next(self._next)
@@ -192,7 +204,7 @@ class Balancer:
             started = time.perf_counter()
             try:
                 reply = benchlib.http_call(
-                    port, method, path, form, cookies=cookies, headers=headers
+                    port, method, path, form, cookies=cookies, headers=headers, files=files
                 )
             except ConnectFailed as exc:  # nothing was sent: any request may go elsewhere
                 error = exc
@@ -261,6 +273,7 @@ class Concern:
     address: str
     outcome: str = ""  # "receipt", or how the reporter was told it failed
     receipt: str = ""
+    attachment: bytes = b""  # a text file sent with the concern, or none
     followup_marker: str = ""
     followup_outcome: str = ""  # "", "sent", or how it failed
 
@@ -282,6 +295,7 @@ class Record:
     acknowledged: int = 0
     staff_relogins: int = 0
     staff_errors: Counter[str] = field(default_factory=Counter)
+    downloads: Counter[str] = field(default_factory=Counter)
     events: list[str] = field(default_factory=list)
 
 
@@ -307,8 +321,15 @@ def raise_concern(balancer: Balancer, concern: Concern, followup_too: bool) -> N
             "site": "",
             "department": "",
         }
+        files = [Upload("files", "notes.txt", "text/plain", concern.attachment)]
         posted = balancer.call(
-            "POST /report", "POST", "/report", form, cookies=jar, address=address
+            "POST /report" + (" with a file" if concern.attachment else ""),
+            "POST",
+            "/report",
+            form,
+            cookies=jar,
+            address=address,
+            files=files if concern.attachment else None,
         )
     except Failed as exc:
         concern.outcome = str(exc)
@@ -462,6 +483,12 @@ class StaffClient:
         if page.status != 200:
             raise Failed(f"session: case page {page.status}")
         token = csrf_token(page.body)
+        for link in ATTACHMENT_LINK.findall(page.body):
+            # Stored by whichever server took the concern, read through this one.
+            got = b.call("GET attachment", "GET", link, cookies=self.jar)
+            good = got.status == 200 and got.body.startswith(ATTACHMENT_HEAD + "load-")
+            with self.record.lock:
+                self.record.downloads["read back" if good else f"failed {got.status}"] += 1
         if f'action="{path}/acknowledge"' in page.body:
             done = b.call(
                 "POST acknowledge",
@@ -513,6 +540,7 @@ class Phase:
     failovers: int = 0
     staff_relogins: int = 0
     staff_errors: dict[str, int] = field(default_factory=dict)
+    downloads: dict[str, int] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
     server_cores: float = 0.0
@@ -609,10 +637,12 @@ def run_mixed(
     for n in range(plan.concerns):
         shared = rng.random() < args.shared_share
         address = shared_address if shared else f"172.{base[0]}.{n // 250}.{n % 250 + 2}"
+        marker = f"load-{name}-{n}-{rng.randrange(10**9):09d}"
         concern = Concern(
-            marker=f"load-{name}-{n}-{rng.randrange(10**9):09d}",
+            marker=marker,
             category=rng.choice(CATEGORIES),
             address=address,
+            attachment=attachment_for(marker) if rng.random() < args.attachment_share else b"",
         )
         planned.append((concern, rng.random() < args.followup_share))
     record.concerns = [c for c, _ in planned]
@@ -697,6 +727,7 @@ def run_mixed(
     phase.acknowledged = record.acknowledged
     phase.staff_relogins = record.staff_relogins
     phase.staff_errors = dict(record.staff_errors)
+    phase.downloads = dict(record.downloads)
     done = [c for c, _ in planned[:issued]]
     record.concerns = done
     phase.concerns = dict(Counter(_kind(c.outcome) for c in done))
@@ -738,6 +769,15 @@ def check(
                 else:
                     case_of[concern.marker] = case_id
             counts["concerns confirmed and intact"] = len(case_of)
+            for concern in confirmed:
+                if not concern.attachment or concern.marker not in case_of:
+                    continue
+                counts["attachments confirmed"] += 1
+                stored = _attachment(session, case_of[concern.marker], keys)
+                if stored == concern.attachment:
+                    counts["attachments confirmed and intact"] += 1
+                else:
+                    problems.append(f"{concern.marker}: the attachment is missing or differs")
             texts: dict[str, set[str]] = {}
 
             def thread_texts(case_id: str) -> set[str]:
@@ -829,6 +869,21 @@ def _check_concern(
     return "", case.id
 
 
+def _attachment(session: Session, case_id: str, keys: dict[int, bytes]) -> bytes | None:
+    """The one file sent with the concern, decrypted with a holder's key; None if not one."""
+    access = session.scalars(select(CaseAccess).where(CaseAccess.case_id == case_id)).first()
+    if access is None:
+        return None
+    case_key = crypto.unseal(keys[access.staff_id], access.sealed_key)
+    found = attachments.list_for_case(session, case_id, case_key)
+    if len(found) != 1:
+        return None
+    try:
+        return b"".join(attachments.read_chunks(session, case_id, case_key, found[0]))
+    except attachments.AttachmentDamaged:
+        return None
+
+
 def _thread(session: Session, case_id: str, keys: dict[int, bytes]) -> list[thread.ThreadEntry]:
     """The whole thread (replies and notes too), read with a holder's key."""
     case = session.get(Case, case_id)
@@ -888,6 +943,7 @@ def print_phase(phase: Phase) -> None:
         ("concerns", phase.concerns),
         ("follow-ups", phase.followups),
         ("replies", phase.replies),
+        ("attachment downloads by staff", phase.downloads),
     ):
         if values:
             told = ", ".join(f"{k}: {v}" for k, v in sorted(values.items()))
@@ -933,6 +989,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"staff threads, 1..{len(OMBUDS_QUEUES)}" + dflt,
     )
     add("--followup-share", type=float, default=0.5, help="reporters who come back" + dflt)
+    add("--attachment-share", type=float, default=0.2, help="concerns with a file" + dflt)
     add("--shared-share", type=float, default=0.05, help="concerns from one shared address" + dflt)
     add("--workers", type=int, default=2, help="gunicorn sync workers per app server" + dflt)
     add("--down-seconds", type=float, default=3.0, help="server A's downtime in the crash" + dflt)
@@ -956,7 +1013,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--ombudspersons must be from 1 to {len(OMBUDS_QUEUES)}")
     if min(args.concerns, args.bare_requests, args.reporters, args.workers) < 1:
         parser.error("counts must be at least 1")
-    if not (0 <= args.followup_share <= 1 and 0 <= args.shared_share <= 1):
+    shares = (args.followup_share, args.shared_share, args.attachment_share)
+    if not all(0 <= share <= 1 for share in shares):
         parser.error("shares are from 0 to 1")
     return args
 
@@ -1068,7 +1126,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"plan: {plan.concerns} concerns per mixed phase from {args.reporters} reporter threads "
-        f"({args.followup_share:.0%} follow up, {args.shared_share:.0%} from one address), "
+        f"({args.followup_share:.0%} follow up, {args.attachment_share:.0%} with a file, "
+        f"{args.shared_share:.0%} from one address), "
         f"{args.ombudspersons} ombudspersons, {plan.bare} bare POSTs; cap {plan.max_seconds:.0f} s"
     )
     with (

@@ -70,6 +70,10 @@ def test_load_and_faults_lose_nothing(tmp_path: Path) -> None:
         assert check["unclear answers"] == 0
         assert check["concerns confirmed (receipt shown)"] > 0
         assert check["concerns confirmed and intact"] == check["concerns confirmed (receipt shown)"]
+        assert check["attachments confirmed"] > 0
+        assert check["attachments confirmed and intact"] == check["attachments confirmed"]
+        # Staff read the files back through either server, whichever stored them.
+        assert set(phase["downloads"]) == {"read back"}
         assert check["follow-ups confirmed"] > 0
         assert check["follow-ups confirmed and in the thread"] == check["follow-ups confirmed"]
         assert check["replies confirmed"] > 0
