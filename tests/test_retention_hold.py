@@ -200,7 +200,8 @@ def test_the_case_list_leaves_held_cases_out_of_the_will_be_deleted_notice(
         return page.split('id="retention-pending"')[1].split("</div>")[0]
 
     assert free.handle in notice() and held.handle not in notice()
-    # Held after its warning: out of the notice.
+    assert 'class="hold-marker"' in client.get("/staff/").text
+    # Held after its warning: out of the notice, marked as held in its row.
     hold.place(db, alice, portal.private_key(alice), free.handle, REASON, T0)
     db.commit()
     assert notice() == ""

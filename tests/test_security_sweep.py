@@ -217,6 +217,7 @@ FIELDS = (
     "file",  # the name of a file the reporter sent
     "reply",
     "note",
+    "hold",  # the reason for a legal hold (kept as an internal note)
     "tag",
     "staffname",  # a staff member's display name
     "category",
@@ -312,6 +313,7 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
         (f"{case_url}/messages", {"text": value["reply"], "visibility": "reporter"}),
         (f"{case_url}/messages", {"text": value["note"], "visibility": "internal"}),
         (f"{case_url}/triage", {"priority": "high", "org_category": "", "new_tag": value["tag"]}),
+        (f"{case_url}/hold", {"hold_reason": value["hold"]}),
     ):
         response = _post(ombudsperson, case_url, url, data)
         assert response.status_code == 302, response.text
@@ -382,6 +384,7 @@ SHOWN = {
         "message",
         "reply",
         "note",
+        "hold",
         "tag",
         "staffname",
         "category",
