@@ -1,6 +1,7 @@
 """`portal purge [--dry-run]`: the retention job (services/retention.py). Meant for cron, daily
 (see docs/operations.md): it warns the holders of closed cases whose retention period ends within
-the warning period, and purges those whose period and warning have both run out."""
+the warning period, and purges those whose period and warning have both run out. Cases on legal
+hold are neither warned about nor purged; the run says how many it kept past their period."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def compact(engine: Engine) -> str:
 def purge_command(dry_run: bool, no_vacuum: bool) -> None:
     """Warn about closed cases near the end of their retention period, and delete for good
     those past it (and warned about): content, messages, notes, attachments and every key.
-    Only the counts the insights already use stay. One audit event, counts only."""
+    Only the counts the insights already use stay. Cases on legal hold are kept. One audit
+    event, counts only."""
     state = portal_state()
     now = state.clock()
     mailer = mail.mailer_for(state.settings, click.echo)
@@ -58,7 +60,8 @@ def purge_command(dry_run: bool, no_vacuum: bool) -> None:
     click.echo(
         f"{prefix}warn about {result.warned} closed case(s) "
         f"({len(result.notices)} message(s)); {'would ' if dry_run else ''}"
-        f"delete {result.purged} case(s)"
+        f"delete {result.purged} case(s); keep {result.held} case(s) past their period "
+        "on legal hold"
     )
     if result.purged:
         _counts("by outcome", retention.summary(result.by_outcome))

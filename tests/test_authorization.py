@@ -338,6 +338,10 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/cases/<handle>/grant", "POST"): case_route("POST", CASE_UPDATED),
     ("/staff/cases/<handle>/transfer", "POST"): case_route("POST", ACCESS_ENDED),
     ("/staff/cases/<handle>/triage", "POST"): case_route("POST", CASE_UPDATED),
+    # Legal hold: placed with a reason; lifting a case that is not on hold (A is not) says so
+    # on the case page, like lifting one that is (tests/test_hold.py).
+    ("/staff/cases/<handle>/hold", "POST"): case_route("POST", CASE_UPDATED),
+    ("/staff/cases/<handle>/hold/lift", "POST"): case_route("POST", CASE_UPDATED),
     # <attachment_id> is a file sent with case A: only a holder of A's key downloads it (200).
     ("/staff/cases/<handle>/attachments/<attachment_id>", "GET"): case_route("GET", PAGE),
     ("/staff/admin/", "GET"): staff_route(
@@ -578,6 +582,7 @@ def form_for(rule: str, world: World) -> dict[str, object]:
             "visibility": "reporter",
         },
         "/staff/cases/<handle>/recuse": {"confirm": "y"},
+        "/staff/cases/<handle>/hold": {"hold_reason": "A hold placed during the matrix test."},
         "/staff/cases/<handle>/grant": {"colleague": str(world.hr_member_id)},
         "/staff/cases/<handle>/transfer": {"queue": "hr"},
         "/staff/admin/staff/new": {

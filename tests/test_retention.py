@@ -473,8 +473,8 @@ def test_one_audit_event_per_run_with_counts_only_and_the_chain_verifies(
         )
     )
     assert [audit.detail_of(e) for e in events] == [
-        {"warned": 7, "recipients": 2, "failed": 0, "purged": 0},
-        {"warned": 0, "recipients": 0, "failed": 0, "purged": 7},
+        {"warned": 7, "recipients": 2, "failed": 0, "purged": 0, "held": 0},
+        {"warned": 0, "recipients": 0, "failed": 0, "purged": 7, "held": 0},
     ]
     assert all(e.case_id is None and e.case_handle is None for e in events)
     # A run with nothing to do leaves no trace.

@@ -62,6 +62,7 @@ from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm
 from portal.web.reporter import forms as reporter_forms
 from portal.web.staff import forms as staff_forms
+from portal.web.staff import hold as staff_hold
 from tests.conftest import (
     PASSWORD,
     TOTP_SECRET,
@@ -259,6 +260,7 @@ STORED: dict[tuple[type[PortalForm], str], tuple[str, ...]] = {
     # an ombudsperson
     (staff_forms.StaffMessageForm, "text"): ("reply", "note"),
     (staff_forms.StatusForm, "reason"): ("reason",),  # the reason for reopening a case
+    (staff_hold.HoldForm, "hold_reason"): ("hold",),  # kept as an internal note
     (staff_forms.TriageForm, "new_tag"): ("tag",),
     # management
     (staff_forms.ApiTokenForm, "name"): ("token",),
@@ -518,6 +520,8 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
         assert response.status_code == 302, response.text
     # The page after the redirect carries the message "Status changed to “<label>”".
     reopened = ombudsperson.get(response.location)
+    held = _post(ombudsperson, case_url, f"{case_url}/hold", {"hold_reason": value["hold"]})
+    assert held.status_code == 302, held.text
     tag = db.scalars(select(Tag.id)).one()
     # A second tag, renamed by the admin (the console's only way to name one).
     tagged = _post(
@@ -698,6 +702,7 @@ SHOWN: dict[str, tuple[str, ...]] = {
         "reply",
         "note",
         "reason",
+        "hold",
         "tag",
         "retag",
         "staffname",

@@ -107,6 +107,10 @@ class Case(Base):
     # will be purged. A warning older than ``closed_on`` (the case was reopened and closed
     # again since) does not count.
     purge_warned_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Legal hold (``services.hold``): the day a hold was placed, while the case is on hold. The
+    # retention job never warns about or deletes a held case. A day, like every date here; the
+    # reason is an encrypted internal note in the thread, never a column.
+    held_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class CaseAccess(Base):

@@ -56,6 +56,8 @@ class Action(enum.StrEnum):
     CASE_REGRANTED = "case.regranted"
     CASE_TRANSFERRED = "case.transferred"
     CASE_RECUSED = "case.recused"
+    CASE_HOLD_PLACED = "case.hold_placed"
+    CASE_HOLD_LIFTED = "case.hold_lifted"
     ATTACHMENT_DECRYPTED = "case.attachment_decrypted"
     # administration
     STAFF_CREATED = "staff.created"

@@ -62,6 +62,7 @@ class CaseRow:
     deadline: deadlines.Deadline | None
     closed_on: dt.date | None
     reporter_wrote_on: dt.date | None
+    held_on: dt.date | None = None  # on legal hold since that day (``services.hold``)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def list_for(
                 deadline=deadline,
                 closed_on=case.closed_on,
                 reporter_wrote_on=case.reporter_wrote_on,
+                held_on=case.held_on,
             )
         )
     return list(groups.values())

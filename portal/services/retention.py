@@ -27,6 +27,13 @@ files until ``VACUUM`` reuses the space; ``portal purge`` runs it afterwards (do
 
 One audit event per run (``system.retention``) with counts only: no handle, no outcome, no
 queue, because a handle would link the purge day to that case's history in the log.
+
+A case on legal hold (``services.hold``) is never warned about nor purged, whatever its period:
+the run counts, and reports, the held cases whose period is over ("kept on hold"). Placing or
+lifting a hold clears the case's warning, so a case whose period ran out during the hold is
+warned about again after the lift, and purged no sooner than the whole warning period later.
+``purge`` itself reads the hold again, with the rows locked, so a hold placed on another app
+server while a run is under way still wins.
 """
 
 from __future__ import annotations
@@ -132,20 +139,28 @@ class Plan:
 
     to_warn: list[Due]
     to_purge: list[Due]
+    # On legal hold with their period over: kept only because of the hold.
+    held: list[Due] = field(default_factory=list)
 
 
 def plan(session: Session, today: dt.date) -> Plan:
     warning = dt.timedelta(days=policy.values(session).retention_warning_days)
-    to_warn, to_purge = [], []
+    to_warn: list[Due] = []
+    to_purge: list[Due] = []
+    held: list[Due] = []
     for due in closed_cases(session, today):
-        if not due.warned:
+        if due.case.held_on is not None:
+            # Neither warned about nor purged while the hold lasts.
+            if due.purge_on <= today:
+                held.append(due)
+        elif not due.warned:
             to_warn.append(due)
         elif due.purge_on <= today:
             warned_on = due.case.purge_warned_on
             # The holders always get the whole warning period, even if the job did not run.
             if warned_on is not None and warned_on + warning <= today:
                 to_purge.append(due)
-    return Plan(to_warn, to_purge)
+    return Plan(to_warn, to_purge, held)
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,8 @@ class Pending:
 
 
 def pending_for(session: Session, user: StaffUser) -> list[Pending]:
-    """The closed cases ``user`` holds whose holders have been warned of their purge."""
+    """The closed cases ``user`` holds whose holders have been warned of their purge (none on
+    legal hold: those are not purged)."""
     own, default = periods(session)
     warning = dt.timedelta(days=policy.values(session).retention_warning_days)
     rows = session.scalars(
@@ -167,6 +183,7 @@ def pending_for(session: Session, user: StaffUser) -> list[Pending]:
             CaseAccess.staff_id == user.id,
             Case.closed_on.is_not(None),
             Case.purge_warned_on >= Case.closed_on,
+            Case.held_on.is_(None),
         )
     )
     found = []
@@ -195,8 +212,8 @@ def _warning_message(
             days=days,
         ),
         texts.gettext(
-            "Your case list shows which. A case that must be kept longer has to be reopened"
-            " before then."
+            "Your case list shows which. A case that must be kept longer has to be placed on"
+            " legal hold, or reopened, before then."
         ),
         "",
         *link_lines(settings, texts),
@@ -232,6 +249,7 @@ class RunResult:
 
     warned: int = 0
     purged: int = 0
+    held: int = 0  # closed cases past their period, kept because they are on legal hold
     by_outcome: Counter[str] = field(default_factory=Counter)
     by_queue: Counter[str] = field(default_factory=Counter)
     notices: list[Notice] = field(default_factory=list)
@@ -268,16 +286,23 @@ def run(
     The caller commits."""
     today = now.astimezone(dt.UTC).date()
     todo = plan(session, today)
-    by_outcome, by_queue = _counts(session, todo.to_purge)
+    to_purge, held = todo.to_purge, len(todo.held)
+    if not dry_run and to_purge:
+        # A hold placed on another app server since the plan was read wins (and is counted).
+        free = not_held(session, [due.case.id for due in to_purge])
+        held += len(to_purge) - len(free)
+        to_purge = [due for due in to_purge if due.case.id in free]
+    by_outcome, by_queue = _counts(session, to_purge)
     notices = warning_notices(session, settings, now, todo.to_warn, texts)
     result = RunResult(
         warned=len(todo.to_warn),
-        purged=len(todo.to_purge),
+        purged=len(to_purge),
+        held=held,
         by_outcome=by_outcome,
         by_queue=by_queue,
         notices=notices,
     )
-    if dry_run or not (todo.to_warn or todo.to_purge):
+    if dry_run or not (todo.to_warn or to_purge):
         return result
     result.deliveries = deliver(mailer, notices)
     # A case counts as warned once every holder's message was handed over (or it has no active
@@ -303,18 +328,40 @@ def run(
         warned=warned,
         recipients=sum(d.ok for d in result.deliveries),
         failed=len(result.failed),
-        purged=len(todo.to_purge),
+        purged=len(to_purge),
+        held=held,
     )
-    purge(session, [due.case for due in todo.to_purge])
+    purge(session, [due.case for due in to_purge])
     return result
 
 
+def not_held(session: Session, case_ids: Sequence[str]) -> set[str]:
+    """Those of ``case_ids`` not on legal hold, read from the database, not from the objects
+    already loaded. On PostgreSQL the rows are locked until the transaction ends: a hold placed
+    meanwhile either committed first and is seen here, or waits for this transaction and then
+    finds the case gone. SQLite has one writer at a time: in a run, ``purge`` reads the holds
+    again after the audit event was written, when no other connection can commit any more."""
+    free: set[str] = set()
+    for start in range(0, len(case_ids), BATCH):
+        batch = list(case_ids[start : start + BATCH])
+        free.update(
+            session.scalars(
+                select(Case.id).where(Case.id.in_(batch), Case.held_on.is_(None)).with_for_update()
+            )
+        )
+    return free
+
+
 def purge(session: Session, doomed: Iterable[Case]) -> int:
-    """Replace each case by its insight stub and delete every row holding its content or keys."""
+    """Replace each case by its insight stub and delete every row holding its content or keys.
+    A case on legal hold is left as it is, whoever asks. Returns how many were purged."""
     cases = list(doomed)
     for case in cases:
         if case.closed_on is None:
             raise ValueError("only closed cases are purged")
+    free = not_held(session, [case.id for case in cases])
+    cases = [case for case in cases if case.id in free]
+    for case in cases:
         session.add(
             RetainedCase(
                 id=crypto.random_id(),

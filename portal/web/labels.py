@@ -65,6 +65,8 @@ ACTION_LABELS = {
     Action.CASE_REGRANTED: _l("Case access re-granted"),
     Action.CASE_TRANSFERRED: _l("Case transferred"),
     Action.CASE_RECUSED: _l("Recused from a case"),
+    Action.CASE_HOLD_PLACED: _l("Legal hold placed"),
+    Action.CASE_HOLD_LIFTED: _l("Legal hold lifted"),
     Action.ATTACHMENT_DECRYPTED: _l("Attachment decrypted"),
     Action.STAFF_CREATED: _l("Staff account created"),
     Action.STAFF_DISABLED: _l("Staff account disabled"),

@@ -8,6 +8,6 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 # The admin console is a child of the staff blueprint (/staff/admin/...): the staff guard, the
 # staff cookie (path /staff) and deny-by-default apply to it unchanged.
 from portal.web.admin import bp as admin_bp  # noqa: E402
-from portal.web.staff import access, account, auth, views  # noqa: E402,F401
+from portal.web.staff import access, account, auth, hold, views  # noqa: E402,F401
 
 bp.register_blueprint(admin_bp)

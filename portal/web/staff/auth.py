@@ -83,8 +83,13 @@ def current_session() -> ActiveSession:
 def _unauthenticated() -> ResponseReturnValue:
     if request.method == "GET":
         return redirect(url_for("staff.login"))
-    # A reply or note, or a reason for reopening a case, typed while the session ended.
-    unsent = request.form.get("text", "") or request.form.get("reason", "")
+    # A reply or note, or a reason for reopening a case or for a legal hold, typed while the
+    # session ended.
+    unsent = (
+        request.form.get("text", "")
+        or request.form.get("reason", "")
+        or request.form.get("hold_reason", "")
+    )
     return render_template("errors/error.html", code=401, reason="login", unsent=unsent), 401
 
 
