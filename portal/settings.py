@@ -79,8 +79,10 @@ ATTACHMENT_MAX_COUNT_CEILING = 20
 
 #: The most Argon2 computations one process may be allowed to run at once.
 ARGON2_MAX_CONCURRENT_CEILING = 256
-#: The longest a request may wait for an Argon2 slot: well under gunicorn's 60 s worker timeout.
-ARGON2_WAIT_SECONDS_CEILING = 30
+#: The longest a request may wait for an Argon2 slot. A password change runs Argon2 three times
+#: and may wait each time: 3 x 19 s stays under gunicorn's 60 s worker timeout, past which the
+#: request would be cut off and what was typed lost (``portal doctor`` checks the same).
+ARGON2_WAIT_SECONDS_CEILING = 19
 
 
 def auto_argon2_pool_size(memory_kib: int, total_memory_bytes: int, cpus: int) -> int:
@@ -93,12 +95,42 @@ def auto_argon2_pool_size(memory_kib: int, total_memory_bytes: int, cpus: int) -
     return max(1, min(cpus, fits))
 
 
-def total_memory_bytes() -> int:
+#: A container's memory limit under cgroup v2 ("max" when there is none).
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
+
+
+def memory_limit_bytes(path: Path = CGROUP_MEMORY_MAX) -> int:
+    """A container's memory limit (cgroup v2), or 0 where there is none."""
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        return 0
+    return int(value) if value.isdigit() else 0
+
+
+def physical_memory_bytes() -> int:
     """The machine's physical memory, or 0 where the system does not say."""
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
         return 0
+
+
+def total_memory_bytes() -> int:
+    """The memory the portal's processes may use: the physical memory, or a container's limit
+    when that is lower (in a container the physical memory is the host's); 0 where neither is
+    known."""
+    physical, limit = physical_memory_bytes(), memory_limit_bytes()
+    return min(physical, limit) if physical and limit else physical or limit
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container or ``taskset`` can allow fewer than the
+    machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -142,8 +174,9 @@ class Settings:
 
     # How many Argon2 computations (log-ins, receipts, password changes) one process runs at
     # once; each holds the Argon2 memory cost (64 MiB by default) while it runs. 0 = as many as
-    # fit in a quarter of the machine's memory, at most one per CPU. Per process: gunicorn's
-    # workers each have this many (docs/deploy.md says how to size them together).
+    # fit in a quarter of the memory (a container's limit when lower), at most one per CPU.
+    # Per process: gunicorn's workers each have this many (docs/deploy.md says how to size
+    # them together).
     argon2_max_concurrent: int = 0
     # How long a request waits for a free Argon2 slot before the page says "busy, try again in
     # a moment" (503, the typed text kept). 0 = do not wait.
@@ -253,7 +286,7 @@ class Settings:
         if self.argon2_max_concurrent:
             return self.argon2_max_concurrent
         largest = max(self.kdf_memory_kib, self.password_memory_kib)
-        return auto_argon2_pool_size(largest, total_memory_bytes(), os.cpu_count() or 1)
+        return auto_argon2_pool_size(largest, total_memory_bytes(), usable_cpus())
 
     @property
     def attachment_type_names(self) -> frozenset[str]:

@@ -27,6 +27,7 @@ from portal.settings import (
     SettingsError,
     auto_argon2_pool_size,
     load_settings,
+    total_memory_bytes,
 )
 from tests.conftest import PASSWORD, Portal, csrf_token, login, report_form
 
@@ -220,10 +221,30 @@ def test_automatic_bound_comes_from_memory_and_cpus() -> None:
 def test_settings_bound_explicit_or_automatic(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings(argon2_max_concurrent=7).argon2_pool_size == 7
     monkeypatch.setattr("portal.settings.total_memory_bytes", lambda: 1024**3)
-    monkeypatch.setattr("portal.settings.os.cpu_count", lambda: 32)
+    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 32)
     # The larger of the two memory costs counts: 256 MiB / 128 MiB = 2.
     settings = Settings(password_memory_kib=128 * 1024)
     assert settings.argon2_pool_size == 2
+    # The CPUs counted are those this process may use, not all the machine's.
+    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 1)
+    assert settings.argon2_pool_size == 1
+
+
+def test_a_container_limit_lowers_the_memory_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a container the physical memory is the host's: the cgroup limit, when lower, is what
+    the automatic Argon2 bound divides (else a 512 MiB container on a 64 GiB host would allow
+    computations for 16 GiB)."""
+    gib = 1024**3
+    monkeypatch.setattr("portal.settings.physical_memory_bytes", lambda: 64 * gib)
+    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: gib // 2)
+    assert total_memory_bytes() == gib // 2
+    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 16)
+    assert Settings().argon2_pool_size == 2  # a quarter of 512 MiB at 64 MiB each
+    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: 0)  # no limit
+    assert total_memory_bytes() == 64 * gib
+    monkeypatch.setattr("portal.settings.physical_memory_bytes", lambda: 0)  # nothing known
+    assert total_memory_bytes() == 0
+    assert Settings().argon2_pool_size == 16  # one per CPU
 
 
 def test_create_app_sets_the_pool_from_the_settings(
@@ -241,8 +262,9 @@ def test_create_app_sets_the_pool_from_the_settings(
         ({"PORTAL_ARGON2_MAX_CONCURRENT": "-1"}, "argon2_max_concurrent must be from 0"),
         ({"PORTAL_ARGON2_MAX_CONCURRENT": "257"}, "argon2_max_concurrent must be from 0"),
         ({"PORTAL_ARGON2_MAX_CONCURRENT": "many"}, "must be of type int"),
-        ({"PORTAL_ARGON2_WAIT_SECONDS": "-1"}, "argon2_wait_seconds must be from 0 to 30"),
-        ({"PORTAL_ARGON2_WAIT_SECONDS": "31"}, "argon2_wait_seconds must be from 0 to 30"),
+        ({"PORTAL_ARGON2_WAIT_SECONDS": "-1"}, "argon2_wait_seconds must be from 0 to 19"),
+        # A password change may wait three times: 3 x 20 s reaches gunicorn's 60 s timeout.
+        ({"PORTAL_ARGON2_WAIT_SECONDS": "20"}, "argon2_wait_seconds must be from 0 to 19"),
     ],
 )
 def test_bad_pool_settings_are_refused(env: dict[str, str], message: str) -> None:

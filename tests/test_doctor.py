@@ -26,7 +26,13 @@ from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, Staff
 from portal.services import access_code, audit, doctor
 from portal.services.audit import Action
 from portal.services.doctor import Status
-from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Settings
+from portal.settings import (
+    PRODUCTION_ARGON2,
+    PROJECT_ROOT,
+    TEST_ARGON2,
+    Settings,
+    memory_limit_bytes,
+)
 from tests.conftest import (
     PASSWORD,
     REDIS_URL,
@@ -533,10 +539,15 @@ def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> 
 
 
 def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> None:
-    """The automatic size reads the physical memory (as the app does), which a container's
-    limit does not lower: doctor compares with the limit."""
-    machine = doctor.Machine(512 * MIB, "the container's memory limit", 16, 64 * GIB)
+    """In a container the automatic size follows the memory limit, as the app computes it
+    (settings.total_memory_bytes): a quarter of 512 MiB holds two computations of 64 MiB."""
+    machine = doctor.Machine(512 * MIB, "the container's memory limit", 16, 512 * MIB)
     result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=1))
+    assert result.status is Status.OK, result.message
+    assert "(automatic: 2)" in result.message
+    # An explicit bound that ignores the limit is compared with it.
+    explicit = _pool(tmp_path, argon2_max_concurrent=16)
+    result = doctor.check_argon2_pool(explicit, machine, doctor.Server(workers=1))
     assert result.status is Status.FAIL
     assert "one worker" not in result.message and "(1 worker(s) × 16 × 64 MiB)" in result.message
     assert "more than the container's memory limit (512 MiB)" in result.message
@@ -595,9 +606,10 @@ def test_this_machine_reads_proc_meminfo_and_a_cgroup_limit(tmp_path: Path) -> N
     assert doctor._meminfo_total(tmp_path / "missing") == 0
     limit = tmp_path / "memory.max"
     limit.write_text("max\n")
-    assert doctor._cgroup_limit(limit) == 0
+    assert memory_limit_bytes(limit) == 0
     limit.write_text("536870912\n")
-    assert doctor._cgroup_limit(limit) == 512 * MIB
+    assert memory_limit_bytes(limit) == 512 * MIB
+    assert memory_limit_bytes(tmp_path / "missing") == 0
     here = doctor.this_machine()
     assert here.memory_bytes > 0 and here.cpus >= 1 and here.physical_bytes > 0
 

@@ -15,7 +15,6 @@ import base64
 import binascii
 import datetime as dt
 import enum
-import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,7 +48,10 @@ from portal.settings import (
     Argon2Cost,
     Settings,
     auto_argon2_pool_size,
+    memory_limit_bytes,
+    physical_memory_bytes,
     total_memory_bytes,
+    usable_cpus,
 )
 
 #: The audit action `portal backup` records. Doctor finds backups by this exact string (it does
@@ -704,8 +706,8 @@ class Machine:
     memory_bytes: int  # what the portal may use: 0 where the system does not say
     memory_source: str  # what that figure is, for the message
     cpus: int
-    # What the automatic pool size is computed from, as the app computes it (the physical
-    # memory: more than ``memory_bytes`` in a container with a memory limit).
+    # What the automatic pool size is computed from, as the app computes it
+    # (``settings.total_memory_bytes``: the physical memory or a container's limit, the lower).
     physical_bytes: int
 
 
@@ -729,22 +731,12 @@ def _meminfo_total(path: Path = Path("/proc/meminfo")) -> int:
     return 0
 
 
-def _cgroup_limit(path: Path = Path("/sys/fs/cgroup/memory.max")) -> int:
-    """A container's memory limit (cgroup v2), or 0 where there is none."""
-    try:
-        value = path.read_text().strip()
-    except OSError:
-        return 0
-    return int(value) if value.isdigit() else 0
-
-
 def this_machine() -> Machine:
-    physical = total_memory_bytes()
-    memory, source = _meminfo_total() or physical, "the machine's memory"
-    limit = _cgroup_limit()
+    memory, source = _meminfo_total() or physical_memory_bytes(), "the machine's memory"
+    limit = memory_limit_bytes()
     if limit and (not memory or limit < memory):
         memory, source = limit, "the container's memory limit"
-    return Machine(memory, source, os.cpu_count() or 1, physical)
+    return Machine(memory, source, usable_cpus(), total_memory_bytes())
 
 
 def _size(count: int) -> str:
