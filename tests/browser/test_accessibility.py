@@ -45,7 +45,10 @@ ALL_IMPACTS = ("minor", "moderate", "serious", "critical")
 
 
 def violations(page: Page, impacts: tuple[str, ...] = ALL_IMPACTS) -> list[str]:
-    """axe's violations of the page as it is now, of the given impacts, one line each."""
+    """axe's violations of the page as it is now, of the given impacts, one line each. The
+    page's stylesheet must have loaded first: a heading can be there before it, and a page
+    without its CSS has nav links too small to tap (seen on a busy machine)."""
+    page.wait_for_load_state("load")
     response: dict[str, Any] = AXE.run(page, options=OPTIONS).response
     return [
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
@@ -119,6 +122,14 @@ def test_staff_pages_have_no_violations(
     page.get_by_role("link", name=case.handle).click()
     expect(page.get_by_text("Ask HR.")).to_be_visible()
     scan("case page", f"Case {case.handle}")
+    # The same case on legal hold: the panel's other state, and the marker in the case list.
+    page.get_by_label("Reason for the legal hold").fill("The labour court asked us to keep it.")
+    page.get_by_role("button", name="Place a legal hold").click()
+    expect(page.locator("#hold-state")).to_contain_text("On legal hold since")
+    scan("case page, on legal hold", f"Case {case.handle}")
+    page.get_by_role("link", name="Cases").click()
+    expect(page.locator(".hold-marker")).to_have_count(1)
+    scan("case list, a case on hold", "Cases shared with you")
     page.get_by_role("link", name="Account").click()
     scan("account", "Your account")
     log_out(page)

@@ -126,3 +126,41 @@ def test_reply_through_the_anonymous_channel_and_the_answer(
     expect(answer).to_have_count(1)
     expect(answer.locator(".meta")).to_contain_text("Reporter")
     staff.assert_clean()
+
+
+HOLD_REASON = "The employment tribunal asked for this case to be kept (claim 2026/0415)."
+
+
+def test_legal_hold_placed_refused_when_empty_and_lifted(
+    app: Flask, portal: Portal, db: Session, new_tab: NewTab
+) -> None:
+    """An ombudsperson places a hold from the case page: an empty reason is refused with the
+    message at the field, a reason places it, the case list marks the case, and the hold is
+    lifted again. The reason is stored only as ciphertext (an internal note)."""
+    olivia = portal.staff("olivia")
+    raise_concern(new_tab(javascript=False).page)
+    staff = new_tab()
+    page = staff.page
+    log_in(page, app, olivia)
+    handle = open_only_case(page)
+    place = page.get_by_role("button", name="Place a legal hold")
+    place.click()
+    expect(page.locator("#hold-panel")).to_contain_text("Give the reason for the legal hold")
+    expect(page.locator("#case-hold")).to_have_count(0)
+    # The refusal is a 400 page, which the browser's console reports; nothing else may be there.
+    assert [e for e in staff.console_errors if "400" not in e or "/hold" not in e] == []
+    staff.console_errors.clear()
+    page.get_by_label("Reason for the legal hold").fill(HOLD_REASON)
+    place.click()
+    expect(page.locator("#case-hold")).to_contain_text("On hold since")
+    note = page.locator("ol.thread .visibility-internal", has_text=HOLD_REASON)
+    expect(note).to_have_count(1)
+    assert tables_containing(db, HOLD_REASON) == []
+    page.get_by_role("link", name="Cases").click()
+    row = page.locator("table.cases tr", has_text=handle)
+    expect(row.locator(".hold-marker")).to_have_text("On hold")
+    row.get_by_role("link", name=handle).click()
+    page.get_by_role("button", name="Lift the legal hold").click()
+    expect(page.locator("#case-hold")).to_have_count(0)
+    expect(page.get_by_role("button", name="Place a legal hold")).to_be_visible()
+    staff.assert_clean()
