@@ -215,33 +215,10 @@ def stop_process(proc: BaseProcess) -> None:
             os.kill(pid, 9)
 
 
-def child_pids(parent: int | None) -> list[int]:
-    """The direct children of ``parent`` (gunicorn's workers of an arbiter), from /proc."""
-    found: list[int] = []
-    if parent is None:
-        return found
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path("/proc", entry, "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == parent:
-                found.append(int(entry))
-    return found
-
-
-def process_tree_cpu(root: int) -> float | None:
-    """CPU seconds (user + system, all threads) used so far by ``root`` and its children, read
-    from /proc; None where there is no /proc. A worker that exited and was reaped by ``root``
-    still counts (``root``'s cutime and cstime); ``root``'s own share goes with it when it is
-    killed."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    found = False
+def processes() -> Iterator[tuple[int, str, list[str]]]:
+    """``(pid, command name, fields from the state on)`` of every process in /proc; nothing
+    where there is no /proc. ``fields[1]`` is the parent's pid, ``fields[11:15]`` utime, stime,
+    cutime and cstime in clock ticks (proc(5))."""
     with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -250,32 +227,35 @@ def process_tree_cpu(root: int) -> float | None:
                 stat = Path("/proc", entry, "stat").read_text()
             except OSError:
                 continue  # exited meanwhile
-            fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
-            if int(entry) == root:
-                total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-                found = True
-            elif int(fields[1]) == root:
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick if found else None
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            yield int(entry), name, stat[stat.rindex(")") + 2 :].split()
+
+
+def child_pids(parent: int | None) -> list[int]:
+    """The direct children of ``parent`` (gunicorn's workers of an arbiter)."""
+    return [pid for pid, _name, fields in processes() if int(fields[1]) == parent]
+
+
+def process_tree_cpu(root: int) -> float | None:
+    """CPU seconds (user + system, all threads) used so far by ``root`` and its children; None
+    where there is no /proc. A worker that exited and was reaped by ``root`` still counts
+    (``root``'s cutime and cstime); ``root``'s own share goes with it when it is killed."""
+    total = 0
+    found = False
+    for pid, _name, fields in processes():
+        if pid == root:
+            total += sum(int(f) for f in fields[11:15])
+            found = True
+        elif int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
 def command_cpu(name: str) -> float:
     """CPU seconds used so far by the live processes called ``name`` (their comm), e.g. the
     PostgreSQL backends of this machine."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path("/proc", entry, "stat").read_text()
-            except OSError:
-                continue
-            if stat[stat.index("(") + 1 : stat.rindex(")")] == name:
-                fields = stat[stat.rindex(")") + 2 :].split()
-                total += int(fields[11]) + int(fields[12])
-    return total / tick
+    ticks = sum(int(f[11]) + int(f[12]) for _pid, comm, f in processes() if comm == name)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_cpu() -> float:

@@ -5,8 +5,6 @@ and a hold lifted after the period ran out leads to a fresh warning before any p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,32 +15,17 @@ from sqlalchemy.orm import Session
 from portal.models import AuditEvent, Case
 from portal.services import audit, hold, policy, retention
 from portal.services.audit import Action
-from portal.settings import Settings
-from tests.conftest import DatabaseUnderTest, Portal, cheap_settings, login
-from tests.smtp_server import SmtpServer, smtp_server
-from tests.test_retention import T0, TODAY, URL, Runner, _case_ids, _close, _snapshot
+from tests import test_retention
+from tests.conftest import Portal, login
+from tests.smtp_server import SmtpServer
+from tests.test_retention import T0, TODAY, Runner, _case_ids, _close, _snapshot
 
 REASON = "Regulator's inquiry 2026/17 asked us to keep this case, marker 9040."
 KEPT = "keep {} case(s) past their period on legal hold"
 
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(database: DatabaseUnderTest, tmp_path: Path, smtp: SmtpServer) -> Settings:
-    return cheap_settings(
-        tmp_path / "instance",
-        database.url,
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_starttls=False,
-        smtp_from="ombuds@example.org",
-        portal_url=URL,
-    )
+# The instance of test_retention.py: its mail server and its settings (which send to it).
+smtp = test_retention.smtp
+settings = test_retention.settings
 
 
 @pytest.fixture
