@@ -354,14 +354,7 @@ def print_table(results: list[PhaseResult]) -> None:
                 "-" if r.server_cores is None else f"{r.server_cores:.2f}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(rows[0], rows[1:])
     for r in results:
         if r.errors:
             kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.errors.items()))

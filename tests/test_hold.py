@@ -19,6 +19,7 @@ from portal.models import AuditEvent, Case, Message, Role, StaffUser, Visibility
 from portal.services import audit, cases, hold
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
+from tests.admin_helpers import client_for, post
 from tests.conftest import Portal, csrf_token, login, open_followup, utc_today
 from tests.test_bad_input import field_errors, form_problems, textarea
 from tests.test_workflow import assert_nowhere_in_the_database
@@ -27,15 +28,11 @@ REASON = "Litigation hold asked for by outside counsel in the Miller case, marke
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
 
-def _client(app: Flask, user: StaffUser) -> FlaskClient:
-    client = app.test_client()
-    login(client, user)
-    return client
+_client = client_for
 
 
 def _post(client: FlaskClient, url: str, **form: str) -> TestResponse:
-    token = csrf_token(client.get("/staff/account").text)
-    return client.post(url, data={"csrf_token": token, **form})
+    return post(client, url, form)
 
 
 def _case(db: Session, case_id: str) -> Case:
