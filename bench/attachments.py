@@ -65,7 +65,6 @@ import contextlib
 import datetime as dt
 import gc
 import io
-import json
 import os
 import re
 import resource
@@ -798,14 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at end: {info['load average at end']}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "machine": info,
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            **figures,
-        }
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"figures written to {args.json}")
+        benchlib.write_json(args.json, info, **figures)
     return 0
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import http.client
+import json
 import multiprocessing
 import os
 import platform
 import re
 import socket
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -89,6 +91,18 @@ def machine_info(packages: Iterable[str]) -> dict[str, str]:
         "sqlite library": sqlite3.sqlite_version,
         "packages": ", ".join(f"{p} {package_version(p)}" for p in packages),
     }
+
+
+def write_json(path: Path, machine: dict[str, str], **figures: Any) -> None:
+    """The raw figures as JSON, beside the machine and the command that made them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "machine": machine,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **figures,
+    }
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"figures written to {path}")
 
 
 # --- the database ------------------------------------------------------------------------------

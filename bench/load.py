@@ -55,7 +55,6 @@ import argparse
 import contextlib
 import datetime as dt
 import itertools
-import json
 import os
 import random
 import re
@@ -1144,16 +1143,8 @@ def main(argv: list[str] | None = None) -> int:
     lost = sum(p["check"].get("lost", 0) for p in result["phases"] if p["check"])
     print(f"\nlost in all phases: {lost} (target 0)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "machine": info,
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "ratios": found,
-            **result,
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"results written to {args.json}")
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        benchlib.write_json(args.json, info, args=options, ratios=found, **result)
     return 1 if lost else 0
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import statistics
@@ -561,19 +560,16 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "machine": info,
-            "database": database,
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "workers": args.workers,
-            "concurrency": args.concurrency,
-            "argon2": {p: asdict(PROFILES[p]) for p in args.profiles},
-            "phases": [asdict(r) for r in results],
-            "ratios": found,
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+        benchlib.write_json(
+            args.json,
+            info,
+            database=database,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            argon2={p: asdict(PROFILES[p]) for p in args.profiles},
+            phases=[asdict(r) for r in results],
+            ratios=found,
+        )
 
     broken = [r for r in results if r.failures or not r.successes]
     return 1 if broken else 0

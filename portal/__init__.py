@@ -44,9 +44,9 @@ def create_app(
     )
     app.request_class = uploads.InMemoryRequest
     if settings.proxy_hops:
-        # The client address (for the rate limits only, portal/web/client.py) from the
-        # X-Forwarded-For entries the trusted proxies appended; nothing else is taken from them.
-        # invariant-ok: the address feeds only the HMAC-keyed rate-limit key, never stored
+        # invariant-ok: the X-Forwarded-For entries the trusted proxies appended give the client
+        # address, which feeds only the HMAC-keyed rate-limit key (portal/web/client.py) and is
+        # never stored or logged; nothing else is taken from them.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=0)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=secrets.secret_key if secrets else None,

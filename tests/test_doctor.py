@@ -679,7 +679,7 @@ def test_https_without_proxy_hops_fails(tmp_path: Path) -> None:
     assert "all reporters together may send 5 concerns per 10 minutes" in result.message
     assert "set proxy_hops (PORTAL_PROXY_HOPS)" in result.fix
     assert "1 for nginx as in docs/deploy.md" in result.fix
-    assert "`proxy_set_header X-Forwarded-For $remote_addr`" in result.fix
+    assert "`proxy_set_header X-Forwarded-For` line in config/nginx.conf.example" in result.fix
 
 
 @pytest.mark.parametrize("hops", [3, 5])

@@ -77,9 +77,11 @@ ARGON2_PER_REQUEST_MAX = 3
 #: warns: the rest is for the workers themselves (about 150 MiB each), the database and the
 #: uploads in flight (docs/deploy.md, "Sizing workers, threads and the Argon2 pool").
 ARGON2_MEMORY_SHARE = 0.5
-#: How many reverse proxies a deployment plausibly has, each appending to X-Forwarded-For:
+#: How many reverse proxies a deployment plausibly has, each appending to the header below:
 #: nginx (1), and a load balancer in front of it (2).
 PLAUSIBLE_PROXY_HOPS = 2
+#: The header those proxies append the client's address to, named in doctor's messages.
+XFF = "X-Forwarded-For"  # invariant-ok: a name in messages; doctor reads no request
 
 
 class Status(enum.StrEnum):
@@ -876,15 +878,16 @@ def check_proxy_hops(settings: Settings) -> CheckResult:
     url = settings.portal_url
     fix = (
         "set proxy_hops (PORTAL_PROXY_HOPS) to the number of proxies that each append the"
-        " client's address to X-Forwarded-For: 1 for nginx as in docs/deploy.md"
-        " (`proxy_set_header X-Forwarded-For $remote_addr`), 2 with a load balancer in front"
+        f" client's address to {XFF}: 1 for nginx as in docs/deploy.md"
+        f" (its `proxy_set_header {XFF}` line in config/nginx.conf.example), 2 with a load"
+        " balancer in front"
         " that appends too; and let nothing but those proxies reach gunicorn"
     )
     if hops > PLAUSIBLE_PROXY_HOPS:
         return _warn(
             name,
             f"proxy_hops is {hops}, more proxies than a usual deployment has: if fewer than"
-            f" {hops} proxies each append to X-Forwarded-For, the address read is one the client"
+            f" {hops} proxies each append to {XFF}, the address read is one the client"
             " wrote, so a client can pick a new one for every request and escape the per-client"
             " limits on receipts, log-ins and concerns",
             fix,
@@ -904,16 +907,16 @@ def check_proxy_hops(settings: Settings) -> CheckResult:
         return _warn(
             name,
             f"portal_url {url} is plain HTTP on this machine, so no proxy is in front, yet"
-            f" proxy_hops is {hops}: any client can write its own address in X-Forwarded-For",
-            "set proxy_hops = 0 unless a proxy that sets X-Forwarded-For is in front",
+            f" proxy_hops is {hops}: any client can write its own address in {XFF}",
+            f"set proxy_hops = 0 unless a proxy that sets {XFF} is in front",
         )
     if hops == 0:
         where = "portal_url is empty" if not url else f"portal_url is {url}"
-        return _ok(name, f"proxy_hops is 0 ({where}): X-Forwarded-For is ignored")
+        return _ok(name, f"proxy_hops is 0 ({where}): {XFF} is ignored")
     return _ok(
         name,
         f"proxy_hops is {hops}: the rate limits take the client's address {hops} entr"
-        f"{'y' if hops == 1 else 'ies'} from the right of X-Forwarded-For (never stored)",
+        f"{'y' if hops == 1 else 'ies'} from the right of {XFF} (never stored)",
     )
 
 
