@@ -278,7 +278,7 @@ class Concern:
 
 
 @dataclass
-class Reply_:
+class StaffReply:
     handle: str
     marker: str
     outcome: str = ""  # "sent", or how it failed
@@ -290,7 +290,7 @@ class Record:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     concerns: list[Concern] = field(default_factory=list)
-    replies: list[Reply_] = field(default_factory=list)
+    replies: list[StaffReply] = field(default_factory=list)
     acknowledged: int = 0
     staff_relogins: int = 0
     staff_errors: Counter[str] = field(default_factory=Counter)
@@ -499,7 +499,7 @@ class StaffClient:
             if done.status == 302:
                 with self.record.lock:
                     self.record.acknowledged += 1
-        reply = Reply_(handle, f"reply-{self.person.staff_id}-{next(self.replies)}-{handle}")
+        reply = StaffReply(handle, f"reply-{self.person.staff_id}-{next(self.replies)}-{handle}")
         with self.record.lock:
             self.record.replies.append(reply)
         try:
@@ -808,14 +808,11 @@ def check(
             total = session.scalar(select(func.count()).select_from(Case)) or 0
     finally:
         engine.dispose()
-    unclear = [
-        outcome
-        for c in record.concerns
-        for outcome in (c.outcome, c.followup_outcome if c.followup_marker else "-")
-        if outcome.startswith("UNCLEAR") or not outcome
-    ]
-    unclear += [r.outcome or "reply not finished" for r in record.replies]
-    unclear = [u for u in unclear if u.startswith("UNCLEAR") or u == "reply not finished" or not u]
+    outcomes = [c.outcome for c in record.concerns]
+    outcomes += [c.followup_outcome for c in record.concerns if c.followup_marker]
+    outcomes += [r.outcome for r in record.replies]
+    # An attempt without an outcome never finished: its sender was told nothing.
+    unclear = [o or "no answer recorded" for o in outcomes if not o or o.startswith("UNCLEAR")]
     return {
         "concerns confirmed (receipt shown)": len(confirmed),
         **counts,
