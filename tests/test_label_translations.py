@@ -247,3 +247,33 @@ def test_a_post_without_the_translation_field_keeps_the_translation(
     post(console, f"/staff/admin/config/categories/{pay.id}", {"label": "Pay and hours"})
 
     assert _category(db, "pay").translations == {"zh_CN": {"label": "薪酬、工时或福利"}}
+
+
+def test_console_lists_show_the_labels_in_the_page_language(
+    app: Flask, portal: Portal, console_admin: StaffUser, chinese: None
+) -> None:
+    """The console's lists (categories, sites, statuses, queues, routing rules, staff) show the
+    translation on a Chinese page, as every other page does; the edit forms keep both."""
+    portal.staff("olga")  # an ombudsperson in "general", listed with her queue
+    console = client_for(app, console_admin)
+    pages = {
+        "/staff/admin/config/categories": ("骚扰、霸凌或性骚扰", "Harassment, bullying"),
+        "/staff/admin/config/sites": ("北部工厂", "North plant"),
+        "/staff/admin/config/statuses": ("新收到", ">New<"),
+        "/staff/admin/config/queues": ("人力资源申诉专员", "HR ombuds"),
+        "/staff/admin/config/rules": ("董事会级受理队列", "Board-level queue"),
+        "/staff/admin/staff": ("综合申诉办公室", "General ombuds office"),
+    }
+    for url, (chinese_label, english_label) in pages.items():
+        page = console.get(url)
+        assert page.status_code == 200, url
+        assert chinese_label in page.text, url
+        assert english_label not in page.text, url
+
+
+def test_console_lists_stay_english_on_an_english_page(
+    app: Flask, portal: Portal, console_admin: StaffUser
+) -> None:
+    console = client_for(app, console_admin)
+    page = console.get("/staff/admin/config/rules").text
+    assert "Board-level queue" in page and "董事会级受理队列" not in page

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.i18n import Translations
 from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession, StaffUser
 from portal.services import audit, staff
 from portal.services.audit import Action
@@ -38,6 +39,7 @@ class Membership:
     slug: str
     name: str
     excludable: bool
+    translations: Translations = field(default_factory=dict)  # the queue's, for display
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,19 @@ def _memberships(session: Session, staff_ids: Iterable[int]) -> dict[int, list[M
     if not ids:
         return out
     stmt = (
-        select(QueueMembership.staff_id, Queue.slug, Queue.name, QueueMembership.excludable)
+        select(
+            QueueMembership.staff_id,
+            Queue.slug,
+            Queue.name,
+            QueueMembership.excludable,
+            Queue.translations,
+        )
         .join(Queue, Queue.id == QueueMembership.queue_id)
         .where(QueueMembership.staff_id.in_(ids))
         .order_by(Queue.name)
     )
-    for staff_id, slug, name, excludable in session.execute(stmt):
-        out[staff_id].append(Membership(slug, name, excludable))
+    for staff_id, slug, name, excludable, translations in session.execute(stmt):
+        out[staff_id].append(Membership(slug, name, excludable, translations or {}))
     return out
 
 

@@ -96,3 +96,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         language_links=switch_links, html_lang=html_lang, current_locale=current
     )
+    # ``{{ category|shown }}``, ``{{ queue|shown("name") }}``: a taxonomy text in the page's
+    # language, English where it has no translation (portal.i18n.shown).
+    app.jinja_env.filters["shown"] = i18n.shown

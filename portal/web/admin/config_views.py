@@ -222,7 +222,10 @@ def queue_fallback(queue_id: int) -> ResponseReturnValue:
     session.commit()
     if not changed:
         return _unchanged("staff.admin.queues")
-    return _done(_("%(name)s is now the fallback queue.", name=queue.name), "staff.admin.queues")
+    return _done(
+        _("%(name)s is now the fallback queue.", name=i18n.shown(queue, "name")),
+        "staff.admin.queues",
+    )
 
 
 # --- ordered lists -------------------------------------------------------------------------------
@@ -482,17 +485,18 @@ def tag_active(tag_id: int) -> ResponseReturnValue:
 def _rule_choices(form: RuleForm) -> RuleForm:
     session = state.db()
     form.category.choices = [SelectChoice("", _("Any category"))] + [
-        SelectChoice(str(c.id), c.label) for c in taxonomy.active_categories(session)
+        SelectChoice(str(c.id), i18n.shown(c)) for c in taxonomy.active_categories(session)
     ]
     form.site.choices = [SelectChoice("", _("Any site, or none given"))] + [
-        SelectChoice(str(u.id), u.label) for u in taxonomy.active_units(session, OrgUnitKind.SITE)
+        SelectChoice(str(u.id), i18n.shown(u))
+        for u in taxonomy.active_units(session, OrgUnitKind.SITE)
     ]
     form.department.choices = [SelectChoice("", _("Any department, or none given"))] + [
-        SelectChoice(str(u.id), u.label)
+        SelectChoice(str(u.id), i18n.shown(u))
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.queue.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(str(q.id), q.name) for q in configuration.queues(session)
+        SelectChoice(str(q.id), i18n.shown(q, "name")) for q in configuration.queues(session)
     ]
     return form
 

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
+from portal import i18n
 from portal.models import Role, StaffUser
 from portal.services import admin, configuration
 from portal.services.errors import InvalidInput
@@ -35,7 +36,7 @@ STAFF_ACTIONS: list[tuple[str, object]] = []
 
 
 def _queue_choices() -> list[SelectChoice]:
-    return [SelectChoice(q.slug, q.name) for q in configuration.queues(state.db())]
+    return [SelectChoice(q.slug, i18n.shown(q, "name")) for q in configuration.queues(state.db())]
 
 
 def _user_or_404(staff_id: int) -> StaffUser:
