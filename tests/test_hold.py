@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import threading
 
 import pytest
 from flask import Flask
@@ -16,12 +17,20 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from portal.models import AuditEvent, Case, Message, Role, StaffUser, Visibility
-from portal.services import audit, cases, hold
+from portal.services import audit, cases, hold, retention
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
 from tests.admin_helpers import client_for, post
-from tests.conftest import Portal, csrf_token, login, open_followup, utc_today
+from tests.conftest import (
+    DatabaseUnderTest,
+    Portal,
+    csrf_token,
+    login,
+    open_followup,
+    utc_today,
+)
 from tests.test_bad_input import field_errors, form_problems, textarea
+from tests.test_retention import _close
 from tests.test_workflow import assert_nowhere_in_the_database
 
 REASON = "Litigation hold asked for by outside counsel in the Miller case, marker 5813."
@@ -433,3 +442,43 @@ def test_the_service_refuses_anyone_without_the_key(portal: Portal, db: Session)
     with pytest.raises(NoAccess):
         hold.lift(db, stranger, portal.private_key(stranger), submitted.handle, NOW)
     assert _case(db, submitted.case_id).held_on == NOW.date()
+
+
+def test_a_hold_placed_while_the_purge_deletes_the_case_finds_it_gone(
+    portal: Portal, db: Session, database: DatabaseUnderTest
+) -> None:
+    """The race the retention job's re-check leaves: the purge has locked and deleted the case
+    but not committed when an ombudsperson places a hold. The hold waits for the purge's lock
+    and then finds no case (NoAccess: the 404 page), instead of updating a row that has gone
+    (a 500). SQLite has one writer at a time, so there the two cannot overlap."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: a purge and a hold cannot overlap")
+    olga = portal.staff("olga")
+    submitted = portal.submit()
+    _close(db, submitted.case_id, dt.date(2025, 1, 1), "unsubstantiated")
+    key = portal.private_key(olga)
+    purger = Session(database.engine)
+    doomed = purger.get(Case, submitted.case_id)
+    assert doomed is not None
+    assert retention.purge(purger, [doomed]) == 1  # locked and deleted, not yet committed
+    outcome: list[str] = []
+
+    def place_hold() -> None:
+        with Session(database.engine) as other:
+            user = other.get(StaffUser, olga.id)
+            assert user is not None
+            try:
+                hold.place(other, user, key, submitted.handle, REASON, NOW)
+                other.commit()
+                outcome.append("placed")
+            except NoAccess:
+                outcome.append("gone")
+
+    ombudsperson = threading.Thread(target=place_hold)
+    ombudsperson.start()
+    ombudsperson.join(1.0)
+    assert ombudsperson.is_alive()  # waiting for the purge's row lock
+    purger.commit()
+    purger.close()
+    ombudsperson.join(30)
+    assert outcome == ["gone"]

@@ -178,13 +178,18 @@ def list_for(
 
 
 def unlock(
-    session: Session, user: StaffUser, private_key: bytes, handle: str
+    session: Session, user: StaffUser, private_key: bytes, handle: str, *, lock: bool = False
 ) -> tuple[Case, bytes]:
     """The case and its key, if ``user`` holds a sealed copy; otherwise NoAccess (the same for a
-    case that does not exist, so handles cannot be probed)."""
+    case that does not exist, so handles cannot be probed).
+
+    ``lock`` takes the case's row lock (PostgreSQL; SQLite has one writer at a time) for an
+    action that must not cross the retention job: if a purge is deleting the case, this waits
+    for it and then finds no case, instead of updating a row that has gone."""
     if not crypto.is_handle(handle):
         raise NoAccess(handle)
-    case = session.scalar(select(Case).where(Case.handle == handle))
+    query = select(Case).where(Case.handle == handle)
+    case = session.scalar(query.with_for_update() if lock else query)
     if case is None or not may_handle_cases(user):
         raise NoAccess(handle)
     access = session.get(CaseAccess, (case.id, user.id))

@@ -58,8 +58,10 @@ def place(
     *,
     reason_max_chars: int = HOLD_REASON_MAX_CHARS,
 ) -> Case:
-    """Put the case on legal hold, with ``reason`` kept as an encrypted internal note."""
-    case, case_key = cases.unlock(session, user, private_key, handle)
+    """Put the case on legal hold, with ``reason`` kept as an encrypted internal note. The row
+    is locked first: a purge running on this case either sees the hold, or has deleted the case
+    and this is NoAccess (``retention.not_held``)."""
+    case, case_key = cases.unlock(session, user, private_key, handle, lock=True)
     if is_held(case):
         # A colleague placed it since the page was shown; what was typed is shown back.
         raise InvalidTransition(
@@ -93,7 +95,7 @@ def lift(
     session: Session, user: StaffUser, private_key: bytes, handle: str, now: dt.datetime
 ) -> Case:
     """End the case's legal hold. A closed case is then warned about again before any purge."""
-    case, _case_key = cases.unlock(session, user, private_key, handle)
+    case, _case_key = cases.unlock(session, user, private_key, handle, lock=True)
     if not is_held(case):
         raise InvalidTransition(N_("This case is not on legal hold."), field="hold")
     case.held_on = None
