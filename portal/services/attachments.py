@@ -239,14 +239,15 @@ def store(
     ids = []
     for file in files:
         attachment_id = crypto.random_id()
-        pieces = [file.data[i : i + CHUNK_BYTES] for i in range(0, len(file.data), CHUNK_BYTES)]
-        pieces = pieces or [b""]
+        # Cut one chunk at a time as it is encrypted: a list of all the pieces first would be
+        # a second copy of the whole file.
+        chunks = max(1, -(-len(file.data) // CHUNK_BYTES))
         meta = {
             "name": file.filename,
             "type": file.content_type,
             "size": len(file.data),
             "cleaned": file.cleaned,
-            "chunks": len(pieces),
+            "chunks": chunks,
             "message": message_id,
         }
         blob = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
@@ -260,8 +261,9 @@ def store(
             )
         )
         session.flush()
-        last = len(pieces) - 1
-        for seq, piece in enumerate(pieces):
+        last = chunks - 1
+        for seq in range(chunks):
+            piece = file.data[seq * CHUNK_BYTES : (seq + 1) * CHUNK_BYTES]
             session.add(
                 AttachmentChunk(
                     attachment_id=attachment_id,
