@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import crypto, logconfig
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
+from portal.services import attachments
 from portal.services.throttle import make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
 from portal.web import errors, labels, language, security, uploads
@@ -30,6 +31,10 @@ def create_app(
     # One bound per process on the memory Argon2 may hold (several apps in one process, as in
     # the tests, share it; the last one built sets it).
     crypto.configure_argon2_pool(settings.argon2_pool_size, settings.argon2_wait_seconds)
+    # The same for cleaning attachments, which holds hundreds of MiB for a large picture.
+    attachments.configure_cleaning_pool(
+        settings.attachment_pool_size, settings.attachment_wait_seconds
+    )
     if secrets is None:
         try:
             secrets = load_secrets(settings.instance_path)
