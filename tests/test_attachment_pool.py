@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
-from portal import create_app
+from portal import create_app, memory
 from portal.instance import InstanceSecrets
 from portal.models import Attachment, AttachmentChunk, Case, Message
 from portal.services import attachments, sanitize
@@ -231,6 +232,68 @@ def test_another_process_has_its_own_bound() -> None:
         )
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == "cleaned in its own slot"
+
+
+_TAKING_TURNS = """
+import sys, threading
+from pathlib import Path
+from PIL import Image
+from portal import memory
+
+if sys.argv[1] == "mapped":
+    assert memory.map_large_blocks()
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+turn, ready = threading.Lock(), threading.Barrier(3)
+def clean():  # a picture decoded in a thread of its own, one thread at a time (one slot)
+    ready.wait()
+    with turn:
+        Image.new("RGB", (3000, 2000), (1, 2, 3)).close()
+Image.new("RGB", (3000, 2000), (1, 2, 3)).close()  # one large block freed: glibc adapts
+Path("/proc/self/clear_refs").write_text("5")
+before = status("VmRSS")
+threads = [threading.Thread(target=clean) for _ in range(3)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print((status("VmHWM") - before) / (3000 * 2000 * 4))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc (Linux)")
+def test_threads_taking_turns_hold_one_picture_at_a_time_not_one_each() -> None:
+    """The pool lets one thread clean at a time, but glibc gives each thread an arena that
+    keeps what it freed: without large blocks mapped on their own, three threads taking turns
+    held three pictures' memory, as much as three at once."""
+    peaks = {}
+    # glibc's own defaults, whatever MALLOC_* tuning this shell may have.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    for how in ("mapped", "default"):
+        run = subprocess.run(
+            [sys.executable, "-c", _TAKING_TURNS, how],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        if run.returncode != 0 and "clear_refs" in run.stderr:
+            pytest.skip("this system does not let a process reset its peak memory")
+        assert run.returncode == 0, run.stderr
+        peaks[how] = float(run.stdout)
+    assert peaks["mapped"] < 1.5  # one picture's memory at the peak
+    assert peaks["default"] > 2.5  # three: what the portal no longer leaves to glibc
+
+
+def test_create_app_maps_large_blocks(
+    tmp_path: Path, secrets: InstanceSecrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(memory, "map_large_blocks", lambda: calls.append(1) or True)
+    create_app(Settings(instance_path=tmp_path).with_argon2(TEST_ARGON2), secrets=secrets)
+    assert calls == [1]
 
 
 # --- settings ------------------------------------------------------------------------------------
