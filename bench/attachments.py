@@ -18,8 +18,11 @@ a different way:
 * ``text``: a UTF-8 plain text file of about ``--target-mib`` (lines of prose with accents).
   Cleaning checks that it is text (decoding it and looking at every character).
 
-The phases, all in this one process:
+The phases, all in this one process but the first:
 
+0. **Each file alone**: each file, and the largest picture the cleaner decodes (a 40-megapixel
+   PNG with alpha), cleaned in a fresh interpreter of its own (Linux), which prints how far its
+   peak RSS rose during the cleaning: what one file's cleaning holds, apart from anything else.
 1. **Clean**: ``sanitize.clean_attachment`` on each file, ``--rounds`` times.
 2. **Clean, encrypt, store** (service level, no HTTP): ``attachments.prepare`` on the one file,
    then ``intake.submit`` of an anonymous concern carrying it (which encrypts it in 256 KiB
@@ -41,11 +44,19 @@ The phases, all in this one process:
    read from the database; the attachment links read from the page), then each attachment
    through ``GET /staff/cases/<handle>/attachments/<id>``, the body read as a stream
    (``buffered=False``) and counted, not kept, checked against ``Content-Length``.
+5. **Burst** (with ``--burst N``, N of at least 2): N reporters send the maximal form of phase 3
+   at the same moment, from N threads of this process (as N threads of one gunicorn worker
+   would serve them), once with the attachment cleaning pool bounded to one form at a time and
+   once to N (what a process did before the pool existed). The wait for a slot is set long
+   enough for every form to get through, so both runs store all N and the memory of the whole
+   burst is measured. Before each run the memory freed so far is given back to the system
+   (glibc's ``malloc_trim``), so that each run starts from what is alive.
 
 Memory: on Linux the process's peak RSS is reset before each phase (``5`` written to
-``/proc/self/clear_refs``, which resets the high-water mark ``getrusage`` reports as
-``ru_maxrss``), so each phase's peak is its own; where that is not possible the peak is the
-process's since it started, and the output says so. Uploads are held in memory by design
+``/proc/self/clear_refs``, which resets the high-water mark ``VmHWM`` of ``/proc/self/status``),
+so each phase's peak is its own; where that is not possible the peak is the process's since it
+started (``getrusage``'s ``ru_maxrss``, which also keeps what the process that started this one
+held), and the output says so. Uploads are held in memory by design
 (``portal/web/uploads.py``), so a request's peak is several times the size of its files.
 
 Throughput is MiB of input (the file as sent) per second. Sizes are MiB (2^20 bytes).
@@ -62,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import io
@@ -69,12 +81,15 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -350,6 +365,12 @@ def prepare_database(settings: Settings) -> tuple[str, StaffUser]:
 
 
 def max_rss_mib() -> float:
+    """This process's peak RSS: ``VmHWM``, which ``clear_refs`` resets. ``ru_maxrss`` is the
+    fallback: it is never below the RSS of the process that forked this one."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -410,6 +431,58 @@ def timing(seconds: list[float], mib: float) -> dict[str, float]:
 
 
 # --- phases ------------------------------------------------------------------------------------
+
+#: Cleans the file on stdin in a fresh interpreter and prints how far its peak RSS rose: after a
+#: small file is cleaned first (Pillow loads its plugins on first use), the peak is reset and
+#: ``VmHWM`` read after the cleaning.
+_CLEAN_ALONE = """
+import sys
+from pathlib import Path
+from portal.services import sanitize
+
+name, data = sys.argv[1], sys.stdin.buffer.read()
+sanitize.clean_attachment("warm.txt", "text/plain", b"warm")
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+Path("/proc/self/clear_refs").write_text("5")
+before = status("VmRSS")
+sanitize.clean_attachment(name, "", data)
+print(status("VmHWM") - before)
+"""
+
+
+def worst_picture() -> Sample:
+    """The largest picture the cleaner decodes: 40 million pixels (8000 x 5000) with alpha,
+    gradients that compress to well under 1 MiB as PNG."""
+    gradient = Image.linear_gradient("L").resize((8000, 5000))
+    bands = [
+        gradient,
+        gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        gradient.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+        gradient,
+    ]
+    out = io.BytesIO()
+    Image.merge("RGBA", bands).save(out, "PNG")
+    return Sample("40 MP PNG", "largest-picture.png", "image/png", out.getvalue())
+
+
+def phase_alone(samples: list[Sample]) -> dict[str, Any]:
+    """Each file cleaned alone in a fresh process: how much its cleaning raises the RSS."""
+    results: dict[str, Any] = {}
+    for sample in samples:
+        run_ = subprocess.run(
+            [sys.executable, "-c", _CLEAN_ALONE, sample.filename],
+            input=sample.data,
+            capture_output=True,
+            timeout=300,
+        )
+        if run_.returncode != 0:
+            results[sample.kind] = {"mib": sample.mib, "error": run_.stderr.decode()[-300:]}
+        else:
+            results[sample.kind] = {"mib": sample.mib, "rss_growth_mib": float(run_.stdout)}
+    return results
 
 
 def phase_clean(samples: list[Sample], rounds: int) -> dict[str, Any]:
@@ -553,6 +626,52 @@ def phase_http_submission(app: Flask, files: list[Sample], rounds: int) -> dict[
     }
 
 
+def release_free_memory() -> None:
+    """Give the memory freed so far back to the system (glibc's ``malloc_trim``), so that a
+    run's "RSS before" is what is alive and its peak is not hidden in what an earlier run
+    freed but the allocator kept (each thread has its own malloc arena)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def phase_burst(app: Flask, files: list[Sample], reporters: int) -> dict[str, Any]:
+    """``reporters`` maximal forms at once from as many threads, with the cleaning pool
+    bounded to 1 and then to ``reporters`` (unbounded for this burst)."""
+    submit = http_submission(app, files)
+    results: dict[str, Any] = {}
+    try:
+        for bound in (1, reporters):
+            # A wait longer than the settings allow (19 s): every form gets through, so the
+            # runs differ in how many are cleaned at once, not in how many are refused.
+            attachments.configure_cleaning_pool(bound, 600)
+            start = threading.Barrier(reporters)
+
+            def one(start: threading.Barrier) -> float:
+                start.wait()
+                return submit()
+
+            release_free_memory()
+            with memory_of_phase() as memory:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(reporters) as pool:
+                    seconds = list(pool.map(one, [start] * reporters))
+                wall = time.perf_counter() - started
+            results[f"bound {bound}"] = {
+                "bound": bound,
+                "wall_s": wall,
+                "slowest_post_s": max(seconds),
+                "fastest_post_s": min(seconds),
+                "memory": vars(memory),
+            }
+    finally:
+        settings = app.extensions["portal"].settings
+        attachments.configure_cleaning_pool(
+            settings.attachment_pool_size, settings.attachment_wait_seconds
+        )
+    return {"reporters": reporters, "runs": results}
+
+
 def log_in(client: FlaskClient, user: StaffUser) -> str:
     """The real two-step log-in (password, then the current TOTP code); returns where it lands."""
     token = _csrf(client.get("/staff/login").text)
@@ -685,6 +804,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        help="phase 5: this many maximal forms sent at once from as many threads, with the"
+        " cleaning pool bounded to 1 and to that many (default: phase 5 is not run)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke run: files of at most 2 MiB (3-megapixel photo), one round",
@@ -692,6 +818,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.target_mib <= 0:
         parser.error("--rounds must be at least 1 and --target-mib positive")
+    if args.burst == 1 or args.burst < 0:
+        parser.error("--burst must be 0 (no burst) or at least 2")
     if args.quick:
         args.rounds = 1
     return args
@@ -714,6 +842,10 @@ def run(args: argparse.Namespace, database_url: str, workdir: Path) -> dict[str,
         database_url=database_url or f"sqlite:///{workdir / 'portal.db'}",
         secure_cookies=False,
         log_level="WARNING",
+        # Every submission comes from the one test client: the per-client limit (5 in 10
+        # minutes) would refuse the burst's.
+        submit_max_per_client=10_000,
+        submit_max_total=10_000,
     ).with_argon2(TEST_ARGON2)
     limit = settings.attachment_max_bytes
     too_big = [s.kind for s in samples if len(s.data) > limit]
@@ -726,6 +858,17 @@ def run(args: argparse.Namespace, database_url: str, workdir: Path) -> dict[str,
         "attachment_max_count": settings.attachment_max_count,
         "max_request_bytes": settings.max_request_bytes,
     }
+
+    print("\n0. each file cleaned alone, in a fresh process ...", flush=True)
+    alone = phase_alone([*samples, worst_picture()])
+    figures["alone"] = alone
+    for kind, row in alone.items():
+        growth = (
+            f"RSS rose {row['rss_growth_mib']:.0f} MiB"
+            if "rss_growth_mib" in row
+            else f"not measured: {row['error']}"
+        )
+        print(f"  {kind:<10} {row['mib']:6.2f} MiB: {growth}")
 
     print("\n1. clean (sanitize.clean_attachment) ...", flush=True)
     clean = phase_clean(samples, args.rounds)
@@ -775,6 +918,20 @@ def run(args: argparse.Namespace, database_url: str, workdir: Path) -> dict[str,
             "  tracemalloc peak over all the downloads: "
             f"{down['tracemalloc_peak_mib_all_downloads']:.1f} MiB"
         )
+
+        if args.burst:
+            print(
+                f"\n5. burst: {args.burst} forms of {total:.2f} MiB at once, {args.burst} threads",
+                flush=True,
+            )
+            burst = phase_burst(app, files, args.burst)
+            figures["burst"] = burst
+            for name, run_ in burst["runs"].items():
+                print(
+                    f"  cleaning pool {name}: all {args.burst} stored in {run_['wall_s']:.2f} s"
+                    f" (POSTs {run_['fastest_post_s']:.2f}-{run_['slowest_post_s']:.2f} s);"
+                    f" {_memory_text(run_['memory'])}"
+                )
     finally:
         app.extensions["portal"].engine.dispose()
     return figures

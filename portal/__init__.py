@@ -10,9 +10,10 @@ from flask_babel import get_locale as babel_locale
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import crypto, logconfig
+from portal import crypto, logconfig, memory
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
+from portal.services import attachments
 from portal.services.throttle import make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
 from portal.web import errors, labels, language, security, uploads
@@ -30,6 +31,12 @@ def create_app(
     # One bound per process on the memory Argon2 may hold (several apps in one process, as in
     # the tests, share it; the last one built sets it).
     crypto.configure_argon2_pool(settings.argon2_pool_size, settings.argon2_wait_seconds)
+    # The same for cleaning attachments, which holds hundreds of MiB for a large picture; and
+    # large blocks given back when freed, else each thread of a worker keeps a cleaning's peak.
+    attachments.configure_cleaning_pool(
+        settings.attachment_pool_size, settings.attachment_wait_seconds
+    )
+    memory.map_large_blocks()
     if secrets is None:
         try:
             secrets = load_secrets(settings.instance_path)

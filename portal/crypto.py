@@ -40,6 +40,7 @@ import pyotp
 from argon2.low_level import Type, hash_secret_raw
 
 from portal.settings import Argon2Cost
+from portal.slots import SlotPool
 
 KEY_BYTES = 32
 SALT_BYTES = 16
@@ -76,16 +77,9 @@ class Argon2Busy(Exception):
 # The bound is per process: gunicorn's workers each have their own pool.
 
 
-@dataclass(frozen=True)
-class _Pool:
-    size: int
-    wait_seconds: float
-    slots: threading.BoundedSemaphore
-
-
 #: Until ``configure_argon2_pool`` runs (``create_app`` calls it), one slot per CPU, 10 s wait.
 _DEFAULT_POOL_SIZE = os.cpu_count() or 1
-_pool = _Pool(_DEFAULT_POOL_SIZE, 10.0, threading.BoundedSemaphore(_DEFAULT_POOL_SIZE))
+_pool = SlotPool.of(_DEFAULT_POOL_SIZE, 10.0)
 _pool_lock = threading.Lock()
 
 
@@ -96,9 +90,7 @@ def configure_argon2_pool(size: int, wait_seconds: float) -> None:
     if size < 1 or wait_seconds < 0:
         raise ValueError("the Argon2 pool needs at least one slot and a wait of 0 s or more")
     with _pool_lock:
-        if (size, wait_seconds) != (_pool.size, _pool.wait_seconds):
-            slots = _pool.slots if size == _pool.size else threading.BoundedSemaphore(size)
-            _pool = _Pool(size, wait_seconds, slots)
+        _pool = _pool.resized(size, wait_seconds)
 
 
 def argon2_pool_size() -> int:
@@ -107,17 +99,10 @@ def argon2_pool_size() -> int:
 
 @contextmanager
 def _argon2_slot() -> Iterator[None]:
-    pool = _pool  # release the semaphore that was acquired, even if the pool is reconfigured
-    if pool.wait_seconds > 0:
-        acquired = pool.slots.acquire(timeout=pool.wait_seconds)
-    else:
-        acquired = pool.slots.acquire(blocking=False)
-    if not acquired:
-        raise Argon2Busy
-    try:
+    # The pool of the moment is bound here: the slot goes back to the semaphore it came from,
+    # even if the pool is reconfigured meanwhile.
+    with _pool.slot(Argon2Busy):
         yield
-    finally:
-        pool.slots.release()
 
 
 # --- random values -----------------------------------------------------------------------------

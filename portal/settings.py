@@ -75,6 +75,20 @@ ATTACHMENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
 ATTACHMENT_MAX_BYTES_CEILING = 64 * 1024 * 1024
 #: The most files ``attachment_max_count`` may allow on one form.
 ATTACHMENT_MAX_COUNT_CEILING = 20
+#: The most forms with attachments one process may be allowed to clean at once.
+ATTACHMENT_MAX_CONCURRENT_CEILING = 64
+#: The longest a form with attachments may wait for a cleaning slot. A concern with files may
+#: wait three times (an Argon2 slot for the access code, a cleaning slot, an Argon2 slot for
+#: the receipt's key), as a password change may: 3 x 19 s stays under gunicorn's 60 s timeout.
+ATTACHMENT_WAIT_SECONDS_CEILING = 19
+#: What cleaning one file may hold on top of the files themselves, at worst
+#: (``attachment_form_memory_bytes``). ``services/sanitize`` decodes a picture of at most 40
+#: million pixels (``MAX_IMAGE_PIXELS``), which Pillow keeps at 4 bytes a pixel, and copies the
+#: pixels once into a clean image; it unpacks an Office file to at most 64 MiB
+#: (``MAX_ZIP_UNCOMPRESSED``) and writes it again, cleaning a picture inside it like an upload.
+#: A test keeps these in step with sanitize's limits.
+CLEANING_PICTURE_BYTES = 2 * 4 * 40_000_000
+CLEANING_OFFICE_BYTES = 2 * 64 * 1024 * 1024
 
 
 #: The most Argon2 computations one process may be allowed to run at once.
@@ -92,6 +106,27 @@ def auto_argon2_pool_size(memory_kib: int, total_memory_bytes: int, cpus: int) -
     if total_memory_bytes <= 0:
         return max(1, cpus)
     fits = (total_memory_bytes // 4) // (memory_kib * 1024)
+    return max(1, min(cpus, fits))
+
+
+def attachment_form_memory_bytes(max_bytes: int, max_count: int) -> int:
+    """An upper estimate of the memory one form's attachments hold while they are cleaned,
+    encrypted and stored: every file as sent and as cleaned (2 x count x size; a cleaned file
+    is about as large as the one sent) and the largest cleaning at work, an Office file
+    unpacked and written again with a 40-megapixel picture inside. 0 when attachments are off.
+    docs/benchmarks.md ("Attachments") compares it with what was measured."""
+    if max_count == 0:
+        return 0
+    return 2 * max_count * max_bytes + CLEANING_OFFICE_BYTES + CLEANING_PICTURE_BYTES
+
+
+def auto_attachment_pool_size(form_bytes: int, total_memory_bytes: int, cpus: int) -> int:
+    """The default bound on forms cleaned at once: as many of ``form_bytes`` as fit in a
+    quarter of the machine's memory (one per CPU where the memory is unknown), at most one per
+    CPU (cleaning is CPU work), at least one."""
+    if total_memory_bytes <= 0 or form_bytes <= 0:
+        return max(1, cpus)
+    fits = (total_memory_bytes // 4) // form_bytes
     return max(1, min(cpus, fits))
 
 
@@ -197,6 +232,14 @@ class Settings:
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_max_count: int = 5
     attachment_types: str = "images,pdf,text,office"
+    # How many forms with attachments one process cleans, encrypts and stores at once; cleaning
+    # a large picture holds hundreds of MiB while it runs. 0 = as many as fit in a quarter of
+    # the memory (a container's limit when lower) at the estimate of one maximal form (533 MiB
+    # with the defaults above), at most one per CPU. Per process, like the Argon2 pool.
+    attachment_max_concurrent: int = 0
+    # How long a form with attachments waits for a free cleaning slot before the page says
+    # "busy, try again in a moment" (503, the typed text kept). 0 = do not wait.
+    attachment_wait_seconds: int = 10
 
     # Follow-up throttle: this many wrong receipts from one client within the window slows
     # that client down until the window has passed.
@@ -287,6 +330,20 @@ class Settings:
             return self.argon2_max_concurrent
         largest = max(self.kdf_memory_kib, self.password_memory_kib)
         return auto_argon2_pool_size(largest, total_memory_bytes(), usable_cpus())
+
+    @property
+    def attachment_form_bytes(self) -> int:
+        """The memory estimate of one form's attachments (``attachment_form_memory_bytes``)."""
+        return attachment_form_memory_bytes(self.attachment_max_bytes, self.attachment_max_count)
+
+    @property
+    def attachment_pool_size(self) -> int:
+        """``attachment_max_concurrent``, or the default it stands for when 0."""
+        if self.attachment_max_concurrent:
+            return self.attachment_max_concurrent
+        return auto_attachment_pool_size(
+            self.attachment_form_bytes, total_memory_bytes(), usable_cpus()
+        )
 
     @property
     def attachment_type_names(self) -> frozenset[str]:
@@ -488,6 +545,15 @@ def _validate_attachments(settings: Settings) -> None:
         )
     if not settings.attachment_type_names and settings.attachment_max_count:
         raise SettingsError("attachment_types is empty; set attachment_max_count = 0 instead")
+    if not 0 <= settings.attachment_max_concurrent <= ATTACHMENT_MAX_CONCURRENT_CEILING:
+        raise SettingsError(
+            "attachment_max_concurrent must be from 0 (automatic) to "
+            f"{ATTACHMENT_MAX_CONCURRENT_CEILING}"
+        )
+    if not 0 <= settings.attachment_wait_seconds <= ATTACHMENT_WAIT_SECONDS_CEILING:
+        raise SettingsError(
+            f"attachment_wait_seconds must be from 0 to {ATTACHMENT_WAIT_SECONDS_CEILING}"
+        )
 
 
 def _validate_mail(settings: Settings) -> None:

@@ -599,6 +599,137 @@ def test_argon2_pool_with_the_memory_unknown(tmp_path: Path) -> None:
     assert "(automatic: 2)" in result.message and "memory is unknown" in result.message
 
 
+# --- the attachment cleaning pool and what the workers hold at worst ---------------------------
+
+
+def test_attachment_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> None:
+    """workers = cores, threads = 2, one Argon2 and one cleaning slot per worker, 8 GiB."""
+    settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=1)
+    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    assert result.status is Status.OK and result.fix == ""
+    assert "each worker cleans at most 1 form(s) with attachments at once" in result.message
+    assert "(attachment_max_concurrent: 1, 533 MiB each at worst)" in result.message
+    # The second thread of each worker may hold an upload (50 MiB) while it waits.
+    assert (
+        "at worst 3.1 GiB held at once (4 worker(s) × (1 × 533 MiB cleaning forms + 1 × 50 MiB"
+        " uploads waiting + 64 MiB Argon2 + 150 MiB its own)), of 8.0 GiB (the machine's memory)"
+    ) in result.message
+
+
+def test_attachment_pool_without_workers_counts_one_and_says_how_to_count_them_all(
+    tmp_path: Path,
+) -> None:
+    result = doctor.check_attachment_pool(_pool(tmp_path), EIGHT_GIB, doctor.Server())
+    # automatic: a quarter of 8 GiB holds 3 forms of 533 MiB (under the 4 CPUs); Argon2 4 × 64.
+    assert result.status is Status.OK
+    assert "(automatic: 3, 533 MiB each at worst)" in result.message
+    assert "one worker process × (3 × 533 MiB cleaning forms + 256 MiB Argon2" in result.message
+    assert "pass --workers and --threads as given to `portal serve`" in result.message
+
+
+def test_attachment_pool_above_the_machine_memory_fails_with_the_value_to_set(
+    tmp_path: Path,
+) -> None:
+    machine = doctor.Machine(16 * GIB, "the machine's memory", 8, 16 * GIB)
+    settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=8)
+    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=4, threads=8))
+    assert result.status is Status.FAIL
+    assert "at worst 17.5 GiB held at once (4 worker(s) × (8 × 533 MiB" in result.message
+    assert "more than the machine's memory (16.0 GiB); a burst of uploads" in result.message
+    # 5 slots: 5 × 533 + 3 threads × 50 MiB waiting + 64 + 150 = 2.96 GiB per worker, under
+    # three quarters of 16 GiB over 4 workers (3 GiB); 6 would not be.
+    assert result.fix.startswith(
+        "set attachment_max_concurrent = 5 (PORTAL_ATTACHMENT_MAX_CONCURRENT)"
+        " or run fewer workers or threads"
+    )
+    assert "under 75% of 16.0 GiB (docs/deploy.md, sizing)" in result.fix
+
+
+def test_attachment_pool_above_three_quarters_of_the_memory_warns(tmp_path: Path) -> None:
+    machine = doctor.Machine(4 * GIB, "the container's memory limit", 4, 4 * GIB)
+    settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=1)
+    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=4, threads=2))
+    assert result.status is Status.WARN
+    assert "at worst 3.1 GiB held at once" in result.message
+    assert "more than 75% of the container's memory limit (4.0 GiB)" in result.message
+    # Not even one slot per worker fits: the fix says what else to change.
+    assert result.fix.startswith("run fewer workers or threads, give the machine more memory")
+    assert "(attachment_max_count, attachment_max_bytes)" in result.fix
+
+
+def test_attachment_pool_counts_smaller_attachment_limits(tmp_path: Path) -> None:
+    """Lower limits lower one form's estimate: 3 files of 5 MiB make 30 + 128 + 305 MiB."""
+    machine = doctor.Machine(4 * GIB, "the machine's memory", 4, 4 * GIB)
+    settings = _pool(
+        tmp_path,
+        argon2_max_concurrent=1,
+        attachment_max_concurrent=1,
+        attachment_max_count=3,
+        attachment_max_bytes=5 * MIB,
+    )
+    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=3, threads=2))
+    assert result.status is Status.OK, result.message
+    assert "463 MiB each at worst" in result.message
+
+
+def test_attachment_pool_with_attachments_off(tmp_path: Path) -> None:
+    tiny = doctor.Machine(256 * MIB, "the machine's memory", 1, 256 * MIB)
+    result = doctor.check_attachment_pool(
+        _pool(tmp_path, attachment_max_count=0), tiny, doctor.Server(workers=8, threads=8)
+    )
+    assert result.status is Status.OK
+    assert result.message == "attachments are off (attachment_max_count = 0): nothing is cleaned"
+
+
+@pytest.mark.parametrize(
+    ("attachment_wait", "argon2_wait", "status", "message"),
+    [
+        (0, 10, Status.WARN, "a form with files gets the 'busy' page at once"),
+        (10, 10, Status.OK, "a form waits up to 10 s for a slot"),
+        (11, 10, Status.WARN, "11 s for a cleaning slot and 2 × 10 s for Argon2 slots"),
+        (19, 19, Status.WARN, "57 s in all, over half of gunicorn's 60 s worker timeout"),
+        (20, 20, Status.FAIL, "60 s in all, not less than gunicorn's 60 s worker timeout"),
+    ],
+)
+def test_attachment_wait(
+    tmp_path: Path, attachment_wait: int, argon2_wait: int, status: Status, message: str
+) -> None:
+    settings = _pool(
+        tmp_path,
+        argon2_max_concurrent=1,
+        attachment_max_concurrent=1,
+        attachment_wait_seconds=attachment_wait,
+        argon2_wait_seconds=argon2_wait,
+    )
+    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    assert result.status is status and message in result.message
+    if status is not Status.OK:
+        fix = "= 10 (the default)" if attachment_wait == 0 else "to 10 or less"
+        assert f"set attachment_wait_seconds {fix}" in result.fix
+
+
+def test_attachment_wait_does_not_matter_where_no_request_ever_waits(tmp_path: Path) -> None:
+    """Sync workers (one request at a time) never find their cleaning slot busy."""
+    settings = _pool(tmp_path, attachment_max_concurrent=1, attachment_wait_seconds=0)
+    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=2, threads=1))
+    assert result.status is Status.OK, result
+
+
+def test_attachment_pool_above_the_cpus_warns(tmp_path: Path) -> None:
+    settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=8)
+    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=1))
+    assert result.status is Status.WARN
+    assert "attachment_max_concurrent is 8, more than the 4 CPU(s)" in result.message
+    assert result.fix == "set attachment_max_concurrent to 4 or less, or 0 (automatic)"
+
+
+def test_attachment_pool_with_the_memory_unknown(tmp_path: Path) -> None:
+    machine = doctor.Machine(0, "the machine's memory", 2, 0)
+    result = doctor.check_attachment_pool(_pool(tmp_path), machine, doctor.Server())
+    assert result.status is Status.OK
+    assert "(automatic: 2," in result.message and "memory is unknown" in result.message
+
+
 def test_this_machine_reads_proc_meminfo_and_a_cgroup_limit(tmp_path: Path) -> None:
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:        8049032 kB\nMemFree:  1 kB\n")
@@ -731,9 +862,9 @@ def test_healthy_deployment_exits_0_with_one_ok_line_per_check(healthy: Settings
     code, output = _doctor(healthy)
     lines = output.splitlines()
     assert code == 0, output
-    assert len(lines) == 22  # 21 checks and the summary
+    assert len(lines) == 23  # 22 checks and the summary
     assert all(line.startswith("OK    ") for line in lines[:-1]), output
-    assert lines[-1] == "21 OK, 0 WARN, 0 FAIL, 0 SKIP"
+    assert lines[-1] == "22 OK, 0 WARN, 0 FAIL, 0 SKIP"
     assert "Fix:" not in output
 
 
@@ -741,7 +872,7 @@ def test_warn_alone_exits_0(healthy: Settings) -> None:
     code, output = _doctor(healthy.replace(smtp_host="", smtp_from=""))
     assert code == 0, output
     assert "WARN  mail" in output and ". Fix: set smtp_host, smtp_from" in output
-    assert output.splitlines()[-1] == "20 OK, 1 WARN, 0 FAIL, 0 SKIP"
+    assert output.splitlines()[-1] == "21 OK, 1 WARN, 0 FAIL, 0 SKIP"
 
 
 def test_one_fail_exits_1(healthy: Settings) -> None:
@@ -760,7 +891,7 @@ def test_json_shape(healthy: Settings, db: Session) -> None:
     data = json.loads(output)
     assert code == 1 and data["exit_code"] == 1 and data["ok"] is False
     assert set(data) == {"ok", "exit_code", "counts", "checks"}
-    assert data["counts"] == {"OK": 19, "WARN": 0, "FAIL": 2, "SKIP": 0}
+    assert data["counts"] == {"OK": 20, "WARN": 0, "FAIL": 2, "SKIP": 0}
     assert all(set(c) == {"name", "status", "message", "fix"} for c in data["checks"])
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["anonymity-threshold"]["status"] == "FAIL"
@@ -787,7 +918,8 @@ def test_json_of_the_argon2_pool_and_proxy_checks(healthy: Settings) -> None:
     assert hops["status"] == "FAIL" and hops["fix"].startswith("set proxy_hops")
     names = [c["name"] for c in json.loads(output)["checks"]]
     assert names.index("argon2") + 1 == names.index("argon2-pool")
-    assert names.index("argon2-pool") + 1 == names.index("proxy-hops")
+    assert names.index("argon2-pool") + 1 == names.index("attachment-pool")
+    assert names.index("attachment-pool") + 1 == names.index("proxy-hops")
 
 
 def test_workers_and_threads_must_be_whole_numbers_from_1(healthy: Settings) -> None:

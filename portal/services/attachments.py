@@ -11,13 +11,21 @@ many chunks, the message it came with) bound to its case and id, and its content
 ``CHUNK_BYTES`` bound to the case, the attachment, their place and whether each is the last.
 A chunk moved to another attachment or case, reordered, dropped or added fails to decrypt or
 does not match the count, and reading stops with ``AttachmentDamaged``.
+
+Cleaning a large picture holds hundreds of MiB while it runs, so a process cleans at most
+``attachment_max_concurrent`` forms' files at once (``cleaning_slot``), as it runs at most so
+many Argon2 computations: a burst of uploads to a threaded worker waits for its turn, or is
+told the portal is busy, instead of exhausting the memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -35,6 +43,7 @@ from portal.services.sanitize import (
     TypeRefusal,
 )
 from portal.settings import Settings
+from portal.slots import SlotPool
 
 #: Plaintext bytes in one encrypted chunk: a download holds one chunk in memory at a time.
 CHUNK_BYTES = 256 * 1024
@@ -132,6 +141,46 @@ class NoSuchAttachment(PortalError):
 
 class AttachmentDamaged(PortalError):
     """Stored chunks do not decrypt, or are missing, reordered or extra."""
+
+
+class AttachmentsBusy(PortalError):
+    """Every cleaning slot of this process stayed taken for the whole wait: nothing of the
+    form was cleaned or stored."""
+
+
+# --- the cleaning pool -----------------------------------------------------------------------
+
+#: Until ``configure_cleaning_pool`` runs (``create_app`` calls it): one slot per CPU, 10 s.
+_pool = SlotPool.of(os.cpu_count() or 1, 10.0)
+_pool_lock = threading.Lock()
+
+
+def configure_cleaning_pool(size: int, wait_seconds: float) -> None:
+    """Set this process's bound on forms whose files are cleaned at once, and how long a form
+    waits for a slot. Forms already being cleaned keep (and give back) the slot they hold."""
+    global _pool
+    if size < 1 or wait_seconds < 0:
+        raise ValueError("the cleaning pool needs at least one slot and a wait of 0 s or more")
+    with _pool_lock:
+        _pool = _pool.resized(size, wait_seconds)
+
+
+def cleaning_pool_size() -> int:
+    return _pool.size
+
+
+@contextmanager
+def cleaning_slot(uploads: Sequence[Upload], rules: Rules) -> Iterator[None]:
+    """Hold one of this process's cleaning slots for the ``with`` block, in which the form's
+    files are cleaned (``prepare``), encrypted and stored; ``AttachmentsBusy`` when none frees
+    within the wait. A form without files takes none, and neither does one with more files
+    than allowed: ``prepare`` refuses it before cleaning anything, and the reporter hears
+    that rather than "busy"."""
+    if not uploads or len(uploads) > rules.max_count:
+        yield
+        return
+    with _pool.slot(AttachmentsBusy):
+        yield
 
 
 def _extension(filename: str) -> str:
@@ -239,14 +288,15 @@ def store(
     ids = []
     for file in files:
         attachment_id = crypto.random_id()
-        pieces = [file.data[i : i + CHUNK_BYTES] for i in range(0, len(file.data), CHUNK_BYTES)]
-        pieces = pieces or [b""]
+        # Cut one chunk at a time as it is encrypted: a list of all the pieces first would be
+        # a second copy of the whole file.
+        chunks = max(1, -(-len(file.data) // CHUNK_BYTES))
         meta = {
             "name": file.filename,
             "type": file.content_type,
             "size": len(file.data),
             "cleaned": file.cleaned,
-            "chunks": len(pieces),
+            "chunks": chunks,
             "message": message_id,
         }
         blob = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
@@ -260,8 +310,9 @@ def store(
             )
         )
         session.flush()
-        last = len(pieces) - 1
-        for seq, piece in enumerate(pieces):
+        last = chunks - 1
+        for seq in range(chunks):
+            piece = file.data[seq * CHUNK_BYTES : (seq + 1) * CHUNK_BYTES]
             session.add(
                 AttachmentChunk(
                     attachment_id=attachment_id,

@@ -48,6 +48,7 @@ from portal.settings import (
     Argon2Cost,
     Settings,
     auto_argon2_pool_size,
+    auto_attachment_pool_size,
     memory_limit_bytes,
     physical_memory_bytes,
     total_memory_bytes,
@@ -77,6 +78,17 @@ ARGON2_PER_REQUEST_MAX = 3
 #: warns: the rest is for the workers themselves (about 150 MiB each), the database and the
 #: uploads in flight (docs/deploy.md, "Sizing workers, threads and the Argon2 pool").
 ARGON2_MEMORY_SHARE = 0.5
+#: What a worker holds of its own (Python, the app, its database pool), counted in the memory
+#: worst case of the attachment-pool check (docs/deploy.md: about 150 MiB; the attachments
+#: benchmark's process held 120-180 MiB before any upload).
+WORKER_BASE_BYTES = 150 * 1024 * 1024
+#: How much of the machine's memory the workers may hold at worst, with every Argon2 and
+#: cleaning slot taken and every thread holding an upload, before doctor warns: the rest is for
+#: the database, the proxy (which buffers request bodies too) and the system.
+WORKERS_MEMORY_SHARE = 0.75
+#: The slot waits a concern with files may go through, one after the other: an Argon2 slot for
+#: the access code (when one is set), a cleaning slot, an Argon2 slot for the receipt's key.
+ARGON2_WAITS_WITH_FILES = 2
 #: How many reverse proxies a deployment plausibly has, each appending to the header below:
 #: nginx (1), and a load balancer in front of it (2).
 PLAUSIBLE_PROXY_HOPS = 2
@@ -869,6 +881,153 @@ def check_argon2_pool(settings: Settings, machine: Machine, server: Server) -> C
     )
 
 
+def _argon2_per_process(settings: Settings, machine: Machine, server: Server) -> int:
+    cost_kib = max(settings.kdf_memory_kib, settings.password_memory_kib)
+    pool = settings.argon2_max_concurrent or auto_argon2_pool_size(
+        cost_kib, machine.physical_bytes, machine.cpus
+    )
+    return pool if server.threads is None else min(pool, server.threads)
+
+
+def _workers_memory_findings(
+    settings: Settings, machine: Machine, server: Server, per_process: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(failures, warnings, what the worst case is) of the memory the workers may hold at once:
+    every cleaning and Argon2 slot taken, every other thread holding a form's upload while it
+    waits for a slot, and each worker's own."""
+    form = settings.attachment_form_bytes
+    upload = settings.max_request_bytes
+    argon2_cost = max(settings.kdf_memory_kib, settings.password_memory_kib) * 1024
+    argon2 = _argon2_per_process(settings, machine, server) * argon2_cost
+    waiting = 0 if server.threads is None else max(0, server.threads - per_process)
+    workers = server.workers or 1
+    per_worker = per_process * form + waiting * upload + argon2 + WORKER_BASE_BYTES
+    worst = workers * per_worker
+    parts = [f"{per_process} × {_size(form)} cleaning forms"]
+    if waiting:
+        parts.append(f"{waiting} × {_size(upload)} uploads waiting")
+    parts += [f"{_size(argon2)} Argon2", f"{_size(WORKER_BASE_BYTES)} its own"]
+    who = f"{workers} worker(s)" if server.workers else "one worker process"
+    summary = f"at worst {_size(worst)} held at once ({who} × ({' + '.join(parts)}))"
+    if not machine.memory_bytes:
+        return [], [], summary + "; the machine's memory is unknown, so not compared"
+    budget = int(machine.memory_bytes * WORKERS_MEMORY_SHARE)
+    if worst <= budget:
+        return [], [], f"{summary}, of {_size(machine.memory_bytes)} ({machine.memory_source})"
+    # The most slots per worker that stay within the budget: a thread that cleans holds a
+    # form instead of an upload, so each slot adds (form - upload) where threads are known.
+    others = argon2 + WORKER_BASE_BYTES + (0 if server.threads is None else server.threads * upload)
+    step = form if server.threads is None else form - upload
+    fits = (budget // workers - others) // step
+    fix = (
+        f"set attachment_max_concurrent = {fits} (PORTAL_ATTACHMENT_MAX_CONCURRENT)"
+        + (" or run fewer workers or threads" if server.workers else "")
+        if fits >= 1
+        else "run fewer workers or threads, give the machine more memory, or allow fewer or"
+        " smaller attachments (attachment_max_count, attachment_max_bytes)"
+    )
+    fix += (
+        f": what the workers hold at worst should stay under"
+        f" {WORKERS_MEMORY_SHARE:.0%} of {_size(machine.memory_bytes)} (docs/deploy.md, sizing)"
+    )
+    if worst > machine.memory_bytes:
+        problem = (
+            f"{summary}: more than {machine.memory_source} ({_size(machine.memory_bytes)}); a"
+            " burst of uploads would make it swap or kill the portal"
+        )
+        return [(problem, fix)], [], summary
+    problem = (
+        f"{summary}: more than {WORKERS_MEMORY_SHARE:.0%} of {machine.memory_source}"
+        f" ({_size(machine.memory_bytes)}), leaving little for the database, the proxy and the"
+        " system"
+    )
+    return [], [(problem, fix)], summary
+
+
+def check_attachment_pool(settings: Settings, machine: Machine, server: Server) -> CheckResult:
+    """The bound on forms whose attachments are cleaned at once (``attachment_max_concurrent``,
+    per process) and how long a form waits for a slot (``attachment_wait_seconds``), against
+    the CPUs and gunicorn's worker timeout; and what the workers may hold at worst (cleaning,
+    uploads waiting, Argon2 and their own) against the machine's memory."""
+    name = "attachment-pool"
+    if settings.attachment_max_count == 0:
+        return _ok(name, "attachments are off (attachment_max_count = 0): nothing is cleaned")
+    automatic = settings.attachment_max_concurrent == 0
+    pool = settings.attachment_max_concurrent or auto_attachment_pool_size(
+        settings.attachment_form_bytes, machine.physical_bytes, machine.cpus
+    )
+    # A worker never cleans more forms at once than it serves requests.
+    per_process = pool if server.threads is None else min(pool, server.threads)
+    fails, warns, summary = _workers_memory_findings(settings, machine, server, per_process)
+    wait = settings.attachment_wait_seconds
+    longest = wait + ARGON2_WAITS_WITH_FILES * settings.argon2_wait_seconds
+    # Only a worker that serves more requests at once than it has slots ever waits for one.
+    waits = server.threads is None or server.threads > pool
+    how_long = (
+        f"a concern with files may wait {wait} s for a cleaning slot and"
+        f" {ARGON2_WAITS_WITH_FILES} × {settings.argon2_wait_seconds} s for Argon2 slots"
+        f" (the access code, the receipt's key), {longest} s in all"
+    )
+    wait_fix = "set attachment_wait_seconds to 10 or less (PORTAL_ATTACHMENT_WAIT_SECONDS; the"
+    wait_fix += " default is 10) and argon2_wait_seconds to 10 or less"
+    if waits and longest >= WORKER_TIMEOUT_SECONDS:
+        fails.append(
+            (
+                f"{how_long}, not less than gunicorn's {WORKER_TIMEOUT_SECONDS} s worker timeout:"
+                " the reporter gets a proxy error and loses what they typed instead of the"
+                " 'busy' page",
+                wait_fix,
+            )
+        )
+    elif waits and longest > WORKER_TIMEOUT_SECONDS // 2:
+        warns.append(
+            (
+                f"{how_long}, over half of gunicorn's {WORKER_TIMEOUT_SECONDS} s worker timeout,"
+                " on top of the cleaning itself (seconds for a large form)",
+                wait_fix,
+            )
+        )
+    elif waits and wait == 0:
+        warns.append(
+            (
+                "attachment_wait_seconds is 0: when every cleaning slot of a worker is busy, a"
+                " form with files gets the 'busy' page at once instead of waiting a moment for"
+                " its turn",
+                "set attachment_wait_seconds = 10 (the default)",
+            )
+        )
+    if not automatic and pool > machine.cpus:
+        warns.append(
+            (
+                f"attachment_max_concurrent is {pool}, more than the {machine.cpus} CPU(s):"
+                " cleanings beyond one per CPU run no faster, they only hold their memory longer",
+                f"set attachment_max_concurrent to {machine.cpus} or less, or 0 (automatic)",
+            )
+        )
+    if fails or warns:
+        found = fails + warns
+        problems = [problem for problem, _fix in found]
+        if not any(summary in problem for problem in problems):
+            problems.append(summary)  # the memory, for context
+        return (_fail if fails else _warn)(
+            name,
+            "; ".join(problems),
+            "; ".join(dict.fromkeys(fix for _problem, fix in found)),
+        )
+    told = (
+        ""
+        if server.workers
+        else " (pass --workers and --threads as given to `portal serve` to count every worker)"
+    )
+    setting = "automatic" if automatic else "attachment_max_concurrent"
+    return _ok(
+        name,
+        f"each worker cleans at most {per_process} form(s) with attachments at once ({setting}:"
+        f" {pool}, {_size(settings.attachment_form_bytes)} each at worst) and a form waits up"
+        f" to {wait} s for a slot; {summary}{told}",
+    )
+
+
 def check_proxy_hops(settings: Settings) -> CheckResult:
     """``proxy_hops`` against what ``portal_url`` says of the deployment: an https:// address
     means a TLS proxy in front of gunicorn (``portal serve`` has no TLS), which must hand on the
@@ -980,6 +1139,7 @@ def run(
             check_redis(settings, ping),
             check_argon2(settings),
             check_argon2_pool(settings, machine or this_machine(), server),
+            check_attachment_pool(settings, machine or this_machine(), server),
             check_proxy_hops(settings),
             check_quick_exit(settings),
             check_log_level(settings),

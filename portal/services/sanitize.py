@@ -13,6 +13,7 @@ removal").
 
 from __future__ import annotations
 
+import codecs
 import enum
 import io
 import re
@@ -243,12 +244,25 @@ def _detect(filename: str, declared_type: str, data: bytes) -> FileKind:
 _BINARY_BYTES = bytes(range(0x00, 0x09)) + b"\x0b" + bytes(range(0x0E, 0x20)) + b"\x7f"
 
 
+#: How much of a file ``_is_text`` looks at in one go: decoding or translating it whole would
+#: hold a copy of it as large as the file (or, decoded, up to four times as large).
+_TEXT_STEP = 1024 * 1024
+
+
 def _is_text(data: bytes) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()  # a character may span two steps
+    view = memoryview(data)
     try:
-        data.decode("utf-8")
+        for start in range(0, len(data), _TEXT_STEP):
+            decoder.decode(view[start : start + _TEXT_STEP])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
-    return len(data.translate(None, _BINARY_BYTES)) == len(data)
+    for start in range(0, len(data), _TEXT_STEP):
+        step = data[start : start + _TEXT_STEP]
+        if len(step.translate(None, _BINARY_BYTES)) != len(step):
+            return False
+    return True
 
 
 _MAIN_PARTS: dict[str, FileKind] = {
@@ -343,6 +357,14 @@ _PIL_FORMATS = {
 
 
 def _clean_image(kind: FileKind, data: bytes) -> bytes:
+    """A new file holding the picture's pixels only, turned upright.
+
+    Memory: the decoded pixels are the large part (Pillow keeps 4 bytes a pixel for RGB, 92 MiB
+    for a 24-megapixel photo). They are turned in place and copied once into the clean image,
+    then released before it is encoded, so at most two copies exist at once (docs/limits.md,
+    "Attachment cleaning: memory"). The picture is decoded at its full size: ``Image.draft``
+    would decode a JPEG at a fraction of it for less memory, but the file kept would then be
+    smaller than the one sent, which nobody asked for."""
     pil_format = _PIL_FORMATS[kind]
     with warnings.catch_warnings():
         # Pillow warns (rather than raises) between its own limit and twice it; our own
@@ -352,16 +374,20 @@ def _clean_image(kind: FileKind, data: bytes) -> bytes:
             opened = Image.open(io.BytesIO(data), formats=[pil_format])
         except Image.DecompressionBombError as exc:
             raise CannotClean(CleanFailure.TOO_MANY_PIXELS) from exc
-        with opened:
+        try:
             width, height = opened.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise CannotClean(CleanFailure.TOO_MANY_PIXELS, f"{width}x{height}")
             if getattr(opened, "is_animated", False):
                 raise CannotClean(CleanFailure.ANIMATED)
             opened.load()
-            # Turn the pixels as the EXIF orientation says, before the EXIF is dropped.
-            upright = ImageOps.exif_transpose(opened)
-            fresh = _pixels_only(upright, kind)
+            # Turn the pixels as the EXIF orientation says, before the EXIF is dropped. In
+            # place: the turned pixels replace the decoded ones (a copy is made only where
+            # there is something to turn, and the decoded pixels are freed at once).
+            ImageOps.exif_transpose(opened, in_place=True)
+            fresh = _pixels_only(opened, kind)
+        finally:
+            opened.close()  # the decoded pixels, if _pixels_only has not released them yet
     out = io.BytesIO()
     if kind is FileKind.JPEG:
         fresh.save(out, "JPEG", quality=90)
@@ -369,7 +395,7 @@ def _clean_image(kind: FileKind, data: bytes) -> bytes:
         fresh.save(out, "WEBP", quality=90)
     else:
         fresh.save(out, pil_format)
-    return out.getvalue()
+    return out.getvalue()  # the BytesIO's own buffer, not a copy of it
 
 
 _KEPT_MODES = {
@@ -382,15 +408,24 @@ _KEPT_MODES = {
 
 def _pixels_only(image: Image.Image, kind: FileKind) -> Image.Image:
     """A new image holding only the pixels (and palette): no ``info``, hence no EXIF, XMP,
-    ICC profile, text chunks or comments for the encoder to copy."""
+    ICC profile, text chunks or comments for the encoder to copy.
+
+    ``image`` is closed (its pixels released) as soon as they are copied, and so is an image
+    converted from it, so that no more than two copies of the pixels exist at any time."""
     if image.mode not in _KEPT_MODES[kind]:
         if kind is FileKind.GIF:
-            image = image.convert("P")
+            converted = image.convert("P")
         else:
             alpha = "A" in image.mode or image.has_transparency_data
             target = "RGBA" if alpha and kind is not FileKind.JPEG else "RGB"
-            image = image.convert(target)
-    fresh = Image.frombytes(image.mode, image.size, image.tobytes())
+            converted = image.convert(target)
+        image.close()
+        image = converted
+    # A new, blank image of the same mode and size, and the pixels pasted into it (a raw
+    # copy, the modes being equal): nothing else of ``image`` comes along. This is what
+    # ``Image.frombytes(image.tobytes())`` did, without the two intermediate byte strings.
+    fresh = Image.new(image.mode, image.size)
+    fresh.paste(image)
     if image.mode == "P" and image.palette is not None:
         palette_mode = image.palette.mode
         fresh.putpalette(image.getpalette(palette_mode) or [], palette_mode)
@@ -399,6 +434,7 @@ def _pixels_only(image: Image.Image, kind: FileKind) -> Image.Image:
             fresh.info["transparency"] = transparency  # which colour is see-through: pixels
     elif image.mode in {"L", "RGB"} and "transparency" in image.info:
         fresh.info["transparency"] = image.info["transparency"]
+    image.close()
     return fresh
 
 
@@ -612,11 +648,15 @@ def _clean_ooxml(data: bytes) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as rewritten:
         order = ["[Content_Types].xml"] + [n for n in parts if n != "[Content_Types].xml"]
         for name in order:
+            # Each part is let go once written: the unpacked parts (up to 64 MiB) and the
+            # rewritten file are not both held whole.
+            original = parts.pop(name)
             if name in dropped:
                 continue
             body = _clean_part(
-                name, parts[name], types.get(name, ""), kept, dropped, unlinked.get(name, set())
+                name, original, types.get(name, ""), kept, dropped, unlinked.get(name, set())
             )
+            del original
             entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             entry.compress_type = zipfile.ZIP_DEFLATED
             rewritten.writestr(entry, body)

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal import crypto
+from portal.services.attachments import AttachmentsBusy
 
 log = logging.getLogger("portal.web")
 
@@ -68,11 +69,13 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
 BUSY_RETRY_AFTER_SECONDS = 5
 
 
-def _argon2_busy(error: crypto.Argon2Busy) -> ResponseReturnValue:
-    """Every Argon2 slot of this process stayed taken (a burst of log-ins or receipts). The
-    forms that carry text a person typed catch this themselves and show it back; anywhere else
-    (a password change, an admin's reset) the page says to try again, and nothing was saved."""
-    log.warning("Argon2 pool busy on %s", request.endpoint)
+def _busy(error: crypto.Argon2Busy | AttachmentsBusy) -> ResponseReturnValue:
+    """Every Argon2 slot of this process stayed taken (a burst of log-ins or receipts), or
+    every attachment-cleaning slot. The forms that carry text a person typed catch this
+    themselves and show it back; anywhere else (a password change, an admin's reset) the page
+    says to try again, and nothing was saved."""
+    pool = "Argon2" if isinstance(error, crypto.Argon2Busy) else "attachment cleaning"
+    log.warning("%s pool busy on %s", pool, request.endpoint)
     if _is_api():
         response = api_error(503, "Service Unavailable")
     else:
@@ -93,5 +96,6 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(crypto.Argon2Busy, _argon2_busy)
+    app.register_error_handler(crypto.Argon2Busy, _busy)
+    app.register_error_handler(AttachmentsBusy, _busy)
     app.register_error_handler(Exception, _unexpected)

@@ -35,8 +35,20 @@ def chosen(files: list[FileStorage] | None) -> list[FileStorage]:
     return [f for f in files or () if isinstance(f, FileStorage) and (f.filename or "").strip()]
 
 
+def content_of(file: FileStorage) -> bytes:
+    """A file part's bytes. From the in-memory stream, ``getvalue`` hands out the stream's own
+    buffer (trimmed to size, not copied), where ``read`` would make a second copy of every file
+    for as long as the request lasts. Either gives the whole part: the parser leaves the stream
+    at its start."""
+    stream = file.stream
+    if isinstance(stream, io.BytesIO):
+        return stream.getvalue()
+    data: bytes = file.read()
+    return data
+
+
 def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
     return [
-        Upload(filename=f.filename or "", declared_type=f.content_type or "", data=f.read())
+        Upload(filename=f.filename or "", declared_type=f.content_type or "", data=content_of(f))
         for f in chosen(files)
     ]

@@ -7,6 +7,7 @@ address is the HMAC-keyed throttles (wrong receipts, submission limits; ``portal
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from flask import make_response, redirect, render_template, request, url_for
 from flask import session as flask_session
@@ -26,7 +27,7 @@ from portal.services import (
     routing,
     taxonomy,
 )
-from portal.services.attachments import AttachmentsRefused
+from portal.services.attachments import AttachmentsBusy, AttachmentsRefused
 from portal.services.errors import (
     InvalidInput,
     MalformedReceipt,
@@ -36,7 +37,7 @@ from portal.services.errors import (
     UnknownReceipt,
 )
 from portal.web import client, state, uploads
-from portal.web.errors import csrf_recoverable
+from portal.web.errors import BUSY_RETRY_AFTER_SECONDS, csrf_recoverable
 from portal.web.reporter import bp, files, receipt_check, receipt_cookie
 from portal.web.reporter import session as reporter_session
 from portal.web.reporter.forms import (
@@ -49,6 +50,8 @@ from portal.web.reporter.forms import (
 )
 
 MONTHS_OFFERED = 60
+
+log = logging.getLogger("portal.web")
 
 
 @bp.get("/")
@@ -116,16 +119,18 @@ def _concern(form: ReportForm, prepared: list[attachments.PreparedFile]) -> inta
 
 
 def _prepared(
-    form: ReportForm | MessageForm, rules: attachments.Rules
+    form: ReportForm | MessageForm, chosen: list[attachments.Upload], rules: attachments.Rules
 ) -> list[attachments.PreparedFile]:
     """The form's files, cleaned (or kept as is where the reporter ticked the warning and the
     policy allows it); AttachmentsRefused otherwise. Files sent while attachments are off are
-    refused like too many."""
-    return attachments.prepare(
-        uploads.uploads_of(form.files.data),
-        rules,
-        keep_uncleaned=bool(form.keep_uncleaned.data),
-    )
+    refused like too many. Call it holding ``attachments.cleaning_slot``."""
+    return attachments.prepare(chosen, rules, keep_uncleaned=bool(form.keep_uncleaned.data))
+
+
+def _cleaning_busy() -> None:
+    """Log that a form found every cleaning slot taken (the endpoint only: nothing of the
+    request, the files or their names)."""
+    log.warning("attachment cleaning pool busy on %s", request.endpoint)
 
 
 def _submission_gate(form: ReportForm | MessageForm) -> tuple[str, int, str | None]:
@@ -189,6 +194,8 @@ def _form_page(
     )
     if wait:
         response.headers["Retry-After"] = str(wait)
+    elif status == 503:  # busy: the Argon2 or the cleaning pool
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
     return response
 
 
@@ -213,11 +220,19 @@ def report() -> ResponseReturnValue:
         except crypto.Argon2Busy:
             code_ok, problem = False, "busy"
         if code_ok and valid:
+            chosen = uploads.uploads_of(form.files.data)
             try:
-                concern = _concern(form, _prepared(form, rules))
-                submitted = intake.submit(
-                    session, settings, state.secrets().pepper, concern, state.today()
-                )
+                # The slot covers cleaning, encrypting and storing the files (intake.submit);
+                # the receipt's key is derived inside it too, in an Argon2 slot of its own.
+                with attachments.cleaning_slot(chosen, rules):
+                    concern = _concern(form, _prepared(form, chosen, rules))
+                    submitted = intake.submit(
+                        session, settings, state.secrets().pepper, concern, state.today()
+                    )
+            except AttachmentsBusy:  # every cleaning slot stayed taken: nothing was cleaned
+                _cleaning_busy()
+                session.rollback()
+                problem = "busy"
             except AttachmentsRefused as error:
                 form.files.errors = files.refusal_messages(error, rules)
             except InvalidInput as error:
@@ -380,15 +395,22 @@ def followup_case() -> ResponseReturnValue:
         if wait:
             status = 429
         elif problem is None and form.validate_on_submit():
+            chosen = uploads.uploads_of(form.files.data)
             try:
-                followup.add_message(
-                    session,
-                    state.settings(),
-                    reporter_key,
-                    form.text.data or "",
-                    state.today(),
-                    _prepared(form, rules),
-                )
+                with attachments.cleaning_slot(chosen, rules):
+                    followup.add_message(
+                        session,
+                        state.settings(),
+                        reporter_key,
+                        form.text.data or "",
+                        state.today(),
+                        _prepared(form, chosen, rules),
+                    )
+            except AttachmentsBusy:  # every cleaning slot stayed taken: nothing was cleaned
+                _cleaning_busy()
+                session.rollback()
+                problem = "busy"
+                status = 503
             except AttachmentsRefused as error:
                 form.files.errors = files.refusal_messages(error, rules)
             except InvalidInput as error:
