@@ -801,6 +801,37 @@ def _argon2_memory_findings(
     return [], [(problem, fix)], summary
 
 
+def _beyond_cpus(setting: str, pool: int, machine: Machine, what: str) -> tuple[str, str]:
+    """The warning for an explicit pool bound above the number of CPUs."""
+    return (
+        f"{setting} is {pool}, more than the {machine.cpus} CPU(s): {what} beyond one per CPU"
+        " run no faster, they only hold their memory longer",
+        f"set {setting} to {machine.cpus} or less, or 0 (automatic)",
+    )
+
+
+def _pool_verdict(
+    name: str, fails: list[tuple[str, str]], warns: list[tuple[str, str]], summary: str
+) -> CheckResult | None:
+    """FAIL or WARN with every problem and its fix (the memory summary added for context), or
+    None when there is none."""
+    if not fails and not warns:
+        return None
+    found = fails + warns
+    problems = [problem for problem, _fix in found]
+    if not any(summary in problem for problem in problems):
+        problems.append(summary)
+    return (_fail if fails else _warn)(
+        name, "; ".join(problems), "; ".join(dict.fromkeys(fix for _problem, fix in found))
+    )
+
+
+def _workers_hint(server: Server) -> str:
+    if server.workers:
+        return ""
+    return " (pass --workers and --threads as given to `portal serve` to count every worker)"
+
+
 def check_argon2_pool(settings: Settings, machine: Machine, server: Server) -> CheckResult:
     """The bound on concurrent Argon2 computations (``argon2_max_concurrent``, per process) and
     how long a request waits for a slot (``argon2_wait_seconds``), against the machine's memory,
@@ -850,29 +881,11 @@ def check_argon2_pool(settings: Settings, machine: Machine, server: Server) -> C
             )
         )
     if not automatic and pool > machine.cpus:
-        warns.append(
-            (
-                f"argon2_max_concurrent is {pool}, more than the {machine.cpus} CPU(s):"
-                " computations beyond one per CPU run no faster, they only hold their memory"
-                " longer",
-                f"set argon2_max_concurrent to {machine.cpus} or less, or 0 (automatic)",
-            )
-        )
-    if fails or warns:
-        found = fails + warns
-        problems = [problem for problem, _fix in found]
-        if not any(summary in problem for problem in problems):
-            problems.append(summary)  # the memory, for context
-        return (_fail if fails else _warn)(
-            name,
-            "; ".join(problems),
-            "; ".join(dict.fromkeys(fix for _problem, fix in found)),
-        )
-    told = (
-        ""
-        if server.workers
-        else " (pass --workers and --threads as given to `portal serve` to count every worker)"
-    )
+        warns.append(_beyond_cpus("argon2_max_concurrent", pool, machine, "computations"))
+    verdict = _pool_verdict(name, fails, warns, summary)
+    if verdict is not None:
+        return verdict
+    told = _workers_hint(server)
     setting = "automatic" if automatic else "argon2_max_concurrent"
     return _ok(
         name,
@@ -997,28 +1010,11 @@ def check_attachment_pool(settings: Settings, machine: Machine, server: Server) 
             )
         )
     if not automatic and pool > machine.cpus:
-        warns.append(
-            (
-                f"attachment_max_concurrent is {pool}, more than the {machine.cpus} CPU(s):"
-                " cleanings beyond one per CPU run no faster, they only hold their memory longer",
-                f"set attachment_max_concurrent to {machine.cpus} or less, or 0 (automatic)",
-            )
-        )
-    if fails or warns:
-        found = fails + warns
-        problems = [problem for problem, _fix in found]
-        if not any(summary in problem for problem in problems):
-            problems.append(summary)  # the memory, for context
-        return (_fail if fails else _warn)(
-            name,
-            "; ".join(problems),
-            "; ".join(dict.fromkeys(fix for _problem, fix in found)),
-        )
-    told = (
-        ""
-        if server.workers
-        else " (pass --workers and --threads as given to `portal serve` to count every worker)"
-    )
+        warns.append(_beyond_cpus("attachment_max_concurrent", pool, machine, "cleanings"))
+    verdict = _pool_verdict(name, fails, warns, summary)
+    if verdict is not None:
+        return verdict
+    told = _workers_hint(server)
     setting = "automatic" if automatic else "attachment_max_concurrent"
     return _ok(
         name,
