@@ -42,6 +42,7 @@ from portal.settings import (
 )
 from tests.conftest import DatabaseUnderTest, Portal, cheap_settings, csrf_token, open_followup
 from tests.conftest import report_form as base_report_form
+from tests.test_argon2_pool import _Gauge  # counts calls running at once
 
 MIB = 1024**2
 GIB = 1024**3
@@ -64,26 +65,6 @@ def settings(database: DatabaseUnderTest, tmp_path: Path) -> Settings:
     return cheap_settings(
         tmp_path / "instance", database.url, attachment_max_bytes=MIB, attachment_max_count=2
     )
-
-
-class _Gauge:
-    """Counts cleanings running at once; each one lasts ``seconds``."""
-
-    def __init__(self, seconds: float = 0.05) -> None:
-        self.seconds = seconds
-        self.running = 0
-        self.most = 0
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def run(self) -> None:
-        with self._lock:
-            self.running += 1
-            self.calls += 1
-            self.most = max(self.most, self.running)
-        time.sleep(self.seconds)
-        with self._lock:
-            self.running -= 1
 
 
 def _gauged_cleaning(monkeypatch: pytest.MonkeyPatch, gauge: _Gauge) -> None:
