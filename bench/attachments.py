@@ -79,7 +79,6 @@ import gc
 import io
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -364,24 +363,6 @@ def prepare_database(settings: Settings) -> tuple[str, StaffUser]:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def max_rss_mib() -> float:
-    """This process's peak RSS: ``VmHWM``, which ``clear_refs`` resets. ``ru_maxrss`` is the
-    fallback: it is never below the RSS of the process that forked this one."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_mib() -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def reset_peak_rss() -> bool:
     """Reset the peak RSS to the current RSS (Linux: clear_refs "5"); False where impossible."""
     try:
@@ -401,9 +382,9 @@ class Memory:
 @contextlib.contextmanager
 def memory_of_phase() -> Iterator[Memory]:
     gc.collect()
-    memory = Memory(rss_before_mib=rss_mib(), peak_is_this_phase=reset_peak_rss())
+    memory = Memory(rss_before_mib=benchlib.rss_mib(), peak_is_this_phase=reset_peak_rss())
     yield memory
-    memory.peak_rss_mib = max_rss_mib()
+    memory.peak_rss_mib = benchlib.max_rss_mib()
 
 
 def traced_peak_mib(call: Callable[[], object]) -> float:
@@ -781,10 +762,7 @@ def print_rows(title: str, rows: dict[str, dict[str, Any]], extra: str = "") -> 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        epilog="Timings are printed, never asserted. See docs/benchmarks.md for recorded figures.",
-    )
+    parser = benchlib.parser(__doc__)
     dflt = " (default: %(default)s)"
     parser.add_argument(
         "--rounds", type=int, default=3, help="timed repetitions of each measurement" + dflt

@@ -7,6 +7,7 @@ beside it (``python bench/NAME.py`` puts this folder on ``sys.path``).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import http.client
@@ -15,6 +16,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import socket
 import sqlite3
 import sys
@@ -263,6 +265,39 @@ def process_tree_cpu(root: int) -> float | None:
         elif int(fields[1]) == root:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``/proc/self/status`` figure in KiB (``VmRSS``, ``VmHWM``), None where there is none."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (NaN where the system does not say)."""
+    kib = _status_kib("VmRSS")
+    return float("nan") if kib is None else kib / 1024
+
+
+def max_rss_mib() -> float:
+    """This process's peak RSS: ``VmHWM``, which writing 5 to ``/proc/self/clear_refs`` resets.
+    ``ru_maxrss`` is the fallback: it is never below the RSS of the process that forked this
+    one."""
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first paragraph as the description."""
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0] if doc else None,
+        epilog="Figures are printed, never asserted. docs/benchmarks.md holds recorded runs.",
+    )
 
 
 def command_cpu(name: str) -> float:

@@ -39,7 +39,6 @@ import gc
 import os
 import random
 import re
-import resource
 import statistics
 import sys
 import tempfile
@@ -356,18 +355,6 @@ def database_size(engine: Engine, url: str) -> str:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_mib() -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class RowTimer:
     """Adds up the time ``insights._rows`` takes (the query and building its rows), so the
     refresh splits into reading cases and computing releases."""
@@ -395,8 +382,8 @@ class RowTimer:
 def timed_refresh(engine: Engine, today: dt.date) -> dict[str, Any]:
     sessions = make_sessionmaker(engine)
     gc.collect()
-    rss_before = rss_mib()
-    max_before = max_rss_mib()
+    rss_before = benchlib.rss_mib()
+    max_before = benchlib.max_rss_mib()
     with RowTimer() as rows, sessions() as session:
         started = time.perf_counter()
         report = insights.refresh(session, today)
@@ -409,8 +396,8 @@ def timed_refresh(engine: Engine, today: dt.date) -> dict[str, Any]:
         "cases_read": rows.rows,
         "releases_computed": len(report.computed),
         "rss_before_mib": rss_before,
-        "peak_rss_mib": max_rss_mib(),
-        "peak_rss_grew": max_rss_mib() > max_before,
+        "peak_rss_mib": benchlib.max_rss_mib(),
+        "peak_rss_grew": benchlib.max_rss_mib() > max_before,
     }
 
 
@@ -650,7 +637,7 @@ def print_latencies(title: str, rows: dict[str, dict[str, Any]]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--cases", type=int, default=20_000, help="cases to generate (20000)")
     parser.add_argument("--months", type=int, default=36, help="complete months of cases (36)")
     parser.add_argument(

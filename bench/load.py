@@ -969,10 +969,7 @@ class Plan:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        epilog="Figures are printed, never asserted. docs/benchmarks.md holds recorded runs.",
-    )
+    parser = benchlib.parser(__doc__)
     dflt = " (default: %(default)s)"
     add = parser.add_argument
     add("--concerns", type=int, default=300, help="concerns per mixed phase" + dflt)

@@ -389,10 +389,7 @@ class Plan:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        epilog="Timings are printed, never asserted. See docs/benchmarks.md for recorded figures.",
-    )
+    parser = benchlib.parser(__doc__)
     dflt = " (default: %(default)s)"
     parser.add_argument(
         "--requests", type=int, default=200, help="submissions with test Argon2" + dflt

@@ -810,6 +810,15 @@ def _beyond_cpus(setting: str, pool: int, machine: Machine, what: str) -> tuple[
     )
 
 
+def _no_wait(setting: str, slot: str, what: str) -> tuple[str, str]:
+    """The warning for a pool whose requests do not wait for a slot."""
+    return (
+        f"{setting} is 0: when every {slot} slot of a worker is busy, {what} gets the 'busy'"
+        " page at once instead of waiting a moment for its turn",
+        f"set {setting} = 10 (the default)",
+    )
+
+
 def _pool_verdict(
     name: str, fails: list[tuple[str, str]], warns: list[tuple[str, str]], summary: str
 ) -> CheckResult | None:
@@ -872,14 +881,7 @@ def check_argon2_pool(settings: Settings, machine: Machine, server: Server) -> C
             )
         )
     elif waits and wait == 0:
-        warns.append(
-            (
-                "argon2_wait_seconds is 0: when every Argon2 slot of a worker is busy, a log-in,"
-                " receipt or concern gets the 'busy' page at once instead of waiting a moment"
-                " for its turn",
-                "set argon2_wait_seconds = 10 (the default)",
-            )
-        )
+        warns.append(_no_wait("argon2_wait_seconds", "Argon2", "a log-in, receipt or concern"))
     if not automatic and pool > machine.cpus:
         warns.append(_beyond_cpus("argon2_max_concurrent", pool, machine, "computations"))
     verdict = _pool_verdict(name, fails, warns, summary)
@@ -1001,14 +1003,7 @@ def check_attachment_pool(settings: Settings, machine: Machine, server: Server) 
             )
         )
     elif waits and wait == 0:
-        warns.append(
-            (
-                "attachment_wait_seconds is 0: when every cleaning slot of a worker is busy, a"
-                " form with files gets the 'busy' page at once instead of waiting a moment for"
-                " its turn",
-                "set attachment_wait_seconds = 10 (the default)",
-            )
-        )
+        warns.append(_no_wait("attachment_wait_seconds", "cleaning", "a form with files"))
     if not automatic and pool > machine.cpus:
         warns.append(_beyond_cpus("attachment_max_concurrent", pool, machine, "cleanings"))
     verdict = _pool_verdict(name, fails, warns, summary)
