@@ -17,6 +17,7 @@ import datetime as dt
 import html
 import importlib
 import io
+import json
 import pkgutil
 import re
 import tomllib
@@ -1576,3 +1577,64 @@ def test_a_very_long_or_odd_url_never_gets_a_500(app: Flask, portal: Portal, url
     answers = [admin.get(url), admin.post(url, data={"csrf_token": token})]
 
     assert [r.status_code for r in answers if r.status_code >= 500] == []
+
+
+def _odd_bodies(rule: str, world: World, token: str) -> dict[str, tuple[str, bytes]]:
+    """Bodies no browser form sends, each as (content type, bytes): JSON (broken, a number, a
+    list, a string, a token of the wrong type, a right token in JSON), plain text, multipart
+    with unknown fields and a file where none is asked, and the route's own valid form with
+    every key repeated (the first value valid, the second not)."""
+    valid = {key: str(value) for key, value in form_for(rule, world).items()}
+    repeated = [("csrf_token", token), ("csrf_token", "x")]
+    for key, value in valid.items():
+        repeated += [(key, value), (key, "\u202e" + "9" * 300)]
+    boundary = "sweepboundary"
+    multipart = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="no-such-field"\r\n\r\nx\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="description"; '
+        f'filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nnot a field value\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    return {
+        "JSON broken": ("application/json", b"{"),
+        "JSON number": ("application/json", b"1"),
+        "JSON list": ("application/json", b"[]"),
+        "JSON string": ("application/json", b'"x"'),
+        "JSON token of the wrong type": ("application/json", b'{"csrf_token": 5}'),
+        "JSON with the right token": (
+            "application/json",
+            json.dumps({"csrf_token": token, "description": {"a": 1}}).encode(),
+        ),
+        "plain text": ("text/plain", f"csrf_token={token}".encode()),
+        "multipart with wrong fields": (f"multipart/form-data; boundary={boundary}", multipart),
+        "urlencoded with repeated keys": (
+            "application/x-www-form-urlencoded",
+            urllib.parse.urlencode(repeated).encode(),
+        ),
+    }
+
+
+def test_no_body_of_any_content_type_gets_a_5xx_on_any_post_route_as_any_role(
+    world: World,
+) -> None:
+    """Every state-changing route of the URL map, as every role of the matrix, with every odd
+    body: never a 500 (issue 13, finding 9: a JSON body crashed the form routes)."""
+    app = world.app
+    routes = state_changing_routes(app)
+    # Every client logs in first: what one role's odd posts do (failed log-ins counted
+    # against an account) must not stop the next role from logging in.
+    clients = {role: client_as(world, role) for role in R}
+    crashed = []
+    for role, client in clients.items():
+        token = csrf_token(client.get("/followup").text)
+        for rule, method in routes:
+            for kind, (content_type, body) in _odd_bodies(rule, world, token).items():
+                response = client.open(
+                    url_for_rule(rule, world), method=method, data=body, content_type=content_type
+                )
+                if response.status_code >= 500:
+                    crashed.append(
+                        f"{method} {rule} as {role.value}, {kind}: {response.status_code}"
+                    )
+    assert crashed == []

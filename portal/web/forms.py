@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
+from flask import g, request
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import SelectMultipleField, widgets
 
 from portal.services.errors import InvalidInput
@@ -19,6 +21,20 @@ class CheckboxListField(SelectMultipleField):  # type: ignore[misc]
 
 class PortalForm(FlaskForm):  # type: ignore[misc]
     """A form that knows whether its CSRF token failed, and takes domain errors onto fields."""
+
+    class Meta(FlaskForm.Meta):  # type: ignore[misc]
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # Flask-WTF would read a JSON body as the form (``ImmutableMultiDict(get_json())``),
+            # which raises on ``1``, ``"x"`` or a broken body: a 500 for a client's mistake.
+            # Our forms are HTML forms: only the form body (and its files) count; any other
+            # body reads as no form, which the validators then refuse with field errors.
+            if formdata is _Auto:
+                if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
+                    return None
+                if request.files:
+                    return CombinedMultiDict((request.files, request.form))
+                return request.form if request.form else None
+            return formdata
 
     @property
     def expired(self) -> bool:
