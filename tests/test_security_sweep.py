@@ -891,12 +891,22 @@ def _endpoint(app: Flask, response: TestResponse) -> str:
     return str(endpoint)
 
 
+def _one_charset(name: str, response: TestResponse) -> None:
+    """A text type says its charset exactly once (a download said ``charset=utf-8`` twice)."""
+    header = response.headers["Content-Type"]
+    if response.mimetype.startswith("text/"):
+        assert header == f"{response.mimetype}; charset=utf-8", (name, header)
+    else:
+        assert header.lower().count("charset") <= 1, (name, header)
+
+
 def _check_pages(xss: Swept) -> None:
     raw = RAW[xss.kind]
     payload = PAYLOADS[xss.kind]
     for name, response in xss.pages.items():
         page = response.text
         assert response.mimetype == "text/html", name
+        _one_charset(name, response)
         if raw is not None:
             assert not raw.search(page), f"{name}: {xss.kind} payload rendered as markup"
         if xss.kind in ("script", "attribute"):
@@ -923,6 +933,7 @@ def _check_downloads(xss: Swept) -> None:
     """Not HTML (so a browser runs nothing in them), no cell a spreadsheet would run."""
     for name, response in xss.outputs.items():
         assert response.mimetype == OUTPUT_TYPES[name], name
+        _one_charset(name, response)
         assert response.headers["X-Content-Type-Options"] == "nosniff", name
         if not name.startswith("management: API"):
             assert response.headers["Content-Disposition"].startswith("attachment;"), name

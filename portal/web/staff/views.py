@@ -400,10 +400,14 @@ def attachment(handle: str, attachment_id: str) -> ResponseReturnValue:
         flash(_("This attachment is damaged and cannot be opened."), "error")
         return redirect(url_for("staff.case", handle=handle))
     session.commit()  # the download is on record before any byte of it is sent
-    mimetype = info.content_type
-    if mimetype == "text/plain":
-        mimetype += "; charset=utf-8"
-    response = Response(stream_with_context(_guarded(first, chunks, info.id)), mimetype=mimetype)
+    # Werkzeug adds "; charset=utf-8" to a text ``mimetype`` itself: given as the whole
+    # ``content_type``, a text file says its charset once (it said it twice before issue 13).
+    content_type = info.content_type
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    response = Response(
+        stream_with_context(_guarded(first, chunks, info.id)), content_type=content_type
+    )
     response.headers["Content-Length"] = str(info.size)
     response.headers["Content-Disposition"] = content_disposition(info.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
