@@ -48,6 +48,10 @@ class _AttachmentFields(_Honeypot):
 ANONYMOUS = "anonymous"
 NAMED = "named"
 
+#: On every reporter field that may hold identifying details: a shared or work computer's
+#: browser must not keep what was typed there and offer it to the next person who types.
+NO_AUTOFILL = {"autocomplete": "off"}
+
 
 class ReportForm(_AttachmentFields):
     category = RadioField(
@@ -58,7 +62,9 @@ class ReportForm(_AttachmentFields):
     site = SelectField(_l("Site (optional)"), validate_choice=True)
     department = SelectField(_l("Department (optional)"), validate_choice=True)
     description = TextAreaField(
-        _l("What happened?"), validators=[DataRequired(_l("Please describe your concern."))]
+        _l("What happened?"),
+        validators=[DataRequired(_l("Please describe your concern."))],
+        render_kw=NO_AUTOFILL,
     )
     happened = SelectField(
         _l("When did it happen?"),
@@ -76,18 +82,20 @@ class ReportForm(_AttachmentFields):
         default=ANONYMOUS,
         validators=[InputRequired()],
     )
-    contact_name = StringField(_l("Your name"))
-    contact_details = StringField(_l("How to reach you (e-mail or phone)"))
+    contact_name = StringField(_l("Your name"), render_kw=NO_AUTOFILL)
+    contact_details = StringField(_l("How to reach you (e-mail or phone)"), render_kw=NO_AUTOFILL)
     excluded = CheckboxListField(
         _l("Ombudspersons who must not see your concern (optional)"), coerce=int
     )
     # Asked only when the organisation set one (``report_access_code_hash``); checked in the view.
-    access_code = PasswordField(_l("Access code"))
+    access_code = PasswordField(_l("Access code"), render_kw=NO_AUTOFILL)
 
 
 class ReceiptForm(PortalForm):
     receipt = StringField(
-        _l("Your receipt"), validators=[DataRequired(_l("Type the receipt you were given."))]
+        _l("Your receipt"),
+        validators=[DataRequired(_l("Type the receipt you were given."))],
+        render_kw=NO_AUTOFILL,
     )
 
 
@@ -95,12 +103,12 @@ class ReceiptCheckForm(PortalForm):
     """The receipt page's practice check. ``token`` carries this submission's receipt encrypted
     (``portal.web.reporter.receipt_check``); an empty ``typed`` is simply "does not match"."""
 
-    typed = StringField(_l("Type your receipt again to check you saved it"))
+    typed = StringField(_l("Type your receipt again to check you saved it"), render_kw=NO_AUTOFILL)
     token = HiddenField()
 
 
 class MessageForm(_AttachmentFields):
-    text = TextAreaField(_l("Add information or reply"))
+    text = TextAreaField(_l("Add information or reply"), render_kw=NO_AUTOFILL)
 
     def validate_text(self, field: Field) -> None:
         # A message may be empty when it carries files.
