@@ -14,18 +14,23 @@ from portal import crypto, logconfig, memory
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services import attachments
-from portal.services.throttle import make_submission_limits, make_throttle
+from portal.services.throttle import SharedRegion, make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
 from portal.web import errors, labels, language, security, uploads
 from portal.web.state import PortalState, close_db
 
 
 def create_app(
-    settings: Settings | None = None, *, secrets: InstanceSecrets | None = None
+    settings: Settings | None = None,
+    *,
+    secrets: InstanceSecrets | None = None,
+    shared_counters: dict[str, SharedRegion] | None = None,
 ) -> Flask:
     """Build the application. Without ``secrets`` they are read from the instance folder; if they
     are missing the app still starts (so ``portal init`` can run through it) but every request
-    answers 503 until they exist."""
+    answers 503 until they exist. ``shared_counters`` (made by ``portal serve`` before the
+    fork) holds the rate-limit counters every worker of the server shares when there is no
+    Redis."""
     settings = settings or load_settings()
     logconfig.configure(settings.log_level)
     # One bound per process on the memory Argon2 may hold (several apps in one process, as in
@@ -78,18 +83,27 @@ def create_app(
         engine=engine,
         sessions=make_sessionmaker(engine, secrets.audit_key if secrets else None),
         followup_throttle=make_throttle(
-            settings.redis_url, settings.followup_window_seconds, "portal:followup"
+            settings.redis_url,
+            settings.followup_window_seconds,
+            "portal:followup",
+            shared=shared_counters,
         ),
         login_throttle=make_throttle(
-            settings.redis_url, settings.login_window_seconds, "portal:login"
+            settings.redis_url,
+            settings.login_window_seconds,
+            "portal:login",
+            shared=shared_counters,
         ),
-        api_throttle=make_throttle(settings.redis_url, settings.api_window_seconds, "portal:api"),
+        api_throttle=make_throttle(
+            settings.redis_url, settings.api_window_seconds, "portal:api", shared=shared_counters
+        ),
         submission_limits=make_submission_limits(
             settings.redis_url,
             settings.submit_max_total,
             settings.submit_total_window_seconds,
             settings.submit_max_per_client,
             settings.submit_client_window_seconds,
+            shared=shared_counters,
         ),
     )
     app.teardown_appcontext(close_db)

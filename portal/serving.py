@@ -12,16 +12,24 @@ import re
 import traceback
 from typing import Any
 
+import click
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from portal.services import throttle
 from portal.settings import Settings
 
 
 class _PortalServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: dict[str, Any],
+        shared: dict[str, throttle.SharedRegion] | None = None,
+    ) -> None:
         self._settings = settings
         self._options = options
+        self._shared = shared
         super().__init__()
 
     def load_config(self) -> None:
@@ -31,7 +39,7 @@ class _PortalServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from portal import create_app
 
-        return create_app(self._settings)
+        return create_app(self._settings, shared_counters=self._shared)
 
 
 #: What the error log says instead of a message that may carry a client's address or (part of)
@@ -155,4 +163,28 @@ def run_gunicorn(
     settings: Settings, *, host: str, port: int, workers: int, threads: int = 1
 ) -> None:
     options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
-    _PortalServer(settings, options).run()
+    _PortalServer(settings, options, rate_limit_counters(settings)).run()
+
+
+def rate_limit_counters(settings: Settings) -> dict[str, throttle.SharedRegion] | None:
+    """Made here, in gunicorn's master before it forks: without Redis every worker then counts
+    in the same shared memory. Says where the counters are, since it decides what a limit
+    means."""
+    if settings.redis_url:
+        click.echo("Rate-limit counters: in Redis, shared by every app server using it.", err=True)
+        return None
+    shared = throttle.shared_regions()
+    if shared is None:  # pragma: no cover - Linux has memfd_create
+        click.echo(
+            "Warning: rate-limit counters are per worker process (no shared memory on this"
+            " system): each worker counts apart, so a limit is multiplied by --workers."
+            " Set redis_url.",
+            err=True,
+        )
+    else:
+        click.echo(
+            "Rate-limit counters: in memory shared by this server's workers (nothing on disk);"
+            " a second app server would count apart: set redis_url for several.",
+            err=True,
+        )
+    return shared

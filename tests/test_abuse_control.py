@@ -8,9 +8,12 @@ from __future__ import annotations
 import html
 import logging
 import re
+import socket
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -33,6 +36,7 @@ from portal.services.throttle import (
     make_submission_limits,
 )
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings, SettingsError, load_settings
+from tests import served
 from tests.conftest import (
     NO_REDIS,
     REDIS_URL,
@@ -477,3 +481,59 @@ def test_submission_limit_defaults_are_documented() -> None:
         assert f"| `{name}` |" in configuration
         assert f"{name} = " in example
     assert "`submit_max_per_client`" in limits and "`submit_max_total`" in limits
+
+
+# --- several workers of one real server ---------------------------------------------------------
+
+
+def _http(port: int, request: bytes) -> bytes:
+    with socket.create_connection((served.HOST, port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_without_redis_every_worker_of_a_server_counts_in_the_same_limit(tmp_path: Path) -> None:
+    """Issue 13, finding 13: without Redis each worker counted apart (9 submissions passed
+    where the setting said 5 with 2 workers). A real ``portal serve`` with 2 sync workers and
+    no Redis gets N+4 concerns from one client; every other one is sent while the first half of
+    the previous request holds one worker busy, so the two workers take turns. Exactly N pass."""
+    limit = 4
+    with served.portal_serve(
+        tmp_path, workers=2, env={"PORTAL_SUBMIT_MAX_PER_CLIENT": str(limit)}
+    ) as server:
+        page = _http(server.port, b"GET /report HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        cookie = re.search(rb"Set-Cookie: (portal_form=[^;]+)", page)
+        assert cookie, page[:500]
+        token = csrf_token(page.decode())
+        body = urllib.parse.urlencode(
+            {"csrf_token": token, **report_form(description=TEXT)}
+        ).encode()
+        head = (
+            b"POST /report HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Cookie: " + cookie.group(1) + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        statuses = []
+        for _pair in range((limit + 4) // 2):
+            with socket.create_connection((served.HOST, server.port), timeout=30) as held:
+                held.sendall(head)  # one worker now waits for this body ...
+                time.sleep(0.5)
+                statuses.append(_status(_http(server.port, head + body)))  # ... the other serves
+                held.sendall(body)
+                answer = b""
+                while chunk := held.recv(65536):
+                    answer += chunk
+                statuses.append(_status(answer))
+    written = server.text()
+
+    assert statuses.count(303) == limit, statuses
+    assert statuses.count(429) == 4, statuses
+    assert "in memory shared by this server's workers" in written

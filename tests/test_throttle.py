@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,8 @@ from portal.services.throttle import (
     KEY_ROTATION_SECONDS,
     MemoryThrottle,
     RedisThrottle,
+    SharedRegion,
+    SharedThrottle,
     Throttle,
     client_key,
 )
@@ -68,3 +71,51 @@ def test_redis_counts_expire_and_key_is_shared(redis_throttle: RedisThrottle) ->
     assert twin.client_hmac_key() == redis_throttle.client_hmac_key()
     key_ttl = redis_throttle._redis.ttl("portal:test-throttle:client-key")
     assert isinstance(key_ttl, int) and 0 < key_ttl <= KEY_ROTATION_SECONDS
+
+
+def _count_in_child(throttle: Throttle, times: int) -> None:
+    for _ in range(times):
+        throttle.record_failure("client:shared")
+
+
+def test_shared_counts_across_forked_processes_and_forgets_after() -> None:
+    """The counters ``portal serve`` makes before forking: what a child (a worker) counts,
+    the parent and every other child see, with the same client key; the window and the key
+    rotation behave as in memory."""
+    region = SharedRegion("portal-test")
+    clock = Clock()
+    throttle = SharedThrottle(region, 60, clock=clock, key_rotation_seconds=600)
+    key = client_key(throttle, "203.0.113.7")
+    fork = multiprocessing.get_context("fork")
+    children = [fork.Process(target=_count_in_child, args=(throttle, 5)) for _ in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(30)
+        assert child.exitcode == 0
+    assert throttle.failures("client:shared") == 15
+    assert throttle.failures("other") == 0
+    assert [throttle.record_failure(key) for _ in range(3)] == [1, 2, 3]
+    assert throttle.retry_after(key) == 60
+    clock.now += 61
+    assert throttle.failures(key) == 0 and throttle.failures("client:shared") == 0
+    throttle.record_failure(key)
+    throttle.reset(key)
+    assert throttle.failures(key) == 0
+    assert client_key(throttle, "203.0.113.7") == key
+    clock.now += 600
+    assert client_key(throttle, "203.0.113.7") != key
+    # The shared table holds keyed digests only, never the address nor the counter's key.
+    memory = bytes(region._map)
+    assert b"203.0.113.7" not in memory and key.encode() not in memory
+    assert b"client:shared" not in memory
+
+
+def test_a_flood_of_keys_keeps_every_slot_bounded() -> None:
+    """More distinct keys than the table holds in one window: the table stays its size and
+    every key still counts from 1 (the oldest counters give way, as docs/limits.md says)."""
+    region = SharedRegion("portal-test-flood")
+    throttle = SharedThrottle(region, 60, clock=Clock())
+    for n in range(SharedRegion.SLOTS + 100):
+        assert throttle.record_failure(f"k{n}") == 1
+    assert throttle.record_failure(f"k{SharedRegion.SLOTS + 99}") == 2

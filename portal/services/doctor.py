@@ -529,7 +529,13 @@ def redis_ping(url: str) -> None:
 def check_redis(settings: Settings, ping: Callable[[str], None] = redis_ping) -> CheckResult:
     name = "redis"
     if not settings.redis_url:
-        return _ok(name, "redis_url is empty: rate-limit counters are kept per app process")
+        # Said plainly, since it decides what a limit means: one server's workers share their
+        # counters (memory made before the fork, portal/serving.py); two servers count apart.
+        return _ok(
+            name,
+            "redis_url is empty: rate-limit counters are kept in memory shared by the workers"
+            " of one `portal serve`; several app servers would each count apart",
+        )
     # Never print the URL itself: it may carry a password.
     parts = urlsplit(settings.redis_url)
     where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
@@ -540,8 +546,8 @@ def check_redis(settings: Settings, ping: Callable[[str], None] = redis_ping) ->
             name,
             f"Redis at {where} does not answer ({type(error).__name__}): every failed log-in"
             " or receipt check will fail with an error",
-            "start Redis or correct redis_url (PORTAL_REDIS_URL); leave it empty to count per"
-            " app process",
+            "start Redis or correct redis_url (PORTAL_REDIS_URL); leave it empty to count in"
+            " each app server's memory",
         )
     return _ok(name, f"Redis at {where} answers")
 

@@ -8,7 +8,11 @@ instance secrets (DESIGN.md invariant 1). Counters expire with their window.
 
 from __future__ import annotations
 
+import fcntl
 import math
+import mmap
+import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +98,154 @@ class MemoryThrottle:
             return self._hmac_key
 
 
+class SharedRegion:
+    """A fixed table of counters in anonymous shared memory (``memfd_create`` + ``mmap``),
+    created by gunicorn's master before it forks its workers, so that every worker of one
+    server counts in the same table (issue 13: with per-process counters two workers let
+    9 submissions through where the setting said 5). Nothing touches a disk: the memory has
+    no path, it goes when the last process of the server exits, and it holds only keyed
+    digests and monotonic-clock window starts (DESIGN.md invariants 1 and 3).
+
+    Layout: a header (the client HMAC key and its birth time), then ``SLOTS`` slots of
+    (16-byte digest of the counter's key, window start, count). Workers exclude each other with
+    a POSIX record lock on the memory's descriptor (the kernel drops it if a worker dies
+    holding it, so a killed worker cannot wedge the others) and their own threads with a lock.
+    """
+
+    SLOTS = 16_384
+    #: Slots looked at from a key's home slot; a key that finds all of them live evicts the
+    #: oldest (a flood of that many distinct clients in one window: see docs/limits.md).
+    PROBES = 64
+    _HEADER = struct.Struct("<32sd")
+    _SLOT = struct.Struct("<16sdq")
+
+    def __init__(self, name: str) -> None:
+        self._size = self._HEADER.size + self.SLOTS * self._SLOT.size
+        self._fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        os.ftruncate(self._fd, self._size)
+        self._map = mmap.mmap(self._fd, self._size, mmap.MAP_SHARED)
+        # The slot digests are keyed too, so the table reads as noise without this process.
+        self._salt = crypto.random_bytes(32)
+        self._threads: dict[int, threading.Lock] = {}
+
+    def __enter__(self) -> SharedRegion:
+        lock = self._threads.setdefault(os.getpid(), threading.Lock())
+        lock.acquire()
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        self._threads[os.getpid()].release()
+
+    def header(self) -> tuple[bytes, float]:
+        key, born = self._HEADER.unpack_from(self._map, 0)
+        return key, born
+
+    def set_header(self, key: bytes, born: float) -> None:
+        self._HEADER.pack_into(self._map, 0, key, born)
+
+    def clear(self) -> None:
+        self._map[self._HEADER.size :] = bytes(self._size - self._HEADER.size)
+
+    def _offset(self, index: int) -> int:
+        return self._HEADER.size + index * self._SLOT.size
+
+    def find(self, key: str, window: float, now: float) -> tuple[int, int, float]:
+        """(slot, live count, window start) for ``key``: its own slot, else a free or expired
+        one (count 0), else the oldest live one of its probes (count 0: evicted)."""
+        digest = bytes.fromhex(crypto.keyed_digest(self._salt, key)[:32])
+        home = int.from_bytes(digest[:4], "big") % self.SLOTS
+        spare = -1
+        oldest, oldest_start = home, math.inf
+        for step in range(self.PROBES):
+            index = (home + step) % self.SLOTS
+            held, started, count = self._SLOT.unpack_from(self._map, self._offset(index))
+            live = count > 0 and now - started < window
+            if held == digest:
+                return (index, count, started) if live else (index, 0, now)
+            if not live and spare < 0:
+                spare = index
+            if live and started < oldest_start:
+                oldest, oldest_start = index, started
+        return (spare if spare >= 0 else oldest), 0, now
+
+    def write(self, index: int, key: str, started: float, count: int) -> None:
+        digest = bytes.fromhex(crypto.keyed_digest(self._salt, key)[:32]) if count else bytes(16)
+        self._SLOT.pack_into(self._map, self._offset(index), digest, started, count)
+
+
+class SharedThrottle:
+    """Fixed-window counters that every worker of one server shares (``SharedRegion``); the
+    default under ``portal serve`` without Redis. Several app servers still need Redis."""
+
+    def __init__(
+        self,
+        region: SharedRegion,
+        window_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+        key_rotation_seconds: int = KEY_ROTATION_SECONDS,
+    ) -> None:
+        # time.monotonic is CLOCK_MONOTONIC on Linux: one clock for every process of the host.
+        self._region = region
+        self._window = window_seconds
+        self._rotation = key_rotation_seconds
+        self._clock = clock
+
+    def failures(self, key: str) -> int:
+        with self._region as table:
+            return table.find(key, self._window, self._clock())[1]
+
+    def record_failure(self, key: str) -> int:
+        with self._region as table:
+            now = self._clock()
+            index, count, started = table.find(key, self._window, now)
+            table.write(index, key, started if count else now, count + 1)
+            return count + 1
+
+    def reset(self, key: str) -> None:
+        with self._region as table:
+            index, count, _ = table.find(key, self._window, self._clock())
+            if count:
+                table.write(index, key, 0.0, 0)
+
+    def retry_after(self, key: str) -> int:
+        with self._region as table:
+            now = self._clock()
+            _, count, started = table.find(key, self._window, now)
+            return max(1, math.ceil(self._window - (now - started))) if count else self._window
+
+    def client_hmac_key(self) -> bytes:
+        with self._region as table:
+            key, born = table.header()
+            now = self._clock()
+            if key == bytes(32) or now - born >= self._rotation:
+                # Counters keyed under the old key could never be reached again: drop them.
+                key = crypto.random_bytes(32)
+                table.clear()
+                table.set_header(key, now)
+            return key
+
+
+#: The counters ``create_app`` makes, by prefix: ``shared_regions`` makes one region for each.
+THROTTLE_PREFIXES = (
+    "portal:followup",
+    "portal:login",
+    "portal:api",
+    "portal:submit-all",
+    "portal:submit",
+)
+
+
+def shared_regions() -> dict[str, SharedRegion] | None:
+    """One shared region per counter, for a server whose workers are forked from this
+    process; None where the system has no anonymous shared memory (not Linux): the counters
+    are then per process, which ``portal serve`` and ``portal doctor`` say."""
+    if not hasattr(os, "memfd_create"):  # pragma: no cover - Linux has it
+        return None
+    return {prefix: SharedRegion(prefix.replace(":", "-")) for prefix in THROTTLE_PREFIXES}
+
+
 class RedisThrottle:
     """Counters shared by several app servers. Nothing is written to disk by our Redis setup;
     every key has a TTL."""
@@ -147,10 +299,17 @@ def make_throttle(
     window_seconds: int,
     prefix: str,
     key_rotation_seconds: int = KEY_ROTATION_SECONDS,
+    shared: dict[str, SharedRegion] | None = None,
 ) -> Throttle:
+    """Redis when configured; else the server's shared memory when ``portal serve`` made it;
+    else (one process: the development server, the tests) this process's memory."""
     if redis_url:
         return RedisThrottle(
             redis.Redis.from_url(redis_url), window_seconds, prefix, key_rotation_seconds
+        )
+    if shared is not None and prefix in shared:
+        return SharedThrottle(
+            shared[prefix], window_seconds, key_rotation_seconds=key_rotation_seconds
         )
     return MemoryThrottle(window_seconds, key_rotation_seconds=key_rotation_seconds)
 
@@ -205,13 +364,16 @@ def make_submission_limits(
     everyone_window_seconds: int,
     client_max: int,
     client_window_seconds: int,
+    shared: dict[str, SharedRegion] | None = None,
 ) -> SubmissionLimits:
     return SubmissionLimits(
-        everyone=make_throttle(redis_url, everyone_window_seconds, "portal:submit-all"),
+        everyone=make_throttle(
+            redis_url, everyone_window_seconds, "portal:submit-all", shared=shared
+        ),
         everyone_max=everyone_max,
         # The client key lives one window: the same address gets an unrelated key next window.
         per_client=make_throttle(
-            redis_url, client_window_seconds, "portal:submit", client_window_seconds
+            redis_url, client_window_seconds, "portal:submit", client_window_seconds, shared
         ),
         client_max=client_max,
     )
