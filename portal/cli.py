@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from portal import demo_history, migrate
 from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
 from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
-from portal.services import cases, intake, routing, staff, taxonomy, triage
+from portal.services import cases, insights, intake, routing, staff, taxonomy, triage
 from portal.services.errors import InvalidInput, PortalError
 from portal.web.state import PortalState, utc_now
 
@@ -389,7 +389,13 @@ def demo_command() -> None:
                             ),
                             when + dt.timedelta(hours=5),
                         )
-            history = demo_history.load(session, settings, state.secrets.pepper, today)
+            history = demo_history.load(
+                session,
+                settings,
+                state.secrets.pepper,
+                today,
+                insights_key=insights.release_key(state.secrets.secret_key),
+            )
             click.echo(
                 f"Loaded {history} made-up concerns over the last {demo_history.QUARTERS}"
                 " quarters and computed their insight figures (log in as"

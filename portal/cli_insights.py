@@ -17,6 +17,16 @@ from portal.cli_notify import (
 )
 from portal.services import audit, insights, mail, signals
 from portal.services.audit import Action
+from portal.web.state import PortalState
+
+
+def _release_key(state: PortalState) -> bytes:
+    if state.secrets is None:
+        raise click.ClickException(
+            "the instance secrets are missing: run `portal init` (the insights need the key"
+            " that chooses which counts are hidden)"
+        )
+    return insights.release_key(state.secrets.secret_key)
 
 
 @click.group("insights")
@@ -38,7 +48,7 @@ def refresh_command(today: dt.datetime | None) -> None:
     now = state.clock()
     day = today.date() if today is not None else now.astimezone(dt.UTC).date()
     with state.sessions() as session:
-        report = insights.refresh(session, day)
+        report = insights.refresh(session, day, _release_key(state))
         if report.computed:
             audit.record(
                 session,

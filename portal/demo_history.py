@@ -40,8 +40,11 @@ TEXTS = (
 CHEAP = Argon2Cost(time_cost=1, memory_kib=8, parallelism=1)
 
 
-def load(session: Session, settings: Settings, pepper: bytes, today: dt.date) -> int:
-    """Create the history and compute the insight releases; returns the number of cases."""
+def load(
+    session: Session, settings: Settings, pepper: bytes, today: dt.date, *, insights_key: bytes
+) -> int:
+    """Create the history and compute the insight releases; returns the number of cases.
+    ``insights_key`` orders complements (``insights.release_key``)."""
     rng = random.Random(2026)  # noqa: S311  # nosec B311  # repeatable made-up demo data, not a secret
     cheap = settings.with_argon2(CHEAP)
     codes = [c for c in session.scalars(select(Category.code)) if c in WEIGHTS]
@@ -79,7 +82,7 @@ def load(session: Session, settings: Settings, pepper: bytes, today: dt.date) ->
             count += 1
         quarter = quarter.next()
     session.flush()
-    insights.refresh(session, today)
+    insights.refresh(session, today, insights_key)
     return count
 
 

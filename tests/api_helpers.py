@@ -6,6 +6,7 @@ import datetime as dt
 
 from portal.models import Role, StaffUser
 from portal.services import api_tokens, insights
+from tests import insights_helpers
 from tests.conftest import Portal
 
 #: A day after 2025-Q1 ended: its volume and progress releases exist as of 2025-05-01.
@@ -43,7 +44,7 @@ def released_quarter(portal: Portal) -> list[str]:
         )
         handles.append(submitted.handle)
     handles.append(portal.submit(today=dt.date(2025, 4, 2), description=SECRET_TEXT).handle)
-    insights.refresh(portal.session, TODAY)
+    insights.refresh(portal.session, TODAY, insights_helpers.KEY)
     portal.session.commit()
     return handles
 

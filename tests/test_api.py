@@ -53,7 +53,7 @@ ROUTES = [
     "/api/v1/insights/periods",
     f"/api/v1/insights/{QUARTER}",
     f"/api/v1/insights/{QUARTER}/kpis",
-    f"/api/v1/insights/{QUARTER}/category_site",
+    f"/api/v1/insights/{QUARTER}/category",
     f"/api/v1/insights/{QUARTER}/outcome",
 ]
 
@@ -87,12 +87,20 @@ def test_a_quarter_is_exactly_the_stored_releases(api: Any, db: Session) -> None
 
 def test_hidden_cells_are_null(api: Any, db: Session) -> None:
     client, headers, _ = api
-    view = client.get(f"/api/v1/insights/{QUARTER}/category_site", headers=headers).json
-    assert view["view"] == stored(db, "volume")["views"]["category_site"]
+    view = client.get(f"/api/v1/insights/{QUARTER}/category", headers=headers).json
+    assert view["view"] == stored(db, "volume")["views"]["category"]
     assert view["threshold"] == 5 and view["kind"] == "volume"
     cells = [c for row in view["view"]["cells"] for c in row]
     assert None in cells  # small groups were suppressed, and come out as JSON null
-    assert "null" in client.get(f"/api/v1/insights/{QUARTER}/category_site", headers=headers).text
+    assert "null" in client.get(f"/api/v1/insights/{QUARTER}/category", headers=headers).text
+
+
+@pytest.mark.parametrize("name", ["queue", "category_site"])
+def test_the_queue_and_cross_views_are_not_served(api: Any, name: str) -> None:
+    """Not published since issue 13 (routing ties the queue to the category; a cross-table
+    shares its totals): 404 like any unknown view."""
+    client, headers, _ = api
+    assert client.get(f"/api/v1/insights/{QUARTER}/{name}", headers=headers).status_code == 404
 
 
 def test_one_view_of_each_release(api: Any, db: Session) -> None:
@@ -294,8 +302,8 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> None:
         ("/api/v1/insights/periods", "/insights/periods"),
         (f"/api/v1/insights/{QUARTER}", "/insights/{period}"),
         (f"/api/v1/insights/{QUARTER}/kpis", "/insights/{period}/kpis"),
-        (f"/api/v1/insights/{QUARTER}/category_site", "/insights/{period}/{view}"),
-        (f"/api/v1/insights/{QUARTER}/feedback", "/insights/{period}/{view}"),
+        (f"/api/v1/insights/{QUARTER}/category", "/insights/{period}/{view}"),
+        (f"/api/v1/insights/{QUARTER}/acknowledgement", "/insights/{period}/{view}"),
     ],
 )
 def test_answers_match_the_declared_schemas(api: Any, url: str, path: str) -> None:

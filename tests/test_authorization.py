@@ -55,6 +55,7 @@ from portal.services.insights import Quarter
 from portal.settings import PROJECT_ROOT, Settings
 from portal.web.admin.config_views import LISTS
 from portal.web.reporter import receipt_check
+from tests import insights_helpers
 from tests.conftest import (
     PASSWORD,
     Portal,
@@ -530,7 +531,7 @@ def _release_a_quarter(db: Session) -> None:
             )
         )
     db.flush()
-    insights.refresh(db, INSIGHTS_QUARTER.end + dt.timedelta(days=20))
+    insights.refresh(db, INSIGHTS_QUARTER.end + dt.timedelta(days=20), insights_helpers.KEY)
     db.commit()
 
 

@@ -44,6 +44,7 @@ from portal.services.audit import Action
 from portal.services.errors import InvalidInput
 from portal.services.taxonomy import TaxonomyError
 from portal.settings import Settings
+from tests import insights_helpers
 from tests.conftest import DatabaseUnderTest, Portal, cheap_settings, csrf_token, login
 from tests.smtp_server import SmtpServer, smtp_server
 
@@ -417,7 +418,7 @@ def _releases(db: Session) -> dict[tuple[str, str], str]:
 def test_published_insight_figures_do_not_change_nor_on_recomputation(
     world: dict[str, Any], db: Session, run: Runner
 ) -> None:
-    insights.refresh(db, TODAY)
+    insights.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     published = _releases(db)
     first = insights.Release.from_json(published[("2025-Q4", insights.VOLUME)])
@@ -429,12 +430,12 @@ def test_published_insight_figures_do_not_change_nor_on_recomputation(
 
     # A refresh in the same month recomputes nothing; throwing every release away and
     # computing them again as of the same day gives the very same figures from the stubs.
-    insights.refresh(db, TODAY)
+    insights.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     assert _releases(db) == published
     db.execute(delete(InsightRelease))
     db.commit()
-    insights.refresh(db, TODAY)
+    insights.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     assert _releases(db) == published
 

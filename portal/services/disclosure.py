@@ -451,6 +451,43 @@ def _complement(
     return best[1] if best is not None else options[0][1]
 
 
+# --- partitions: the rule every published view follows -----------------------------------------
+
+
+def protect_partition(
+    counts: Sequence[int], k: int, order: Sequence[int]
+) -> tuple[int | None, ...]:
+    """Which counts of a partition of a shown total to show (None: hidden), at threshold ``k``.
+
+    The rule (docs/insights.md, "The rules"), the same for every view of every quarter:
+
+    1. Every count below ``k`` is hidden, **zeros included**.
+    2. If that hides exactly one count, or hidden counts that add up to less than ``k``, one
+       more count is hidden: the first of ``order`` (a permutation of the indices, drawn from
+       a key the reader does not have) that is still shown.
+
+    Nothing else depends on the counts. The reader may know this rule, the code and every
+    other figure; not knowing ``order``, they cannot tell the count hidden in step 2 from
+    those hidden in step 1. Then every hidden count could be 0 and could be any number up to
+    the sum of the hidden ones, which is at least ``k``: no hidden count is pinned, none is
+    shown to be non-zero, none is shown to be small. The proof is in docs/insights.md and
+    ``tests/test_insights_adversary.py`` checks it by replaying the rule under every order.
+    Requires the total to be at least ``k`` (a smaller total is not published at all).
+    """
+    _check_threshold(k)
+    values = list(counts)
+    if any(not isinstance(v, int) or v < 0 for v in values):
+        raise MalformedTable("counts must be non-negative whole numbers")
+    if sorted(order) != list(range(len(values))):
+        raise ValueError("the order must be a permutation of the indices")
+    if sum(values) < k:
+        raise CannotProtect("a partition of fewer than k cases is not published")
+    hidden = {i for i, value in enumerate(values) if value < k}
+    if hidden and (len(hidden) == 1 or sum(values[i] for i in hidden) < k):
+        hidden.add(next(i for i in order if i not in hidden))
+    return tuple(None if i in hidden else value for i, value in enumerate(values))
+
+
 # --- rates, medians, small units ---------------------------------------------------------------
 
 

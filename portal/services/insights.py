@@ -10,35 +10,44 @@ What is published, and why it is safe together
 The unit of publication is one **complete calendar quarter**. Its *volume release* is computed
 once the quarter has ended and never changes (a later reclassification, transfer or purge does
 not alter what was published, so comparing two days reveals nothing). Its *progress release*
-(outcomes, deadlines met, days to acknowledge and to close) is recomputed once a month, as of
-the first day of the month. A purged case (``services.retention``) leaves a stub with exactly
-the columns read here, and :func:`_rows` reads cases and stubs alike, so a purge changes no
-figure, published or recomputed (docs/insights.md, "Purged cases").
+(outcomes, deadlines met, days to close) is recomputed once a month, as of the first day of the
+month. A purged case (``services.retention``) leaves a stub with exactly the columns read here,
+and :func:`_rows` reads cases and stubs alike, so a purge changes no figure, published or
+recomputed (docs/insights.md, "Purged cases").
 
-A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total:
+A quarter with fewer than k cases publishes nothing but that fact. Otherwise, with T its total,
+every view is a **partition of the T cases by one attribute**, with T shown:
 
-* 1-D views, each a partition of the quarter's T cases with T shown: ``months``, ``queue``,
-  ``department``, ``anonymity`` (named / anonymous and came back / anonymous and did not), and,
-  in the progress release, ``outcome`` (each outcome, closed without one, still open),
-  ``acknowledgement`` and ``feedback`` (on time / late / overdue / not yet due).
-* One 2-D view, ``category_site``: categories by site (with "not given"), with its row totals
-  (the ``category`` view), column totals (the ``site`` view) and T.
+* volume: ``months``, ``category``, ``site``, ``department``, ``anonymity`` (named / anonymous
+  and came back / anonymous and did not);
+* progress: ``outcome`` (each outcome, closed without one, still open), and, once every case's
+  deadline has passed by the policy's limits (a date fixed by the quarter alone),
+  ``acknowledgement`` and ``feedback`` (on time / not on time).
 
-The only figure shared between views is T, which is at least k and always shown. Each other
-attribute appears in one view only, so the views form a star around T, and any combination of
-tables that each agree with what they show can be realised by one set of cases (list the T
-cases in any order and read each attribute off its own view). A reader of all views together
-therefore knows exactly what they know from each view alone, and each view is protected on its
-own by :func:`disclosure.protect`, with T kept, whose exact check covers it.
-``tests/test_insights_safety.py`` checks this on random case sets: it solves the joint system of
-combinations of views exactly, and for all views of both releases at once it shows each hidden
-count's range is that of its own view.
+The reader we protect against (docs/insights.md, "Who reads the figures") knows the taxonomy,
+the routing rules, the workflow, this code and every figure of every view, but not the cases
+and not the server's key. Three facts make everything safe together:
 
-Nothing is merged because of the quarter's own counts: a rule like "categories below k are
-merged" is public, so a missing category would itself say "fewer than k", and together with the
-size of "other" could pin the merged counts (the safety tests found this). That is also why
-categories are crossed with sites only: a second cross-tab (categories by department) would
-share the category counts with the first, and the two would have to be protected together.
+1. **Every attribute is in one view only, and the attributes are free.** Any combination of
+   values of the published attributes is one that a case can have under the portal's rules
+   (routing only picks the queue, which is not published; closing a case acknowledges it, which
+   "not on time" allows; "not yet due" never occurs once a deadline view is published). So any
+   tables that each agree with what they show are realised by one set of cases: list the T
+   cases and read each attribute off its own view. The views form a star around T.
+2. **Each view hides by** :func:`disclosure.protect_partition`: every count below k, zeros
+   included, and, when that is one count or less than k in all, one more, the first in an
+   order drawn from the server's key (:func:`keyed_order`). What is hidden depends on nothing
+   else, so a reader who replays the rule learns only that some hidden cells may be small.
+3. Together: every hidden count could be 0 and could be k or more, whatever else the reader
+   knows of the published figures, and no figure depends on the queue.
+   ``tests/test_insights_adversary.py`` replays the whole publication under every order of
+   complements and checks it.
+
+The queue view and the categories-by-site table of earlier releases are no longer published:
+routing makes the queue a function of category and site, so a queue's count pinned hidden
+category counts, and a cross-tab shares its margins with the one-way views (the finding of
+issue 13). Stored releases computed before this (``method`` 1) keep their figures, but only
+the views listed above are served.
 
 Sums over quarters (a year, a trend, the backlog) are *derived*: shown only when every part is
 shown, so they add nothing. Rates and medians follow the rules of :mod:`disclosure`, computed
@@ -51,18 +60,19 @@ view, from configuration and not from the data.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import i18n
+from portal import crypto, i18n
 from portal.models import (
     Case,
     Category,
@@ -70,11 +80,9 @@ from portal.models import (
     OrgUnit,
     OrgUnitKind,
     Outcome,
-    Queue,
     RetainedCase,
 )
-from portal.services import disclosure, policy
-from portal.services.disclosure import GRAND_TOTAL, Cell, Table
+from portal.services import deadlines, disclosure, policy
 from portal.services.errors import InvalidInput
 from portal.services.wording import N_
 
@@ -83,13 +91,19 @@ PROGRESS = "progress"
 OTHER = disclosure.OTHER
 NOT_GIVEN = "not-given"
 
-#: The 1-D views of each release, in display order.
-VOLUME_VIEWS = ("months", "category", "queue", "site", "department", "anonymity")
-CROSS_VIEWS = ("category_site",)
+#: The views of each release, in display order: every one a partition of the quarter's cases.
+VOLUME_VIEWS = ("months", "category", "site", "department", "anonymity")
 PROGRESS_VIEWS = ("outcome", "acknowledgement", "feedback")
 
 ANONYMITY_ROWS = ("named", "anonymous_returned", "anonymous_silent")
-DEADLINE_ROWS = ("on_time", "late", "overdue", "not_due")
+#: "Not on time" is late, not done yet, or (feedback after a late acknowledgement) not yet due:
+#: one row, because apart the rows would be tied to other views by the workflow (a closed case
+#: was acknowledged) and by dates (only late arrivals can be "not yet due").
+DEADLINE_ROWS = ("on_time", "not_on_time")
+
+#: The version of the publication rule (docs/insights.md). Releases stored with method 1 (the
+#: queue view, the category-by-site table, complements by size) keep their figures.
+METHOD = 2
 
 _PERIOD = re.compile(r"(\d{4})-Q([1-4])", re.ASCII)
 
@@ -237,10 +251,12 @@ class Release:
     durations: Mapping[str, Durations] = field(default_factory=dict)
     # Configuration, not data: headcounts of the units shown (merged ones summed into "other").
     headcounts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    method: int = METHOD
 
     def to_json(self) -> str:
         return json.dumps(
             {
+                "method": self.method,
                 "period": str(self.period),
                 "kind": self.kind,
                 "as_of": self.as_of.isoformat(),
@@ -270,6 +286,7 @@ class Release:
                 name: Durations(d["median"], d["p90"]) for name, d in data["durations"].items()
             },
             headcounts=data["headcounts"],
+            method=data.get("method", 1),
         )
 
 
@@ -280,7 +297,6 @@ class Release:
 class _Row:
     received_on: dt.date
     category: int
-    queue: int
     site: int | None
     department: int | None
     anonymous: bool
@@ -297,7 +313,6 @@ def _rows(session: Session, quarter: Quarter) -> list[_Row]:
     statement = select(
         Case.received_on,
         func.coalesce(Case.org_category_id, Case.category_id),
-        Case.queue_id,
         Case.site_id,
         Case.department_id,
         Case.is_anonymous,
@@ -314,7 +329,6 @@ def _rows(session: Session, quarter: Quarter) -> list[_Row]:
     retained = select(
         RetainedCase.received_on,
         RetainedCase.category_id,
-        RetainedCase.queue_id,
         RetainedCase.site_id,
         RetainedCase.department_id,
         RetainedCase.is_anonymous,
@@ -335,7 +349,6 @@ class _Taxonomy:
 
     categories: Mapping[int, Label]
     category_order: Mapping[int, int]
-    queues: Mapping[int, Label]
     units: Mapping[str, list[tuple[int, Label, int | None]]]  # kind -> (id, label, headcount)
     outcomes: list[tuple[int, Label, bool]]
     min_headcount: int
@@ -356,9 +369,6 @@ def _taxonomy(session: Session) -> _Taxonomy:
     return _Taxonomy(
         categories={c.id: Label(c.code, c.label) for c in categories},
         category_order={c.id: i for i, c in enumerate(categories)},
-        queues={
-            q.id: Label(q.slug, q.name) for q in session.scalars(select(Queue).order_by(Queue.id))
-        },
         units=units,
         outcomes=[
             (o.id, Label(o.code, o.label), o.substantiated)
@@ -368,7 +378,7 @@ def _taxonomy(session: Session) -> _Taxonomy:
     )
 
 
-#: (taxonomy table, code) -> a label; the tables are "category", "queue", "site", "department"
+#: (taxonomy table, code) -> a label; the tables are "category", "site", "department"
 #: and "outcome".
 Names = Mapping[tuple[str, str], str]
 
@@ -379,9 +389,8 @@ def translated_names(session: Session, locale: str) -> dict[tuple[str, str], str
     without a translation keep the release's own label."""
     if locale == i18n.DEFAULT_LOCALE:
         return {}
-    rows: list[tuple[str, str, Category | Queue | OrgUnit | Outcome, str]] = [
+    rows: list[tuple[str, str, Category | OrgUnit | Outcome, str]] = [
         *(("category", c.code, c, "label") for c in session.scalars(select(Category))),
-        *(("queue", q.slug, q, "name") for q in session.scalars(select(Queue))),
         *((u.kind, u.code, u, "label") for u in session.scalars(select(OrgUnit))),
         *(("outcome", o.code, o, "label") for o in session.scalars(select(Outcome))),
     ]
@@ -395,13 +404,35 @@ def translated_names(session: Session, locale: str) -> dict[tuple[str, str], str
 
 # --- building views -----------------------------------------------------------------------------
 
+#: For one quarter: (view name, row codes) -> the row indices in the order complements are taken.
+ComplementOrder = Callable[[str, Sequence[str]], Sequence[int]]
 
-def _one_way(name: str, labels: Sequence[Label], counts: Sequence[int], k: int) -> View:
+
+def release_key(secret_key: bytes) -> bytes:
+    """The key that orders complements, derived from the instance secret (never stored with the
+    data, never shown). Changing it changes which cells later progress releases hide."""
+    return crypto.subkey(secret_key, "insights-complements")
+
+
+def keyed_order(key: bytes, quarter: Quarter) -> ComplementOrder:
+    """A pseudo-random order of each view's rows, fixed for the quarter and the view (the same
+    table always hides the same cells) and unpredictable without ``key``."""
+
+    def order(view: str, codes: Sequence[str]) -> list[int]:
+        return sorted(
+            range(len(codes)),
+            key=lambda i: crypto.subkey(key, f"{quarter}/{view}/{codes[i]}"),
+        )
+
+    return order
+
+
+def _one_way(
+    name: str, labels: Sequence[Label], counts: Sequence[int], k: int, order: ComplementOrder
+) -> View:
     """A partition of the quarter's cases with its total shown (the total is a separator)."""
-    table = Table.of([counts])
-    # A 1 x n table: its column totals repeat the cells; the grand total is the quarter's T.
-    protected = disclosure.protect(table, k, keep=[GRAND_TOTAL, Cell(0, None)])
-    shown = protected.rows[0]
+    preference = order(name, [label.code for label in labels])
+    shown = disclosure.protect_partition(counts, k, preference)
     return View(
         name=name,
         rows=tuple(labels),
@@ -409,45 +440,7 @@ def _one_way(name: str, labels: Sequence[Label], counts: Sequence[int], k: int) 
         cells=tuple((value,) for value in shown),
         row_totals=None,
         column_totals=None,
-        total=protected.grand_total,
-    )
-
-
-def _two_way(
-    name: str,
-    rows: Sequence[Label],
-    columns: Sequence[Label],
-    counts: Sequence[Sequence[int]],
-    k: int,
-) -> View:
-    """Categories by site, with all its totals; only the grand total (T) is shared, and kept."""
-    table = Table.of(counts)
-    keep = [GRAND_TOTAL]
-    # With a single row (or column) its total is T under another name: keep it too.
-    if table.n_rows == 1:
-        keep.append(Cell(0, None))
-    if table.n_columns == 1:
-        keep.append(Cell(None, 0))
-    try:
-        protected = disclosure.protect(table, k, keep=keep)
-        shown_rows = protected.rows
-        row_totals = protected.row_totals
-        column_totals = protected.column_totals
-    except disclosure.CannotProtect:
-        # Not seen in practice: then everything but the kept totals is hidden.
-        shown_rows = tuple(tuple(None for _ in row) for row in counts)
-        row_totals = tuple(table.row_totals[0] if table.n_rows == 1 else None for _ in rows)
-        column_totals = tuple(
-            table.column_totals[0] if table.n_columns == 1 else None for _ in columns
-        )
-    return View(
-        name=name,
-        rows=tuple(rows),
-        columns=tuple(columns),
-        cells=shown_rows,
-        row_totals=row_totals,
-        column_totals=column_totals,
-        total=table.grand_total,
+        total=sum(counts),
     )
 
 
@@ -486,22 +479,51 @@ def _counts(labels: Sequence[Label], keys: Iterable[str]) -> list[int]:
 
 
 def volume_release(
-    rows: Sequence[_Row], quarter: Quarter, as_of: dt.date, k: int, taxonomy: _Taxonomy
+    rows: Sequence[_Row],
+    quarter: Quarter,
+    as_of: dt.date,
+    k: int,
+    taxonomy: _Taxonomy,
+    order: ComplementOrder,
 ) -> Release:
-    """The figures about what arrived in ``quarter``."""
+    """The figures about what arrived in ``quarter``. Nothing here reads the queue."""
     total = len(rows)
     if total < k:
         return Release(quarter, VOLUME, as_of, k, None)
     views: dict[str, View] = {}
     months = [Label(m, m) for m in quarter.months]
     views["months"] = _one_way(
-        "months", months, _counts(months, (f"{r.received_on:%Y-%m}" for r in rows)), k
+        "months", months, _counts(months, (f"{r.received_on:%Y-%m}" for r in rows)), k, order
     )
-    queue_ids = sorted({r.queue for r in rows} | set(taxonomy.queues))
-    queues = [taxonomy.queues.get(q, Label(str(q), str(q))) for q in queue_ids]
-    label_of_queue = {q: taxonomy.queues.get(q, Label(str(q), str(q))).code for q in queue_ids}
-    views["queue"] = _one_way(
-        "queue", queues, _counts(queues, (label_of_queue[r.queue] for r in rows)), k
+    category_ids = sorted(
+        set(taxonomy.categories) | {r.category for r in rows},
+        key=lambda c: (taxonomy.category_order.get(c, len(taxonomy.category_order)), c),
+    )
+    categories = [taxonomy.categories.get(c, Label(str(c), str(c))) for c in category_ids]
+    code_of_category = {c: label.code for c, label in zip(category_ids, categories, strict=True)}
+    views["category"] = _one_way(
+        "category",
+        categories,
+        _counts(categories, (code_of_category[r.category] for r in rows)),
+        k,
+        order,
+    )
+    headcounts: dict[str, Mapping[str, int]] = {}
+    site_map, sites, headcounts["site"] = _merge_units(
+        taxonomy.units["site"], taxonomy.min_headcount
+    )
+    views["site"] = _one_way(
+        "site", sites, _counts(sites, (site_map.get(r.site, NOT_GIVEN) for r in rows)), k, order
+    )
+    department_map, departments, headcounts["department"] = _merge_units(
+        taxonomy.units["department"], taxonomy.min_headcount
+    )
+    views["department"] = _one_way(
+        "department",
+        departments,
+        _counts(departments, (department_map.get(r.department, NOT_GIVEN) for r in rows)),
+        k,
+        order,
     )
     anonymity = [Label(code, code) for code in ANONYMITY_ROWS]
     views["anonymity"] = _one_way(
@@ -517,57 +539,49 @@ def volume_release(
             ),
         ),
         k,
+        order,
     )
-    headcounts: dict[str, Mapping[str, int]] = {}
-    site_map, sites, headcounts["site"] = _merge_units(
-        taxonomy.units["site"], taxonomy.min_headcount
-    )
-    department_map, departments, headcounts["department"] = _merge_units(
-        taxonomy.units["department"], taxonomy.min_headcount
-    )
-    views["department"] = _one_way(
-        "department",
-        departments,
-        _counts(departments, (department_map.get(r.department, NOT_GIVEN) for r in rows)),
-        k,
-    )
-    category_ids = sorted(
-        set(taxonomy.categories) | {r.category for r in rows},
-        key=lambda c: (taxonomy.category_order.get(c, len(taxonomy.category_order)), c),
-    )
-    categories = [taxonomy.categories.get(c, Label(str(c), str(c))) for c in category_ids]
-    row_of = {c: i for i, c in enumerate(category_ids)}
-    column_of = {label.code: j for j, label in enumerate(sites)}
-    grid = [[0] * len(sites) for _ in categories]
-    for r in rows:
-        grid[row_of[r.category]][column_of[site_map.get(r.site, NOT_GIVEN)]] += 1
-    cross = _two_way("category_site", categories, sites, grid, k)
-    views["category_site"] = cross
-    for name, labels, values in (
-        ("category", cross.rows, cross.row_totals),
-        ("site", cross.columns, cross.column_totals),
-    ):
-        views[name] = View(
-            name=name,
-            rows=labels,
-            columns=(Label("count", "count"),),
-            cells=tuple((value,) for value in values or ()),
-            row_totals=None,
-            column_totals=None,
-            total=total,
-        )
-    ordered = {name: views[name] for name in (*VOLUME_VIEWS, *CROSS_VIEWS)}
+    ordered = {name: views[name] for name in VOLUME_VIEWS}
     return Release(quarter, VOLUME, as_of, k, total, ordered, {}, headcounts)
 
 
-def _deadline(done_on: dt.date | None, due_on: dt.date, as_of: dt.date) -> str:
-    if done_on is not None and done_on < as_of:
-        return "on_time" if done_on <= due_on else "late"
-    return "overdue" if due_on < as_of else "not_due"
+def acknowledgement_published_from(quarter: Quarter) -> dt.date:
+    """The first "as of" day after every acknowledgement deadline of ``quarter`` has passed,
+    whatever the policy (at most ``policy.LIMITS`` days after receipt): fixed by the quarter
+    alone, so whether the view is there says nothing about the cases."""
+    return _first_of_month_after(_latest_acknowledgement_due(quarter))
+
+
+def _latest_acknowledgement_due(quarter: Quarter) -> dt.date:
+    last_day = quarter.end - dt.timedelta(days=1)
+    return last_day + dt.timedelta(days=policy.LIMITS["acknowledge_days"][1])
+
+
+def feedback_published_from(quarter: Quarter) -> dt.date:
+    """The first "as of" day on which the feedback deadline of every case of ``quarter`` that
+    was acknowledged on time has passed, by the policy's limits."""
+    latest_ack = _latest_acknowledgement_due(quarter)
+    latest_due = deadlines.add_months(latest_ack, policy.LIMITS["feedback_months"][1])
+    return _first_of_month_after(latest_due)
+
+
+def _first_of_month_after(day: dt.date) -> dt.date:
+    """The first day of a month strictly after ``day``."""
+    return deadlines.add_months(day.replace(day=1), 1)
+
+
+def _on_time(done_on: dt.date | None, due_on: dt.date, as_of: dt.date) -> str:
+    done = done_on is not None and done_on < as_of and done_on <= due_on
+    return "on_time" if done else "not_on_time"
 
 
 def progress_release(
-    rows: Sequence[_Row], quarter: Quarter, as_of: dt.date, k: int, taxonomy: _Taxonomy
+    rows: Sequence[_Row],
+    quarter: Quarter,
+    as_of: dt.date,
+    k: int,
+    taxonomy: _Taxonomy,
+    order: ComplementOrder,
 ) -> Release:
     """How the cases that arrived in ``quarter`` have been handled, as of ``as_of``."""
     total = len(rows)
@@ -593,49 +607,45 @@ def progress_release(
                 ),
             ),
             k,
+            order,
         ),
     }
     deadline_labels = [Label(code, code) for code in DEADLINE_ROWS]
-    views["acknowledgement"] = _one_way(
-        "acknowledgement",
-        deadline_labels,
-        _counts(
+    if as_of >= acknowledgement_published_from(quarter):
+        views["acknowledgement"] = _one_way(
+            "acknowledgement",
             deadline_labels,
-            (_deadline(r.acknowledged_on, r.acknowledge_due_on, as_of) for r in rows),
-        ),
-        k,
-    )
-    views["feedback"] = _one_way(
-        "feedback",
-        deadline_labels,
-        _counts(
-            deadline_labels, (_deadline(r.feedback_on, r.feedback_due_on, as_of) for r in rows)
-        ),
-        k,
-    )
-    acknowledge_days = [
-        float((r.acknowledged_on - r.received_on).days)
-        for r in rows
-        if r.acknowledged_on is not None and r.acknowledged_on < as_of
-    ]
+            _counts(
+                deadline_labels,
+                (_on_time(r.acknowledged_on, r.acknowledge_due_on, as_of) for r in rows),
+            ),
+            k,
+            order,
+        )
+    if as_of >= feedback_published_from(quarter):
+        views["feedback"] = _one_way(
+            "feedback",
+            deadline_labels,
+            _counts(
+                deadline_labels, (_on_time(r.feedback_on, r.feedback_due_on, as_of) for r in rows)
+            ),
+            k,
+            order,
+        )
     close_days = [
         float((r.closed_on - r.received_on).days) for r in closed if r.closed_on is not None
     ]
     # Whether a median is shown must not say more than the counts do: it is shown only over a
     # number of cases the views themselves show (or give by subtraction), never because the raw
     # count is at least k (that would tell a reader "at least k" about hidden counts).
-    acknowledged = subset_count(views["acknowledgement"], ("on_time", "late"))
     closed_count = subset_count(
         views["outcome"], [label.code for label in outcome_labels if label.code != "open"]
     )
+    shown = closed_count is not None and bool(close_days)
     durations = {
-        name: Durations(
-            disclosure.median(values, k) if shown is not None and values else None,
-            disclosure.percentile(values, 90, k) if shown is not None and values else None,
-        )
-        for name, values, shown in (
-            ("acknowledge", acknowledge_days, acknowledged),
-            ("close", close_days, closed_count),
+        "close": Durations(
+            disclosure.median(close_days, k) if shown else None,
+            disclosure.percentile(close_days, 90, k) if shown else None,
         )
     }
     return Release(quarter, PROGRESS, as_of, k, total, views, durations, {})
@@ -686,7 +696,6 @@ class Kpis:
     acknowledged_on_time: float | None
     feedback_on_time: float | None
     open_cases: int | None
-    acknowledge_days: Durations
     close_days: Durations
 
 
@@ -695,7 +704,7 @@ def kpis(volume: Release, progress: Release | None, substantiated: Iterable[str]
     k = volume.threshold
     none = Durations(None, None)
     if volume.total is None:
-        return Kpis(volume.period, None, None, None, None, None, None, None, None, none, none)
+        return Kpis(volume.period, None, None, None, None, None, None, None, None, none)
     total = volume.total
     anonymity = volume.views["anonymity"]
     named = anonymity.value("named")
@@ -733,8 +742,8 @@ def kpis(volume: Release, progress: Release | None, substantiated: Iterable[str]
         )
         if found is not None and with_outcome is not None:
             substantiation = disclosure.rate(found, with_outcome, k)
-        on_time_ack = _on_time(progress.views["acknowledgement"], k)
-        on_time_feedback = _on_time(progress.views["feedback"], k)
+        on_time_ack = _on_time_rate(progress.views.get("acknowledgement"), k)
+        on_time_feedback = _on_time_rate(progress.views.get("feedback"), k)
         durations = progress.durations
     return Kpis(
         volume.period,
@@ -746,18 +755,19 @@ def kpis(volume: Release, progress: Release | None, substantiated: Iterable[str]
         on_time_ack,
         on_time_feedback,
         open_cases,
-        durations.get("acknowledge", none),
         durations.get("close", none),
     )
 
 
-def _on_time(view: View, k: int) -> float | None:
-    """On time over the cases whose deadline has passed (not "not yet due")."""
-    on_time = view.value("on_time")
-    due = subset_count(view, ("on_time", "late", "overdue"))
-    if on_time is None or due is None:
+def _on_time_rate(view: View | None, k: int) -> float | None:
+    """On time over all the quarter's cases: the view is published only once every deadline
+    that the policy allows has passed (:func:`acknowledgement_published_from`)."""
+    if view is None or view.total is None:
         return None
-    return disclosure.rate(on_time, due, k)
+    on_time = view.value("on_time")
+    if on_time is None:
+        return None
+    return disclosure.rate(on_time, view.total, k)
 
 
 @dataclass(frozen=True)
@@ -805,9 +815,10 @@ class RefreshReport:
     computed: list[str]
 
 
-def refresh(session: Session, today: dt.date) -> RefreshReport:
+def refresh(session: Session, today: dt.date, key: bytes) -> RefreshReport:
     """Compute what is missing: the volume release of every complete quarter that has none,
-    and every progress release older than this month's. Idempotent; the caller commits."""
+    and every progress release older than this month's. Idempotent; the caller commits.
+    ``key`` orders complements (:func:`release_key`); it must stay the same over time."""
     as_of = release_date(today)
     # A quarter keeps the threshold it was first published with: two releases of the same
     # cases protected differently could be combined to undo the protection.
@@ -828,10 +839,11 @@ def refresh(session: Session, today: dt.date) -> RefreshReport:
         taxonomy = taxonomy or _taxonomy(session)
         rows = _rows(session, quarter)
         k = current_k if volume is None else volume.threshold
+        order = keyed_order(key, quarter)
         if volume is None:
-            session.add(_row(volume_release(rows, quarter, as_of, k, taxonomy)))
+            session.add(_row(volume_release(rows, quarter, as_of, k, taxonomy, order)))
             computed.append(f"{quarter} {VOLUME}")
-        fresh = progress_release(rows, quarter, as_of, k, taxonomy)
+        fresh = progress_release(rows, quarter, as_of, k, taxonomy, order)
         if progress is None:
             session.add(_row(fresh))
         else:
@@ -866,7 +878,15 @@ def load(session: Session, quarter: Quarter, kind: str) -> Release | None:
             InsightRelease.period == str(quarter), InsightRelease.kind == kind
         )
     )
-    return None if row is None else Release.from_json(row.payload)
+    if row is None:
+        return None
+    release = Release.from_json(row.payload)
+    # Only the views of the current method are served: a release stored with method 1 also
+    # holds the queue view and the category-by-site table, which are not safe to show.
+    served = VOLUME_VIEWS if kind == VOLUME else PROGRESS_VIEWS
+    views = {name: view for name, view in release.views.items() if name in served}
+    durations = {name: d for name, d in release.durations.items() if name == "close"}
+    return dataclasses.replace(release, views=views, durations=durations)
 
 
 def substantiated_codes(session: Session) -> list[str]:

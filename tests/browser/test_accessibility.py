@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.models import Role, Visibility
 from portal.services import cases, followup, insights
 from portal.services.insights import Quarter
+from tests import insights_helpers
 from tests.browser.conftest import (
     SQLITE_ONLY,
     NewTab,
@@ -102,7 +103,7 @@ def test_staff_pages_have_no_violations(
     past = utc_today() - dt.timedelta(days=200)
     for _ in range(6):
         portal.submit(today=past, site_code="hq")
-    insights.refresh(db, utc_today())
+    insights.refresh(db, utc_today(), insights_helpers.KEY)
     db.commit()
 
     tab = new_tab(width=width)

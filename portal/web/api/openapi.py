@@ -119,7 +119,6 @@ SCHEMAS: dict[str, Any] = {
             "acknowledged_on_time",
             "feedback_on_time",
             "open_cases",
-            "acknowledge_days",
             "close_days",
         ],
         "properties": {
@@ -132,7 +131,6 @@ SCHEMAS: dict[str, Any] = {
             "acknowledged_on_time": RATE,
             "feedback_on_time": RATE,
             "open_cases": COUNT,
-            "acknowledge_days": {"$ref": "#/components/schemas/Durations"},
             "close_days": {"$ref": "#/components/schemas/Durations"},
         },
     },
@@ -257,7 +255,7 @@ def document() -> dict[str, Any]:
                             "required": True,
                             "schema": {
                                 "type": "string",
-                                "examples": ["category_site", "outcome"],
+                                "examples": ["category", "outcome"],
                             },
                             "description": "A view name, as in the release's views.",
                         },

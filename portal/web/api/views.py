@@ -37,10 +37,6 @@ def kpis_json(value: insights.Kpis) -> dict[str, Any]:
         "acknowledged_on_time": value.acknowledged_on_time,
         "feedback_on_time": value.feedback_on_time,
         "open_cases": value.open_cases,
-        "acknowledge_days": {
-            "median": value.acknowledge_days.median,
-            "p90": value.acknowledge_days.p90,
-        },
         "close_days": {"median": value.close_days.median, "p90": value.close_days.p90},
     }
 

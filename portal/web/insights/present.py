@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.services import insights
-from portal.services.insights import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release, View
+from portal.services.insights import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release
 
 #: Where the year page has no count because the row did not exist in that quarter (its cases
 #: were counted in "other" that quarter).
@@ -28,11 +28,9 @@ ABSENT = "absent"
 VIEW_TITLES = {
     "months": _l("Concerns by month of receipt"),
     "category": _l("Concerns by category"),
-    "queue": _l("Concerns by queue"),
     "site": _l("Concerns by site"),
     "department": _l("Concerns by department"),
     "anonymity": _l("Named or anonymous"),
-    "category_site": _l("Category by site"),
     "outcome": _l("Outcome so far"),
     "acknowledgement": _l("Acknowledged within the deadline"),
     "feedback": _l("Feedback given within the deadline"),
@@ -41,11 +39,9 @@ VIEW_TITLES = {
 ROW_HEADERS = {
     "months": _l("Month"),
     "category": _l("Category"),
-    "queue": _l("Queue"),
     "site": _l("Site"),
     "department": _l("Department"),
     "anonymity": _l("Reporter"),
-    "category_site": _l("Category"),
     "outcome": _l("Outcome"),
     "acknowledgement": _l("Acknowledgement"),
     "feedback": _l("Feedback"),
@@ -56,26 +52,21 @@ FIXED_LABELS = {
     "anonymous_returned": _l("Anonymous, came back with the receipt"),
     "anonymous_silent": _l("Anonymous, did not come back"),
     "on_time": _l("On time"),
-    "late": _l("Late"),
-    "overdue": _l("Overdue, not done yet"),
-    "not_due": _l("Not yet due"),
+    "not_on_time": _l("Not on time (late, or not done yet)"),
     "open": _l("Still open"),
     "none": _l("Closed without an outcome"),
     NOT_GIVEN: _l("Not given"),
 }
 
 UNIT_VIEWS = frozenset({"site", "department"})
-#: The taxonomy table whose codes a view's rows are (the columns of "category_site": "site").
+#: The taxonomy table whose codes a view's rows are.
 ROW_TABLES = {
     "category": "category",
-    "category_site": "category",
-    "queue": "queue",
     "site": "site",
     "department": "department",
     "outcome": "outcome",
 }
-ALL_VIEWS = (*insights.VOLUME_VIEWS, *insights.CROSS_VIEWS, *insights.PROGRESS_VIEWS)
-ONE_WAY_VIEWS = (*insights.VOLUME_VIEWS, *insights.PROGRESS_VIEWS)
+ALL_VIEWS = (*insights.VOLUME_VIEWS, *insights.PROGRESS_VIEWS)
 
 
 def hidden_mark() -> str:
@@ -93,21 +84,21 @@ def unreleased_mark() -> str:
     return text
 
 
-def label_for(view: str, label: Label, *, unit: bool = False, names: Names | None = None) -> str:
-    """The human label of a row (or, with ``unit``, of a site or department column); ``names``
-    translates configured labels by code (``insights.translated_names``)."""
+def label_for(view: str, label: Label, *, names: Names | None = None) -> str:
+    """The human label of a row; ``names`` translates configured labels by code
+    (``insights.translated_names``)."""
     code = label.code
     if view == "months":
         year, month = code.split("-")
         text: str = format_date(dt.date(int(year), int(month), 1), "MMMM y")
         return text
-    if code == OTHER and (unit or view in UNIT_VIEWS) and label.label == "other":
+    if code == OTHER and view in UNIT_VIEWS and label.label == "other":
         return str(_l("Other (small units merged)"))
     if code in FIXED_LABELS and (code == NOT_GIVEN or label.label == code):
         return str(FIXED_LABELS[code])
     if code in ("open", "none") and view == "outcome":
         return str(FIXED_LABELS[code])
-    table = "site" if unit and view == "category_site" else ROW_TABLES.get(view)
+    table = ROW_TABLES.get(view)
     if names and table is not None:
         return names.get((table, code), label.label)
     return label.label
@@ -171,8 +162,6 @@ def counts(values: Sequence[int | None]) -> tuple[Value, ...]:
 
 def view_grid(release: Release, name: str, names: Names | None = None) -> Grid:
     view = release.views[name]
-    if view.is_cross:
-        return _cross_grid(view, names)
     rows = []
     header: tuple[str, ...] = (str(ROW_HEADERS[name]), _("Cases"))
     heads = release.headcounts.get(name, {}) if name in UNIT_VIEWS else {}
@@ -200,24 +189,6 @@ def view_grid(release: Release, name: str, names: Names | None = None) -> Grid:
         tuple(rows),
         Row("total", _("Total"), total_values),
         1,
-    )
-
-
-def _cross_grid(view: View, names: Names | None) -> Grid:
-    row_totals = view.row_totals or ()
-    column_totals = view.column_totals or ()
-    columns = [label_for(view.name, c, unit=True, names=names) for c in view.columns]
-    rows = tuple(
-        Row(label.code, label_for("category", label, names=names), counts((*cells, total)))
-        for label, cells, total in zip(view.rows, view.cells, row_totals, strict=True)
-    )
-    return Grid(
-        view.name,
-        str(VIEW_TITLES[view.name]),
-        (str(ROW_HEADERS[view.name]), *columns, _("Total")),
-        rows,
-        Row("total", _("Total"), counts((*column_totals, view.total))),
-        len(columns),
     )
 
 
@@ -301,23 +272,13 @@ def kpi_grid(figures: Kpis) -> Grid:
         ),
         (
             "acknowledged_on_time",
-            _("Acknowledged within the deadline (% of those due)"),
+            _("Acknowledged within the deadline (% of concerns)"),
             share(figures.acknowledged_on_time),
         ),
         (
             "feedback_on_time",
-            _("Feedback within the deadline (% of those due)"),
+            _("Feedback within the deadline (% of concerns)"),
             share(figures.feedback_on_time),
-        ),
-        (
-            "acknowledge_median",
-            _("Days to acknowledge, median"),
-            days(figures.acknowledge_days.median),
-        ),
-        (
-            "acknowledge_p90",
-            _("Days to acknowledge, 90th percentile"),
-            days(figures.acknowledge_days.p90),
         ),
         ("close_median", _("Days to close, median"), days(figures.close_days.median)),
         ("close_p90", _("Days to close, 90th percentile"), days(figures.close_days.p90)),

@@ -45,18 +45,8 @@ def _kpis(session: Session, volume: Release, progress: Release | None) -> presen
 
 
 def _chart(grid: present.Grid, chart_id: str) -> object:
-    """The chart of a grid: bars of its count column, or the grid of a cross-tab's cells."""
+    """The chart of a grid: bars of its count column (every view is a one-way table)."""
     mark = present.hidden_mark()
-    if grid.chart_columns > 1:
-        return charts.heatmap(
-            chart_id,
-            grid.title,
-            [row.label for row in grid.rows],
-            list(grid.header[1 : 1 + grid.chart_columns]),
-            [[v.count for v in row.values[: grid.chart_columns]] for row in grid.rows],
-            hidden_mark=mark,
-            description=_("Shaded grid of counts; the table beside it shows the same numbers."),
-        )
     return charts.bars(
         chart_id,
         grid.title,
@@ -166,6 +156,16 @@ def quarter_page(period: str) -> ResponseReturnValue:
     quarter = _quarter(period)
     volume, progress = _releases(session, quarter)
     sections = []
+    # A deadline view appears on a day fixed by the quarter (once every deadline has passed by
+    # the policy's limits): say when, rather than leave a gap.
+    upcoming = []
+    if volume.total is not None and progress is not None and progress.total is not None:
+        for name, first in (
+            ("acknowledgement", insights.acknowledgement_published_from(quarter)),
+            ("feedback", insights.feedback_published_from(quarter)),
+        ):
+            if name not in progress.views and progress.method >= insights.METHOD:
+                upcoming.append((str(present.VIEW_TITLES[name]), first))
     if volume.total is not None:
         names = _names(session)
         for name in present.ALL_VIEWS:  # display order (stored releases sort their keys)
@@ -181,6 +181,7 @@ def quarter_page(period: str) -> ResponseReturnValue:
         progress=progress,
         kpis=_kpis(session, volume, progress) if volume.total is not None else None,
         sections=sections,
+        upcoming=upcoming,
     )
 
 

@@ -1,0 +1,12 @@
+"""The key the insights tests compute releases with (``insights.release_key``), as a server would
+from its instance secret; tests that model the reader never use it (they replay every order)."""
+
+from __future__ import annotations
+
+from portal.services import insights
+
+KEY = insights.release_key(b"an instance secret for the tests".ljust(32, b"."))
+
+
+def order(quarter: insights.Quarter) -> insights.ComplementOrder:
+    return insights.keyed_order(KEY, quarter)
