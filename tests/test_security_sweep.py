@@ -62,6 +62,7 @@ from portal.web.admin import forms as admin_forms
 from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm
 from portal.web.reporter import forms as reporter_forms
+from portal.web.staff import access as staff_access
 from portal.web.staff import forms as staff_forms
 from portal.web.staff import hold as staff_hold
 from tests.conftest import (
@@ -311,6 +312,7 @@ NOT_STORED: dict[tuple[type[PortalForm], str], str] = {
     (staff_forms.PasswordChangeForm, "confirm"): _SECRET,
     (staff_forms.ApiTokenForm, "days"): _NUMBER,
     (admin_reset.ResetForm, "recovery_key"): _SECRET,
+    (staff_access.RegrantForm, "fingerprint"): "a key fingerprint: compared, never stored or shown",
     (admin_forms.QueueForm, "slug"): _CODE,
     (admin_forms.CategoryForm, "code"): _CODE,
     (admin_forms.UnitForm, "code"): _CODE,

@@ -86,6 +86,12 @@ def revoke_other_sessions(
     return len(rows)
 
 
+def key_fingerprint(user: StaffUser) -> str:
+    """The fingerprint of the user's current public key, shown on their own account page. A
+    colleague types it to re-grant cases after a password reset (``access.grant``)."""
+    return crypto.key_fingerprint(user.public_key)
+
+
 @dataclass(frozen=True)
 class PasswordChanged:
     recovery_key: str | None  # a new one, to show once, when the change was forced by a reset

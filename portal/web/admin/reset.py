@@ -3,13 +3,17 @@ the recovery key. Admins see handles, names and queues here, never case content.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 
 from portal.models import StaffUser
+from portal.services import reset_mail
 from portal.services import staff as staff_service
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
@@ -52,6 +56,7 @@ def _reset_page(user: StaffUser, form: ResetForm, code: int = 200) -> ResponseRe
         "admin/reset.html",
         account=user,
         form=form,
+        can_mail=state.state().mailer is not None,
         summary=staff_service.access_summary(state.db(), user),
         logout_form=ActionForm(formdata=None),
     ), code
@@ -74,6 +79,11 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
             _("You cannot reset your own password here: change it on your account page.")
         )
         return _reset_page(user, form, 400)
+    mailer = state.state().mailer
+    if mailer is None:
+        form.recovery_key.data = ""
+        form.form_errors.append(_NO_MAIL)
+        return _reset_page(user, form, 400)
     try:
         done = staff_service.reset_password(
             session,
@@ -88,10 +98,45 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
         form.field_error(error)
         form.recovery_key.data = ""  # never echo a secret back into the page
         return _reset_page(user, form, 400)
+    # The one-time password goes to the account's own address and nowhere else: the admin's
+    # page, flash, log and audit log never carry it. Sent before the commit, so that a reset
+    # whose mail the server refused changes nothing.
+    with force_locale(state.settings().default_locale):
+        message = reset_mail.reset_message(state.settings(), user, done, state.now(), _Texts())
+    [delivery] = mailer.deliver([message])
+    if not delivery.ok:
+        session.rollback()
+        form.recovery_key.data = ""
+        form.form_errors.append(
+            _(
+                "The mail server did not take the message to %(email)s, so nothing was "
+                "changed. Try again later.",
+                email=user.email,
+            )
+        )
+        return _reset_page(user, form, 503)
     session.commit()
     return render_template(
         "admin/reset_done.html", account=user, done=done, logout_form=ActionForm(formdata=None)
     )
+
+
+_NO_MAIL = _l(
+    "No mail server is configured (PORTAL_SMTP_HOST), so the one-time password could reach "
+    "this person only through you, and an admin must never hold a secret that logs in as "
+    "someone else. Nothing was changed. Configure mail, or have the server's operator run "
+    "“portal reset-password” for them."
+)
+
+
+class _Texts:
+    """The mail's wording through Flask-Babel, in the portal's default language."""
+
+    def gettext(self, string: str, **variables: Any) -> str:
+        return str(_(string, **variables))
+
+    def ngettext(self, singular: str, plural: str, num: int, **variables: Any) -> str:
+        return str(ngettext(singular, plural, num, **variables))
 
 
 @bp.get("/regrants")
