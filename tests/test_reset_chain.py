@@ -314,3 +314,43 @@ def test_a_reset_whose_mail_the_server_refuses_changes_nothing(
     assert {c.name: getattr(after, c.name) for c in StaffUser.__table__.columns} == before
     assert db.get(CaseAccess, (db.scalars(select(CaseAccess.case_id)).first(), dora.id))
     assert _events(db, Action.STAFF_PASSWORD_RESET) == []
+
+
+def test_nothing_an_admin_sees_when_making_an_account_logs_in_as_its_owner(
+    app: Flask, portal: Portal, db: Session, mailbox: Recorder
+) -> None:
+    # The same class: an admin who logged in first to an account they made would own its key
+    # pair, and every case routed to it afterwards.
+    root = portal.staff("root", roles=(Role.ADMIN,), queues=())
+    admin_client = app.test_client()
+    login(admin_client, root)
+    admin = AdminView(admin_client)
+    form = admin.get("/staff/admin/staff/new")
+
+    created = admin.post(
+        "/staff/admin/staff/new",
+        {
+            "csrf_token": csrf_token(form.text),
+            "email": "newcomer@example.org",
+            "name": "Newcomer",
+            "roles": "ombudsperson",
+            "queues": "general",
+        },
+    )
+    for url in ("/staff/admin/staff", "/staff/admin/audit", "/staff/admin/password-resets"):
+        admin.get(url)
+    admin.cookies()
+    db.expire_all()
+    admin.texts.extend(event.detail for event in db.scalars(select(AuditEvent)))
+
+    assert created.status_code == 200
+    candidates = admin.candidates()
+    assert len(candidates) > 50
+    for candidate in candidates:
+        with pytest.raises(InvalidCredentials):
+            staff.authenticate(db, portal.settings, "newcomer@example.org", candidate)
+    assert [m.rcpt_tos for m in mailbox.received] == [["newcomer@example.org"]]
+    newcomer = db.scalars(select(StaffUser).where(StaffUser.email == "newcomer@example.org")).one()
+    assert login_password(app.test_client(), newcomer, _mailed_password(mailbox, newcomer)) == (
+        "/staff/login/enrol"
+    )

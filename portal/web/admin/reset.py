@@ -3,22 +3,19 @@ the recovery key. Admins see handles, names and queues here, never case content.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import render_template
 from flask.typing import ResponseReturnValue
-from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 
 from portal.models import StaffUser
-from portal.services import reset_mail
+from portal.services import account_mail
 from portal.services import staff as staff_service
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin import bp, mailing, section
 from portal.web.admin.staff_views import STAFF_ACTIONS
 from portal.web.forms import PortalForm
 from portal.web.staff.auth import current_staff, requires
@@ -56,7 +53,7 @@ def _reset_page(user: StaffUser, form: ResetForm, code: int = 200) -> ResponseRe
         "admin/reset.html",
         account=user,
         form=form,
-        can_mail=state.state().mailer is not None,
+        can_mail=mailing.mailer() is not None,
         summary=staff_service.access_summary(state.db(), user),
         logout_form=ActionForm(formdata=None),
     ), code
@@ -79,10 +76,10 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
             _("You cannot reset your own password here: change it on your account page.")
         )
         return _reset_page(user, form, 400)
-    mailer = state.state().mailer
+    mailer = mailing.mailer()
     if mailer is None:
         form.recovery_key.data = ""
-        form.form_errors.append(_NO_MAIL)
+        form.form_errors.append(str(mailing.NO_MAIL))
         return _reset_page(user, form, 400)
     try:
         done = staff_service.reset_password(
@@ -101,10 +98,11 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
     # The one-time password goes to the account's own address and nowhere else: the admin's
     # page, flash, log and audit log never carry it. Sent before the commit, so that a reset
     # whose mail the server refused changes nothing.
-    with force_locale(state.settings().default_locale):
-        message = reset_mail.reset_message(state.settings(), user, done, state.now(), _Texts())
-    [delivery] = mailer.deliver([message])
-    if not delivery.ok:
+    settings, now = state.settings(), state.now()
+    sent = mailing.send(
+        mailer, lambda texts: account_mail.reset_message(settings, user, done, now, texts)
+    )
+    if not sent:
         session.rollback()
         form.recovery_key.data = ""
         form.form_errors.append(
@@ -119,24 +117,6 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
     return render_template(
         "admin/reset_done.html", account=user, done=done, logout_form=ActionForm(formdata=None)
     )
-
-
-_NO_MAIL = _l(
-    "No mail server is configured (PORTAL_SMTP_HOST), so the one-time password could reach "
-    "this person only through you, and an admin must never hold a secret that logs in as "
-    "someone else. Nothing was changed. Configure mail, or have the server's operator run "
-    "“portal reset-password” for them."
-)
-
-
-class _Texts:
-    """The mail's wording through Flask-Babel, in the portal's default language."""
-
-    def gettext(self, string: str, **variables: Any) -> str:
-        return str(_(string, **variables))
-
-    def ngettext(self, singular: str, plural: str, num: int, **variables: Any) -> str:
-        return str(ngettext(singular, plural, num, **variables))
 
 
 @bp.get("/regrants")
