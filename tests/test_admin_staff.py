@@ -125,6 +125,7 @@ def test_create_mails_a_one_time_password_to_the_owner_only_and_stores_only_its_
     assert len(temporary) >= portal.settings.staff_password_min_chars
     user = _user(db, "new.person@example.org")
     assert user.must_change_password and user.active and user.totp_sealed is None
+    assert user.one_time_password_expires_at is not None  # it lapses (tests/test_reset_chain.py)
     assert user.roles == {Role.OMBUDSPERSON}
     assert _memberships(db, user) == {"hr": True, "board": False}
     # Only the hash and the key it wraps are stored: the password itself is nowhere.

@@ -14,6 +14,7 @@ The whole chain is driven here through the web client, and each link must break:
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from collections.abc import Iterator
@@ -227,6 +228,7 @@ def test_a_reset_and_a_colleagues_click_no_longer_hand_an_admin_the_cases(
     assert fingerprint != old_fingerprint
     db.expire_all()
     assert fingerprint == crypto.key_fingerprint(db.get_one(StaffUser, dora.id).public_key)
+    assert db.get_one(StaffUser, dora.id).one_time_password_expires_at is None
     # The admin's console never shows it, so an admin cannot read it out in Dora's place.
     for url in ("/staff/admin/regrants", f"/staff/admin/staff/{dora.id}", "/staff/admin/audit"):
         assert fingerprint not in admin.get(url).text
@@ -354,3 +356,58 @@ def test_nothing_an_admin_sees_when_making_an_account_logs_in_as_its_owner(
     assert login_password(app.test_client(), newcomer, _mailed_password(mailbox, newcomer)) == (
         "/staff/login/enrol"
     )
+
+
+def test_a_mailed_one_time_password_stops_logging_in_after_its_hours(
+    app: Flask, portal: Portal, db: Session, mailbox: Recorder
+) -> None:
+    dora = portal.staff("dora")
+    root = portal.staff("root", roles=(Role.ADMIN,), queues=())
+    admin_client = app.test_client()
+    login(admin_client, root)
+    assert _reset(AdminView(admin_client), dora).status_code == 200
+    one_time = _mailed_password(mailbox, dora)
+    assert f"after {staff.ONE_TIME_PASSWORD_HOURS} hours" in mailbox.to(dora.email)[0].body
+    state = app.extensions["portal"]
+    reset_at = state.clock()
+    db.expire_all()
+    expires = db.get_one(StaffUser, dora.id).one_time_password_expires_at
+    assert expires is not None
+    lapse = reset_at + dt.timedelta(hours=staff.ONE_TIME_PASSWORD_HOURS) - expires
+    assert dt.timedelta(0) <= lapse < dt.timedelta(seconds=5)
+
+    still = app.test_client()
+    state.clock = lambda: reset_at + dt.timedelta(hours=staff.ONE_TIME_PASSWORD_HOURS - 1)
+    assert login_password(still, dora, one_time) == "/staff/login/enrol"
+
+    state.clock = lambda: reset_at + dt.timedelta(hours=staff.ONE_TIME_PASSWORD_HOURS, seconds=1)
+    late = app.test_client()
+    page = late.get("/staff/login")
+    refused = late.post(
+        "/staff/login",
+        data={"csrf_token": csrf_token(page.text), "email": dora.email, "password": one_time},
+    )
+
+    assert refused.status_code != 302
+    wrong = app.test_client()
+    typo = wrong.post(
+        "/staff/login",
+        data={
+            "csrf_token": csrf_token(wrong.get("/staff/login").text),
+            "email": dora.email,
+            "password": one_time + "x",
+        },
+    )
+    assert (refused.status_code, _error_of(refused.text)) == (
+        typo.status_code,
+        _error_of(typo.text),
+    )
+    failed = _events(db, Action.LOGIN_FAILED)
+    assert failed[0].detail == '{"factor":"password","one_time_password_lapsed":true}'
+    assert failed[1].detail == '{"factor":"password"}'
+
+
+def _error_of(page: str) -> str:
+    shown = re.search(r'<div class="notice notice-error"[^>]*>(.*?)</div>', page, re.S)
+    assert shown is not None, page
+    return shown.group(1)

@@ -142,6 +142,7 @@ def change_password(
     if forced:
         recovery, user.key_by_recovery = crypto.wrap_with_new_recovery_key(private_key)
         user.must_change_password = False
+        user.one_time_password_expires_at = None
     revoked = staff.revoke_all_sessions(session, user)
     audit.record(
         session,

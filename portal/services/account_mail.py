@@ -18,17 +18,23 @@ from portal.models import StaffUser
 from portal.services.admin import NewAccount
 from portal.services.mail import compose
 from portal.services.notify import Texts
-from portal.services.staff import PasswordReset
+from portal.services.staff import ONE_TIME_PASSWORD_HOURS, PasswordReset
 from portal.settings import Settings
 
 
 def _login_line(settings: Settings, texts: Texts) -> str:
     if settings.portal_url:
-        return texts.gettext(
+        line = texts.gettext(
             "Log in with it at %(url)s and choose your own password straight away.",
             url=settings.portal_url.rstrip("/") + "/staff/login",
         )
-    return texts.gettext("Log in to the portal with it and choose your own password.")
+    else:
+        line = texts.gettext("Log in to the portal with it and choose your own password.")
+    lapse = texts.gettext(
+        "It stops working after %(hours)d hours; an admin can then send you a new one.",
+        hours=ONE_TIME_PASSWORD_HOURS,
+    )
+    return f"{line} {lapse}"
 
 
 def welcome_message(
