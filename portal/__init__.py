@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import crypto, logconfig, memory
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
-from portal.services import attachments
+from portal.services import attachments, mail
 from portal.services.throttle import SharedRegion, make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
 from portal.web import errors, labels, language, security, uploads
@@ -82,6 +82,7 @@ def create_app(
         secrets=secrets,
         engine=engine,
         sessions=make_sessionmaker(engine, secrets.audit_key if secrets else None),
+        mailer=mail.SmtpMailer(settings) if settings.smtp_host else None,
         followup_throttle=make_throttle(
             settings.redis_url,
             settings.followup_window_seconds,

@@ -275,6 +275,35 @@ def unseal(private_key: bytes, sealed: bytes) -> bytes:
         raise DecryptionFailed from exc
 
 
+#: Symbols of a key fingerprint: 16 x 5 = 80 bits, read aloud as four groups of four.
+FINGERPRINT_SYMBOLS = 16
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """A short fingerprint of a staff public key, ``XXXX-XXXX-XXXX-XXXX`` in Crockford base32,
+    for a colleague to compare with what its owner reads out from their own account page before
+    sealing case keys to it. 80 bits of SHA-256: making a second key pair with the same
+    fingerprint costs about 2^80 key generations."""
+    digest = hashlib.sha256(b"portal-staff-key-fingerprint|" + public_key).digest()
+    number = int.from_bytes(digest[:10], "big")  # 80 bits
+    symbols = "".join(
+        _ALPHABET[(number >> (5 * (FINGERPRINT_SYMBOLS - 1 - i))) & 31]
+        for i in range(FINGERPRINT_SYMBOLS)
+    )
+    return _grouped(symbols)
+
+
+def fingerprint_matches(public_key: bytes, typed: str) -> bool:
+    """Whether ``typed`` (any case, spaces or dashes, O for 0, I or L for 1) is the fingerprint
+    of ``public_key``. Something that is not a fingerprint at all matches nothing."""
+    try:
+        normalised = _normalise_symbols(typed, FINGERPRINT_SYMBOLS)
+    except MalformedSecret:
+        return False
+    expected = key_fingerprint(public_key).replace("-", "")
+    return constant_time_equal(normalised.encode(), expected.encode())
+
+
 # --- staff key material ------------------------------------------------------------------------
 
 _STAFF_KEY_AD = b"portal-staff-private-key"

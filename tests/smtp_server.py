@@ -6,6 +6,7 @@ timeouts are the real protocol, not a stub.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
@@ -86,10 +87,18 @@ class SmtpServer:
 
 def free_port() -> int:
     # aiosmtpd's Controller cannot bind port 0 (it connects to its own port to check it is up).
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    # PORTAL_TEST_PORTS ("8180-8199") keeps a run inside the ports it was given on a shared host.
+    first, _, last = os.environ.get("PORTAL_TEST_PORTS", "").partition("-")
+    candidates = range(int(first), int(last) + 1) if first and last else [0]
+    for candidate in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = probe.getsockname()[1]
+            return port
+    raise RuntimeError("no free port in PORTAL_TEST_PORTS")  # pragma: no cover
 
 
 @contextmanager
@@ -155,3 +164,21 @@ def self_signed_certificate(folder: Path) -> Certificate:
         capture_output=True,
     )
     return Certificate(cert, key)
+
+
+@contextmanager
+def app_mailbox(app: Any, **controller_options: Any) -> Iterator[Recorder]:
+    """A real SMTP server on loopback, and ``app`` sending its request-time mail (a reset's
+    one-time password) to it through the portal's own SMTP mailer."""
+    from portal.services.mail import SmtpMailer
+
+    state = app.extensions["portal"]
+    with smtp_server(auth_require_tls=False, **controller_options) as server:
+        settings = state.settings.replace(
+            smtp_host=server.host, smtp_port=server.port, smtp_starttls=False
+        )
+        previous, state.mailer = getattr(state, "mailer", None), SmtpMailer(settings)
+        try:
+            yield server.recorder
+        finally:
+            state.mailer = previous

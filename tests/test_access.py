@@ -299,7 +299,11 @@ def test_a_regrant_seals_to_the_new_key_and_clears_the_pending_row(
     assert [r.handle for r in access.awaiting_regrant(db, alice)] == [submitted.handle]
     assert access.awaiting_regrant(db, bob) == []
 
-    granted = access.grant(db, alice, portal.private_key(alice), submitted.handle, bob.id, NOW)
+    alice_key = portal.private_key(alice)
+    fingerprint = crypto.key_fingerprint(crypto.public_key_of(bob_new_key))
+    granted = access.grant(
+        db, alice, alice_key, submitted.handle, bob.id, NOW, fingerprint=fingerprint.lower()
+    )
     db.commit()
 
     assert granted.regrant
@@ -311,6 +315,47 @@ def test_a_regrant_seals_to_the_new_key_and_clears_the_pending_row(
     assert _events(db, Action.CASE_GRANTED) == []
     assert access.awaiting_regrant(db, alice) == []
     assert audit.verify(db).ok
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [None, "", "not a fingerprint", "0000-0000-0000-0000", "old key's fingerprint"],
+)
+def test_a_regrant_without_the_new_keys_fingerprint_seals_nothing(
+    portal: Portal, db: Session, typed: str | None
+) -> None:
+    alice, bob = portal.staff("alice"), portal.staff("bob")
+    submitted = portal.submit(description=SECRET)
+    old_fingerprint = crypto.key_fingerprint(bob.public_key)
+    bob_new_key = _lose_key(db, bob, keep_stale_rows=False)
+    if typed == "old key's fingerprint":
+        typed = old_fingerprint
+    alice_key = portal.private_key(alice)
+
+    with pytest.raises(AccessRefused) as info:
+        access.grant(db, alice, alice_key, submitted.handle, bob.id, NOW, fingerprint=typed)
+    db.rollback()
+
+    assert info.value.reason is AccessRefusal.FINGERPRINT_MISMATCH
+    assert db.get(CaseAccess, (submitted.case_id, bob.id)) is None
+    assert db.get(PendingRegrant, (submitted.case_id, bob.id)) is not None
+    with pytest.raises(NoAccess):
+        cases.unlock(db, bob, bob_new_key, submitted.handle)
+    assert _events(db, Action.CASE_REGRANTED) == []
+
+
+def test_a_fingerprint_matches_only_its_own_key_however_it_is_typed() -> None:
+    _, public = crypto.new_keypair()
+    _, other = crypto.new_keypair()
+    shown = crypto.key_fingerprint(public)
+
+    assert len(shown) == 19 and shown.count("-") == 3 and shown == crypto.key_fingerprint(public)
+    assert crypto.fingerprint_matches(public, shown)
+    assert crypto.fingerprint_matches(public, " " + shown.lower().replace("-", " ") + " ")
+    assert not crypto.fingerprint_matches(other, shown)
+    assert not crypto.fingerprint_matches(public, shown[:-1])
+    assert not crypto.fingerprint_matches(public, shown + "0")
+    assert crypto.key_fingerprint(public) != crypto.key_fingerprint(other)
 
 
 # --- transfers ----------------------------------------------------------------------------------
@@ -404,11 +449,15 @@ def test_a_refused_transfer_changes_nothing(
     assert _events(db, Action.CASE_TRANSFERRED) == []
 
 
-def test_a_transfer_settles_every_pending_regrant(portal: Portal, db: Session) -> None:
+def test_a_transfer_settles_pending_regrants_without_sealing_to_an_unchecked_key(
+    portal: Portal, db: Session
+) -> None:
+    # A transfer used to seal the key to a waiting member's new key pair: a way round the
+    # fingerprint check of a re-grant (issue 13, finding 7). Now they keep waiting.
     alice = portal.staff("alice")
     bob = portal.staff("bob", queues=("general", "hr"))
     carol = portal.staff("carol")  # not in hr
-    portal.staff("dave", queues=("hr",))
+    dave = portal.staff("dave", queues=("hr",))
     submitted = portal.submit()
     bob_new_key = _lose_key(db, bob, keep_stale_rows=True)
     _lose_key(db, carol, keep_stale_rows=False)
@@ -416,9 +465,31 @@ def test_a_transfer_settles_every_pending_regrant(portal: Portal, db: Session) -
     access.transfer(db, alice, portal.private_key(alice), submitted.handle, "hr", NOW)
     db.commit()
 
-    assert db.scalars(select(PendingRegrant)).all() == []
-    assert carol.id not in _holders(db, submitted.case_id)
-    cases.unlock(db, bob, bob_new_key, submitted.handle)  # sealed again to bob's new key
+    assert db.execute(select(PendingRegrant.case_id, PendingRegrant.staff_id)).all() == [
+        (submitted.case_id, bob.id)
+    ]
+    assert _holders(db, submitted.case_id) == {dave.id}
+    with pytest.raises(NoAccess):
+        cases.unlock(db, bob, bob_new_key, submitted.handle)
+    fingerprint = crypto.key_fingerprint(crypto.public_key_of(bob_new_key))
+    dave_key = portal.private_key(dave)
+    access.grant(db, dave, dave_key, submitted.handle, bob.id, NOW, fingerprint=fingerprint)
+    db.commit()
+    cases.unlock(db, bob, bob_new_key, submitted.handle)  # sealed to bob's checked key
+
+
+def test_a_transfer_to_a_queue_where_only_waiting_members_are_is_refused(
+    portal: Portal, db: Session
+) -> None:
+    alice = portal.staff("alice")
+    bob = portal.staff("bob", queues=("general", "hr"))
+    submitted = portal.submit()
+    _lose_key(db, bob, keep_stale_rows=False)
+
+    with pytest.raises(AccessRefused) as info:
+        access.transfer(db, alice, portal.private_key(alice), submitted.handle, "hr", NOW)
+
+    assert info.value.reason is AccessRefusal.NO_RECIPIENT
 
 
 # --- the flag itself -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tests.admin_helpers import (
     tables_containing,
 )
 from tests.conftest import Portal, login
+from tests.smtp_server import app_mailbox
 
 
 @pytest.fixture
@@ -95,28 +96,36 @@ def test_list_shows_roles_queues_markers_state_and_second_factor(
 # --- create --------------------------------------------------------------------------------------
 
 
-def test_create_shows_a_temporary_password_once_and_stores_only_its_hash(
-    console: FlaskClient, db: Session, portal: Portal, root: StaffUser
+def test_create_mails_a_one_time_password_to_the_owner_only_and_stores_only_its_hash(
+    app: Flask, console: FlaskClient, db: Session, portal: Portal, root: StaffUser
 ) -> None:
-    response = post(
-        console,
-        "/staff/admin/staff/new",
-        {
-            "email": "New.Person@Example.org",
-            "name": "New Person",
-            "roles": ["ombudsperson"],
-            "queues": ["hr", "board"],
-            "not_excludable_in": ["board"],
-        },
-    )
+    with app_mailbox(app) as mailbox:
+        response = post(
+            console,
+            "/staff/admin/staff/new",
+            {
+                "email": "New.Person@Example.org",
+                "name": "New Person",
+                "roles": ["ombudsperson"],
+                "queues": ["hr", "board"],
+                "not_excludable_in": ["board"],
+            },
+        )
 
     assert response.status_code == 200, response.text
-    password = re.search(r'id="temporary-password">([^<]+)<', response.text)
+    # Mailed to the account's own address only (issue 13, finding 7): the admin who made it
+    # must not be able to log in first and own its key pair.
+    [mail] = mailbox.received
+    assert mail.rcpt_tos == ["new.person@example.org"]
+    password = re.search(r"^    (\S+)$", mail.body, re.M)
     assert password
     temporary = password.group(1).strip()
+    assert temporary not in response.text and 'id="account-mailed"' in response.text
+    assert "Case" not in mail.body and "case" not in mail.message["Subject"]
     assert len(temporary) >= portal.settings.staff_password_min_chars
     user = _user(db, "new.person@example.org")
     assert user.must_change_password and user.active and user.totp_sealed is None
+    assert user.one_time_password_expires_at is not None  # it lapses (tests/test_reset_chain.py)
     assert user.roles == {Role.OMBUDSPERSON}
     assert _memberships(db, user) == {"hr": True, "board": False}
     # Only the hash and the key it wraps are stored: the password itself is nowhere.
@@ -138,6 +147,41 @@ def test_create_shows_a_temporary_password_once_and_stores_only_its_hash(
         "not_excludable": ["board"],
     }
     assert audit.verify(db).ok
+
+
+def test_without_a_mail_server_no_account_is_made_in_the_console(
+    console: FlaskClient, db: Session
+) -> None:
+    before = snapshot(db)
+
+    page = console.get("/staff/admin/staff/new")
+    response = post(
+        console,
+        "/staff/admin/staff/new",
+        {"email": "someone@example.org", "name": "Someone", "roles": ["ombudsperson"]},
+    )
+
+    assert 'id="no-mail"' in page.text
+    assert response.status_code == 400 and "No mail server is configured" in response.text
+    assert input_value(response.text, "email") == "someone@example.org"
+    assert snapshot(db) == before
+
+
+def test_a_new_account_whose_mail_the_server_refuses_is_not_made(
+    app: Flask, console: FlaskClient, db: Session
+) -> None:
+    before = snapshot(db)
+
+    with app_mailbox(app) as mailbox:
+        mailbox.refuse["someone@example.org"] = "550 no such mailbox"
+        response = post(
+            console,
+            "/staff/admin/staff/new",
+            {"email": "someone@example.org", "name": "Someone", "roles": ["ombudsperson"]},
+        )
+
+    assert response.status_code == 503 and "no account was made" in response.text
+    assert snapshot(db) == before
 
 
 @pytest.mark.parametrize(

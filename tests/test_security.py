@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ from tests.conftest import (
     login_password,
     next_code,
 )
+from tests.smtp_server import Recorder, app_mailbox
 
 NEW_PASSWORD = "a much better passphrase"
 
@@ -599,10 +601,19 @@ def _reset(
     return admin.post(url, data=data)
 
 
-def _temporary_password(html: str) -> str:
-    shown = re.search(r'id="temporary-password">([^<]+)<', html)
-    assert shown, "no temporary password shown"
-    return shown.group(1).strip()
+@pytest.fixture
+def mailbox(app: Flask) -> Iterator[Recorder]:
+    with app_mailbox(app) as recorder:
+        yield recorder
+
+
+def _temporary_password(mailbox: Recorder, user: StaffUser, admin_saw: str) -> str:
+    """The one-time password mailed to ``user``'s own address; the admin's page never shows it."""
+    [mail] = mailbox.to(user.email)
+    shown = re.search(r"^    (\S+)$", mail.body, re.M)
+    assert shown, "the mail carries no one-time password"
+    assert shown.group(1) not in admin_saw and 'id="temporary-password"' not in admin_saw
+    return shown.group(1)
 
 
 def _recovery_key_of(portal: Portal, name: str, **kwargs: object) -> tuple[StaffUser, str]:
@@ -622,7 +633,7 @@ def _recovery_key_of(portal: Portal, name: str, **kwargs: object) -> tuple[Staff
 
 
 def test_reset_with_the_recovery_key_keeps_access_and_the_second_factor(
-    app: Flask, portal: Portal, db: Session
+    app: Flask, portal: Portal, db: Session, mailbox: Recorder
 ) -> None:
     carol, recovery = _recovery_key_of(portal, "carol")
     submitted = portal.submit(description="Carol keeps reading this.")
@@ -637,7 +648,7 @@ def test_reset_with_the_recovery_key_keeps_access_and_the_second_factor(
     assert done.status_code == 200
     assert "keeps its access to every case" in done.text
     assert "The second factor was kept" in done.text
-    temporary = _temporary_password(done.text)
+    temporary = _temporary_password(mailbox, carol, done.text)
     after = _fresh(db, carol)
     assert after.must_change_password and after.public_key == public_key
     assert after.totp_sealed == sealed_totp
@@ -670,7 +681,7 @@ def test_reset_with_the_recovery_key_keeps_access_and_the_second_factor(
 
 
 def test_reset_with_the_recovery_key_can_clear_the_second_factor(
-    app: Flask, portal: Portal, db: Session
+    app: Flask, portal: Portal, db: Session, mailbox: Recorder
 ) -> None:
     carol, recovery = _recovery_key_of(portal, "carol")
     admin = _admin_client(app, portal)
@@ -681,11 +692,12 @@ def test_reset_with_the_recovery_key_can_clear_the_second_factor(
     after = _fresh(db, carol)
     assert after.totp_sealed is None
     client = app.test_client()
-    assert login_password(client, after, _temporary_password(done.text)) == "/staff/login/enrol"
+    temporary = _temporary_password(mailbox, carol, done.text)
+    assert login_password(client, after, temporary) == "/staff/login/enrol"
 
 
 def test_reset_without_the_recovery_key_moves_access_to_pending_regrant(
-    app: Flask, portal: Portal, db: Session
+    app: Flask, portal: Portal, db: Session, mailbox: Recorder
 ) -> None:
     dora = portal.staff("dora")
     eve = portal.staff("eve")
@@ -717,12 +729,13 @@ def test_reset_without_the_recovery_key_moves_access_to_pending_regrant(
 
     # Dora sets up a new second factor and password; she cannot read the cases any more.
     client = app.test_client()
-    assert login_password(client, after, _temporary_password(done.text)) == "/staff/login/enrol"
+    temporary = _temporary_password(mailbox, dora, done.text)
+    assert login_password(client, after, temporary) == "/staff/login/enrol"
     secret = _enrolment_secret(client.get("/staff/login/enrol").text)
     assert _post_code(client, _code_for(app, secret), page="/staff/login/enrol").headers[
         "Location"
     ] == ("/staff/account/password")
-    changed = _change(client, _temporary_password(done.text), NEW_PASSWORD)
+    changed = _change(client, temporary, NEW_PASSWORD)
     assert changed.status_code == 200
     final = _fresh(db, dora)
     login(client, final, NEW_PASSWORD, totp_secret=secret)
@@ -739,7 +752,7 @@ def test_reset_without_the_recovery_key_moves_access_to_pending_regrant(
     ],
 )
 def test_a_wrong_recovery_key_is_refused_and_changes_nothing(
-    app: Flask, portal: Portal, db: Session, typed: str, message: str
+    app: Flask, portal: Portal, db: Session, typed: str, message: str, mailbox: Recorder
 ) -> None:
     carol, _ = _recovery_key_of(portal, "carol")
     portal.submit()
@@ -758,6 +771,7 @@ def test_a_wrong_recovery_key_is_refused_and_changes_nothing(
     assert db.scalars(select(CaseAccess.sealed_key)).all() == access_before
     assert carols.get("/staff/").status_code == 200
     assert _events(db, Action.STAFF_PASSWORD_RESET) == []
+    assert mailbox.received == []
 
 
 def test_an_admin_cannot_reset_their_own_password_in_the_console(

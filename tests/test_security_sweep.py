@@ -62,6 +62,7 @@ from portal.web.admin import forms as admin_forms
 from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm
 from portal.web.reporter import forms as reporter_forms
+from portal.web.staff import access as staff_access
 from portal.web.staff import forms as staff_forms
 from portal.web.staff import hold as staff_hold
 from tests.conftest import (
@@ -76,6 +77,7 @@ from tests.conftest import (
     receipt_page_after,
     report_form,
 )
+from tests.smtp_server import app_mailbox
 from tests.test_authorization import (
     A_TEXT,
     B_TEXT,
@@ -311,6 +313,7 @@ NOT_STORED: dict[tuple[type[PortalForm], str], str] = {
     (staff_forms.PasswordChangeForm, "confirm"): _SECRET,
     (staff_forms.ApiTokenForm, "days"): _NUMBER,
     (admin_reset.ResetForm, "recovery_key"): _SECRET,
+    (staff_access.RegrantForm, "fingerprint"): "a key fingerprint: compared, never stored or shown",
     (admin_forms.QueueForm, "slug"): _CODE,
     (admin_forms.CategoryForm, "code"): _CODE,
     (admin_forms.UnitForm, "code"): _CODE,
@@ -449,22 +452,25 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
     rule = db.scalars(select(RoutingRule.id).order_by(RoutingRule.position.desc())).first()
     # A colleague reporters cannot exclude from the general queue: the concern form names
     # them, with the queue and its description.
-    created = _post(
-        admin,
-        "/staff/admin/staff/new",
-        "/staff/admin/staff/new",
-        {
-            "email": value["email"],
-            "name": value["colleague"],
-            "roles": [Role.OMBUDSPERSON.value],
-            "queues": ["general"],
-            "not_excludable_in": ["general"],
-        },
-    )
+    with app_mailbox(app) as mailbox:
+        created = _post(
+            admin,
+            "/staff/admin/staff/new",
+            "/staff/admin/staff/new",
+            {
+                "email": value["email"],
+                "name": value["colleague"],
+                "roles": [Role.OMBUDSPERSON.value],
+                "queues": ["general"],
+                "not_excludable_in": ["general"],
+            },
+        )
     assert created.status_code == 200, created.text
     colleague = db.scalars(select(StaffUser.id).where(StaffUser.email == value["email"])).one()
-    # The colleague's first log-in, with the temporary password, leads to the enrolment page.
-    temporary = re.search(r'id="temporary-password">([^<]+)<', created.text)
+    # The colleague's first log-in, with the one-time password mailed to them, leads to the
+    # enrolment page.
+    [mail] = mailbox.received
+    temporary = re.search(r"^    (\S+)$", mail.body, re.M)
     assert temporary is not None
     newcomer = app.test_client()
     first = _post(

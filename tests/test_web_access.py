@@ -266,9 +266,20 @@ def test_the_case_list_asks_for_regrants_and_one_click_answers_them(
     awaiting = re.search(r'<ul id="awaiting-regrant">(.*?)</ul>', page, re.S)
     assert awaiting is not None and "Bob" in awaiting.group(1)
 
-    response = client.post(
+    # One click is not enough any more (issue 13, finding 7): the fingerprint Bob reads out.
+    assert 'name="fingerprint"' in awaiting.group(1)
+    one_click = client.post(
         f"/staff/cases/{submitted.handle}/grant",
         data={"csrf_token": csrf_token(awaiting.group(1)), "colleague": str(bob.id)},
+    )
+    assert one_click.status_code == 400 and "not the fingerprint" in one_click.text
+    response = client.post(
+        f"/staff/cases/{submitted.handle}/regrant",
+        data={
+            "csrf_token": csrf_token(awaiting.group(1)),
+            "colleague": str(bob.id),
+            "fingerprint": crypto.key_fingerprint(bob_public),
+        },
     )
 
     assert response.status_code == 302
@@ -278,4 +289,4 @@ def test_the_case_list_asks_for_regrants_and_one_click_answers_them(
     assert db.scalars(select(PendingRegrant)).all() == []
     sealed = db.get_one(CaseAccess, (submitted.case_id, bob.id)).sealed_key
     crypto.unseal(bob_private, sealed)  # opens with his new key
-    assert _actions(db) == [Action.CASE_REGRANTED.value]
+    assert _actions(db) == [Action.CASE_REGRANT_REFUSED.value, Action.CASE_REGRANTED.value]

@@ -40,6 +40,9 @@ class StaffUser(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Set by an admin reset: the next log-in must choose a new password.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # When the one-time password of a new or reset account stops logging in (it was mailed to
+    # the owner, and should not stay usable in a mailbox). Cleared by the password change.
+    one_time_password_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     role_rows: Mapped[list[StaffRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")

@@ -247,8 +247,17 @@ def grant(
     handle: str,
     colleague_id: int,
     now: dt.datetime,
+    *,
+    fingerprint: str | None = None,
 ) -> Granted:
-    """Seal the case key to a colleague. Answers a pending re-grant when there is one."""
+    """Seal the case key to a colleague. Answers a pending re-grant when there is one.
+
+    A re-grant seals to a key pair made by a password reset, which the colleague's own person
+    may not hold (whoever learnt a login secret of the account could have made it). So it needs
+    ``fingerprint``: the fingerprint of the colleague's current public key, as its owner reads
+    it out from their own account page. A missing or different one is refused
+    (FINGERPRINT_MISMATCH) before anything is sealed; the caller records the refusal with
+    ``record_refused_regrant`` after rolling back."""
     case, case_key = _unlock_for_change(session, user, private_key, handle)
     colleague = session.get(StaffUser, colleague_id) if 0 < colleague_id <= _MAX_ID else None
     if colleague is None or not cases.may_handle_cases(colleague):
@@ -257,6 +266,10 @@ def grant(
     existing = session.get(CaseAccess, (case.id, colleague.id))
     if existing is not None and pending is None:
         raise AccessRefused(AccessRefusal.ALREADY_HOLDS)
+    if pending is not None and not crypto.fingerprint_matches(
+        colleague.public_key, fingerprint or ""
+    ):
+        raise AccessRefused(AccessRefusal.FINGERPRINT_MISMATCH)
     if colleague.id in recused_ids(session, case):
         raise AccessRefused(AccessRefusal.RECUSED)
     if colleague.id in _excluded(case, case_key) and colleague.id not in _not_excludable_ids(
@@ -274,6 +287,30 @@ def grant(
     action = Action.CASE_REGRANTED if pending is not None else Action.CASE_GRANTED
     audit.record(session, action, now, actor=user, case=case, target=colleague)
     return Granted(colleague, regrant=pending is not None)
+
+
+def record_refused_regrant(
+    session: Session,
+    user: StaffUser,
+    handle: str,
+    colleague_id: int,
+    now: dt.datetime,
+    *,
+    typed: bool,
+) -> None:
+    """Audit a re-grant refused for its fingerprint, in a transaction of its own (the refused
+    change was rolled back). Ids and whether anything was typed: never the fingerprint."""
+    case = session.scalar(select(Case).where(Case.handle == handle))
+    colleague = session.get(StaffUser, colleague_id) if 0 < colleague_id <= _MAX_ID else None
+    audit.record(
+        session,
+        Action.CASE_REGRANT_REFUSED,
+        now,
+        actor=user,
+        case=case,
+        target=colleague,
+        typed=typed,
+    )
 
 
 def transfer(
@@ -301,23 +338,23 @@ def transfer(
         for member in routing.eligible_members(session, queue, _excluded(case, case_key))
         if member.id not in recused
     }
-    if not new_holders:
+    # Whoever waits for a re-grant keeps waiting in the new queue: a transfer must not seal the
+    # key to a reset account's new key pair without the fingerprint check a re-grant makes.
+    # So someone else there must be able to open the case, or it would be lost.
+    pending = _pending_ids(session, case)
+    if not set(new_holders) - pending:
         raise AccessRefused(AccessRefusal.NO_RECIPIENT)
 
-    pending = _pending_ids(session, case)
     granted = removed = 0
     kept: set[int] = set()
     for row in session.scalars(select(CaseAccess).where(CaseAccess.case_id == case.id)):
-        if row.staff_id not in new_holders:
-            session.delete(row)
+        if row.staff_id not in new_holders or row.staff_id in pending:
+            session.delete(row)  # a stale copy of a waiting member opens nothing anyway
             removed += 1
             continue
         kept.add(row.staff_id)
-        if row.staff_id in pending:  # stale copy: seal again to their current key
-            row.sealed_key = crypto.seal(new_holders[row.staff_id].public_key, case_key)
-            granted += 1
     for member_id, member in new_holders.items():
-        if member_id not in kept:
+        if member_id not in kept and member_id not in pending:
             session.add(
                 CaseAccess(
                     case_id=case.id,
@@ -326,8 +363,12 @@ def transfer(
                 )
             )
             granted += 1
-    # Everyone who waited for a re-grant is either a new holder now or has no place here.
-    session.execute(delete(PendingRegrant).where(PendingRegrant.case_id == case.id))
+    # Those who wait and have no place in the new queue stop waiting.
+    session.execute(
+        delete(PendingRegrant).where(
+            PendingRegrant.case_id == case.id, PendingRegrant.staff_id.not_in(new_holders)
+        )
+    )
     case.queue_id = queue.id
     session.flush()
     audit.record(

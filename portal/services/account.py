@@ -86,6 +86,12 @@ def revoke_other_sessions(
     return len(rows)
 
 
+def key_fingerprint(user: StaffUser) -> str:
+    """The fingerprint of the user's current public key, shown on their own account page. A
+    colleague types it to re-grant cases after a password reset (``access.grant``)."""
+    return crypto.key_fingerprint(user.public_key)
+
+
 @dataclass(frozen=True)
 class PasswordChanged:
     recovery_key: str | None  # a new one, to show once, when the change was forced by a reset
@@ -136,6 +142,7 @@ def change_password(
     if forced:
         recovery, user.key_by_recovery = crypto.wrap_with_new_recovery_key(private_key)
         user.must_change_password = False
+        user.one_time_password_expires_at = None
     revoked = staff.revoke_all_sessions(session, user)
     audit.record(
         session,

@@ -185,7 +185,7 @@ def create_account(
             "email", N_("An account with this e-mail address already exists.")
         ) from exc
     user = created.user
-    user.must_change_password = True
+    staff.give_one_time_password(user, now)
     session.flush()
     audit.record(
         session,

@@ -54,6 +54,7 @@ class Action(enum.StrEnum):
     CASE_TRIAGED = "case.triaged"
     CASE_GRANTED = "case.granted"
     CASE_REGRANTED = "case.regranted"
+    CASE_REGRANT_REFUSED = "case.regrant_refused"  # the key fingerprint typed did not match
     CASE_TRANSFERRED = "case.transferred"
     CASE_RECUSED = "case.recused"
     CASE_HOLD_PLACED = "case.hold_placed"

@@ -91,6 +91,8 @@ class AccessRefusal(enum.StrEnum):
     SAME_QUEUE = "same_queue"
     NO_RECIPIENT = "no_recipient"  # nobody in the target queue may receive the case key
     NOT_A_MEMBER = "not_a_member"
+    # a re-grant whose typed key fingerprint is missing or is not the colleague's current key's
+    FINGERPRINT_MISMATCH = "fingerprint_mismatch"
 
 
 class AccessRefused(PortalError):

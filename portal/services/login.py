@@ -46,16 +46,26 @@ def check_password(
 ) -> Step:
     """First step. Unknown, disabled and wrong all raise the same InvalidCredentials after the
     same work (no enumeration); the failure is audited against the account, if there is one."""
+    lapsed = False
     try:
         user, private_key = staff.authenticate(session, settings, email, password)
+        # A one-time password past its time is refused like a wrong one, to whoever typed it.
+        lapsed = staff.one_time_password_lapsed(user, now)
+        if lapsed:
+            raise InvalidCredentials
     except InvalidCredentials:
-        audit.record(
-            session,
-            Action.LOGIN_FAILED,
-            now,
-            target=staff.find_account(session, email),
-            factor="password",
-        )
+        target = staff.find_account(session, email)
+        if lapsed:
+            audit.record(
+                session,
+                Action.LOGIN_FAILED,
+                now,
+                target=target,
+                factor="password",
+                one_time_password_lapsed=True,
+            )
+        else:
+            audit.record(session, Action.LOGIN_FAILED, now, target=target, factor="password")
         raise
     staff.delete_expired_sessions(session, settings, user, now)
     stage = _fresh_stage(user)

@@ -30,6 +30,22 @@ from portal.services.text import has_control_characters
 from portal.services.wording import N_
 from portal.settings import Argon2Cost, Settings
 
+#: How long the one-time password of a new or reset account logs in: long enough for a mail to
+#: be read after a weekend, short enough not to stay usable in a mailbox.
+ONE_TIME_PASSWORD_HOURS = 72
+
+
+def give_one_time_password(user: StaffUser, now: dt.datetime) -> None:
+    """Mark the password ``user`` was just given as a one-time password: it must be changed at
+    the next log-in and stops logging in after ``ONE_TIME_PASSWORD_HOURS``."""
+    user.must_change_password = True
+    user.one_time_password_expires_at = now + dt.timedelta(hours=ONE_TIME_PASSWORD_HOURS)
+
+
+def one_time_password_lapsed(user: StaffUser, now: dt.datetime) -> bool:
+    expires = user.one_time_password_expires_at
+    return user.must_change_password and expires is not None and now >= expires
+
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
@@ -408,7 +424,7 @@ def reset_password(
     )
     user.password_kdf = settings.kdf_cost.encode()
     user.password_hash = crypto.hash_password(temporary, settings.password_cost)
-    user.must_change_password = True
+    give_one_time_password(user, now)
     revoked = revoke_all_sessions(session, user)
     second_factor_reset = user.totp_sealed is None
     audit.record(

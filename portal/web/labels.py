@@ -63,6 +63,7 @@ ACTION_LABELS = {
     Action.CASE_TRIAGED: _l("Case triaged"),
     Action.CASE_GRANTED: _l("Case access granted"),
     Action.CASE_REGRANTED: _l("Case access re-granted"),
+    Action.CASE_REGRANT_REFUSED: _l("Re-grant refused: wrong key fingerprint"),
     Action.CASE_TRANSFERRED: _l("Case transferred"),
     Action.CASE_RECUSED: _l("Recused from a case"),
     Action.CASE_HOLD_PLACED: _l("Legal hold placed"),

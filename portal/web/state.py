@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.instance import InstanceSecrets
 from portal.services import policy as policy_service
+from portal.services.mail import Mailer
 from portal.services.policy import PolicyValues
 from portal.services.throttle import SubmissionLimits, Throttle
 from portal.settings import Settings
@@ -32,6 +33,9 @@ class PortalState:
     api_throttle: Throttle  # failed bearer tokens on the insights API, per client
     submission_limits: SubmissionLimits  # concerns and reporter messages, total and per client
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    # Sends mail from a request (a reset's one-time password to its owner); None when no SMTP
+    # server is configured, and then what needs it is refused rather than shown to an admin.
+    mailer: Mailer | None = None
 
 
 def state() -> PortalState:

@@ -10,11 +10,12 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 
 from portal.models import StaffUser
+from portal.services import account_mail
 from portal.services import staff as staff_service
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin import bp, mailing, section
 from portal.web.admin.staff_views import STAFF_ACTIONS
 from portal.web.forms import PortalForm
 from portal.web.staff.auth import current_staff, requires
@@ -52,6 +53,7 @@ def _reset_page(user: StaffUser, form: ResetForm, code: int = 200) -> ResponseRe
         "admin/reset.html",
         account=user,
         form=form,
+        can_mail=mailing.mailer() is not None,
         summary=staff_service.access_summary(state.db(), user),
         logout_form=ActionForm(formdata=None),
     ), code
@@ -74,6 +76,11 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
             _("You cannot reset your own password here: change it on your account page.")
         )
         return _reset_page(user, form, 400)
+    mailer = mailing.mailer()
+    if mailer is None:
+        form.recovery_key.data = ""
+        form.form_errors.append(str(mailing.NO_MAIL))
+        return _reset_page(user, form, 400)
     try:
         done = staff_service.reset_password(
             session,
@@ -88,6 +95,24 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
         form.field_error(error)
         form.recovery_key.data = ""  # never echo a secret back into the page
         return _reset_page(user, form, 400)
+    # The one-time password goes to the account's own address and nowhere else: the admin's
+    # page, flash, log and audit log never carry it. Sent before the commit, so that a reset
+    # whose mail the server refused changes nothing.
+    settings, now = state.settings(), state.now()
+    sent = mailing.send(
+        mailer, lambda texts: account_mail.reset_message(settings, user, done, now, texts)
+    )
+    if not sent:
+        session.rollback()
+        form.recovery_key.data = ""
+        form.form_errors.append(
+            _(
+                "The mail server did not take the message to %(email)s, so nothing was "
+                "changed. Try again later.",
+                email=user.email,
+            )
+        )
+        return _reset_page(user, form, 503)
     session.commit()
     return render_template(
         "admin/reset_done.html", account=user, done=done, logout_form=ActionForm(formdata=None)

@@ -11,11 +11,11 @@ from wtforms import SelectChoice
 
 from portal import i18n
 from portal.models import Role, StaffUser
-from portal.services import admin, configuration
+from portal.services import account_mail, admin, configuration
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin import bp, mailing, section
 from portal.web.admin.forms import (
     ROLE_NAMES,
     NewStaffForm,
@@ -64,7 +64,7 @@ def staff_new() -> ResponseReturnValue:
     form.roles.choices = role_choices()
     form.queues.choices = form.not_excludable_in.choices = _queue_choices()
     if request.method == "GET":
-        return render_template("admin/staff_new.html", form=form, logout_form=ActionForm())
+        return _new_page(form, 200)
     if form.validate_on_submit():
         session = state.db()
         try:
@@ -83,16 +83,40 @@ def staff_new() -> ResponseReturnValue:
             session.rollback()
             form.field_error(_field_of_create(error))
         else:
+            # The one-time password goes to the new account's own address, never to the
+            # admin: whoever logs in with it first owns the account's key pair and the cases
+            # routed to it. Sent before the commit: a refused mail creates nothing.
+            mailer = mailing.mailer()
+            if mailer is None:
+                session.rollback()
+                form.form_errors.append(str(mailing.NO_MAIL))
+                return _new_page(form, 400)
+            settings, now = state.settings(), state.now()
+            if not mailing.send(
+                mailer, lambda texts: account_mail.welcome_message(settings, created, now, texts)
+            ):
+                session.rollback()
+                form.form_errors.append(
+                    _(
+                        "The mail server did not take the message to the new address, so no "
+                        "account was made. Try again later."
+                    )
+                )
+                return _new_page(form, 503)
             session.commit()
-            # Shown on this response only: never flashed (the flash cookie is readable) and
-            # never stored in the clear.
             return render_template(
-                "admin/staff_created.html",
-                user=created.user,
-                password=created.temporary_password,
-                logout_form=ActionForm(),
+                "admin/staff_created.html", user=created.user, logout_form=ActionForm()
             )
-    return render_template("admin/staff_new.html", form=form, logout_form=ActionForm()), 400
+    return _new_page(form, 400)
+
+
+def _new_page(form: NewStaffForm, code: int) -> ResponseReturnValue:
+    return render_template(
+        "admin/staff_new.html",
+        form=form,
+        can_mail=mailing.mailer() is not None,
+        logout_form=ActionForm(),
+    ), code
 
 
 def _field_of_create(error: InvalidInput) -> InvalidInput:

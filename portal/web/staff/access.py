@@ -8,7 +8,7 @@ from flask import flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectChoice, SelectField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from portal import i18n
@@ -20,7 +20,6 @@ from portal.web import state
 from portal.web.forms import PortalForm
 from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
-from portal.web.staff.forms import ActionForm
 from portal.web.staff.views import CASE_LIST_PANELS, CASE_PANELS, _render_case
 
 
@@ -49,6 +48,22 @@ class GrantForm(PortalForm):
         coerce=_staff_id,
         validate_choice=False,
         validators=[DataRequired(_l("Choose a colleague."))],
+    )
+
+
+class RegrantForm(PortalForm):
+    """A re-grant to a colleague whose password was reset: the key goes to their new key pair
+    only if its fingerprint, which they read out from their own account page, is typed here."""
+
+    colleague = SelectField(
+        _l("Colleague"),
+        coerce=_staff_id,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a colleague."))],
+    )
+    fingerprint = StringField(
+        _l("Their key fingerprint"),
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"},
     )
 
 
@@ -84,6 +99,11 @@ def _refusal_text(reason: AccessRefusal) -> str:
             "reporter did not exclude and who did not recuse. Choose another queue."
         ),
         AccessRefusal.NOT_A_MEMBER: _("That person is not a member of that queue."),
+        AccessRefusal.FINGERPRINT_MISMATCH: _(
+            "That is not the fingerprint of their current key, so nothing was shared. Ask them "
+            "to read it out from their own account page, in person or on a call where you know "
+            "their voice, and type it again. The refusal was recorded in the audit log."
+        ),
     }
     return texts[reason]
 
@@ -131,21 +151,53 @@ def grant(handle: str) -> ResponseReturnValue:
     form = GrantForm()
     if not form.validate_on_submit():
         return _show_again(handle, "grant", form)
+    return _grant(handle, form, form.colleague.data, fingerprint=None)
+
+
+@bp.post("/cases/<handle>/regrant")
+@requires(Permission.CASE_WRITE)
+def regrant(handle: str) -> ResponseReturnValue:
+    form = RegrantForm()
+    if not form.validate_on_submit():
+        return _show_again(handle, "regrant", form)
+    return _grant(handle, form, form.colleague.data, fingerprint=form.fingerprint.data or "")
+
+
+def _grant(
+    handle: str, form: GrantForm | RegrantForm, colleague_id: int, fingerprint: str | None
+) -> ResponseReturnValue:
     session = state.db()
+    name = "grant" if fingerprint is None else "regrant"
     try:
         granted = access.grant(
             session,
             current_staff(),
             current_private_key(),
             handle,
-            form.colleague.data,
+            colleague_id,
             state.now(),
+            fingerprint=fingerprint,
         )
     except NoAccess:
         return _not_found()
     except AccessRefused as error:
-        form.colleague.errors = [_refusal_text(error.reason)]
-        return _show_again(handle, "grant", form)
+        if error.reason is AccessRefusal.FINGERPRINT_MISMATCH:
+            session.rollback()
+            access.record_refused_regrant(
+                session,
+                current_staff(),
+                handle,
+                colleague_id,
+                state.now(),
+                typed=bool((fingerprint or "").strip()),
+            )
+            session.commit()
+        if isinstance(form, RegrantForm) and error.reason is AccessRefusal.FINGERPRINT_MISMATCH:
+            form.fingerprint.data = ""  # never echoed
+            form.fingerprint.errors = [_refusal_text(error.reason)]
+        else:
+            form.colleague.errors = [_refusal_text(error.reason)]
+        return _show_again(handle, name, form)
     session.commit()
     name = granted.colleague.display_name
     if granted.regrant:
@@ -221,7 +273,7 @@ def _access_panel(detail: CaseDetail) -> dict[str, object]:
         "recuse_form": shown.get("recuse") or RecuseForm(formdata=None),
         "grant_form": grant_form,
         "transfer_form": transfer_form,
-        "regrant_form": ActionForm(formdata=None),
+        "regrant_form": shown.get("regrant") or RegrantForm(formdata=None),
     }
 
 

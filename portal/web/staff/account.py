@@ -46,6 +46,7 @@ def _account_page(
     return render_template(
         "staff/account.html",
         user=user,
+        key_fingerprint=account_service.key_fingerprint(user),
         queues=staff.queues_of(session, user),
         sessions=account_service.sessions_of(
             session, settings, user, current_session().row.public_id, state.now()
