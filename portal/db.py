@@ -35,6 +35,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # hide_parameters: a database error must never print bound values (e-mails, tokens) to logs.
+    # pool_pre_ping: a connection the database dropped (a restart, a failover) is noticed when
+    # it is taken from the pool and replaced, so the portal recovers without a restart.
+    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -862,9 +862,9 @@ def test_healthy_deployment_exits_0_with_one_ok_line_per_check(healthy: Settings
     code, output = _doctor(healthy)
     lines = output.splitlines()
     assert code == 0, output
-    assert len(lines) == 23  # 22 checks and the summary
+    assert len(lines) == 25  # 24 checks and the summary
     assert all(line.startswith("OK    ") for line in lines[:-1]), output
-    assert lines[-1] == "22 OK, 0 WARN, 0 FAIL, 0 SKIP"
+    assert lines[-1] == "24 OK, 0 WARN, 0 FAIL, 0 SKIP"
     assert "Fix:" not in output
 
 
@@ -872,7 +872,7 @@ def test_warn_alone_exits_0(healthy: Settings) -> None:
     code, output = _doctor(healthy.replace(smtp_host="", smtp_from=""))
     assert code == 0, output
     assert "WARN  mail" in output and ". Fix: set smtp_host, smtp_from" in output
-    assert output.splitlines()[-1] == "21 OK, 1 WARN, 0 FAIL, 0 SKIP"
+    assert output.splitlines()[-1] == "23 OK, 1 WARN, 0 FAIL, 0 SKIP"
 
 
 def test_one_fail_exits_1(healthy: Settings) -> None:
@@ -891,7 +891,7 @@ def test_json_shape(healthy: Settings, db: Session) -> None:
     data = json.loads(output)
     assert code == 1 and data["exit_code"] == 1 and data["ok"] is False
     assert set(data) == {"ok", "exit_code", "counts", "checks"}
-    assert data["counts"] == {"OK": 20, "WARN": 0, "FAIL": 2, "SKIP": 0}
+    assert data["counts"] == {"OK": 22, "WARN": 0, "FAIL": 2, "SKIP": 0}
     assert all(set(c) == {"name", "status", "message", "fix"} for c in data["checks"])
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["anonymity-threshold"]["status"] == "FAIL"

@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import shutil
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from portal import migrate
 from portal.instance import SECRET_FILES
 from portal.models import (
+    AuditEvent,
     InsightRelease,
     Policy,
     Queue,
@@ -544,8 +546,9 @@ def check_redis(settings: Settings, ping: Callable[[str], None] = redis_ping) ->
     except (redis.RedisError, OSError, ValueError) as error:
         return _fail(
             name,
-            f"Redis at {where} does not answer ({type(error).__name__}): every failed log-in"
-            " or receipt check will fail with an error",
+            f"Redis at {where} does not answer ({type(error).__name__}): each app server"
+            " now counts rate limits on its own (a client gets each server's allowance), and"
+            " goes back to Redis when it answers",
             "start Redis or correct redis_url (PORTAL_REDIS_URL); leave it empty to count in"
             " each app server's memory",
         )
@@ -1079,6 +1082,61 @@ def check_proxy_hops(settings: Settings) -> CheckResult:
 # --- all together ---------------------------------------------------------------------------------
 
 
+#: How far the newest audit event may lie ahead of this machine's clock before doctor says the
+#: clock stepped back (clocks of several app servers differ by a little).
+CLOCK_TOLERANCE = dt.timedelta(minutes=2)
+
+
+def check_clock(session: Session, now: dt.datetime) -> CheckResult:
+    """The clock against the newest audit event: an event written in this clock's future means
+    the clock stepped back (or another server's runs ahead)."""
+    name = "clock"
+    newest = session.scalar(select(func.max(AuditEvent.at)))
+    if newest is None:
+        return _ok(name, "no audit event yet to compare the clock with")
+    ahead = newest - now
+    if ahead > CLOCK_TOLERANCE:
+        minutes = int(ahead.total_seconds() // 60)
+        return _fail(
+            name,
+            f"the newest audit event is {minutes} minutes ahead of this machine's clock: the"
+            " clock stepped back, or another app server's clock runs ahead. Until it catches"
+            " up, staff who logged in during those minutes are refused their second-factor"
+            " code (a code is never accepted twice), and deadlines and sessions are judged by"
+            " the wrong time",
+            "set the clock right and keep it so with NTP (`timedatectl set-ntp true`, or"
+            " chrony) on every app server; nothing else needs doing",
+        )
+    return _ok(name, "the clock is not behind the newest audit event")
+
+
+#: Below this much free space next to an SQLite database, doctor fails (a write would soon be
+#: refused); below ten times as much, it warns.
+DISK_FAIL_BYTES = 64 * 1024 * 1024
+
+
+def check_disk_space(
+    engine: Engine, free: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free
+) -> CheckResult:
+    """Free space beside an SQLite database (PostgreSQL's disk is its server's to watch)."""
+    name = "disk-space"
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return _skip(name, "not an SQLite file: watch the database server's disk")
+    folder = Path(str(engine.url.database)).resolve().parent
+    left = free(folder)
+    shown = f"{left / 1024 / 1024:.0f} MiB free next to the SQLite database"
+    fix = (
+        "free space on that disk or move the database to a larger one; while it is full the"
+        " portal answers every write with a page saying nothing was stored, and takes writes"
+        " again by itself once there is room"
+    )
+    if left < DISK_FAIL_BYTES:
+        return _fail(name, shown + ": the next writes may be refused", fix)
+    if left < 10 * DISK_FAIL_BYTES:
+        return _warn(name, shown, fix)
+    return _ok(name, shown)
+
+
 def _database_checks(session: Session, settings: Settings, now: dt.datetime) -> list[CheckResult]:
     return [
         check_threshold(session),
@@ -1087,6 +1145,7 @@ def _database_checks(session: Session, settings: Settings, now: dt.datetime) -> 
         check_admin(session),
         check_demo_accounts(session),
         check_backup(session, now, settings.doctor_backup_max_days),
+        check_clock(session, now),
     ]
 
 
@@ -1097,6 +1156,7 @@ DATABASE_CHECKS = (
     "admin",
     "demo-accounts",
     "backup",
+    "clock",
 )
 
 
@@ -1119,6 +1179,7 @@ def run(
     ]
     database = check_database(engine)
     results.extend(database)
+    results.append(check_disk_space(engine))
     if all(r.status is Status.OK for r in database):
         with Session(engine) as session:
             results.extend(_database_checks(session, settings, now))

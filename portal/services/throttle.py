@@ -9,6 +9,7 @@ instance secrets (DESIGN.md invariant 1). Counters expire with their window.
 from __future__ import annotations
 
 import fcntl
+import logging
 import math
 import mmap
 import os
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -294,6 +295,71 @@ class RedisThrottle:
         return value
 
 
+#: How long a Redis call may take before the portal counts locally instead (seconds): a Redis
+#: that does not answer must not hold every request for the system's TCP timeout.
+REDIS_TIMEOUT_SECONDS = 0.5
+
+_redis_log = logging.getLogger("portal.throttle")
+
+
+class FallbackThrottle:
+    """Redis, and while Redis does not answer, this server's own counters.
+
+    A request is never refused, nor answered with an error, because Redis is down: limits go on
+    being counted, per server instead of across servers, and Redis is tried again on the next
+    call. What was counted locally during the outage is not carried over when Redis is back, so
+    a client can get at most one more window's allowance per server across the outage. Each
+    switch is logged once (no key, no address); ``portal doctor`` says whether Redis answers."""
+
+    def __init__(self, primary: RedisThrottle, fallback: Throttle) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._down = False
+        self._lock = threading.Lock()
+
+    @property
+    def redis_down(self) -> bool:
+        return self._down
+
+    def _switch(self, down: bool) -> None:
+        with self._lock:
+            if down == self._down:
+                return
+            self._down = down
+        if down:
+            _redis_log.warning("Redis does not answer: rate limits are counted on this server")
+        else:
+            _redis_log.warning("Redis answers again: rate limits are shared again")
+
+    def _call(self, name: str, *args: str) -> Any:
+        try:
+            value = getattr(self._primary, name)(*args)
+        except redis.RedisError:
+            self._switch(True)
+            return getattr(self._fallback, name)(*args)
+        self._switch(False)
+        return value
+
+    def failures(self, key: str) -> int:
+        value: int = self._call("failures", key)
+        return value
+
+    def record_failure(self, key: str) -> int:
+        value: int = self._call("record_failure", key)
+        return value
+
+    def reset(self, key: str) -> None:
+        self._call("reset", key)
+
+    def retry_after(self, key: str) -> int:
+        value: int = self._call("retry_after", key)
+        return value
+
+    def client_hmac_key(self) -> bytes:
+        value: bytes = self._call("client_hmac_key")
+        return value
+
+
 def make_throttle(
     redis_url: str,
     window_seconds: int,
@@ -301,17 +367,26 @@ def make_throttle(
     key_rotation_seconds: int = KEY_ROTATION_SECONDS,
     shared: dict[str, SharedRegion] | None = None,
 ) -> Throttle:
-    """Redis when configured; else the server's shared memory when ``portal serve`` made it;
-    else (one process: the development server, the tests) this process's memory."""
-    if redis_url:
-        return RedisThrottle(
-            redis.Redis.from_url(redis_url), window_seconds, prefix, key_rotation_seconds
-        )
+    """Redis when configured (with this server's counters while it does not answer); else the
+    server's shared memory when ``portal serve`` made it; else (one process: the development
+    server, the tests) this process's memory."""
+    local: Throttle
     if shared is not None and prefix in shared:
-        return SharedThrottle(
+        local = SharedThrottle(
             shared[prefix], window_seconds, key_rotation_seconds=key_rotation_seconds
         )
-    return MemoryThrottle(window_seconds, key_rotation_seconds=key_rotation_seconds)
+    else:
+        local = MemoryThrottle(window_seconds, key_rotation_seconds=key_rotation_seconds)
+    if redis_url:
+        client = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        return FallbackThrottle(
+            RedisThrottle(client, window_seconds, prefix, key_rotation_seconds), local
+        )
+    return local
 
 
 def client_key(throttle: Throttle, address: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal import crypto
@@ -85,6 +86,54 @@ def _busy(error: crypto.Argon2Busy | AttachmentsBusy) -> ResponseReturnValue:
     return response
 
 
+#: Form fields that hold free text a person typed; shown back when the database could not take
+#: it, so nothing typed is lost (never a password, a receipt or a token).
+TYPED_TEXT_FIELDS = ("description", "text", "message", "reason", "contact_name", "contact_details")
+
+
+def _database_unavailable(error: DBAPIError) -> ResponseReturnValue:
+    """The database did not answer (restarting, unreachable) or could not write (disk full,
+    locked too long). Nothing of this request was stored: its transaction is rolled back. The
+    page says so in words, and shows back what the person typed; the next request tries a new
+    connection (``pool_pre_ping``), so the portal recovers by itself when the database does."""
+    full = "full" in str(getattr(error, "orig", "")).lower()
+    # Only the kind of error: its text may quote a statement.
+    log.warning(
+        "database %s on %s (%s)",
+        "full" if full else "unavailable",
+        request.endpoint,
+        type(getattr(error, "orig", error)).__name__,
+    )
+    session = g.get("db")
+    if session is not None:
+        try:
+            session.rollback()
+        except DBAPIError:
+            session.invalidate()
+    if _is_api():
+        response = api_error(503, "Service Unavailable")
+    else:
+        typed = []
+        if request.method == "POST":
+            for name in TYPED_TEXT_FIELDS:
+                value = request.form.get(name, "")
+                if value.strip():
+                    typed.append(value)
+        page = render_template(
+            "errors/error.html",
+            code=503,
+            reason="full" if full else "database",
+            unsent="\n\n".join(typed),
+        )
+        response = current_app.make_response((page, 503))
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+#: What a 503 answer for an unreachable database asks the client to wait, in seconds.
+DATABASE_RETRY_AFTER_SECONDS = 30
+
+
 def _unexpected(error: Exception) -> ResponseReturnValue:
     # Logs the exception type and where, never the request (no address, no headers, no form).
     log.exception("unexpected error on %s", request.endpoint)
@@ -98,4 +147,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(crypto.Argon2Busy, _busy)
     app.register_error_handler(AttachmentsBusy, _busy)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)
