@@ -109,6 +109,9 @@ def create_app(
     app.teardown_appcontext(close_db)
     Babel(app, locale_selector=language.select_locale)
     app.jinja_env.globals["get_locale"] = babel_locale
+    # First of the request hooks: a request to a name that is not the portal's is refused
+    # before the CSRF check or any page can read its Host header.
+    security.init_host_check(app, settings)
     csrf = CSRFProtect(app)
     security.init_app(app)
     errors.init_app(app)

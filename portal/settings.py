@@ -22,6 +22,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from portal.locales import LOCALES
 
@@ -29,6 +30,12 @@ from portal.locales import LOCALES
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENV_PREFIX = "PORTAL_"
+
+#: The names of this machine a development server answers to whatever ``portal_url`` says
+#: (``make run`` serves at http://127.0.0.1:5000; the test client sends ``localhost``). A Host
+#: header cannot carry them to another machine, so trusting them lets no forger in. Not
+#: ``[::1]``: Werkzeug 3.1 cannot match an IPv6 literal in its trusted list (docs/limits.md).
+LOOPBACK_HOST_NAMES = ("localhost", "127.0.0.1")
 
 
 class SettingsError(Exception):
@@ -299,6 +306,7 @@ class Settings:
     # so the time of a mail does not reveal the time of a submission.
     notify_interval_hours: int = 6
     # Base URL put in mails (e.g. https://ombuds.example.org); empty = mails carry no link.
+    # Its host is also the only name, besides loopback, the portal answers to (trusted_hosts).
     portal_url: str = ""
 
     log_level: str = "INFO"
@@ -312,6 +320,15 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.instance_path / 'portal.db'}"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host names a request may carry: the host of ``portal_url`` and loopback. Any
+        other gets a 400, so no page, link or redirect is ever built from a forged Host."""
+        host = urlsplit(self.portal_url).hostname if self.portal_url else None
+        if host and ":" in host:  # an IPv6 address: the Host header writes it in brackets
+            host = f"[{host}]"
+        return tuple(dict.fromkeys([*([host] if host else []), *LOOPBACK_HOST_NAMES]))
 
     @property
     def kdf_cost(self) -> Argon2Cost:
