@@ -16,7 +16,7 @@ from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services import attachments
 from portal.services.throttle import SharedRegion, make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
-from portal.web import errors, labels, language, security, uploads
+from portal.web import errors, hidden_chars, labels, language, security, uploads
 from portal.web.state import PortalState, close_db
 
 
@@ -116,6 +116,7 @@ def create_app(
     security.init_app(app)
     errors.init_app(app)
     labels.register(app)
+    hidden_chars.init_app(app)
     language.init_app(app)
 
     from portal.web.api import bp as api_bp
