@@ -537,7 +537,7 @@ def test_password_change_keeps_access_and_ends_every_session(
 @pytest.mark.parametrize(
     ("current", "new", "confirm", "field_message"),
     [
-        (PASSWORD, "short", "short", "at least 12 characters"),
+        (PASSWORD, "short", "short", "at least 15 characters"),
         (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", "not the same"),
         (PASSWORD, PASSWORD, PASSWORD, "different from the current one"),
         ("not my password", NEW_PASSWORD, NEW_PASSWORD, "That is not your current password."),
