@@ -16,7 +16,7 @@ from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
 from portal.services import attachments, mail
 from portal.services.throttle import SharedRegion, make_submission_limits, make_throttle
 from portal.settings import Settings, load_settings
-from portal.web import errors, labels, language, security, uploads
+from portal.web import errors, hidden_chars, labels, language, security, uploads
 from portal.web.state import PortalState, close_db
 
 
@@ -110,10 +110,14 @@ def create_app(
     app.teardown_appcontext(close_db)
     Babel(app, locale_selector=language.select_locale)
     app.jinja_env.globals["get_locale"] = babel_locale
+    # First of the request hooks: a request to a name that is not the portal's is refused
+    # before the CSRF check or any page can read its Host header.
+    security.init_host_check(app, settings)
     csrf = CSRFProtect(app)
     security.init_app(app)
     errors.init_app(app)
     labels.register(app)
+    hidden_chars.init_app(app)
     language.init_app(app)
 
     from portal.web.api import bp as api_bp

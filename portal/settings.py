@@ -22,6 +22,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from portal.locales import LOCALES
 
@@ -29,6 +30,17 @@ from portal.locales import LOCALES
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENV_PREFIX = "PORTAL_"
+
+#: The names of this machine a development server answers to whatever ``portal_url`` says
+#: (``make run`` serves at http://127.0.0.1:5000; the test client sends ``localhost``). A Host
+#: header cannot carry them to another machine, so trusting them lets no forger in. Not
+#: ``[::1]``: Werkzeug 3.1 cannot match an IPv6 literal in its trusted list (docs/limits.md).
+LOOPBACK_HOST_NAMES = ("localhost", "127.0.0.1")
+
+
+#: The shortest staff password any setting may allow (NIST SP 800-63B-4 asks 15 of a
+#: password used alone; here it alone guards the key it wraps against offline guessing).
+STAFF_PASSWORD_MIN_CHARS_FLOOR = 15
 
 
 class SettingsError(Exception):
@@ -221,7 +233,9 @@ class Settings:
     description_max_chars: int = 20_000
     message_max_chars: int = 10_000
     contact_field_max_chars: int = 200
-    staff_password_min_chars: int = 12
+    # A staff password wraps the key that opens the cases its holder was given, and a copy of
+    # the database lets anyone guess it offline (services/passwords.py): 15 at the least.
+    staff_password_min_chars: int = STAFF_PASSWORD_MIN_CHARS_FLOOR
 
     # Attachments a reporter may send with a concern or a follow-up message: the largest file
     # in bytes, how many files on one form (0 turns attachments off), and which types, as a
@@ -299,6 +313,7 @@ class Settings:
     # so the time of a mail does not reveal the time of a submission.
     notify_interval_hours: int = 6
     # Base URL put in mails (e.g. https://ombuds.example.org); empty = mails carry no link.
+    # Its host is also the only name, besides loopback, the portal answers to (trusted_hosts).
     portal_url: str = ""
 
     log_level: str = "INFO"
@@ -312,6 +327,15 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.instance_path / 'portal.db'}"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host names a request may carry: the host of ``portal_url`` and loopback. Any
+        other gets a 400, so no page, link or redirect is ever built from a forged Host."""
+        host = urlsplit(self.portal_url).hostname if self.portal_url else None
+        if host and ":" in host:  # an IPv6 address: the Host header writes it in brackets
+            host = f"[{host}]"
+        return tuple(dict.fromkeys([*([host] if host else []), *LOOPBACK_HOST_NAMES]))
 
     @property
     def kdf_cost(self) -> Argon2Cost:
@@ -489,8 +513,10 @@ def validate(settings: Settings) -> None:
         raise SettingsError(f"default_locale must be one of {', '.join(LOCALES)}")
     if not 1 <= settings.api_token_max_days <= 365:
         raise SettingsError("api_token_max_days must be from 1 to 365")
-    if settings.staff_password_min_chars < 8:
-        raise SettingsError("staff_password_min_chars must be at least 8")
+    if settings.staff_password_min_chars < STAFF_PASSWORD_MIN_CHARS_FLOOR:
+        raise SettingsError(
+            f"staff_password_min_chars must be at least {STAFF_PASSWORD_MIN_CHARS_FLOOR}"
+        )
     _validate_attachments(settings)
     _validate_mail(settings)
     _validate_argon2_pool(settings)

@@ -87,7 +87,7 @@ def test_create_staff_prints_recovery_key_once_and_validates(tmp_path: Path) -> 
     code, output = _run(
         app, "create-staff", "b@example.org", "--role", "admin", "--password-stdin", stdin="short\n"
     )
-    assert code != 0 and "at least 12" in output
+    assert code != 0 and "at least 15" in output
     code, output = _run(
         app,
         "create-staff",

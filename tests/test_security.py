@@ -539,7 +539,7 @@ def test_password_change_keeps_access_and_ends_every_session(
 @pytest.mark.parametrize(
     ("current", "new", "confirm", "field_message"),
     [
-        (PASSWORD, "short", "short", "at least 12 characters"),
+        (PASSWORD, "short", "short", "at least 15 characters"),
         (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", "not the same"),
         (PASSWORD, PASSWORD, PASSWORD, "different from the current one"),
         ("not my password", NEW_PASSWORD, NEW_PASSWORD, "That is not your current password."),
@@ -929,7 +929,7 @@ def test_hsts_only_on_requests_that_arrived_over_https(client: FlaskClient) -> N
     # Over HTTPS (gunicorn marks a request so when the TLS proxy says X-Forwarded-Proto: https):
     # pages, static files and error pages all pin the browser to HTTPS for a year.
     for path in ("/", "/report", "/staff/login", "/static/portal.css", "/no-such-page"):
-        with client.get(path, base_url="https://ombuds.example.org") as secure:
+        with client.get(path, base_url="https://localhost") as secure:
             assert secure.headers["Strict-Transport-Security"] == HSTS == "max-age=31536000", path
     # Over plain HTTP browsers ignore it, and on a loopback development server it would pin
     # localhost to HTTPS for every other project: it is not sent.

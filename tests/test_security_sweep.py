@@ -249,6 +249,16 @@ RAW: dict[str, re.Pattern[str] | None] = {
     "formula": None,
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Characters that change how text reads without being seen: the bidi embeddings, overrides
+#: and isolates, the marks, the zero-width ones, a tag character and the soft hyphen (all of
+#: Unicode category Cf). Planted by test_hidden_characters_in_case_text_are_visible_to_staff
+#: only: it is not markup, so the escaping test above has nothing to look for in it.
+HIDDEN = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    "\u200b\u200c\u200d\u2060\ufeff\U000e0041\u00ad"
+)
+#: Short enough for a tag label (40 characters with its marker).
+OTHER_PAYLOADS = {"hidden": f"\u202egnp.exe{HIDDEN}"}
 
 #: The markers planted through each form field, by form class and field name. A field that
 #: writes the same column for two rows (a category's label) plants a marker per row.
@@ -341,7 +351,7 @@ STAFF_ONLY = ("note", "reason", "tag", "retag", "email", "token", "keywords")
 
 
 def planted(field: str, kind: str) -> str:
-    payload = PAYLOADS[kind]
+    payload = PAYLOADS[kind] if kind in PAYLOADS else OTHER_PAYLOADS[kind]
     text = f"{payload} zq-{field}" if kind == "formula" else f"zq-{field} {payload}"
     if field == "email":  # an address has no space, and is stored in lower case
         return text.replace(" ", "/").lower() + "@example.org"
@@ -963,6 +973,42 @@ def test_typed_text_is_escaped_on_every_page_that_shows_it(xss: Swept) -> None:
     assert set(xss.pages) | set(xss.outputs) == set(SHOWN)
     _check_pages(xss)
     _check_downloads(xss)
+
+
+#: What a staff member reads of a case: what the reporter wrote, what colleagues wrote, tags.
+CASE_TEXT = (*CASE_CONTENT, "hold", "tag", "retag")
+
+
+def _visible(text: str) -> str:
+    """``text`` as a staff page shows it: every hidden character as its marker."""
+    return "".join(f"⟦U+{ord(c):04X}⟧" if c in HIDDEN else c for c in text)
+
+
+@pytest.mark.parametrize("xss", ["hidden"], indirect=True)
+def test_hidden_characters_in_case_text_are_visible_to_staff(xss: Swept) -> None:
+    """A right-to-left override or a zero-width character in case text would make a staff
+    page read otherwise than it is written (``<RLO>gnp.exe`` reads "exe.png"). On
+    every staff page that shows case text, each such character is a visible marker in a
+    ``hidden-char`` span, and never the character itself; the reporter's pages and the
+    downloads keep the text as written."""
+    checked = 0
+    for name, response in xss.pages.items():
+        fields = [field for field in SHOWN[name] if field in CASE_TEXT]
+        if not name.startswith("staff:") or not fields:
+            continue
+        text = html.unescape(re.sub(r"<[^>]*>", "", response.text))
+        for field in fields:
+            typed = planted(field, "hidden")
+            assert typed not in text, f"{name} shows {field} with its hidden characters"
+            assert _visible(typed) in text, f"{name} does not show {field} with markers"
+            checked += 1
+        assert re.search(
+            r'<span class="hidden-char" title="RIGHT-TO-LEFT OVERRIDE">', response.text
+        )
+    assert checked > 20
+    reporter = html.unescape(xss.pages["reporter: follow-up"].text)
+    assert planted("description", "hidden") in reporter  # the reporter's own text, as written
+    assert planted("note", "hidden") not in reporter
 
 
 @pytest.mark.parametrize("xss", ["script"], indirect=True)  # the same pages for every payload

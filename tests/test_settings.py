@@ -51,7 +51,7 @@ def test_test_variables_are_ignored() -> None:
         ({"PORTAL_SECURE_COOKIES": "perhaps"}, "must be of type bool"),
         ({"PORTAL_DESCRIPTION_MAX_CHARS": "0"}, "at least 1"),
         ({"PORTAL_KDF_MEMORY_KIB": "4"}, "Argon2"),
-        ({"PORTAL_STAFF_PASSWORD_MIN_CHARS": "4"}, "at least 8"),
+        ({"PORTAL_STAFF_PASSWORD_MIN_CHARS": "4"}, "at least 15"),
         ({"PORTAL_EXTERNAL_REPORTING_URL": "javascript:alert(1)"}, "https://"),
         ({"PORTAL_QUICK_EXIT_URL": "/staff/"}, "quick_exit_url must start with https://"),
         ({"PORTAL_QUICK_EXIT_URL": ""}, "quick_exit_url must start with https://"),

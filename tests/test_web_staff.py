@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -161,6 +163,37 @@ def test_empty_staff_message_is_refused_and_nothing_stored(
         data={"csrf_token": csrf_token(page.text), "text": "   ", "visibility": "reporter"},
     )
     assert response.status_code == 400 and "Write a message first." in response.text
+    assert db.scalar(select(func.count()).select_from(Message)) == 0
+
+
+CHOOSE_VISIBILITY = "Choose who sees it: a reply the reporter reads, or an internal note."
+
+
+def test_the_message_form_makes_staff_choose_who_sees_it(
+    app: Flask, portal: Portal, db: Session
+) -> None:
+    """A reply the reporter reads and a note only colleagues read differ in who learns it: the
+    form checks neither choice, and a post without one (or with another value) stores nothing,
+    says why next to the choice and keeps the text."""
+    alice = portal.staff("alice")
+    submitted = portal.submit()
+    staff = _staff_client(app, alice)
+    page = staff.get(f"/staff/cases/{submitted.handle}")
+    radios = re.findall(r'<input[^>]*name="visibility"[^>]*>', page.text)
+    assert len(radios) == 2 and not any("checked" in radio for radio in radios), radios
+    typed = "Who else was on the night shift? <keep me>"
+    for chosen in ({}, {"visibility": ""}, {"visibility": "everyone"}):
+        response = staff.post(
+            f"/staff/cases/{submitted.handle}/messages",
+            data={"csrf_token": csrf_token(page.text), "text": typed, **chosen},
+        )
+        assert response.status_code == 400, chosen
+        assert response.text.count(CHOOSE_VISIBILITY) >= 1, chosen
+        assert "Not a valid choice" not in response.text, chosen
+        shown = re.search(r'<textarea[^>]*name="text"[^>]*>([^<]*)</textarea>', response.text)
+        assert shown is not None and html.unescape(shown.group(1)).strip() == typed, chosen
+        radios = re.findall(r'<input[^>]*name="visibility"[^>]*>', response.text)
+        assert not any("checked" in radio for radio in radios), (chosen, radios)
     assert db.scalar(select(func.count()).select_from(Message)) == 0
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import SessionStage, StaffSession, StaffUser
-from portal.services import audit, staff
+from portal.services import audit, passwords, staff
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, UnknownSession
 from portal.services.wording import N_
@@ -116,14 +116,7 @@ def change_password(
 
     Raises InvalidInput for a new password that is refused and InvalidCredentials for a wrong
     current password; in both cases nothing changes."""
-    if len(new) < settings.staff_password_min_chars:
-        raise InvalidInput(
-            "new",
-            N_(
-                "The password needs at least %(count)d characters.",
-                count=settings.staff_password_min_chars,
-            ),
-        )
+    passwords.check_new_password(settings, new, "new")
     if new != confirm:
         raise InvalidInput("confirm", N_("The two new passwords are not the same."))
     if new == current:

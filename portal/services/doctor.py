@@ -437,8 +437,9 @@ def check_portal_url(settings: Settings) -> CheckResult:
     if not url:
         return _warn(
             name,
-            "portal_url is empty: mails carry no link, and doctor cannot tell whether the"
-            " portal is served over HTTPS",
+            "portal_url is empty: mails carry no link, the portal answers only at localhost"
+            " and 127.0.0.1 (any other host name gets a 400), and doctor cannot tell whether"
+            " the portal is served over HTTPS",
             "set portal_url to the portal's public https:// address",
         )
     if url.startswith("https://"):

@@ -23,7 +23,7 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
-from portal.services import audit
+from portal.services import audit, passwords
 from portal.services.audit import Action
 from portal.services.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.services.text import has_control_characters
@@ -82,14 +82,7 @@ def create_staff(
     name = display_name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("name", N_("The public name must be 1 to 200 characters."))
-    if len(password) < settings.staff_password_min_chars:
-        raise InvalidInput(
-            "password",
-            N_(
-                "The password needs at least %(count)d characters.",
-                count=settings.staff_password_min_chars,
-            ),
-        )
+    passwords.check_new_password(settings, password, "password")
     role_set = sorted(set(roles))
     if not role_set:
         raise InvalidInput("role", N_("Give at least one role."))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import SecurityError
 from werkzeug.routing import IntegerConverter, Map
 
+from portal.settings import Settings
 from portal.web import state
 
 # DESIGN.md invariant 7: no inline script, no other origin, no framing.
@@ -54,6 +58,47 @@ def _headers(response: Response) -> Response:
         # Pages carry case data or receipts: never keep them in a cache or the history store.
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _refuse_untrusted_host() -> ResponseReturnValue | None:
+    """Flask compares the Host header with ``TRUSTED_HOSTS`` as the request arrives and keeps a
+    refusal for routing to raise; answer it here, before any other hook (the CSRF check, the
+    staff guard) reads the request, with a page that builds no link (there is no URL adapter
+    for a refused host) and names no host."""
+    if isinstance(request.routing_exception, SecurityError):
+        return render_template("errors/untrusted_host.html"), 400
+    return None
+
+
+def _is_this_portal(host: str | None) -> bool:
+    if host and ":" in host:
+        host = f"[{host}]"
+    return host in state.settings().trusted_hosts
+
+
+def _location_as_path(response: Response) -> Response:
+    """Every redirect to this portal is a path with its query, never an address built from
+    the Host header (Werkzeug's trailing-slash 308 and the merged-slashes redirect are), so no
+    forged or proxy-rewritten name can ever reach a browser or a cache. A Location on another
+    host (the quick exit's neutral page) is left as configured. A path that a browser would
+    read as another host (``//host``, ``/\\host``) loses its extra slashes."""
+    location = response.headers.get("Location")
+    if not location:
+        return response
+    parts = urlsplit(location)
+    if parts.netloc and not _is_this_portal(parts.hostname):
+        return response
+    if parts.scheme or parts.netloc or location.startswith(("//", "/\\")):
+        path = "/" + parts.path.lstrip("/\\")
+        response.headers["Location"] = urlunsplit(("", "", path, parts.query, parts.fragment))
+    return response
+
+
+def init_host_check(app: Flask, settings: Settings) -> None:
+    """Before any other extension adds its hooks, so that the host check runs first."""
+    app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts)
+    app.before_request(_refuse_untrusted_host)
+    app.after_request(_location_as_path)
 
 
 def _require_initialised() -> tuple[str, int] | None:

@@ -14,7 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired
+from wtforms.validators import AnyOf, DataRequired, InputRequired
 
 from portal.models import Priority, Visibility
 from portal.services.cases import PENDING_STATES
@@ -138,16 +138,26 @@ class CaseFilterForm(PortalForm):
     )
 
 
+_CHOOSE_VISIBILITY = _l("Choose who sees it: a reply the reporter reads, or an internal note.")
+
+
 class StaffMessageForm(PortalForm):
     text = TextAreaField(_l("Message"), validators=[DataRequired(_l("Write a message first."))])
+    # No default: a reply the reporter reads and a note only colleagues read differ in who
+    # learns what, so neither is pre-selected and a post without a choice is refused (with the
+    # text kept). The choice is checked by AnyOf rather than WTForms' own "Not a valid
+    # choice.", so a missing and a wrong value get the same words.
     visibility = RadioField(
         _l("Who sees it"),
         choices=[
             SelectChoice(Visibility.REPORTER.value, _l("Reply: the reporter sees it")),
             SelectChoice(Visibility.INTERNAL.value, _l("Internal note: staff with access only")),
         ],
-        default=Visibility.REPORTER.value,
-        validators=[InputRequired()],
+        validate_choice=False,
+        validators=[
+            InputRequired(_CHOOSE_VISIBILITY),
+            AnyOf([v.value for v in Visibility], _CHOOSE_VISIBILITY),
+        ],
     )
 
 
