@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -99,21 +100,26 @@ def checkpoint(engine: Engine, wait_ms: int = CHECKPOINT_WAIT_MS) -> bool:
     with engine.connect() as conn:
         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
         try:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+            busy = int(conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0])
         finally:
             conn.exec_driver_sql("PRAGMA busy_timeout=10000")
     return busy == 0
 
 
 def _after_commit(session: Session) -> None:
+    """Tidy the SQLite files after a commit. Never raises: the commit has happened, and a
+    reporter whose concern is stored must get the receipt (DESIGN.md invariant 8)."""
     reporter = session.info.pop(REPORTER_WRITE, False)
     engine = session.get_bind()
     if not isinstance(engine, Engine) or not sqlite_files(engine):
         return
-    if reporter and not checkpoint(engine):
-        # Names nothing: no case, no time finer than the log line's own.
-        log.warning("the WAL checkpoint after a reporter's write was held up; the next one will")
-    coarse_file_times(engine)
+    try:
+        if reporter and not checkpoint(engine):
+            # Names nothing: no case, no time finer than the log line's own.
+            log.warning("the WAL checkpoint after a reporter's write was held up; the next will")
+        coarse_file_times(engine)
+    except (SQLAlchemyError, OSError) as error:
+        log.warning("tidying the SQLite files after a commit failed: %s", type(error).__name__)
 
 
 def _after_rollback(session: Session) -> None:

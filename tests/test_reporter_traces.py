@@ -11,7 +11,9 @@ the files on disk and at the stored rows after reporter writes made through the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.db import coarse_file_times, sqlite_files
+from portal.db import checkpoint, coarse_file_times, sqlite_files
 from portal.models import CaseAccess, JobRun
 from portal.services import notify
 from portal.services.mail import PrintMailer
@@ -121,3 +123,28 @@ def test_the_notified_flags_say_nothing_finer_than_the_day(portal: Portal, db: S
         (alice.id, sorted([before.case_id, after.case_id]))
     ]
     assert flags(before.case_id) == flags(after.case_id) == [True]
+
+
+def test_a_checkpoint_held_up_by_a_reader_says_so_and_the_next_one_empties_the_wal(
+    app: Flask, portal: Portal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader inside an old snapshot keeps the WAL: the checkpoint reports it instead of
+    pretending, and a reporter's write still gets its receipt (nothing raised after commit)."""
+    files = _files(app)
+    engine = app.extensions["portal"].engine
+    portal.staff("olga")
+    reader = sqlite3.connect(files[0])
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM cases").fetchone()  # holds its snapshot
+        portal.submit()  # a commit after the reader's snapshot
+        assert checkpoint(engine, wait_ms=50) is False
+        assert _wal_bytes(files) > 0
+        with caplog.at_level(logging.WARNING, logger="portal.db"):
+            assert submit_via_web(app.test_client())  # the receipt is shown all the same
+        assert "held up" in caplog.text
+        assert _fine_times(files) == {}
+    finally:
+        reader.close()
+    assert checkpoint(engine, wait_ms=50) is True
+    assert _wal_bytes(files) == 0
