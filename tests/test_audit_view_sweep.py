@@ -4,7 +4,8 @@ recorded nothing).
 
 A sweep derived from ``app.url_map``: every route outside the reporter's side (staff, admin,
 insights, API), for every staff role of the authorization matrix (tests/test_authorization.py,
-whose world and request bodies it reuses), and for every kind of request that can produce an
+whose world and request bodies it reuses; the API also with management's bearer token, which
+must be answered 200), and for every kind of request that can produce an
 answer: a GET; a POST with the valid body of the matrix, without its CSRF token, with a token and
 nothing else, and, on routes that take a case reference, with each field in turn emptied, set to
 a value that is not offered, and made too long. After each answer, if its body holds any case's
@@ -27,7 +28,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from portal.models import AuditEvent, Case, Visibility
-from portal.services import cases, followup
+from portal.services import api_tokens, cases, followup
 from portal.services.attachments import PreparedFile
 from portal.services.audit import Action
 from tests.conftest import Portal, csrf_token
@@ -77,6 +78,7 @@ class Seeded:
     world: World
     markers: dict[str, tuple[str, ...]]  # case id -> its plaintext markers
     actors: dict[R, int]  # role -> staff id that its audit events carry
+    api_token: str  # a bearer token of the management account
 
 
 @pytest.fixture
@@ -102,6 +104,9 @@ def seeded(app: Flask, portal: Portal) -> Seeded:
     named = portal.submit(
         description=C_TEXT, contact_name=C_CONTACT_NAME, contact_details=C_CONTACT_DETAILS
     )
+    token = api_tokens.create(
+        db, portal.settings, world.staff[R.MANAGEMENT], "audit sweep", 30, now
+    ).value
     db.commit()
     actors = {role: world.staff[role].id for role in FULL_STAFF}
     actors.update({role: world.unfinished[role].id for role in STEP_PAGES})
@@ -120,6 +125,7 @@ def seeded(app: Flask, portal: Portal) -> Seeded:
             named.case_id: (C_TEXT, C_CONTACT_NAME, C_CONTACT_DETAILS),
         },
         actors=actors,
+        api_token=token,
     )
 
 
@@ -185,13 +191,13 @@ def attempts(rule: str, method: str, valid: dict[str, object]) -> Iterator[Attem
     yield Attempt("valid", method, valid)
 
 
-def send(client: FlaskClient, url: str, attempt: Attempt) -> TestResponse:
+def send(client: FlaskClient, url: str, attempt: Attempt, headers: dict[str, str]) -> TestResponse:
     if attempt.data is None:
-        return client.get(url)
+        return client.get(url, headers=headers)
     data = dict(attempt.data)
     if attempt.token:
         data["csrf_token"] = csrf_token(client.get("/followup").text)
-    return client.post(url, data=data)
+    return client.post(url, data=data, headers=headers)
 
 
 def _last_seq(app: Flask) -> int:
@@ -225,12 +231,22 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
     world = seeded.world
     app = world.app
     url = url_for_rule(rule, world)
-    clients = {role: client_as(world, role) for role in STAFF_ROLES}
+    # Each sender: a label, its client, the staff id its audit events carry, its headers. The
+    # API reads a bearer token only, so its routes are also sent with management's token.
+    senders = [
+        (role.value, client_as(world, role), seeded.actors[role], {}) for role in STAFF_ROLES
+    ]
+    if rule.startswith("/api/"):
+        bearer = {"Authorization": f"Bearer {seeded.api_token}"}
+        senders.append(
+            ("management's API token", app.test_client(), seeded.actors[R.MANAGEMENT], bearer)
+        )
     base = form_for(rule, world)
     unrecorded: list[str] = []
+    api_answers: list[int] = []  # what the bearer token got: the API was really read
     shown: list[str] = []
     for attempt in attempts(rule, method, base):
-        for role, client in clients.items():
+        for label, client, actor, headers in senders:
             sent = attempt
             if attempt.data is not None:
                 body = dict(attempt.data)
@@ -240,19 +256,22 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
                     body["file"] = form_for(rule, world)["file"]
                 sent = Attempt(attempt.kind, method, body, attempt.token)
             before = _last_seq(app)
-            response = send(client, url, sent)
+            response = send(client, url, sent, headers)
+            if headers:
+                api_answers.append(response.status_code)
             carried = _carried(seeded, response.get_data())
             if not carried:
                 continue
-            shown.append(f"{attempt.kind} as {role.value}: {response.status_code}")
+            shown.append(f"{attempt.kind} as {label}: {response.status_code}")
             views = _views_since(app, before)
             for case_id in carried:
-                if (seeded.actors[role], case_id) not in views:
+                if (actor, case_id) not in views:
                     unrecorded.append(
-                        f"{method} {rule} ({attempt.kind}) as {role.value} answered "
+                        f"{method} {rule} ({attempt.kind}) as {label} answered "
                         f"{response.status_code} with case {case_id}'s plaintext and no view"
                     )
     assert unrecorded == []
+    assert api_answers == ([200] if rule.startswith("/api/") else [])
     if "<handle>" in rule and (rule, method) not in SHOW_NO_CASE:
         assert shown, f"{method} {rule}: the sweep never saw case content; is it still swept?"
     if (rule, method) in SHOW_NO_CASE or "<handle>" not in rule:
