@@ -94,13 +94,21 @@ def checkpoint(engine: Engine, wait_ms: int = CHECKPOINT_WAIT_MS) -> bool:
     """Copy every WAL frame into the database file and truncate the WAL to zero bytes, so that
     the frames (page images in commit order, with staff events of exact times around them) do
     not keep the order of a reporter's write. False if readers or a writer held on for longer
-    than ``wait_ms``: the frames then stay until the next checkpoint."""
+    than ``wait_ms``: the frames then stay until the next checkpoint.
+
+    SQLite gives up early when a reader or a writer is in the way at the wrong moment, whatever
+    the busy timeout, so the checkpoint is tried again, briefly apart, until ``wait_ms``."""
     if not sqlite_files(engine):
         return True
+    deadline = time.monotonic() + wait_ms / 1000
     with engine.connect() as conn:
         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
         try:
-            busy = int(conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0])
+            while True:
+                busy = int(conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0])
+                if busy == 0 or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
         finally:
             conn.exec_driver_sql("PRAGMA busy_timeout=10000")
     return busy == 0

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -147,4 +148,22 @@ def test_a_checkpoint_held_up_by_a_reader_says_so_and_the_next_one_empties_the_w
     finally:
         reader.close()
     assert checkpoint(engine, wait_ms=50) is True
+    assert _wal_bytes(files) == 0
+
+
+def test_a_checkpoint_waits_for_a_reader_that_lets_go_in_time(app: Flask, portal: Portal) -> None:
+    files = _files(app)
+    engine = app.extensions["portal"].engine
+    portal.staff("olga")
+    reader = sqlite3.connect(files[0], check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM cases").fetchone()
+    portal.submit()
+    letting_go = threading.Timer(0.3, reader.rollback)
+    letting_go.start()
+    try:
+        assert checkpoint(engine, wait_ms=5000) is True
+    finally:
+        letting_go.join()
+        reader.close()
     assert _wal_bytes(files) == 0
