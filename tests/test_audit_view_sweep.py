@@ -11,7 +11,8 @@ nothing else, and, on routes that take a case reference, with each field in turn
 a value that is not offered, and made too long. After each answer, if its body holds any case's
 plaintext (each case is seeded with its own markers: report, reporter message, reply, internal
 note, attachment name and content, contact details), the audit log must have gained, during that
-very request, a view of that case by that actor. The answer's status code does not matter.
+very request, a view of that case by that actor, and no answer records the same view twice. The
+answer's status code does not matter.
 """
 
 from __future__ import annotations
@@ -205,14 +206,15 @@ def _last_seq(app: Flask) -> int:
         return session.scalar(select(func.max(AuditEvent.seq))) or 0
 
 
-def _views_since(app: Flask, seq: int) -> set[tuple[int | None, str | None]]:
+def _views_since(app: Flask, seq: int) -> list[tuple[int | None, str | None]]:
+    """(actor, case) of each view recorded after ``seq``, one entry per event."""
     with app.extensions["portal"].sessions() as session:
         rows = session.execute(
             select(AuditEvent.actor_id, AuditEvent.case_id).where(
                 AuditEvent.seq > seq, AuditEvent.action.in_(VIEW_ACTIONS)
             )
         )
-        return {(actor, case) for actor, case in rows}
+        return [(actor, case) for actor, case in rows]
 
 
 def _carried(seeded: Seeded, body: bytes) -> set[str]:
@@ -243,6 +245,7 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
         )
     base = form_for(rule, world)
     unrecorded: list[str] = []
+    recorded_twice: list[str] = []
     api_answers: list[int] = []  # what the bearer token got: the API was really read
     shown: list[str] = []
     for attempt in attempts(rule, method, base):
@@ -260,10 +263,14 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
             if headers:
                 api_answers.append(response.status_code)
             carried = _carried(seeded, response.get_data())
+            views = _views_since(app, before)
+            # One answer, one view of each case it shows: never one without it, never two.
+            twice = {view for view in views if views.count(view) > 1}
+            if twice:
+                recorded_twice.append(f"{method} {rule} ({attempt.kind}) as {label}: {twice}")
             if not carried:
                 continue
             shown.append(f"{attempt.kind} as {label}: {response.status_code}")
-            views = _views_since(app, before)
             for case_id in carried:
                 if (actor, case_id) not in views:
                     unrecorded.append(
@@ -271,6 +278,7 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
                         f"{response.status_code} with case {case_id}'s plaintext and no view"
                     )
     assert unrecorded == []
+    assert recorded_twice == []
     assert api_answers == ([200] if rule.startswith("/api/") else [])
     if "<handle>" in rule and (rule, method) not in SHOW_NO_CASE:
         assert shown, f"{method} {rule}: the sweep never saw case content; is it still swept?"
