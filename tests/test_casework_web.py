@@ -265,17 +265,21 @@ def test_showing_a_case_is_recorded_and_a_refused_action_is_not(
     client = _client(app, olga)
     page = client.get(f"/staff/cases/{submitted.handle}").text
     assert len(_events(db, submitted.case_id, Action.CASE_VIEWED)) == 1
-    client.post(
+    refused = client.post(
         f"/staff/cases/{submitted.handle}/status",
         data={"csrf_token": csrf_token(page), "status": "new"},
     )
     db.rollback()
+    # The refused change is not recorded; the 400 answer shows the whole case again, so it is
+    # a view like the GET (issue 13, finding 5: it used to record nothing).
+    assert refused.status_code == 400
+    assert "Something worrying happened." in refused.text
     assert [
         e.action
         for e in db.scalars(select(AuditEvent).where(AuditEvent.case_id == submitted.case_id))
-    ] == [Action.CASE_VIEWED]
+    ] == [Action.CASE_VIEWED, Action.CASE_VIEWED]
     client.get(f"/staff/cases/{submitted.handle}")
-    assert len(_events(db, submitted.case_id, Action.CASE_VIEWED)) == 2
+    assert len(_events(db, submitted.case_id, Action.CASE_VIEWED)) == 3
     assert audit.verify(db).ok
 
 

@@ -36,6 +36,10 @@ from tests.conftest import DatabaseUnderTest, Portal, cheap_settings
 from tests.smtp_server import Received, SmtpServer, smtp_server
 
 T0 = dt.datetime(2026, 5, 14, 6, 0, tzinfo=dt.UTC)
+#: A batch tells of the cases received before its own UTC day (a day's cases go together, so
+#: the stored flags say nothing finer than the day: tests/test_reporter_traces.py). The cases
+#: these tests send waiting for a batch were received the day before.
+EARLIER = T0.date() - dt.timedelta(days=1)
 URL = "https://ombuds.example.org"
 
 
@@ -163,7 +167,7 @@ def test_no_link_without_portal_url(portal: Portal, smtp: SmtpServer, run: Runne
     state = portal.app.extensions["portal"]
     state.settings = state.settings.replace(portal_url="")
     portal.staff("alice")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     assert run("notify")[0] == 0
     body = smtp.recorder.received[0].body
     assert "http" not in body and "Log in to the portal to see them." in body
@@ -178,7 +182,7 @@ def test_batches_keep_their_rhythm_whatever_arrives_and_however_often_cron_runs(
     assert smtp.recorder.received == []
     assert db.get_one(JobRun, notify.NOTIFY_JOB).last_run_at == T0
     # ... so a concern that arrives a minute later does not leave with the next cron run.
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     for minutes in (1, 15, 60, 6 * 60 - 1):
         code, out, _ = run.at(T0 + dt.timedelta(minutes=minutes))("notify")
         assert code == 0 and "nothing sent" in out
@@ -191,7 +195,7 @@ def test_batches_keep_their_rhythm_whatever_arrives_and_however_often_cron_runs(
     assert _flags(db, alice) == [True]
 
     # A second run inside the new interval sends nothing, even with a new case waiting.
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     assert "nothing sent" in run.at(T0 + dt.timedelta(hours=6, minutes=15))("notify")[1]
     assert len(smtp.recorder.received) == 1
     # The next batch counts only the case that arrived after the last one.
@@ -206,7 +210,7 @@ def test_the_interval_is_a_setting(portal: Portal, smtp: SmtpServer, run: Runner
     state.settings = state.settings.replace(notify_interval_hours=1)
     portal.staff("alice")
     run.at(T0)("notify")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     assert "nothing sent" in run.at(T0 + dt.timedelta(minutes=59))("notify")[1]
     run.at(T0 + dt.timedelta(hours=1))("notify")
     assert len(smtp.recorder.received) == 1
@@ -217,7 +221,7 @@ def test_dry_run_prints_and_changes_nothing(
     portal: Portal, db: Session, smtp: SmtpServer, run: Runner
 ) -> None:
     alice = portal.staff("alice")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     head_before = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
 
     code, out, _ = run("notify", "--dry-run")
@@ -233,7 +237,7 @@ def test_dry_run_prints_and_changes_nothing(
 
     # Inside the interval a dry run says when the next batch is due and what it would hold.
     run("notify")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     code, out, _ = run.at(T0 + dt.timedelta(hours=1))("notify", "--dry-run")
     assert "no batch is due before 2026-05-14 12:00 UTC" in out
     assert "1 new case is waiting for you" in out
@@ -246,8 +250,8 @@ def test_print_mode_without_smtp(
     state = portal.app.extensions["portal"]
     state.settings = state.settings.replace(smtp_host="")
     alice = portal.staff("alice")
-    portal.submit(T0.date())
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
+    portal.submit(EARLIER)
 
     code, out, _ = run("notify")
 
@@ -267,7 +271,7 @@ def test_disabled_staff_get_nothing_and_keep_their_flags(
     alice = portal.staff("alice")
     bob = portal.staff("bob")
     manager = portal.staff("mia", roles=(Role.MANAGEMENT,), queues=())
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     db.execute(update(StaffUser).where(StaffUser.id == bob.id).values(active=False))
     # Someone who is no longer an ombudsperson but still holds a key gets nothing either.
     case_id = db.scalars(select(Case.id)).one()
@@ -288,7 +292,7 @@ def test_a_failed_recipient_is_reported_and_waits_for_the_next_batch(
     alice = portal.staff("alice")
     bob = portal.staff("bob")
     carol = portal.staff("carol")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     smtp.recorder.refuse["bob@example.org"] = "550 5.1.1 mailbox unavailable"
 
     code, out, err = run("notify")
@@ -307,7 +311,7 @@ def test_a_failed_recipient_is_reported_and_waits_for_the_next_batch(
 
     # Bob's notice goes out with the next batch, counting the old case with the new one.
     del smtp.recorder.refuse["bob@example.org"]
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     assert run.at(T0 + dt.timedelta(hours=6))("notify")[0] == 0
     assert [_count(r.body) for r in smtp.recorder.to("bob@example.org")] == [2]
     assert [_count(r.body) for r in smtp.recorder.to("alice@example.org")] == [1, 1]
@@ -320,7 +324,7 @@ def test_an_unreachable_server_loses_nothing(portal: Portal, db: Session, run: R
         port = gone.port
     state.settings = state.settings.replace(smtp_port=port)  # nobody listens there any more
     alice = portal.staff("alice")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
 
     code, out, err = run("notify")
 
@@ -335,10 +339,10 @@ def test_a_run_inside_the_interval_leaves_no_trace(
     portal: Portal, db: Session, smtp: SmtpServer, run: Runner
 ) -> None:
     portal.staff("alice")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     run("notify")
     seq = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     run.at(T0 + dt.timedelta(hours=2))("notify")
     db.expire_all()
     assert db.get_one(JobRun, notify.NOTIFY_JOB).last_run_at == T0
@@ -349,7 +353,7 @@ def test_two_runs_cannot_claim_the_same_batch(portal: Portal, db: Session) -> No
     """The claim is one conditional UPDATE: a run that finds the clock already moved sends
     nothing, even if it read the old time before."""
     portal.staff("alice")
-    portal.submit(T0.date())
+    portal.submit(EARLIER)
     printed: list[str] = []
     mailer = PrintMailer(printed.append)
     first = notify.notify_new_cases(db, portal.settings, mailer, T0)

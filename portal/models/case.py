@@ -126,7 +126,9 @@ class CaseAccess(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     sealed_key: Mapped[Blob]
-    # Whether this holder has been told of the case in a batched new-case notification.
+    # Whether this holder has been told of the case in a batched new-case notification. A batch
+    # tells only of cases received before its own UTC day, so this says nothing finer than the
+    # day about when the case arrived (services.notify.pending_new_cases).
     notified: Mapped[bool] = mapped_column(default=False)
 
 

@@ -214,8 +214,9 @@ def open_case(
     handle: str,
     today: dt.date,
 ) -> CaseDetail:
-    """Decrypt a case for its page. Reading alone records nothing: ``view_case`` is the audited
-    entry point for showing it."""
+    """Decrypt a case. Reading alone records nothing: ``view_case`` is the audited entry point
+    for showing it, and the only one the web uses (tests/test_audit_view_sweep.py checks that
+    every answer carrying case plaintext recorded a view)."""
     case, case_key = unlock(session, user, private_key, handle)
     queue = session.get_one(Queue, case.queue_id)
     category = session.get_one(Category, case.category_id)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto, i18n
+from portal.db import mark_reporter_write
 from portal.models import Case, Category, MessageAuthor, Visibility
 from portal.services import attachments, content, taxonomy, thread, workflow
 from portal.services.errors import MalformedReceipt, UnknownReceipt
@@ -62,6 +63,7 @@ def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) ->
         raise UnknownReceipt
     # A yes/no for the insights' follow-up rate; the caller commits. Never when, nor how often.
     case.reporter_returned = True
+    mark_reporter_write(session)
     return ReporterKey(case.id, private_key)
 
 
@@ -135,5 +137,6 @@ def add_message(
         message_id=message.id,
     )
     case.reporter_wrote_on = today
+    mark_reporter_write(session)
     workflow.after_reporter_message(session, case)
     session.flush()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.db import mark_reporter_write
 from portal.models import Case, CaseAccess, MessageAuthor, OrgUnitKind, StatusKind
 from portal.services import attachments, content, deadlines, policy, routing, taxonomy, workflow
 from portal.services.errors import InvalidInput
@@ -132,6 +133,7 @@ def submit(
         ),
     )
     session.add(case)
+    mark_reporter_write(session)  # its commit checkpoints the WAL (portal.db)
     for member in routed.recipients:
         session.add(
             CaseAccess(

@@ -147,11 +147,20 @@ def deliver(mailer: Mailer, notices: Sequence[Notice]) -> list[Delivery]:
 # --- new-case notifications ---------------------------------------------------------------------
 
 
-def pending_new_cases(session: Session) -> dict[int, list[str]]:
-    """Case ids each staff member holds a key to but has not been told about, by staff id."""
+def pending_new_cases(session: Session, today: dt.date) -> dict[int, list[str]]:
+    """Case ids each staff member holds a key to but has not been told about, by staff id:
+    only cases received before ``today`` (UTC).
+
+    A day's concerns are told together, in the first batch after the day has ended. If a batch
+    told of the cases that had arrived so far today, the stored ``notified`` flags would split
+    today's cases into those before and those after the batch, whose time is on record: a copy
+    of the database would place a submission within hours (issue 13, finding 10). This way a
+    flag is a function of the day received and of the batches' days, nothing finer."""
     pending: dict[int, list[str]] = defaultdict(list)
     rows = session.execute(
-        select(CaseAccess.staff_id, CaseAccess.case_id).where(CaseAccess.notified.is_(False))
+        select(CaseAccess.staff_id, CaseAccess.case_id)
+        .join(Case, Case.id == CaseAccess.case_id)
+        .where(CaseAccess.notified.is_(False), Case.received_on < today)
     )
     for staff_id, case_id in rows:
         pending[staff_id].append(case_id)
@@ -187,7 +196,7 @@ def new_case_notices(
     session: Session, settings: Settings, now: dt.datetime, texts: Texts
 ) -> list[Notice]:
     """One notice per active ombudsperson with cases they have not been told about."""
-    pending = pending_new_cases(session)
+    pending = pending_new_cases(session, now.astimezone(dt.UTC).date())
     return [
         Notice(
             user.id,

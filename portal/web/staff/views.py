@@ -160,32 +160,28 @@ def _render_case(
     status_form: StatusForm | None = None,
     triage_form: TriageForm | None = None,
     code: int = 200,
-    *,
-    record_view: bool = False,
 ) -> ResponseReturnValue:
+    """The case page: the one place where a case is decrypted to be shown, so the one place that
+    records the view (DESIGN.md invariant 6), whatever the status code. A form refused with 400
+    shows the whole case again, and that answer is a view like the GET's (issue 13, finding 5).
+
+    An answer with an error code is a refused action: whatever it flushed is rolled back first,
+    so that committing the view cannot commit any of it."""
     session = state.db()
+    if code >= 400:
+        session.rollback()
     try:
-        if record_view:
-            detail = case_service.view_case(
-                session,
-                state.settings(),
-                current_staff(),
-                current_private_key(),
-                handle,
-                state.now(),
-            )
-            session.commit()  # the view is on record before anything is shown
-        else:
-            detail = case_service.open_case(
-                session,
-                state.settings(),
-                current_staff(),
-                current_private_key(),
-                handle,
-                state.today(),
-            )
+        detail = case_service.view_case(
+            session,
+            state.settings(),
+            current_staff(),
+            current_private_key(),
+            handle,
+            state.now(),
+        )
     except NoAccess:
         return _not_found()
+    session.commit()  # the view is on record before anything is shown
     panels: dict[str, object] = {}
     for panel in CASE_PANELS:
         panels.update(panel(detail))
@@ -207,7 +203,7 @@ def _render_case(
 @bp.get("/cases/<handle>")
 @requires(Permission.CASE_READ)
 def case(handle: str) -> ResponseReturnValue:
-    return _render_case(handle, record_view=True)
+    return _render_case(handle)
 
 
 def _act(handle: str, action_ok: str) -> ResponseReturnValue:
