@@ -6,7 +6,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.services import audit
+from portal.cli_notify import BabelTexts, report_deliveries
+from portal.services import audit, mail, notify
 from portal.web.state import PortalState, utc_now
 
 
@@ -15,13 +16,15 @@ def _state() -> PortalState:
     return value
 
 
-def _anchor(text: str | None) -> tuple[int, str] | None:
+def _anchor(text: str | None) -> audit.Anchor | None:
     if not text:
         return None
-    seq, _, digest = text.partition(":")
-    if not seq.isdigit() or len(digest) != 64:
-        raise click.BadParameter("give the anchor as SEQ:HASH, as `portal audit verify` prints it")
-    return int(seq), digest
+    try:
+        return audit.parse_anchor(text)
+    except audit.AnchorMalformed:
+        raise click.BadParameter(
+            "give the anchor as SEQ:HASH:DAY:MAC (or SEQ:HASH), as the portal printed it"
+        ) from None
 
 
 @click.group("audit")
@@ -31,24 +34,33 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.option(
-    "--expect",
-    metavar="SEQ:HASH",
-    help="An anchor printed by an earlier run; it must still be in the chain.",
+    "--anchor",
+    "anchor_text",
+    metavar="SEQ:HASH:DAY:MAC",
+    help="An anchor published earlier (admins' digest, a backup, an earlier run); the chain"
+    " must still hold it, which catches a database rolled back to an older copy.",
 )
+@click.option("--expect", metavar="SEQ:HASH", help="The same as --anchor (the older name).")
 @with_appcontext
-def verify_command(expect: str | None) -> None:
-    """Check every link of the chain; report the first broken one (exit status 1)."""
-    anchor = _anchor(expect)
+def verify_command(anchor_text: str | None, expect: str | None) -> None:
+    """Check every link of the chain up to its sealed head; report the first broken one, or
+    a truncated log (exit status 1)."""
+    if anchor_text and expect:
+        raise click.UsageError("give --anchor or --expect, not both")
+    anchor = _anchor(anchor_text or expect)
     if _state().secrets is None:
         raise click.ClickException("instance secrets are missing: run `portal init` first")
     with _state().sessions() as session:
         result = audit.verify(session, anchor)
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} events")
-        click.echo(f"anchor (note it down elsewhere): {result.head_seq}:{result.head_hash}")
+        if anchor is not None:
+            click.echo(f"the anchor's event {anchor.seq} is in the chain")
+        click.echo(f"anchor (note it down elsewhere): {result.anchor}")
         return
+    what = "TRUNCATED" if result.truncated else "BROKEN"
     click.secho(
-        f"audit chain BROKEN at event {result.broken_seq}: {result.reason}"
+        f"audit chain {what} at event {result.broken_seq}: {result.reason}"
         f" ({result.checked} events before it verified)",
         fg="red",
         err=True,
@@ -57,13 +69,27 @@ def verify_command(expect: str | None) -> None:
 
 
 @audit_group.command("roll-up")
+@click.option(
+    "--force-digest", is_flag=True, help="Send the admins' anchor digest even if it went out today."
+)
 @with_appcontext
-def roll_up_command() -> None:
+def roll_up_command(force_digest: bool) -> None:
     """Append the reporter-event counts of every finished day not yet in the chain (run daily;
-    staff activity also triggers it)."""
-    if _state().secrets is None:
+    staff activity also triggers it), then mail the admins the log's anchor, once per UTC day."""
+    state = _state()
+    if state.secrets is None:
         raise click.ClickException("instance secrets are missing: run `portal init` first")
-    with _state().sessions() as session:
+    mailer = mail.mailer_for(state.settings, click.echo)
+    with state.sessions() as session:
         added = audit.roll_up_reporter_days(session, utc_now().date())
+        # Committed first: a digest that cannot be sent never loses the day counts.
+        session.commit()
+        run = notify.send_audit_digest(
+            session, state.settings, mailer, state.clock(), BabelTexts(), force=force_digest
+        )
         session.commit()
     click.echo(f"added {added} day(s) of reporter-event counts to the audit chain")
+    if not run.due:
+        click.echo("the admins' anchor digest went out today already")
+        return
+    report_deliveries(run, "admins' anchor digest", mailer)

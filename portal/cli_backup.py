@@ -76,6 +76,14 @@ def backup_command(file: Path, passphrase_file: Path | None) -> None:
         f" {made.revision} and the instance secrets, encrypted with the passphrase"
     )
     click.echo("Keep the passphrase apart from the file; without it the backup cannot be read.")
+    if made.audit_anchor is not None:
+        click.echo(f"audit anchor of this backup: {made.audit_anchor}")
+    else:
+        click.secho(
+            "warning: the audit log's head does not match its seal; run `portal audit verify`",
+            fg="yellow",
+            err=True,
+        )
 
 
 @click.command("restore")
@@ -122,5 +130,10 @@ def restore_command(file: Path, passphrase_file: Path | None, force: bool) -> No
         click.echo(
             f"database at migration {restored.revision}; this portal's latest is {head}:"
             " run `portal init` to migrate it"
+        )
+    if restored.audit_anchor is not None:
+        click.echo(
+            f"the backup's audit anchor: {restored.audit_anchor} (events after it, up to the"
+            " restore, are not in the restored log)"
         )
     click.echo("Restart the portal's servers so that they read the restored secrets.")

@@ -434,6 +434,24 @@ def chain_hash(key: bytes, prev_hash: bytes, payload: bytes) -> bytes:
     return hmac.new(key, b"portal-audit|" + prev_hash + payload, hashlib.sha256).digest()
 
 
+def audit_head_mac(key: bytes, fields: bytes) -> bytes:
+    """The seal of the audit chain's head (its count, last hash and roll-up day): HMAC-SHA256
+    under the audit key, domain-separated from the links, so that whoever has only the
+    database cannot move the head back after cutting the log's tail."""
+    return hmac.new(key, b"portal-audit-head|" + fields, hashlib.sha256).digest()
+
+
+#: Bytes of an anchor's MAC: 128 bits, short enough to copy from a mail.
+AUDIT_ANCHOR_MAC_BYTES = 16
+
+
+def audit_anchor_mac(key: bytes, fields: bytes) -> bytes:
+    """The MAC of a published anchor (count, hash, day): proves the anchor was made by a holder
+    of the audit key, not typed in by whoever wants a verification to fail or pass."""
+    mac = hmac.new(key, b"portal-audit-anchor|" + fields, hashlib.sha256).digest()
+    return mac[:AUDIT_ANCHOR_MAC_BYTES]
+
+
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 

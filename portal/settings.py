@@ -271,9 +271,14 @@ class Settings:
     # An optional access code the concern form asks for, as an Argon2id hash made by
     # ``portal access-code-hash`` (never the code itself). Empty: no code is asked.
     report_access_code_hash: str = field(default="", repr=False)
-    # Staff login throttle, per account and per client, same shape.
+    # Staff login throttle, same shape: failures allowed per client (then 429), and per account
+    # before a password is only accepted together with a current code (no lock-out: a correct
+    # pair from a client that has not failed still gets in).
     login_max_failures: int = 5
     login_window_seconds: int = 900
+    # Failures per account per window after which no password is checked at all, except from a
+    # browser that logged in to that account before (its device cookie): the bound on guessing.
+    login_account_max_failures: int = 50
     # Failed bearer tokens on the JSON API allowed per client in a window (same shape).
     api_max_failures: int = 10
     api_window_seconds: int = 900
@@ -486,6 +491,7 @@ def validate(settings: Settings) -> None:
         "followup_window_seconds",
         "login_max_failures",
         "login_window_seconds",
+        "login_account_max_failures",
         "api_max_failures",
         "api_window_seconds",
         "submit_max_total",

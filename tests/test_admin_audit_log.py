@@ -11,7 +11,7 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, StaffUser
@@ -295,3 +295,20 @@ def test_csv_export_with_a_bad_filter_exports_nothing(console: FlaskClient, db: 
     assert response.status_code == 400
     assert "Not a valid date value." in field_errors(response.text, "day")
     assert events(db, Action.AUDIT_EXPORTED) == []
+
+
+def test_verify_shows_the_sealed_anchor_and_checks_one(
+    console: FlaskClient, db: Session, history: dict[str, object]
+) -> None:
+    """Issue 13, finding 11: the console gives the MACed anchor and takes it back."""
+    page = console.get("/staff/admin/audit/verify").text
+    sealed = re.search(r'<code id="sealed-anchor">([^<]+)</code>', page)
+    assert sealed and sealed.group(1) == audit.current_anchor(fresh(db)).text()
+    seq = sealed.group(1).split(":")[0]
+    again = console.get("/staff/admin/audit/verify", query_string={"expect": sealed.group(1)})
+    assert again.status_code == 200 and f"The anchor {seq} is in it." in again.text
+    # Cut the tail: the console says truncated, and shows no sealed anchor for the cut log.
+    db.execute(delete(AuditEvent).where(AuditEvent.seq == int(seq)))
+    db.commit()
+    cut = console.get("/staff/admin/audit/verify", query_string={"expect": sealed.group(1)})
+    assert "truncated" in cut.text and 'id="sealed-anchor"' not in cut.text

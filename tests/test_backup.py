@@ -506,3 +506,34 @@ def test_without_pg_dump_a_postgresql_backup_says_so(
     )
     assert code != 0 and "pg_dump is not installed or not on PATH" in output
     assert not path.exists() and list(tmp_path.glob(".*partial")) == []
+
+
+def test_the_backup_anchor_is_printed_and_the_restored_chain_holds_it(
+    app: Flask,
+    db: Session,
+    database: DatabaseUnderTest,
+    populated: Populated,
+    target: Settings,
+    tmp_path: Path,
+) -> None:
+    """Issue 13, finding 11: every backup is an anchor of the chain it holds."""
+    if database.dialect == "postgresql" and shutil.which("pg_dump") is None:
+        pytest.skip("pg_dump is not installed: PostgreSQL backup round trip skipped")
+    expected = audit.current_anchor(db).text()
+    path = tmp_path / "portal.pbk"
+    code, output = _run(
+        app, "backup", str(path), "--passphrase-file", str(_passphrase_file(tmp_path))
+    )
+    assert code == 0, output
+    assert f"audit anchor of this backup: {expected}" in output
+    assert backup.read_manifest(path, PASSPHRASE)["audit_anchor"] == expected
+    code, output = _restore(target, path, tmp_path)
+    assert code == 0, output
+    assert f"the backup's audit anchor: {expected}" in output
+    restored = create_app(target)
+    state = restored.extensions["portal"]
+    try:
+        with state.sessions() as session:
+            assert audit.verify(session, audit.parse_anchor(expected)).ok
+    finally:
+        state.engine.dispose()

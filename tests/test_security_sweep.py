@@ -350,6 +350,7 @@ NOT_STORED: dict[tuple[type[PortalForm], str], str] = {
     (reporter_forms.ReceiptCheckForm, "token"): "the receipt encrypted by the server; compared",
     (staff_forms.LoginForm, "email"): _LOOKED_UP,
     (staff_forms.LoginForm, "password"): _SECRET,
+    (staff_forms.LoginForm, "code"): _SECRET + " (asked only while the account is guessed at)",
     (staff_forms.CodeForm, "code"): _SECRET,
     (staff_forms.PasswordChangeForm, "current"): _SECRET,
     (staff_forms.PasswordChangeForm, "new"): "a password: only its Argon2 hash is stored",

@@ -41,7 +41,7 @@ class AuditEvent(Base):
 class AuditHead(Base):
     """The chain's tip (one row, id 1): appending locks and moves it, so concurrent writers on
     several app servers cannot fork the chain. ``reporter_days_through`` is the last day whose
-    reporter-event counts have entered the chain."""
+    reporter-event counts have entered the chain. ``mac`` seals the row with the audit key."""
 
     __tablename__ = "audit_head"
 
@@ -49,6 +49,10 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     reporter_days_through: Mapped[dt.date | None] = mapped_column(Date)
+    # HMAC under the audit key (which is never in the database) over the three fields above:
+    # cutting the log's tail and moving the head back needs the key (issue 13, finding 11).
+    # NULL only on an installation upgraded from before the seal, until its next event.
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class JobRun(Base):

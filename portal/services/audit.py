@@ -10,6 +10,14 @@ happen: an entry placed between timed staff events would narrow the time of a su
 enter the chain once a day as counts for a whole past day, with no case identifiers, appended
 lazily before the first staff event of a later day (``roll_up_reporter_days``).
 
+The head (count and last hash) is sealed with the same key (``crypto.audit_head_mac``) in the
+same transaction as every append, so cutting the tail and moving the head back needs the key:
+with the database alone, ``verify`` reports the log truncated. What the database cannot show is
+a rollback of rows and head together to an older copy; anchors catch that. An anchor
+(``SEQ:HASH:DAY:MAC``) is a MACed statement of the head on a day; the portal publishes one in
+the admins' daily digest and in every backup's manifest, and ``verify`` checks the chain
+against one given (issue 13, finding 11).
+
 Nothing here holds case content or reporter data: ``detail`` carries codes and counts only.
 """
 
@@ -20,6 +28,7 @@ import enum
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -71,6 +80,11 @@ class Action(enum.StrEnum):
     CONFIG_EXPORTED = "config.exported"
     CONFIG_IMPORTED = "config.imported"
     AUDIT_EXPORTED = "audit.exported"
+    # The head had no seal (an installation upgraded from before the seal): sealed from here on.
+    AUDIT_HEAD_SEALED = "audit.head_sealed"
+    # The head's seal did not match when an event was appended: the head had been rewritten
+    # without the key. Kept in the chain, so a later append cannot launder the cut.
+    AUDIT_HEAD_MISMATCH = "audit.head_mismatch"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"
     INSIGHTS_EXPORTED = "insights.exported"
@@ -79,6 +93,7 @@ class Action(enum.StrEnum):
     SIGNALS_RAISED = "system.signals_raised"
     INSIGHTS_REFRESHED = "system.insights_refreshed"
     REMINDERS_SENT = "system.reminders_sent"
+    AUDIT_DIGEST_SENT = "system.audit_digest_sent"
     RETENTION_RUN = "system.retention"
     REPORTER_DAY = "reporter.day_counts"
 
@@ -110,14 +125,44 @@ def _payload(event: AuditEvent) -> bytes:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _head(session: Session) -> AuditHead:
+def _head_fields(head: AuditHead) -> bytes:
+    through = head.reporter_days_through.isoformat() if head.reporter_days_through else ""
+    return json.dumps([head.seq, head.hash.hex(), through], separators=(",", ":")).encode()
+
+
+def _seal(session: Session, head: AuditHead) -> None:
+    head.mac = crypto.audit_head_mac(_key(session), _head_fields(head))
+
+
+def _seal_ok(key: bytes, head: AuditHead) -> bool:
+    return head.mac is not None and crypto.constant_time_equal(
+        head.mac, crypto.audit_head_mac(key, _head_fields(head))
+    )
+
+
+def _head(session: Session, now: dt.datetime) -> AuditHead:
     # FOR UPDATE: on PostgreSQL, concurrent appenders queue here instead of forking the chain
     # (and the primary key on seq refuses a fork in any case).
     head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
     if head is None:
         head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS, reporter_days_through=None)
+        _seal(session, head)
         session.add(head)
         session.flush()
+    elif not _seal_ok(_key(session), head):
+        # Never extend a head whose seal does not match without saying so in the chain:
+        # otherwise the next append would seal a cut log as if it were whole.
+        action = Action.AUDIT_HEAD_SEALED if head.mac is None else Action.AUDIT_HEAD_MISMATCH
+        _append(
+            session,
+            head,
+            at=now,
+            action=action,
+            actor=None,
+            case=None,
+            target=None,
+            detail={"head_seq": head.seq},
+        )
     return head
 
 
@@ -147,6 +192,7 @@ def _append(
     event.hash = crypto.chain_hash(_key(session), head.hash, _payload(event))
     session.add(event)
     head.seq, head.hash = event.seq, event.hash
+    _seal(session, head)
     session.flush()
     return event
 
@@ -163,7 +209,7 @@ def record(
 ) -> AuditEvent:
     """Append one staff (or system) event. Call it in the transaction of the action; the caller
     commits both together. ``detail`` must hold codes and counts, never text someone wrote."""
-    head = _head(session)
+    head = _head(session, now)
     roll_up_reporter_days(session, now.date(), head)
     return _append(
         session, head, at=now, action=action, actor=actor, case=case, target=target, detail=detail
@@ -192,7 +238,7 @@ def _first_reporter_day(session: Session) -> dt.date | None:
 def roll_up_reporter_days(session: Session, today: dt.date, head: AuditHead | None = None) -> int:
     """Append one count event for every whole day before ``today`` not yet in the chain, zero
     days included (so the absence of an entry says nothing). Returns how many were added."""
-    head = head or _head(session)
+    head = head or _head(session, dt.datetime.combine(today, dt.time(), dt.UTC))
     through = head.reporter_days_through
     if through is None:
         first = _first_reporter_day(session)
@@ -214,12 +260,93 @@ def roll_up_reporter_days(session: Session, today: dt.date, head: AuditHead | No
             detail={"day": day.isoformat(), "concerns": concerns, "reporter_messages": messages},
         )
         head.reporter_days_through = day
+        _seal(session, head)
         day += dt.timedelta(days=1)
         added += 1
     if head.reporter_days_through != through and added == 0:
         head.reporter_days_through = through
+        _seal(session, head)
     session.flush()
     return added
+
+
+# --- anchors ------------------------------------------------------------------------------------
+
+
+class Anchor(NamedTuple):
+    """A point of the chain noted outside the database: event ``seq`` has hash ``hash``. Made
+    by the portal it also carries the UTC day of that event and a MAC under the audit key
+    (``SEQ:HASH:DAY:MAC``); noted by hand from an older version, only ``SEQ:HASH``."""
+
+    seq: int
+    hash: str  # hex
+    day: dt.date | None = None
+    mac: str | None = None  # hex
+
+    def text(self) -> str:
+        if self.day is None or self.mac is None:
+            return f"{self.seq}:{self.hash}"
+        return f"{self.seq}:{self.hash}:{self.day.isoformat()}:{self.mac}"
+
+
+class AnchorMalformed(ValueError):
+    """Not ``SEQ:HASH`` nor ``SEQ:HASH:DAY:MAC``."""
+
+
+def _hex(text: str, length: int) -> bool:
+    return len(text) == length and all(c in "0123456789abcdef" for c in text)
+
+
+def parse_anchor(text: str) -> Anchor:
+    parts = [p.strip().lower() for p in text.strip().split(":")]
+    if len(parts) not in (2, 4) or not parts[0].isdigit() or not _hex(parts[1], 64):
+        raise AnchorMalformed(text)
+    if len(parts) == 2:
+        return Anchor(int(parts[0]), parts[1])
+    try:
+        day = dt.date.fromisoformat(parts[2])
+    except ValueError as exc:
+        raise AnchorMalformed(text) from exc
+    if not _hex(parts[3], 2 * crypto.AUDIT_ANCHOR_MAC_BYTES):
+        raise AnchorMalformed(text)
+    return Anchor(int(parts[0]), parts[1], day, parts[3])
+
+
+def _anchor_mac(key: bytes, seq: int, hash_hex: str, day: dt.date) -> str:
+    fields = json.dumps([seq, hash_hex, day.isoformat()], separators=(",", ":")).encode()
+    return crypto.audit_anchor_mac(key, fields).hex()
+
+
+def _make_anchor(key: bytes, seq: int, head_hash: bytes, day: dt.date) -> Anchor:
+    return Anchor(seq, head_hash.hex(), day, _anchor_mac(key, seq, head_hash.hex(), day))
+
+
+def _anchor_genuine(key: bytes, anchor: Anchor) -> bool:
+    if anchor.day is None or anchor.mac is None:
+        return True  # noted by hand: nothing to authenticate, the chain still must hold it
+    return crypto.constant_time_equal(
+        bytes.fromhex(anchor.mac),
+        bytes.fromhex(_anchor_mac(key, anchor.seq, anchor.hash, anchor.day)),
+    )
+
+
+class HeadUnsealed(RuntimeError):
+    """The head's seal does not match: no anchor is published for a head that may be cut."""
+
+
+def current_anchor(session: Session) -> Anchor:
+    """The anchor of the sealed head, to publish (digest, backup manifest). Refuses a head
+    whose seal does not match, so that a cut log is never blessed with a fresh anchor. The
+    day is that of the head's event, not of the call: an anchor says nothing else."""
+    key = _key(session)
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None:
+        return _make_anchor(key, 0, GENESIS, dt.date(1970, 1, 1))
+    if not _seal_ok(key, head):
+        raise HeadUnsealed("the audit head's seal does not match: run `portal audit verify`")
+    event = session.get(AuditEvent, head.seq) if head.seq else None
+    day = event.at.astimezone(dt.UTC).date() if event is not None else dt.date(1970, 1, 1)
+    return _make_anchor(key, head.seq, head.hash, day)
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -233,11 +360,19 @@ class Verification:
     head_hash: str  # hex, to note down outside the system as an anchor
     broken_seq: int | None = None
     reason: str = ""
+    #: The log was cut short, or the database is older than an anchor: events are missing
+    #: after ``checked`` rather than altered.
+    truncated: bool = False
+    #: When ``ok``: the MACed anchor of the head, to note down (``SEQ:HASH:DAY:MAC``).
+    anchor: str = ""
 
 
-def verify(session: Session, expect: tuple[int, str] | None = None) -> Verification:
-    """Walk the whole chain; report the first broken link. ``expect`` is an anchor noted earlier
-    (sequence number and hash): it must still be in the chain, which catches a truncated log."""
+def verify(session: Session, expect: tuple[int, str] | Anchor | None = None) -> Verification:
+    """Walk the whole chain up to its sealed head; report the first broken link. ``expect`` is
+    an anchor noted or published earlier: it must be genuine and its event must still be in
+    the chain with the same hash, which catches a database rolled back to an older copy."""
+    if expect is not None and not isinstance(expect, Anchor):
+        expect = Anchor(expect[0], expect[1])
     stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
     result = session.scalars(stmt)
     try:
@@ -246,14 +381,16 @@ def verify(session: Session, expect: tuple[int, str] | None = None) -> Verificat
         result.close()  # a server-side cursor on PostgreSQL, even when we stop early
 
 
-def _walk(
-    session: Session, rows: Iterator[AuditEvent], expect: tuple[int, str] | None
-) -> Verification:
+def _walk(session: Session, rows: Iterator[AuditEvent], expect: Anchor | None) -> Verification:
     key = _key(session)
+    if expect is not None and not _anchor_genuine(key, expect):
+        return _broken(
+            0, session, expect.seq, N_("the anchor given was not made with this audit key")
+        )
     prev = GENESIS
     expected_seq = 1
     checked = 0
-    anchor_seen = expect is None
+    last_at: dt.datetime | None = None
     for event in rows:
         if event.seq != expected_seq:
             return _broken(
@@ -267,25 +404,89 @@ def _walk(
             event.hash, crypto.chain_hash(key, event.prev_hash, _payload(event))
         ):
             return _broken(checked, session, event.seq, N_("its content does not match its hash"))
-        if expect is not None and event.seq == expect[0]:
-            if event.hash.hex() != expect[1].lower():
-                return _broken(checked, session, event.seq, N_("it differs from the anchor given"))
-            anchor_seen = True
+        if expect is not None and event.seq == expect.seq and event.hash.hex() != expect.hash:
+            return _broken(checked, session, event.seq, N_("it differs from the anchor given"))
+        if event.action == Action.AUDIT_HEAD_MISMATCH:
+            return _broken(
+                checked,
+                session,
+                event.seq,
+                N_(
+                    "truncated: when this event was appended, the head's seal did not match"
+                    " (the head had been moved without the audit key)"
+                ),
+                truncated=True,
+            )
         prev = event.hash
+        last_at = event.at
         expected_seq += 1
         checked += 1
+    # An anchor beyond the end is the plainest evidence: say it first.
+    if expect is not None and expect.seq > checked:
+        return _broken(
+            checked,
+            session,
+            expect.seq,
+            N_(
+                "truncated: the log ends at event %(end)d, before the anchor's event %(seq)d:"
+                " events were cut, or an older copy of the database was put back",
+                end=checked,
+                seq=expect.seq,
+            ),
+            truncated=True,
+        )
     head = session.get(AuditHead, HEAD_ID)
-    head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    if head is None:
+        if checked:
+            return _broken(checked, session, checked, N_("the log's head is missing"))
+        head_seq, head_hash = 0, GENESIS
+    else:
+        head_seq, head_hash = head.seq, head.hash
+        if head.mac is None:
+            return _broken(
+                checked,
+                session,
+                head_seq,
+                N_(
+                    "the head is not sealed yet: an installation upgraded from an older version"
+                    " seals it with its next event"
+                ),
+            )
+        if not _seal_ok(key, head):
+            return _broken(
+                checked,
+                session,
+                head_seq,
+                N_(
+                    "truncated: the head's seal does not match, the head was rewritten without"
+                    " the audit key (events cut or moved back)"
+                ),
+                truncated=True,
+            )
+    if head_seq > checked:
+        return _broken(
+            checked,
+            session,
+            checked + 1,
+            N_(
+                "truncated: the log ends at event %(end)d, its sealed head says %(head)d",
+                end=checked,
+                head=head_seq,
+            ),
+            truncated=True,
+        )
     if head_seq != checked or head_hash != prev:
         return _broken(
-            checked, session, checked + 1, N_("the log ends before the recorded head: rows removed")
+            checked, session, head_seq + 1, N_("events follow the sealed head: an older head")
         )
-    if not anchor_seen and expect is not None:
-        return _broken(checked, session, expect[0], N_("the anchor's event is not in the log"))
-    return Verification(True, checked, head_seq, head_hash.hex())
+    day = last_at.astimezone(dt.UTC).date() if last_at is not None else dt.date(1970, 1, 1)
+    anchor = _make_anchor(key, head_seq, head_hash, day).text()
+    return Verification(True, checked, head_seq, head_hash.hex(), anchor=anchor)
 
 
-def _broken(checked: int, session: Session, seq: int, reason: str) -> Verification:
+def _broken(
+    checked: int, session: Session, seq: int, reason: str, *, truncated: bool = False
+) -> Verification:
     head = session.get(AuditHead, HEAD_ID)
     return Verification(
         False,
@@ -294,6 +495,7 @@ def _broken(checked: int, session: Session, seq: int, reason: str) -> Verificati
         (head.hash if head else GENESIS).hex(),
         broken_seq=seq,
         reason=reason,
+        truncated=truncated,
     )
 
 

@@ -36,22 +36,19 @@ def normalise_handle(text: str | None) -> str | None:
     return handle
 
 
-def parse_anchor(text: str | None) -> tuple[int, str] | None:
-    """``SEQ:HASH`` as ``portal audit verify`` and the console print it, or None."""
+def parse_anchor(text: str | None) -> audit.Anchor | None:
+    """An anchor as ``portal audit verify``, the digest or a backup print it (``SEQ:HASH`` or
+    ``SEQ:HASH:DAY:MAC``), or None."""
     value = (text or "").strip()
     if not value:
         return None
-    seq, _, digest = value.partition(":")
-    digest = digest.strip().lower()
-    if (
-        not seq.strip().isdigit()
-        or len(digest) != 64
-        or any(c not in "0123456789abcdef" for c in digest)
-    ):
+    try:
+        return audit.parse_anchor(value)
+    except audit.AnchorMalformed:
         raise InvalidInput(
-            "expect", N_("Give the anchor as SEQ:HASH, as the verification printed it.")
-        )
-    return int(seq), digest
+            "expect",
+            N_("Give the anchor as SEQ:HASH, as the verification printed it."),
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ operators):
   chunk, a truncated file or bytes added at the end are all refused.
 
 The plaintext is a sequence of named entries in a fixed order: ``manifest.json`` (format,
-database kind, migration revision, when it was made), one ``secret/<name>`` per instance secret,
+database kind, migration revision, when it was made, and the audit log's anchor: the sealed
+head of the chain the copy holds, so every backup is also an anchor kept outside the database),
+one ``secret/<name>`` per instance secret,
 ``database`` (an SQLite database copied with the online backup API, or a ``pg_dump`` custom
 archive), then an end marker. Each entry is its name (1 byte length + UTF-8) followed by blocks
 (4-byte big-endian length + bytes) and a zero-length block.
@@ -459,6 +461,8 @@ class BackupMade:
     size: int
     database: str
     revision: str | None
+    #: ``SEQ:HASH:DAY:MAC`` of the chain the copy holds; None if the head's seal did not match.
+    audit_anchor: str | None = None
 
 
 def create_backup(
@@ -485,6 +489,12 @@ def create_backup(
         raise BackupExists(f"{target} exists; a backup never overwrites a file")
     partial = target.with_name(f".{target.name}.partial")
     snapshot = _sqlite_snapshot if kind == "sqlite" else _postgres_snapshot
+    # Taken before the copy: the copy holds at least this head (the chain only grows). A head
+    # whose seal does not match gets no anchor, but the backup is still made.
+    try:
+        anchor: str | None = audit.current_anchor(session).text()
+    except audit.HeadUnsealed:
+        anchor = None
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out, snapshot(engine) as (revision, blocks):
@@ -495,6 +505,7 @@ def create_backup(
                 "revision": revision,
                 "created_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
                 "secrets": list(SECRET_FILES),
+                "audit_anchor": anchor,
             }
             writer.entry("manifest.json", json.dumps(manifest).encode())
             for name in SECRET_FILES:
@@ -511,7 +522,9 @@ def create_backup(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    made = BackupMade(size=target.stat().st_size, database=kind, revision=revision)
+    made = BackupMade(
+        size=target.stat().st_size, database=kind, revision=revision, audit_anchor=anchor
+    )
     audit.record(session, Action.BACKUP_CREATED, now, size_bytes=made.size, database=kind)
     return made
 
@@ -536,6 +549,7 @@ class Restored:
     created_at: str
     secrets: InstanceSecrets
     forced: bool
+    audit_anchor: str | None = None  # from the manifest (None in backups made before it)
 
 
 def target_contents(engine: Engine, instance_path: Path) -> list[str]:
@@ -683,7 +697,19 @@ def restore_backup(
         created_at=str(opened.manifest.get("created_at", "")),
         secrets=opened.secrets,
         forced=force,
+        audit_anchor=_manifest_anchor(opened.manifest),
     )
+
+
+def _manifest_anchor(manifest: dict[str, object]) -> str | None:
+    value = manifest.get("audit_anchor")
+    return value if isinstance(value, str) else None
+
+
+def read_manifest(source: Path, passphrase: str) -> dict[str, object]:
+    """The manifest of a backup (its first entry, authenticated), e.g. for its audit anchor."""
+    with source.open("rb") as fh:
+        return _open(_Reader(fh, passphrase)).manifest
 
 
 def _restore_sqlite(copy: Path, target_path: Path) -> None:

@@ -4,6 +4,13 @@ step replaces the session with a new one (new cookie) of the next stage.
 
 Failed steps are recorded in the audit log against the account the e-mail belongs to, if any;
 what was typed is never stored. Throttling is the web layer's (it holds the client's key).
+
+An account that many log-ins failed for recently is not locked (anyone could lock a colleague
+out that way, issue 13 finding 12): its password is accepted only together with a current code,
+in one step (``check_password_and_code``) whose every failure looks the same, so guesses made
+there learn nothing about the password alone. A browser that finished a log-in to an account
+holds a device cookie for it (``device_cookie``), which the web layer uses to let its owner in
+even when the account's hard bound on failures is reached.
 """
 
 from __future__ import annotations
@@ -76,6 +83,81 @@ def check_password(
     )
     cookie = staff.start_session(session, user, private_key, now, stage, pending_totp=pending)
     return Step(cookie, stage, user)
+
+
+def check_password_and_code(
+    session: Session,
+    settings: Settings,
+    email: str,
+    password: str,
+    code_text: str,
+    now: dt.datetime,
+) -> Step:
+    """Password and second factor in one step, for an account under guessing: only a right
+    pair passes, and a wrong password, a right password with a wrong code and an account
+    without a second factor all raise (InvalidCredentials or WrongCode, which the web layer
+    answers alike) after about the same work (a right password costs a second Argon2id, to
+    unwrap the key, so a wrong one burns that time too). Audited like the two steps."""
+    code = normalise_code(code_text)
+    try:
+        user, private_key = staff.authenticate(session, settings, email, password)
+    except InvalidCredentials:
+        crypto.burn_password_time(settings.password_cost)
+        audit.record(
+            session,
+            Action.LOGIN_FAILED,
+            now,
+            target=staff.find_account(session, email),
+            factor="password",
+        )
+        raise
+    if user.totp_sealed is None:
+        # No second factor yet: nothing to pair the password with while it is being guessed.
+        audit.record(session, Action.LOGIN_FAILED, now, target=user, factor="totp")
+        raise WrongCode
+    secret = staff.open_totp_secret(private_key, user.totp_sealed)
+    _accept(session, user, secret, code, now, "totp")
+    staff.delete_expired_sessions(session, settings, user, now)
+    stage = _after_second_factor(user)
+    cookie = staff.start_session(session, user, private_key, now, stage)
+    audit.record(
+        session,
+        Action.LOGIN,
+        now,
+        actor=user,
+        must_change_password=user.must_change_password,
+        together=True,
+    )
+    return Step(cookie, stage, user)
+
+
+# --- device cookies -----------------------------------------------------------------------------
+
+_DEVICE_PURPOSE = "portal-staff-device"
+
+
+def _device_mac(key: bytes, user_id: int, nonce: str) -> str:
+    return crypto.keyed_digest(key, f"{_DEVICE_PURPOSE}|{user_id}|{nonce}")[:32]
+
+
+def device_cookie(key: bytes, user: StaffUser) -> str:
+    """A cookie value that proves this browser finished a log-in to ``user`` before: the
+    account id, a random nonce and a MAC under ``key`` (a subkey of the instance's secret key).
+    Nothing is stored: no table records devices, and the value holds no client metadata."""
+    nonce = crypto.random_id()
+    return f"{user.id}.{nonce}.{_device_mac(key, user.id, nonce)}"
+
+
+def device_nonce(key: bytes, cookie: str, user: StaffUser | None) -> str | None:
+    """The cookie's nonce (to count its own failures) if it is genuine and for ``user``."""
+    parts = cookie.split(".")
+    if user is None or len(parts) != 3 or not parts[0].isdigit() or int(parts[0]) != user.id:
+        return None
+    nonce, mac = parts[1], parts[2]
+    expected = _device_mac(key, user.id, nonce)
+    if not crypto.constant_time_equal(mac.encode(), expected.encode()):
+        return None
+    return nonce
 
 
 def normalise_code(text: str) -> str:

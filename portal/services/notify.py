@@ -15,6 +15,10 @@ Two threats shape what these mails say and when they leave:
 Deadline reminders are about the portal's own deadlines, not about arrivals; they go out at most
 once per UTC day unless forced.
 
+The admins' daily digest carries the audit log's anchor (``audit.current_anchor``): a copy of
+the chain's head kept outside the database, in every admin's mailbox, so that a database put
+back to an older copy fails ``portal audit verify --anchor`` (issue 13, finding 11).
+
 Both take a ``Mailer``; the caller commits. A message the mailer could not hand over leaves its
 case-access rows unmarked, so those cases are counted again in the next batch.
 """
@@ -32,7 +36,17 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from portal import i18n
-from portal.models import Case, CaseAccess, JobRun, Queue, StaffUser, StatusKind, WorkflowStatus
+from portal.models import (
+    Case,
+    CaseAccess,
+    JobRun,
+    Queue,
+    Role,
+    StaffRole,
+    StaffUser,
+    StatusKind,
+    WorkflowStatus,
+)
 from portal.services import audit, cases, deadlines, policy
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
@@ -41,6 +55,7 @@ from portal.settings import Settings
 
 NOTIFY_JOB = "notify"
 SLA_JOB = "sla-check"
+AUDIT_DIGEST_JOB = "audit-digest"
 
 
 class Texts(Protocol):
@@ -465,3 +480,94 @@ def remind_deadlines(
         )
     session.flush()
     return run
+
+
+# --- the admins' daily digest: the audit log's anchor -------------------------------------------
+
+
+def _active_admins(session: Session) -> list[StaffUser]:
+    stmt = (
+        select(StaffUser)
+        .join(StaffRole, StaffRole.staff_id == StaffUser.id)
+        .where(StaffUser.active, StaffRole.role == Role.ADMIN.value)
+        .order_by(StaffUser.email)
+    )
+    return list(session.scalars(stmt))
+
+
+def _audit_digest_message(
+    settings: Settings, to: str, anchor: audit.Anchor | None, now: dt.datetime, texts: Texts
+) -> EmailMessage:
+    if anchor is None:
+        subject = texts.gettext("The ombuds portal's audit log does not verify")
+        lines = [
+            texts.gettext(
+                "The head of the audit log does not match its seal: events may have been cut"
+                " from the log. No anchor is published for it."
+            ),
+            "",
+            texts.gettext(
+                "Run `portal audit verify` on the server with the anchor of an earlier digest."
+            ),
+        ]
+    else:
+        subject = texts.gettext("Audit log anchor of the ombuds portal")
+        lines = [
+            texts.gettext(
+                "The audit log's anchor of %(day)s (event %(seq)d):",
+                day=(anchor.day or now.date()).isoformat(),
+                seq=anchor.seq,
+            ),
+            "",
+            anchor.text(),
+            "",
+            texts.gettext(
+                "Keep this mail. `portal audit verify --anchor` with the anchor above proves"
+                " that the log still holds every event up to this one: a log cut short, or a"
+                " database put back to an older copy, fails that check."
+            ),
+        ]
+    return compose(settings, to, subject, "\n".join(lines) + "\n", now)
+
+
+def send_audit_digest(
+    session: Session,
+    settings: Settings,
+    mailer: Mailer,
+    now: dt.datetime,
+    texts: Texts | None = None,
+    *,
+    force: bool = False,
+) -> RunResult:
+    """Mail every active admin the audit log's current anchor, at most once per UTC day
+    (``force``: again). A head whose seal does not match gets a warning instead of an anchor.
+    Appends ``system.audit_digest_sent`` after the anchor was taken."""
+    texts = texts or EnglishTexts()
+    today = now.astimezone(dt.UTC).date()
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC)
+    previous = last_run(session, AUDIT_DIGEST_JOB)
+    due = force or previous is None or previous < midnight
+    if not due or not claim(
+        session, AUDIT_DIGEST_JOB, now, None if force else midnight - dt.timedelta(microseconds=1)
+    ):
+        return RunResult(False, previous)
+    try:
+        anchor: audit.Anchor | None = audit.current_anchor(session)
+    except audit.HeadUnsealed:
+        anchor = None
+    notices = [
+        Notice(user.id, user.email, _audit_digest_message(settings, user.email, anchor, now, texts))
+        for user in _active_admins(session)
+    ]
+    result = RunResult(True, previous, notices, deliver(mailer, notices))
+    if notices:
+        audit.record(
+            session,
+            Action.AUDIT_DIGEST_SENT,
+            now,
+            recipients=len(result.sent),
+            failed=len(result.failed),
+            anchor_seq=anchor.seq if anchor is not None else None,
+        )
+    session.flush()
+    return result

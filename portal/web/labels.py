@@ -79,6 +79,8 @@ ACTION_LABELS = {
     Action.CONFIG_EXPORTED: _l("Taxonomy exported"),
     Action.CONFIG_IMPORTED: _l("Taxonomy imported"),
     Action.AUDIT_EXPORTED: _l("Audit log exported"),
+    Action.AUDIT_HEAD_SEALED: _l("Audit log head sealed (first time)"),
+    Action.AUDIT_HEAD_MISMATCH: _l("Audit log head did not match its seal"),
     Action.BACKUP_CREATED: _l("Encrypted backup made"),
     Action.BACKUP_RESTORED: _l("Restored from an encrypted backup"),
     Action.INSIGHTS_EXPORTED: _l("Insight table exported (CSV)"),
@@ -86,6 +88,7 @@ ACTION_LABELS = {
     Action.SIGNALS_RAISED: _l("Systemic-signal alerts raised"),
     Action.INSIGHTS_REFRESHED: _l("Insight figures computed"),
     Action.REMINDERS_SENT: _l("Deadline reminders sent"),
+    Action.AUDIT_DIGEST_SENT: _l("Audit log anchor mailed to the admins"),
     Action.RETENTION_RUN: _l("Retention: closed cases warned about or deleted"),
     Action.REPORTER_DAY: _l("Reporter events of a day (counts)"),
 }

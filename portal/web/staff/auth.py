@@ -173,68 +173,180 @@ def _to(step: login_service.Step) -> Response:
 
 
 # --- throttle -----------------------------------------------------------------------------------
+#
+# Three counters of failures (wrong passwords, wrong codes), each per ``login_window_seconds``:
+#
+# * per client (an HMAC of the address, DESIGN.md invariant 1): ``login_max_failures``, then
+#   429. This bounds one attacker, and is the only counter that refuses outright early.
+# * per account, from anywhere. At ``login_max_failures`` the account is not locked: its
+#   password is accepted only together with a current code, in one form whose failures all
+#   look alike. A colleague cannot lock a staff member out with a few wrong passwords, and the
+#   guesses made meanwhile learn nothing about the password alone. At
+#   ``login_account_max_failures`` no password is checked for the account any more (429): the
+#   bound on guessing from many addresses, which a correct password cannot pass either,
+#   because checking it is what the bound limits (and the code cannot be checked without the
+#   key the password unwraps).
+# * per account, wrong codes after a right password: ``login_max_failures``, then no new
+#   browser may try a code for the window. Only someone who knows the password can cause these
+#   failures, and without this bound they could try ``login_account_max_failures`` codes per
+#   window from many addresses instead of a few.
+# * per device cookie: a browser that finished a log-in to the account before passes both
+#   account bounds, and is itself bounded like a client. So an attacker with many addresses can
+#   keep new browsers out for a window, never the staff member's own.
+
+DEVICE_COOKIE = "portal_staff_device"
+DEVICE_COOKIE_DAYS = 180
 
 
-def throttle_keys(email: str) -> tuple[str, str]:
-    """(client key, account key): wrong passwords and wrong codes count against both."""
-    throttle = state.state().login_throttle
-    normalised = staff_service.normalise_email(email)
-    account = "account:" + crypto.keyed_digest(throttle.client_hmac_key(), normalised)
-    return client.throttle_key(throttle), account
+def _device_key() -> bytes:
+    return crypto.subkey(state.secrets().secret_key, "staff-device-cookie")
 
 
-def throttled(keys: tuple[str, str]) -> str | None:
+class LoginKeys:
+    """The throttle keys of one log-in attempt."""
+
+    def __init__(self, email: str) -> None:
+        throttle = state.state().login_throttle
+        normalised = staff_service.normalise_email(email)
+        self.client = client.throttle_key(throttle)
+        self.account = "account:" + crypto.keyed_digest(throttle.client_hmac_key(), normalised)
+        self.account_code = "code:" + self.account
+        self.device: str | None = None
+        cookie = request.cookies.get(DEVICE_COOKIE, "")
+        if cookie:
+            user = staff_service.find_account(state.db(), email)
+            nonce = login_service.device_nonce(_device_key(), cookie, user)
+            if nonce is not None:
+                self.device = "device:" + crypto.keyed_digest(throttle.client_hmac_key(), nonce)
+
+    def all(self) -> list[str]:
+        return [k for k in (self.client, self.account, self.device) if k is not None]
+
+
+def throttle_keys(email: str) -> LoginKeys:
+    """Wrong passwords and wrong codes count against the client, the account and the device."""
+    return LoginKeys(email)
+
+
+def throttled(keys: LoginKeys) -> str | None:
+    """Why this attempt is refused without checking anything, or None."""
     throttle = state.state().login_throttle
     settings = state.settings()
+    minutes = max(1, settings.login_window_seconds // 60)
     limit = settings.login_max_failures
-    if any(throttle.failures(key) >= limit for key in keys):
+    own = [keys.client] + ([keys.device] if keys.device else [])
+    if any(throttle.failures(key) >= limit for key in own):
         message: str = _(
-            "Too many failed log-ins. Wait %(minutes)d minutes and try again.",
-            minutes=max(1, settings.login_window_seconds // 60),
+            "Too many failed log-ins. Wait %(minutes)d minutes and try again.", minutes=minutes
+        )
+        return message
+    if keys.device is None and (
+        throttle.failures(keys.account) >= max(limit, settings.login_account_max_failures)
+        or throttle.failures(keys.account_code) >= limit
+    ):
+        message = _(
+            "Too many failed log-ins to this account, from many places. Wait %(minutes)d minutes,"
+            " or log in from a browser you have used for this account before.",
+            minutes=minutes,
         )
         return message
     return None
 
 
-def count_failure(keys: tuple[str, str]) -> None:
+def needs_code_with_password(keys: LoginKeys) -> bool:
+    """Whether the account had so many failures that its password only counts with a code."""
     throttle = state.state().login_throttle
-    for key in keys:
+    return throttle.failures(keys.account) >= state.settings().login_max_failures
+
+
+def count_failure(keys: LoginKeys, *, second_factor: bool = False) -> None:
+    """``second_factor``: a wrong code after a right password (WrongCode)."""
+    throttle = state.state().login_throttle
+    for key in keys.all():
         throttle.record_failure(key)
+    if second_factor:
+        throttle.record_failure(keys.account_code)
+
+
+def _with_device_cookie(response: Response, step: login_service.Step) -> Response:
+    """After a finished log-in, the browser keeps proof of it for this account."""
+    if step.stage in (SessionStage.FULL, SessionStage.NEW_PASSWORD):
+        response.set_cookie(
+            DEVICE_COOKIE,
+            login_service.device_cookie(_device_key(), step.user),
+            max_age=DEVICE_COOKIE_DAYS * 86400,
+            path=PATH,
+            secure=state.settings().secure_cookies,
+            httponly=True,
+            samesite="Strict",
+        )
+    return response
 
 
 # --- step 1: e-mail and password ----------------------------------------------------------------
+
+
+def _login_page(form: LoginForm, code: int, *, together: bool) -> ResponseReturnValue:
+    return render_template("staff/login.html", form=form, together=together), code
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
-        return render_template("staff/login.html", form=form)
+        return render_template("staff/login.html", form=form, together=False)
     keys = throttle_keys(form.email.data or "")
     refusal = throttled(keys)
+    together = needs_code_with_password(keys)
     if refusal:
         form.form_errors.append(refusal)
-        return render_template("staff/login.html", form=form), 429
-    if form.validate_on_submit():
-        session = state.db()
-        try:
+        return _login_page(form, 429, together=together)
+    if not form.validate_on_submit():
+        return _login_page(form, 400, together=together)
+    session = state.db()
+    if together and not (form.code.data or "").strip():
+        # Nothing is checked and nothing counted: the page asks for both together.
+        form.form_errors.append(
+            _(
+                "Many log-ins to this account failed recently. Enter your password and the"
+                " current code from your authenticator app together."
+            )
+        )
+        return _login_page(form, 400, together=True)
+    try:
+        if together:
+            step = login_service.check_password_and_code(
+                session,
+                state.settings(),
+                form.email.data,
+                form.password.data,
+                form.code.data or "",
+                state.now(),
+            )
+        else:
             step = login_service.check_password(
                 session, state.settings(), form.email.data, form.password.data, state.now()
             )
-        except InvalidCredentials:
-            session.commit()  # the audit event of the failure
-            count_failure(keys)
-            form.form_errors.append(_("Wrong e-mail or password."))
-        except crypto.Argon2Busy:  # the password was not checked: no failure, nothing counted
-            session.rollback()
-            form.form_errors.append(
-                _("The portal is busy right now. Please wait a moment and log in again.")
-            )
-            return render_template("staff/login.html", form=form), 503
-        else:
-            session.commit()
-            return _to(step)
-    return render_template("staff/login.html", form=form), 400
+    except InvalidInput as error:  # a malformed code: nothing was checked
+        session.rollback()
+        form.field_error(error)
+    except (InvalidCredentials, WrongCode) as error:
+        session.commit()  # the audit event of the failure
+        count_failure(keys, second_factor=isinstance(error, WrongCode))
+        form.form_errors.append(
+            _("Wrong e-mail, password or code.") if together else _("Wrong e-mail or password.")
+        )
+    except crypto.Argon2Busy:  # the password was not checked: no failure, nothing counted
+        session.rollback()
+        form.form_errors.append(
+            _("The portal is busy right now. Please wait a moment and log in again.")
+        )
+        return _login_page(form, 503, together=together)
+    else:
+        session.commit()
+        return _with_device_cookie(_to(step), step)
+    form.code.data = ""
+    return _login_page(form, 400, together=together or needs_code_with_password(keys))
 
 
 csrf_recoverable("staff.login")
@@ -260,7 +372,7 @@ def _code_step(
             form.field_error(error)
         except WrongCode:
             session.commit()  # the audit event of the failure and nothing else
-            count_failure(keys)
+            count_failure(keys, second_factor=True)
             form.code.errors = [
                 _(
                     "That code is not right, or was used already."
@@ -272,7 +384,7 @@ def _code_step(
             return redirect(url_for("staff.login"))
         else:
             session.commit()
-            return _to(step)
+            return _with_device_cookie(_to(step), step)
     form.code.data = ""
     return render_template(template, form=form, **context), 400
 

@@ -28,6 +28,11 @@ NONE = ""
 class LoginForm(PortalForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
+    # Shown and required only while the account is under guessing (web/staff/auth.py).
+    code = StringField(
+        _l("Code from your authenticator app"),
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
 
 
 class CodeForm(PortalForm):
