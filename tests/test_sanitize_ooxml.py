@@ -489,6 +489,30 @@ def test_a_part_in_utf16_loses_its_change_authors() -> None:
     assert b"An earlier sentence." in document  # what was deleted is content: it stays
 
 
+def _docx_paths_in_attributes_and_comments() -> bytes:
+    """What older Word versions write for an inserted picture (its full path as the
+    description, here with a character reference), and an XML comment and a processing
+    instruction naming the author."""
+    drawing = (
+        '<w:p><w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
+        'drawingml/2006/wordprocessingDrawing"><wp:extent cx="9525" cy="9525"/>'
+        f'<wp:docPr id="1" name="Picture 1" descr="C&#58;\\Users\\{ACCOUNT}\\Pictures\\x.jpg"/>'
+        "</wp:inline></w:drawing></w:r></w:p>"
+    )
+    note = f"<!-- saved by {NAME} --><?author {NAME}?>"
+    return _extend(
+        _base(FileKind.DOCX),
+        patches={"word/document.xml": _after(rb"<w:body>", note + drawing)},
+    )
+
+
+def test_paths_in_attribute_values_comments_and_instructions_are_removed() -> None:
+    cleaned = _check(FileKind.DOCX, _docx_paths_in_attributes_and_comments())
+    document = _parts(cleaned)["word/document.xml"]
+    assert b'descr=""' in document and b'name="Picture 1"' in document
+    assert b"<!--" not in document and b"<?author" not in document
+
+
 _DEVMODE = f"{ACCOUNT}-HR-Printer".encode("utf-16-le").ljust(64, b"\x00") + b"\x01\x04" + bytes(150)
 
 
@@ -691,6 +715,7 @@ _SAMPLES: dict[FileKind, list[Callable[[], bytes]]] = {
         _docx_rsids_under_another_prefix,
         _docx_tracked_change_in_utf16,
         _docx_custom_xml_in_another_folder,
+        _docx_paths_in_attributes_and_comments,
     ],
     FileKind.XLSX: [
         _xlsx_abs_path_and_file_sharing,
