@@ -221,6 +221,7 @@ def _check(kind: FileKind, source: bytes, needles: tuple[str, ...] = NEEDLES) ->
     cleaned = _clean(kind, source)
     assert _traces(cleaned, needles) == []
     _assert_consistent(kind, cleaned)
+    _open_in_library(kind, cleaned)
     return cleaned
 
 
@@ -882,6 +883,43 @@ def test_files_written_by_libreoffice_lose_the_name_and_the_paths(
     cleaned = _check(kind, source)
     for text in _BODY_TEXT[kind]:
         assert any(text.encode() in body for body in _parts(cleaned).values()), text
+    # Content types are written as they came (openpyxl, for one, compares them exactly).
+    assert _content_types(cleaned).items() <= _content_types(source).items()
+    _open_in_library(kind, cleaned)
+
+
+def _content_types(data: bytes) -> dict[str, str]:
+    """Each part's content type as [Content_Types].xml writes it (rels parts aside)."""
+    parts = _parts(data)
+    root = SafeET.fromstring(parts["[Content_Types].xml"])
+    defaults = {
+        el.get("Extension", ""): el.get("ContentType", "") for el in root if "Default" in el.tag
+    }
+    overrides = {
+        el.get("PartName", "").lstrip("/"): el.get("ContentType", "")
+        for el in root
+        if "Override" in el.tag
+    }
+    return {
+        name: overrides.get(name, defaults.get(name.rsplit(".", 1)[-1], ""))
+        for name in parts
+        if name != "[Content_Types].xml" and not name.endswith(".rels")
+    }
+
+
+def _open_in_library(kind: FileKind, data: bytes) -> None:
+    """The cleaned file opens in python-docx, openpyxl or python-pptx with its text."""
+    if kind is FileKind.DOCX:
+        texts = [p.text for p in docx.Document(io.BytesIO(data)).paragraphs]
+        assert any(text.startswith(_BODY_TEXT[kind][0]) for text in texts), texts
+    elif kind is FileKind.XLSX:
+        sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+        assert sheet is not None
+        assert sheet["A1"].value == _BODY_TEXT[kind][0] and sheet["B1"].value == 42
+    else:
+        (slide,) = pptx.Presentation(io.BytesIO(data)).slides
+        texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame]
+        assert any(text.startswith(_BODY_TEXT[kind][0]) for text in texts), texts
 
 
 @needs_soffice

@@ -1049,9 +1049,7 @@ def _part_types(parts: dict[str, bytes]) -> dict[str, str]:
         if el.tag == _CT_NS + "Default":
             defaults[el.get("Extension", "").lower()] = el.get("ContentType", "")
         elif el.tag == _CT_NS + "Override":
-            overrides[el.get("PartName", "").lstrip("/").lower()] = el.get(
-                "ContentType", ""
-            ).lower()
+            overrides[el.get("PartName", "").lstrip("/").lower()] = el.get("ContentType", "")
     types = {}
     for name in parts:
         types[name] = overrides.get(name.lower(), defaults.get(_part_extension(name), ""))
