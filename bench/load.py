@@ -25,8 +25,11 @@ Three phases, each bounded in operations and in time:
   ``--shared-share`` of the concerns come from one shared address (an office behind one NAT),
   so the per-client limit refuses some of them with 429: refusals are part of the check.
 * ``faults``: the same, while server A loses one worker to SIGKILL at 25 % of the concerns
-  (gunicorn starts another) and at 50 % the whole of A (arbiter and workers) is killed with
-  SIGKILL and restarted ``--down-seconds`` later on the same port.
+  (gunicorn starts another); Redis becomes unreachable from 35 % to 65 %; at 50 % the whole of
+  A (arbiter and workers) is killed with SIGKILL and restarted ``--down-seconds`` later on the
+  same port; and at 75 % PostgreSQL "restarts": every connection is reset and new ones are
+  refused for ``--down-seconds``. The servers reach PostgreSQL and Redis through loopback TCP
+  proxies (``tests/tcp_proxy.py``) that the run cuts: the machine's servers are not touched.
 
 After each mixed phase, the check reads the database through the portal's services:
 
@@ -69,6 +72,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import benchlib
 import redis
@@ -83,6 +87,9 @@ from portal.models import Case, CaseAccess, Category, Role
 from portal.services import attachments, content, followup, routing, staff, taxonomy, thread
 from portal.services.errors import UnknownReceipt
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
+
+sys.path.insert(0, str(PROJECT_ROOT))  # the loopback TCP proxy is shared with the fault tests
+from tests.tcp_proxy import TcpProxy
 
 PROFILES: dict[str, Argon2Cost] = {"test": TEST_ARGON2, "production": PRODUCTION_ARGON2}
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -305,12 +312,19 @@ def _told(reply: Reply, what: str) -> str:
     return f"UNCLEAR {what} {reply.status}"
 
 
+#: How often a reporter reloads a receipt page that answered 503 (once a second).
+RECEIPT_RELOADS = 30
+
+
 def raise_concern(balancer: Balancer, concern: Concern, followup_too: bool) -> None:
     """One reporter: a concern, and maybe a follow-up message with the receipt."""
     jar = CookieJar()
     address = concern.address
     try:
         page = balancer.call("GET /report", "GET", "/report", cookies=jar, address=address)
+        if page.status != 200:  # the form itself refused (503 while PostgreSQL is down)
+            concern.outcome = _told(page, "GET /report")
+            return
         form = {
             "csrf_token": csrf_token(page.body),
             "category": concern.category,
@@ -343,6 +357,15 @@ def raise_concern(balancer: Balancer, concern: Concern, followup_too: bool) -> N
         shown = balancer.call(
             "GET /report/receipt", "GET", "/report/receipt", cookies=jar, address=address
         )
+        # A 503 page asks to try again, and the receipt's cookie stays until a page shows it:
+        # the reporter reloads, as that page says, a few times a second apart.
+        for _ in range(RECEIPT_RELOADS):
+            if shown.status != 503:
+                break
+            time.sleep(1.0)
+            shown = balancer.call(
+                "GET /report/receipt again", "GET", "/report/receipt", cookies=jar, address=address
+            )
     except Failed as exc:
         concern.outcome = f"UNCLEAR receipt not shown: {exc}"
         return
@@ -362,6 +385,9 @@ def send_followup(balancer: Balancer, concern: Concern) -> None:
     concern.followup_marker = f"{concern.marker}-followup"
     try:
         page = balancer.call("GET /followup", "GET", "/followup", cookies=jar, address=address)
+        if page.status != 200:
+            concern.followup_outcome = _told(page, "GET /followup")
+            return
         opened = balancer.call(
             "POST /followup",
             "POST",
@@ -523,7 +549,17 @@ class StaffClient:
 @dataclass
 class Fault:
     at_share: float  # of the planned concerns started
-    action: str  # "kill-worker" or "crash"
+    action: str  # "kill-worker", "crash", "postgres-restart", "redis-down" or "redis-back"
+
+
+@dataclass
+class Proxies:
+    """Loopback TCP proxies between the app servers and PostgreSQL, Redis: cutting one is what
+    the servers see when that server restarts or goes away (every connection reset, new ones
+    refused). The machine's own PostgreSQL and Redis are never touched."""
+
+    postgres: TcpProxy
+    redis: TcpProxy | None
 
 
 @dataclass
@@ -623,6 +659,7 @@ def run_mixed(
     args: argparse.Namespace,
     plan: Plan,
     faults: list[Fault],
+    proxies: Proxies | None = None,
 ) -> tuple[Phase, Record]:
     balancer = Balancer(servers)
     record = Record()
@@ -665,9 +702,31 @@ def run_mixed(
         server.start()
         note(f"server {server.label} listening again")
 
+    def postgres_back_later() -> None:
+        time.sleep(args.down_seconds)
+        assert proxies is not None
+        proxies.postgres.restore()
+        note("PostgreSQL answering again")
+
     def inject(fault: Fault) -> None:
         target = servers[0]
-        if fault.action == "kill-worker":
+        if fault.action == "postgres-restart":
+            assert proxies is not None
+            proxies.postgres.cut()
+            note(f"PostgreSQL down for {args.down_seconds:g} s: every connection reset")
+            back = threading.Thread(target=postgres_back_later, daemon=True)
+            restarts.append(back)
+            back.start()
+        elif fault.action in ("redis-down", "redis-back"):
+            if proxies is None or proxies.redis is None:
+                note(f"{fault.action}: no Redis in this run, nothing to do")
+            elif fault.action == "redis-down":
+                proxies.redis.cut()
+                note("Redis unreachable: rate limits counted by each server")
+            else:
+                proxies.redis.restore()
+                note("Redis answering again")
+        elif fault.action == "kill-worker":
             pid = target.kill_one_worker()
             note(f"SIGKILL to one worker of server {target.label} (pid {pid})")
         else:
@@ -1036,10 +1095,19 @@ def benchmark(
     secrets = InstanceSecrets.generate()
     instance = workdir / "instance"
     instance.mkdir()
-    settings = server_settings(
+    direct = server_settings(
         instance, database_url, redis_url, PROFILES[args.argon2], plan.concerns
     )
-    database, people = prepare_database(settings.with_argon2(TEST_ARGON2))
+    database, people = prepare_database(direct.with_argon2(TEST_ARGON2))
+    # The app servers reach PostgreSQL and Redis through proxies that the faults phase cuts;
+    # the set-up and the check go direct.
+    proxies = Proxies(
+        _proxy_for(database_url, 5432), _proxy_for(redis_url, 6379) if redis_url else None
+    )
+    settings = direct.replace(
+        database_url=_through(database_url, proxies.postgres),
+        redis_url=_through(redis_url, proxies.redis) if proxies.redis else "",
+    )
     print(f"database: {database} (temporary)")
     servers = [AppServer(label, settings, secrets, args.workers) for label in ("A", "B")]
     phases: list[Phase] = []
@@ -1057,22 +1125,46 @@ def benchmark(
             if name == "bare":
                 phase = run_bare(Balancer(servers), servers, plan.bare, args.reporters)
             else:
-                faults = (
-                    [Fault(0.25, "kill-worker"), Fault(0.5, "crash")] if name == "faults" else []
-                )
-                before = count_cases(settings)
-                phase, record = run_mixed(name, servers, clients, args, plan, faults)
-                phase.check = check(settings, secrets, people, record, before)
+                faults = FAULTS if name == "faults" else []
+                before = count_cases(direct)
+                phase, record = run_mixed(name, servers, clients, args, plan, faults, proxies)
+                phase.check = check(direct, secrets, people, record, before)
             phases.append(phase)
             print_phase(phase)
     finally:
         for server in servers:
             server.stop()
+        proxies.postgres.close()
+        if proxies.redis is not None:
+            proxies.redis.close()
     return {
         "database": database,
         "rate_limits": "redis" if redis_url else "memory",
         "phases": [asdict(p) for p in phases],
     }
+
+
+#: The faults phase, in order: a worker killed, Redis away from 35 % to 65 % of the concerns, the
+#: whole of server A killed at 50 %, PostgreSQL restarted (down ``--down-seconds``) at 75 %.
+FAULTS = [
+    Fault(0.25, "kill-worker"),
+    Fault(0.35, "redis-down"),
+    Fault(0.5, "crash"),
+    Fault(0.65, "redis-back"),
+    Fault(0.75, "postgres-restart"),
+]
+
+
+def _proxy_for(url: str, default_port: int) -> TcpProxy:
+    parts = urlsplit(url)
+    return TcpProxy(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+
+def _through(url: str, proxy: TcpProxy) -> str:
+    """``url`` with its host and port replaced by the proxy's (user and path kept)."""
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + proxy.url_host, parts.path, parts.query, ""))
 
 
 def ratios(phases: list[dict[str, Any]]) -> dict[str, float]:

@@ -132,6 +132,7 @@ def test_a_database_restart_is_told_in_words_and_the_portal_recovers_without_a_r
         token_page = client.get("/report")
         assert token_page.status_code == 503
         assert "The portal cannot reach its database right now" in token_page.text
+        assert "Please reload it in a few minutes" in token_page.text
         assert token_page.headers["Retry-After"]
         # A concern sent while it is down (its form was loaded before): nothing half-stored.
         proxy.restore()
