@@ -32,11 +32,11 @@ def _state() -> PortalState:
     return value
 
 
-def _change(email: str, change: Callable[[Session, StaffUser], bool], done: str) -> None:
+def _change(email: str, change: Callable[[Session, StaffUser], object], done: str) -> None:
     with _state().sessions() as session:
         try:
             user = admin.user_by_email(session, email)
-            changed = change(session, user)
+            changed = bool(change(session, user))
         except admin.UnknownStaff as error:
             raise click.ClickException(f"no staff account {email}") from error
         except UnknownQueue as error:

@@ -361,6 +361,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/admin/staff/<int:staff_id>/queues", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/disable", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/enable", "POST"): admin_route("POST", TO_STAFF_USER),
+    # Four eyes: the waiting access requests; the matrix decides one that does not exist.
+    ("/staff/admin/staff/requests", "GET"): admin_route("GET", PAGE),
+    ("/staff/admin/staff/requests", "POST"): admin_route("POST", NOT_FOUND),
     # Configuration.
     **admin_pages(
         "/staff/admin/config",
@@ -593,6 +596,7 @@ def form_for(rule: str, world: World) -> dict[str, object]:
         },
         "/staff/admin/staff/<int:staff_id>/roles": {"roles": ["management", "custodian"]},
         "/staff/admin/staff/<int:staff_id>/queues": {"queues": ["general"]},
+        "/staff/admin/staff/requests": {"request_id": "999999", "decision": "approve"},
         "/staff/admin/config/queues": {"slug": "legal", "name": "Legal"},
         "/staff/admin/config/queues/<int:queue_id>": {"name": "People team"},
         ADMIN_LIST: {"code": "wellbeing", "label": "Wellbeing"},
