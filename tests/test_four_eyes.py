@@ -551,3 +551,19 @@ def test_the_pages_need_no_javascript(
     )
     assert form and 'name="decision" value="approve"' in form.group(1)
     assert 'name="request_id"' in form.group(1) and 'name="csrf_token"' in form.group(1)
+
+
+def test_an_account_waiting_for_its_roles_can_set_itself_up_but_sees_no_case(
+    app: Flask, portal: Portal, db: Session, root: StaffUser
+) -> None:
+    """Its only role waits for approval: it may log in, choose a password and set up its second
+    factor (account pages), and nothing else."""
+    waiting = portal.staff("waiting", roles=(Role.MANAGEMENT,), queues=())
+    post(client_for(app, root), f"/staff/admin/staff/{waiting.id}/roles", {"roles": ["custodian"]})
+    assert _user(db, waiting).roles == set()
+    client = client_for(app, waiting)
+
+    assert client.get("/staff/account").status_code == 200
+    assert client.get("/staff/").status_code == 403
+    assert client.get("/staff/admin/staff").status_code == 403
+    assert client.get("/insights/").status_code == 403
