@@ -244,6 +244,8 @@ DEMO_STAFF: list[dict[str, Any]] = [
     },
     {"email": "dora", "name": "Dora Lindqvist", "roles": [Role.OMBUDSPERSON], "queues": ["board"]},
     {"email": "admin", "name": "Portal Admin", "roles": [Role.ADMIN], "queues": []},
+    # A second admin: a change that gives access needs one admin to ask and another to approve.
+    {"email": "admin2", "name": "Second Admin", "roles": [Role.ADMIN], "queues": []},
     {"email": "manager", "name": "Mia Manager", "roles": [Role.MANAGEMENT], "queues": []},
 ]
 
@@ -331,6 +333,8 @@ def demo_command() -> None:
                     now=utc_now(),
                 ).user
                 staff.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
+                # Made at the server like `portal create-staff`: audited, shown to the queues.
+                admin.note_created_at_server(session, by_email[email], utc_now())
         session.flush()
         receipts: list[tuple[str, str]] = []
         if session.scalar(select(Case.id).limit(1)) is None:

@@ -2,6 +2,11 @@
 command calls the same service as the console and is audited the same way (with no actor: the
 operator at the server).
 
+This is the break-glass path of the four eyes (``services/access_requests.py``): a role or a
+queue that gives access applies at once, with no second admin, because whoever runs these
+commands already holds the database and the instance secrets. What it gives is recorded so the
+queue's members see it, like a change another admin approved.
+
 portal staff list
 portal staff disable EMAIL | enable EMAIL
 portal staff roles EMAIL --role ROLE [--role ROLE ...]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -20,6 +21,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import create_app
+from portal.cli import DEMO_STAFF
 from portal.models import (
     AccessRequest,
     AuditEvent,
@@ -44,7 +47,7 @@ from tests.admin_helpers import (
     post,
     waiting_request_ids,
 )
-from tests.conftest import Portal
+from tests.conftest import Portal, cheap_settings
 
 SECRET = "The plant manager falsified the emission readings for the inspectors."
 NOW = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
@@ -567,3 +570,27 @@ def test_an_account_waiting_for_its_roles_can_set_itself_up_but_sees_no_case(
     assert client.get("/staff/").status_code == 403
     assert client.get("/staff/admin/staff").status_code == 403
     assert client.get("/insights/").status_code == 403
+
+
+def test_the_demo_accounts_are_made_at_the_server_audited_and_shown(tmp_path: Path) -> None:
+    """`make run` (portal init, portal demo): two admins, so the console's four eyes can be
+    tried; every demo account is audited like `portal create-staff`."""
+    settings = cheap_settings(tmp_path / "instance")
+    runner = create_app(settings).test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    app = create_app(settings)  # a new process reads the secrets init created
+
+    result = app.test_cli_runner().invoke(args=["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert sum(Role.ADMIN in spec["roles"] for spec in DEMO_STAFF) >= 2
+    with app.extensions["portal"].sessions() as session:
+        created = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == Action.STAFF_CREATED.value)
+        ).all()
+        assert len(created) == len(DEMO_STAFF) and all(e.actor_id is None for e in created)
+        alice = session.scalars(select(StaffUser).where(StaffUser.email.startswith("alice@"))).one()
+        shown = access_requests.for_queue_members(session, alice, dt.datetime.now(dt.UTC))
+        assert {r.target_name for r in shown} >= {"Alice Chen", "Bob Martin", "Carol Okafor"}
+        assert {r.state for r in shown} == {RequestState.AT_SERVER}
+        assert audit.verify(session).ok
