@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from portal import create_app
 from portal.cli import DEMO_STAFF
+from portal.db import make_sessionmaker
+from portal.instance import InstanceSecrets
 from portal.models import (
     AccessRequest,
     AuditEvent,
@@ -594,3 +596,36 @@ def test_the_demo_accounts_are_made_at_the_server_audited_and_shown(tmp_path: Pa
         assert {r.target_name for r in shown} >= {"Alice Chen", "Bob Martin", "Carol Okafor"}
         assert {r.state for r in shown} == {RequestState.AT_SERVER}
         assert audit.verify(session).ok
+
+
+def test_two_admins_approving_at_once_apply_the_change_once(
+    app: Flask,
+    portal: Portal,
+    db: Session,
+    root: StaffUser,
+    second: StaffUser,
+    console: FlaskClient,
+    secrets: InstanceSecrets,
+) -> None:
+    third = admin_user(portal, "third")
+    olga = portal.staff("olga", roles=(Role.MANAGEMENT,), queues=())
+    post(console, f"/staff/admin/staff/{olga.id}/roles", {"roles": ["management", "custodian"]})
+    [request_id] = waiting_request_ids(db)
+    # Two requests served at once: two independent sessions (two connections).
+    sessions = make_sessionmaker(app.extensions["portal"].engine, secrets.audit_key)
+    with sessions() as late, sessions() as first:
+        # The late admin's request has read the request while it was still waiting (and holds
+        # it, as the approval does between its checks and its write) ...
+        seen = late.get_one(AccessRequest, request_id)
+        assert seen.state == RequestState.PENDING.value
+        late_admin = late.get_one(StaffUser, third.id)
+        access_requests.approve(
+            first, request_id, actor=first.get_one(StaffUser, second.id), now=NOW
+        )
+        first.commit()
+        # ... and decides after the first admin's approval was committed.
+        with pytest.raises(access_requests.RequestRefused, match="already been decided"):
+            access_requests.approve(late, request_id, actor=late_admin, now=NOW)
+        late.rollback()
+    assert _user(db, olga).roles == {Role.MANAGEMENT, Role.CUSTODIAN}
+    assert len(events(db, Action.STAFF_ACCESS_APPROVED)) == 1

@@ -31,8 +31,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.models import (
     AccessChange,
@@ -228,10 +229,22 @@ def _close(
     actor: StaffUser | None,
     now: dt.datetime,
 ) -> None:
-    row.state = state.value
-    row.decided_by_id = actor.id if actor is not None else None
-    row.decided_at = now
-    session.flush()
+    # Claim the row with a conditional update: of two admins deciding the same request at
+    # once, the second finds it no longer pending (PostgreSQL re-checks the condition after the
+    # first commits) instead of applying the change twice.
+    decided_by = actor.id if actor is not None else None
+    claimed = session.execute(
+        update(AccessRequest)
+        .where(AccessRequest.id == row.id, AccessRequest.state == RequestState.PENDING.value)
+        .values(state=state.value, decided_by_id=decided_by, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+        session.expire(row)
+        raise RequestRefused("request", N_("This request has already been decided."))
+    set_committed_value(row, "state", state.value)
+    set_committed_value(row, "decided_by_id", decided_by)
+    set_committed_value(row, "decided_at", now)
     _audit(
         session,
         _CLOSING[state],
@@ -291,30 +304,32 @@ def approve(session: Session, request_id: int, *, actor: StaffUser, now: dt.date
         )
     target = session.get_one(StaffUser, row.target_id)
     change = AccessChange(row.change)
+    membership = (
+        session.get(QueueMembership, (row.queue_id, target.id))
+        if row.queue_id is not None
+        else None
+    )
+    if change is AccessChange.NOT_EXCLUDABLE and membership is None:
+        raise RequestRefused(
+            "request",
+            N_("This person is no longer a member of the queue; the request cannot apply."),
+        )
+    # Decided first, applied second: a request decided by someone else meanwhile applies nothing.
+    _close(session, row, RequestState.APPROVED, actor, now)
     if change is AccessChange.ROLE:
         if row.role is None:  # pragma: no cover - a role request always names its role
             raise UnknownRequest(str(row.id))
         if Role(row.role) not in target.roles:
             target.role_rows.append(StaffRole(role=row.role))
-    else:
-        if row.queue_id is None:  # pragma: no cover - a queue request always names its queue
-            raise UnknownRequest(str(row.id))
-        membership = session.get(QueueMembership, (row.queue_id, target.id))
-        if change is AccessChange.JOIN_QUEUE and membership is None:
-            session.add(
-                QueueMembership(
-                    queue_id=row.queue_id, staff_id=target.id, excludable=row.excludable
-                )
-            )
-        elif membership is None:
-            raise RequestRefused(
-                "request",
-                N_("This person is no longer a member of the queue; the request cannot apply."),
-            )
-        elif not row.excludable or change is AccessChange.NOT_EXCLUDABLE:
-            membership.excludable = False
+    elif row.queue_id is None:  # pragma: no cover - a queue request always names its queue
+        raise UnknownRequest(str(row.id))
+    elif membership is None:
+        session.add(
+            QueueMembership(queue_id=row.queue_id, staff_id=target.id, excludable=row.excludable)
+        )
+    elif not row.excludable or change is AccessChange.NOT_EXCLUDABLE:
+        membership.excludable = False
     session.flush()
-    _close(session, row, RequestState.APPROVED, actor, now)
 
 
 def reject(session: Session, request_id: int, *, actor: StaffUser, now: dt.datetime) -> None:
