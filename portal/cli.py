@@ -30,9 +30,10 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from portal import demo_history, migrate
-from portal.instance import SECRET_FILES, ensure_secrets, load_secrets
+from portal.db import AUDIT_KEY
+from portal.instance import SECRET_FILES, SecretsMissing, ensure_secrets, load_secrets
 from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
-from portal.services import cases, insights, intake, routing, staff, taxonomy, triage
+from portal.services import admin, cases, insights, intake, routing, staff, taxonomy, triage
 from portal.services.errors import InvalidInput, PortalError
 from portal.web.state import PortalState, utc_now
 
@@ -184,8 +185,15 @@ def create_staff_command(
 ) -> None:
     """Create a staff user with a key pair and print their recovery key (shown once)."""
     settings = _state().settings
+    try:  # the new account is audited, under the instance's audit key (loaded by `init`)
+        secrets = _state().secrets or load_secrets(settings.instance_path)
+    except SecretsMissing as error:
+        raise click.ClickException(
+            "instance secrets are missing: run `portal init` first"
+        ) from error
     password = _read_password(password_stdin)
     with _session() as session:
+        session.info[AUDIT_KEY] = secrets.audit_key
         try:
             created = staff.create_staff(
                 session,
@@ -202,6 +210,9 @@ def create_staff_command(
             raise click.ClickException(error.message) from error
         except PortalError as error:
             raise click.ClickException(f"{type(error).__name__}: {error}") from error
+        # The operator at the server is the break-glass path (the first admin is made here):
+        # no second admin approves, so the account is audited and shown to its queues' members.
+        admin.note_created_at_server(session, created.user, utc_now())
         session.commit()
         click.echo(f"created {created.user.email} ({', '.join(sorted(roles))})")
         click.echo(
@@ -233,6 +244,8 @@ DEMO_STAFF: list[dict[str, Any]] = [
     },
     {"email": "dora", "name": "Dora Lindqvist", "roles": [Role.OMBUDSPERSON], "queues": ["board"]},
     {"email": "admin", "name": "Portal Admin", "roles": [Role.ADMIN], "queues": []},
+    # A second admin: a change that gives access needs one admin to ask and another to approve.
+    {"email": "admin2", "name": "Second Admin", "roles": [Role.ADMIN], "queues": []},
     {"email": "manager", "name": "Mia Manager", "roles": [Role.MANAGEMENT], "queues": []},
 ]
 
@@ -320,6 +333,8 @@ def demo_command() -> None:
                     now=utc_now(),
                 ).user
                 staff.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
+                # Made at the server like `portal create-staff`: audited, shown to the queues.
+                admin.note_created_at_server(session, by_email[email], utc_now())
         session.flush()
         receipts: list[tuple[str, str]] = []
         if session.scalar(select(Case.id).limit(1)) is None:

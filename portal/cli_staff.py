@@ -2,6 +2,11 @@
 command calls the same service as the console and is audited the same way (with no actor: the
 operator at the server).
 
+This is the break-glass path of the four eyes (``services/access_requests.py``): a role or a
+queue that gives access applies at once, with no second admin, because whoever runs these
+commands already holds the database and the instance secrets. What it gives is recorded so the
+queue's members see it, like a change another admin approved.
+
 portal staff list
 portal staff disable EMAIL | enable EMAIL
 portal staff roles EMAIL --role ROLE [--role ROLE ...]
@@ -32,11 +37,11 @@ def _state() -> PortalState:
     return value
 
 
-def _change(email: str, change: Callable[[Session, StaffUser], bool], done: str) -> None:
+def _change(email: str, change: Callable[[Session, StaffUser], object], done: str) -> None:
     with _state().sessions() as session:
         try:
             user = admin.user_by_email(session, email)
-            changed = change(session, user)
+            changed = bool(change(session, user))
         except admin.UnknownStaff as error:
             raise click.ClickException(f"no staff account {email}") from error
         except UnknownQueue as error:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from portal.db import Base
-from portal.models import AuditEvent, Role, StaffUser
+from portal.models import AccessRequest, AuditEvent, RequestState, Role, StaffUser
 from portal.services import audit
 from tests.conftest import Portal, csrf_token, login
 
@@ -115,3 +115,27 @@ def selected(page: str, name: str) -> str | None:
     assert match, f"page has no select {name!r}"
     option = re.search(r'<option selected value="([^"]*)"', match.group(1))
     return html.unescape(option.group(1)) if option else None
+
+
+def waiting_request_ids(db: Session) -> list[int]:
+    """Ids of the access requests waiting for a second admin (four eyes), oldest first."""
+    stmt = (
+        select(AccessRequest.id)
+        .where(AccessRequest.state == RequestState.PENDING.value)
+        .order_by(AccessRequest.id)
+    )
+    return list(fresh(db).scalars(stmt))
+
+
+def decide(client: FlaskClient, request_id: int, decision: str = "approve") -> TestResponse:
+    """Approve (or reject) one access request through the console, as ``client``'s admin."""
+    return post(
+        client, "/staff/admin/staff/requests", {"request_id": str(request_id), "decision": decision}
+    )
+
+
+def approve_all(client: FlaskClient, db: Session) -> None:
+    """A second admin approves every waiting request through the console."""
+    for request_id in waiting_request_ids(db):
+        response = decide(client, request_id)
+        assert response.status_code == 302, response.text

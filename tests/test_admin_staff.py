@@ -19,6 +19,7 @@ from portal.services.audit import Action
 from portal.settings import Argon2Cost
 from tests.admin_helpers import (
     admin_user,
+    approve_all,
     checked,
     client_for,
     detail,
@@ -29,6 +30,7 @@ from tests.admin_helpers import (
     post,
     snapshot,
     tables_containing,
+    waiting_request_ids,
 )
 from tests.conftest import Portal, login
 from tests.smtp_server import app_mailbox
@@ -126,6 +128,12 @@ def test_create_mails_a_one_time_password_to_the_owner_only_and_stores_only_its_
     user = _user(db, "new.person@example.org")
     assert user.must_change_password and user.active and user.totp_sealed is None
     assert user.one_time_password_expires_at is not None  # it lapses (tests/test_reset_chain.py)
+    # The role and the queues give case access: they wait for a second admin (four eyes).
+    assert user.roles == set() and _memberships(db, user) == {}
+    assert len(waiting_request_ids(db)) == 3
+    assert 'id="waiting-requests"' in response.text
+    approve_all(client_for(app, admin_user(portal, "second")), db)
+    user = _user(db, "new.person@example.org")
     assert user.roles == {Role.OMBUDSPERSON}
     assert _memberships(db, user) == {"hr": True, "board": False}
     # Only the hash and the key it wraps are stored: the password itself is nowhere.
@@ -141,11 +149,10 @@ def test_create_mails_a_one_time_password_to_the_owner_only_and_stores_only_its_
     assert temporary not in console.get("/staff/admin/staff").text
     [event] = events(db, Action.STAFF_CREATED)
     assert (event.actor_id, event.target_staff_id) == (root.id, user.id)
-    assert detail(event) == {
-        "roles": ["ombudsperson"],
-        "queues": ["board", "hr"],
-        "not_excludable": ["board"],
-    }
+    # What the account had when it was made: nothing that gives access yet.
+    assert detail(event) == {"roles": [], "queues": [], "not_excludable": []}
+    assert len(events(db, Action.STAFF_ACCESS_REQUESTED)) == 3
+    assert len(events(db, Action.STAFF_ACCESS_APPROVED)) == 3
     assert audit.verify(db).ok
 
 
@@ -252,30 +259,43 @@ def test_create_refuses_an_e_mail_already_in_use(
 
 
 def test_roles_change_is_saved_and_audited(
-    console: FlaskClient, db: Session, portal: Portal, root: StaffUser
+    app: Flask, console: FlaskClient, db: Session, portal: Portal, root: StaffUser
 ) -> None:
     olga = portal.staff("olga")
 
     response = post(
-        console, f"/staff/admin/staff/{olga.id}/roles", {"roles": ["ombudsperson", "custodian"]}
+        console,
+        f"/staff/admin/staff/{olga.id}/roles",
+        {"roles": ["ombudsperson", "custodian", "management"]},
     )
 
     assert response.status_code == 302
     assert response.location.endswith(f"/staff/admin/staff/{olga.id}")
-    assert _user(db, olga.email).roles == {Role.OMBUDSPERSON, Role.CUSTODIAN}
+    # Management (aggregates only) at once; custodian (identities) waits for a second admin.
+    assert _user(db, olga.email).roles == {Role.OMBUDSPERSON, Role.MANAGEMENT}
     [event] = events(db, Action.STAFF_ROLES_CHANGED)
     assert (event.actor_id, event.target_staff_id) == (root.id, olga.id)
     assert detail(event) == {
-        "roles": ["custodian", "ombudsperson"],
-        "added": ["custodian"],
+        "roles": ["management", "ombudsperson"],
+        "added": ["management"],
         "removed": [],
     }
     page = console.get(f"/staff/admin/staff/{olga.id}").text
-    assert "Roles saved." in page
-    assert checked(page, "roles") == {"ombudsperson", "custodian"}
+    assert "Roles saved." in page and "wait for a second admin" not in page
+    assert "waits for a second admin" in page  # the flash and the waiting list
+    assert checked(page, "roles") == {"ombudsperson", "management"}
+    [requested] = events(db, Action.STAFF_ACCESS_REQUESTED)
+    assert (requested.actor_id, requested.target_staff_id) == (root.id, olga.id)
+    approve_all(client_for(app, admin_user(portal, "second")), db)
+    assert _user(db, olga.email).roles == {Role.OMBUDSPERSON, Role.CUSTODIAN, Role.MANAGEMENT}
     # Saving the same again changes nothing and logs nothing.
-    post(console, f"/staff/admin/staff/{olga.id}/roles", {"roles": ["ombudsperson", "custodian"]})
+    post(
+        console,
+        f"/staff/admin/staff/{olga.id}/roles",
+        {"roles": ["ombudsperson", "custodian", "management"]},
+    )
     assert len(events(db, Action.STAFF_ROLES_CHANGED)) == 1
+    assert len(events(db, Action.STAFF_ACCESS_REQUESTED)) == 1
     assert "Nothing changed." in console.get(f"/staff/admin/staff/{olga.id}").text
 
 
@@ -290,7 +310,7 @@ def test_roles_need_at_least_one(console: FlaskClient, db: Session, portal: Port
 
 
 def test_queue_memberships_and_the_excludable_flag(
-    console: FlaskClient, db: Session, portal: Portal, root: StaffUser
+    app: Flask, console: FlaskClient, db: Session, portal: Portal, root: StaffUser
 ) -> None:
     olga = portal.staff("olga", queues=("general", "hr"))
 
@@ -301,23 +321,27 @@ def test_queue_memberships_and_the_excludable_flag(
     )
 
     assert response.status_code == 302
-    assert _memberships(db, olga) == {"general": True, "board": False}
+    # Leaving hr takes effect at once; joining board (not excludable) waits for a second admin.
+    assert _memberships(db, olga) == {"general": True}
     [event] = events(db, Action.STAFF_QUEUES_CHANGED)
     assert (event.actor_id, event.target_staff_id) == (root.id, olga.id)
     assert detail(event) == {
-        "queues": ["board", "general"],
-        "not_excludable": ["board"],
-        "joined": ["board"],
+        "queues": ["general"],
+        "not_excludable": [],
+        "joined": [],
         "left": ["hr"],
     }
+    approve_all(client_for(app, admin_user(portal, "second")), db)
+    assert _memberships(db, olga) == {"general": True, "board": False}
     page = console.get(f"/staff/admin/staff/{olga.id}").text
     assert checked(page, "queues") == {"general", "board"}
     assert checked(page, "not_excludable_in") == {"board"}
 
-    # Only the flag changes: still one event, naming it.
+    # Only the flag changes, back to excludable (less access: at once): one event, naming it.
     post(console, f"/staff/admin/staff/{olga.id}/queues", {"queues": ["general", "board"]})
     assert _memberships(db, olga) == {"general": True, "board": True}
     assert detail(events(db, Action.STAFF_QUEUES_CHANGED)[-1])["not_excludable"] == []
+    assert len(events(db, Action.STAFF_QUEUES_CHANGED)) == 2
     assert audit.verify(db).ok
 
 

@@ -38,6 +38,7 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import (
+    AccessChange,
     Attachment,
     Case,
     CaseAccess,
@@ -49,7 +50,7 @@ from portal.models import (
     StaffUser,
     Tag,
 )
-from portal.services import api_tokens, insights
+from portal.services import access_requests, api_tokens, insights
 from portal.services import staff as staff_service
 from portal.services.attachments import PreparedFile
 from portal.services.insights import Quarter
@@ -223,6 +224,7 @@ def admin_pages(*rules: str) -> dict[tuple[str, str], dict[R, Expect]]:
 # {staff_id} and the other ids in a location stand for the ids in World.ids.
 TO_STAFF_USER = Expect(302, "/staff/admin/staff/{staff_id}")
 TO_QUEUES = Expect(302, "/staff/admin/config/queues")
+TO_ACCESS_REQUESTS = Expect(302, "/staff/admin/staff/requests")
 TO_CATEGORIES = Expect(302, "/staff/admin/config/categories")
 TO_TAGS = Expect(302, "/staff/admin/config/tags")
 TO_RULES = Expect(302, "/staff/admin/config/rules")
@@ -368,6 +370,9 @@ MATRIX: dict[tuple[str, str], dict[R, Expect]] = {
     ("/staff/admin/staff/<int:staff_id>/queues", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/disable", "POST"): admin_route("POST", TO_STAFF_USER),
     ("/staff/admin/staff/<int:staff_id>/enable", "POST"): admin_route("POST", TO_STAFF_USER),
+    # Four eyes: the waiting access requests; the matrix approves one another admin asked for.
+    ("/staff/admin/staff/requests", "GET"): admin_route("GET", PAGE),
+    ("/staff/admin/staff/requests", "POST"): admin_route("POST", TO_ACCESS_REQUESTS),
     # Configuration.
     **admin_pages(
         "/staff/admin/config",
@@ -474,6 +479,18 @@ def make_world(app: Flask, portal: Portal) -> World:
     tag = Tag(label="legal review")
     db.add(tag)
     db.commit()
+    # Four eyes: another admin asked for the custodian role for the management account; the
+    # matrix's admin may approve it.
+    asker = portal.staff("asker", roles=(Role.ADMIN,), queues=())
+    waiting = access_requests.ask(
+        db,
+        management,
+        AccessChange.ROLE,
+        actor=asker,
+        now=dt.datetime.now(dt.UTC),
+        role=Role.CUSTODIAN,
+    )
+    db.commit()
     ids = {
         "staff_id": management.id,
         "queue_id": db.scalars(select(Queue.id).where(Queue.slug == "hr")).one(),
@@ -481,6 +498,7 @@ def make_world(app: Flask, portal: Portal) -> World:
         "tag_id": tag.id,
         "rule_id": db.scalars(select(RoutingRule.id).where(RoutingRule.position == 1)).one(),
         "token_id": token.id,
+        "request_id": waiting.id,
         "general_queue_id": db.scalars(select(Queue.id).where(Queue.slug == "general")).one(),
         "period": str(INSIGHTS_QUARTER),
         "year": INSIGHTS_QUARTER.year,
@@ -601,6 +619,10 @@ def form_for(rule: str, world: World) -> dict[str, object]:
         },
         "/staff/admin/staff/<int:staff_id>/roles": {"roles": ["management", "custodian"]},
         "/staff/admin/staff/<int:staff_id>/queues": {"queues": ["general"]},
+        "/staff/admin/staff/requests": {
+            "request_id": world.ids["request_id"],
+            "decision": "approve",
+        },
         "/staff/admin/config/queues": {"slug": "legal", "name": "Legal"},
         "/staff/admin/config/queues/<int:queue_id>": {"name": "People team"},
         ADMIN_LIST: {"code": "wellbeing", "label": "Wellbeing"},

@@ -53,7 +53,7 @@ from portal.models import (
     Tag,
     WorkflowStatus,
 )
-from portal.services import configuration, taxonomy, taxonomy_export
+from portal.services import access_requests, configuration, taxonomy, taxonomy_export
 from portal.services import staff as staff_service
 from portal.services.attachments import PreparedFile
 from portal.services.audit import Action
@@ -66,6 +66,7 @@ from portal.web.reporter import forms as reporter_forms
 from portal.web.staff import access as staff_access
 from portal.web.staff import forms as staff_forms
 from portal.web.staff import hold as staff_hold
+from tests.admin_helpers import waiting_request_ids
 from tests.conftest import (
     PASSWORD,
     TOTP_SECRET,
@@ -511,6 +512,11 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
         )
     assert created.status_code == 200, created.text
     colleague = db.scalars(select(StaffUser.id).where(StaffUser.email == value["email"])).one()
+    # Four eyes: the role and the queue take effect when a second admin approves them.
+    approver = portal.staff("approver", roles=(Role.ADMIN,), queues=())
+    for request_id in waiting_request_ids(db):
+        access_requests.approve(db, request_id, actor=approver, now=dt.datetime.now(dt.UTC))
+    db.commit()
     # The colleague's first log-in, with the one-time password mailed to them, leads to the
     # enrolment page.
     [mail] = mailbox.received
@@ -629,6 +635,7 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
         "admin: password resets": admin.get("/staff/admin/password-resets"),
         "admin: reset": admin.get(f"/staff/admin/staff/{colleague}/reset"),
         "admin: regrants": admin.get("/staff/admin/regrants"),
+        "admin: access requests": admin.get("/staff/admin/staff/requests"),
         "admin: configuration": admin.get(config),
         "admin: categories": admin.get(f"{config}/categories"),
         "admin: category": admin.get(other),
@@ -786,7 +793,8 @@ SHOWN: dict[str, tuple[str, ...]] = {
         "zhoutcome",
     ),
     "staff: case, reopened": ("status", "reason", "tag"),  # the status also in a message
-    "staff: case list": ("tag", "retag", "category", "queue", "status"),
+    # ... and who joined the writer's queues (four eyes): the colleague, in the general queue.
+    "staff: case list": ("tag", "retag", "category", "queue", "status", "colleague"),
     "staff: case list (zh_CN)": ("tag", "retag", "zhcategory", "zhqueue", "zhstatus"),
     "staff: account": ("staffname", "queue"),
     "staff: account (zh_CN)": ("staffname", "zhqueue"),
@@ -800,6 +808,7 @@ SHOWN: dict[str, tuple[str, ...]] = {
     "admin: password resets": ("staffname", "colleague", "email"),
     "admin: reset": ("colleague", "email"),
     "admin: regrants": (),
+    "admin: access requests": ("colleague", "email", "queue"),
     "admin: configuration": (),
     "admin: categories": ("category", "harassment", "catdesc"),
     "admin: category": ("category", "catdesc", "zhcategory", "zhcatdesc"),

@@ -16,7 +16,10 @@ from portal.models.case import (
 )
 from portal.models.insights import ApiToken, InsightRelease, SignalAlert
 from portal.models.staff import (
+    AccessChange,
+    AccessRequest,
     QueueMembership,
+    RequestState,
     Role,
     SessionStage,
     StaffRole,
@@ -37,6 +40,8 @@ from portal.models.taxonomy import (
 )
 
 __all__ = [
+    "AccessChange",
+    "AccessRequest",
     "ApiToken",
     "Attachment",
     "AttachmentChunk",
@@ -59,6 +64,7 @@ __all__ = [
     "Priority",
     "Queue",
     "QueueMembership",
+    "RequestState",
     "RetainedCase",
     "Role",
     "RoutingRule",

@@ -100,3 +100,53 @@ class StaffSession(Base):
     # During enrolment (stage ENROL): the TOTP secret being set up, sealed to the user's public
     # key like ``StaffUser.totp_sealed``, so it never sits in a cookie or in the clear.
     pending_totp: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class AccessChange(enum.StrEnum):
+    """A change to an account that gives access to cases, identities or the power to approve
+    such changes: it takes effect only when a second admin approves it (four eyes)."""
+
+    ROLE = "role"  # the account gets ``role`` (ombudsperson, custodian or admin)
+    JOIN_QUEUE = "join_queue"  # the account joins ``queue_id`` (``excludable`` or not)
+    NOT_EXCLUDABLE = "not_excludable"  # a member becomes one reporters cannot exclude
+
+
+class RequestState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"  # by another admin
+    WITHDRAWN = "withdrawn"  # by the admin who asked, or because the membership ended
+    EXPIRED = "expired"  # nobody approved it in time
+    # Made by the operator at the server (`portal staff ...`, `portal create-staff`): the
+    # break-glass path, applied at once, recorded here so the queue's members see it too.
+    AT_SERVER = "at_server"
+
+
+class AccessRequest(Base):
+    """One change that gives access, asked for by one admin and decided by another; kept after
+    the decision, so a queue's members can see who joined and who let them in."""
+
+    __tablename__ = "staff_access_requests"
+    __table_args__ = (
+        Index("ix_staff_access_requests_state", "state"),
+        Index("ix_staff_access_requests_queue_id", "queue_id"),
+        Index("ix_staff_access_requests_target_id", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    change: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str | None] = mapped_column(String(32))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    excludable: Mapped[bool] = mapped_column(default=True)
+    # None: the operator at the server (state AT_SERVER), or an account since deleted.
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default=RequestState.PENDING.value)
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

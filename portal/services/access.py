@@ -30,6 +30,7 @@ from sqlalchemy.sql.selectable import Exists
 
 from portal import crypto, i18n
 from portal.models import (
+    AccessChange,
     Case,
     CaseAccess,
     CaseRecusal,
@@ -40,7 +41,7 @@ from portal.models import (
     StaffRole,
     StaffUser,
 )
-from portal.services import audit, cases, content, routing
+from portal.services import access_requests, audit, cases, content, routing
 from portal.services.audit import Action
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
 
@@ -395,7 +396,11 @@ def set_excludable(
 ) -> bool:
     """Mark whether reporters may exclude ``member`` from one queue. Applies to concerns
     received, and to grants and transfers made, from now on: no existing copy of a key is
-    added or removed. Returns whether anything changed (only a change is audited)."""
+    added or removed. Returns whether anything changed (only a change is audited).
+
+    Nobody changes their own flag. Made not excludable by an admin (``actor``), the change is
+    a request for a second admin (``access_requests``); by the operator at the server (no
+    actor), it applies at once and is shown to the queue's members."""
     queue = session.scalar(select(Queue).where(Queue.slug == queue_slug))
     if queue is None:
         raise AccessRefused(AccessRefusal.UNKNOWN_QUEUE)
@@ -404,6 +409,16 @@ def set_excludable(
         raise AccessRefused(AccessRefusal.NOT_A_MEMBER)
     if membership.excludable == excludable:
         return False
+    access_requests.refuse_own_account(actor, member, "queues")
+    if not excludable:
+        if actor is not None:
+            access_requests.ask(
+                session, member, AccessChange.NOT_EXCLUDABLE, actor=actor, now=now, queue=queue
+            )
+            return True
+        access_requests.record_at_server(
+            session, member, AccessChange.NOT_EXCLUDABLE, now, queue=queue, excludable=False
+        )
     membership.excludable = excludable
     session.flush()
     audit.record(

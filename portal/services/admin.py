@@ -2,8 +2,14 @@
 
 Every change is audited in the transaction that makes it (target = the account changed; the
 detail holds role and queue codes, never a name or anything typed). The last active admin can
-be neither disabled nor demoted, and nobody can take away their own admin role or disable
-themselves, so the console can never lock every administrator out.
+be neither disabled nor demoted, and nobody can disable themselves, so the console can never
+lock every administrator out.
+
+Nobody changes their own roles or queue memberships. From the console (an ``actor``), a change
+that gives access (see ``access_requests``) is filed as a request that a second admin must
+approve; what takes access away applies at once. From the command line (no actor: the operator
+at the server, the break-glass path) everything applies at once and is recorded for the
+queue's members to see.
 """
 
 from __future__ import annotations
@@ -17,8 +23,18 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.i18n import Translations
-from portal.models import Queue, QueueMembership, Role, StaffRole, StaffSession, StaffUser
-from portal.services import audit, staff
+from portal.models import (
+    AccessChange,
+    AccessRequest,
+    Queue,
+    QueueMembership,
+    Role,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
+from portal.services import access_requests, audit, staff
+from portal.services.access_requests import GRANTING_ROLES
 from portal.services.audit import Action
 from portal.services.errors import InvalidInput, PortalError, StaffExists, UnknownQueue
 from portal.services.wording import N_
@@ -61,6 +77,20 @@ class NewAccount:
     user: StaffUser
     # Shown once to the admin, who hands it over; only its hash and the key it wraps are stored.
     temporary_password: str
+    # What the account was given subject to a second admin's approval.
+    requested: tuple[AccessRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What a change did: ``applied`` took effect now; ``requested`` waits for a second admin.
+    True when either happened."""
+
+    applied: bool
+    requested: tuple[AccessRequest, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.applied or bool(self.requested)
 
 
 def _row(user: StaffUser, memberships: list[Membership]) -> StaffRow:
@@ -167,6 +197,12 @@ def create_account(
             "not_excludable_in",
             N_("A queue can be marked 'cannot be excluded' only if the person is a member of it."),
         )
+    wanted_roles = set(roles)
+    if not wanted_roles:
+        raise InvalidInput("role", N_("Give at least one role."))
+    # From the console, what gives access is only asked for: the account starts without it.
+    later_roles = wanted_roles & GRANTING_ROLES if actor is not None else set()
+    later_queues = _queues_by_slug(session, queue_slugs) if actor is not None else {}
     password = crypto.new_temporary_password(settings.staff_password_min_chars)
     try:
         created = staff.create_staff(
@@ -174,11 +210,12 @@ def create_account(
             settings,
             email=email,
             display_name=display_name,
-            roles=roles,
-            queue_slugs=queue_slugs,
+            roles=wanted_roles - later_roles,
+            queue_slugs=[] if later_queues else queue_slugs,
             password=password,
             now=now,
-            not_excludable_in=fixed,
+            not_excludable_in=set() if later_queues else fixed,
+            require_role=not later_roles,
         )
     except StaffExists as exc:
         raise InvalidInput(
@@ -187,6 +224,7 @@ def create_account(
     user = created.user
     staff.give_one_time_password(user, now)
     session.flush()
+    joined_now = [] if later_queues else queue_slugs
     audit.record(
         session,
         Action.STAFF_CREATED,
@@ -194,10 +232,57 @@ def create_account(
         actor=actor,
         target=user,
         roles=sorted(r.value for r in user.roles),
-        queues=sorted(queue_slugs),
-        not_excludable=sorted(fixed),
+        queues=sorted(joined_now),
+        not_excludable=sorted(fixed & set(joined_now)),
     )
-    return NewAccount(user, password)
+    requested: list[AccessRequest] = []
+    if actor is not None:
+        requested += [
+            access_requests.ask(session, user, AccessChange.ROLE, actor=actor, now=now, role=role)
+            for role in sorted(later_roles)
+        ]
+        requested += [
+            access_requests.ask(
+                session,
+                user,
+                AccessChange.JOIN_QUEUE,
+                actor=actor,
+                now=now,
+                queue=later_queues[slug],
+                excludable=slug not in fixed,
+            )
+            for slug in queue_slugs
+        ]
+    return NewAccount(user, password, tuple(requested))
+
+
+def note_created_at_server(session: Session, user: StaffUser, now: dt.datetime) -> None:
+    """Audit an account made at the server (``portal create-staff``: the operator, the
+    break-glass path that also makes the first admin) and show what it was given that grants
+    access to the queues' members, like a change a second admin approved."""
+    memberships = _memberships(session, [user.id])[user.id]
+    audit.record(
+        session,
+        Action.STAFF_CREATED,
+        now,
+        actor=None,
+        target=user,
+        roles=sorted(r.value for r in user.roles),
+        queues=sorted(m.slug for m in memberships),
+        not_excludable=sorted(m.slug for m in memberships if not m.excludable),
+    )
+    for role in sorted(user.roles & GRANTING_ROLES):
+        access_requests.record_at_server(session, user, AccessChange.ROLE, now, role=role)
+    queues = _queues_by_slug(session, [m.slug for m in memberships])
+    for m in memberships:
+        access_requests.record_at_server(
+            session,
+            user,
+            AccessChange.JOIN_QUEUE,
+            now,
+            queue=queues[m.slug],
+            excludable=m.excludable,
+        )
 
 
 def set_active(
@@ -238,14 +323,16 @@ def set_roles(
     *,
     actor: StaffUser | None,
     now: dt.datetime,
-) -> bool:
-    """Replace the roles of an account; return False when nothing changed."""
+) -> Changed:
+    """Make the roles of an account ``roles``: removals and the management role at once; from
+    the console, the roles that give access (``GRANTING_ROLES``) as requests for a second
+    admin. Nobody changes their own roles."""
     wanted = set(roles)
     if not wanted:
         raise InvalidInput("roles", N_("Give at least one role."))
     before = user.roles
     if wanted == before:
-        return False
+        return Changed(False)
     if Role.ADMIN in before and Role.ADMIN not in wanted:
         if actor is not None and actor.id == user.id:
             raise LastAdmin(
@@ -255,21 +342,34 @@ def set_roles(
             raise LastAdmin(
                 "roles", N_("This is the last active admin: appoint another admin first.")
             )
-    user.role_rows[:] = [r for r in user.role_rows if Role(r.role) in wanted]
-    for role in sorted(wanted - before):
-        user.role_rows.append(StaffRole(role=role.value))
-    session.flush()
-    audit.record(
-        session,
-        Action.STAFF_ROLES_CHANGED,
-        now,
-        actor=actor,
-        target=user,
-        roles=sorted(r.value for r in wanted),
-        added=sorted(r.value for r in wanted - before),
-        removed=sorted(r.value for r in before - wanted),
+    access_requests.refuse_own_account(actor, user, "roles")
+    added = wanted - before
+    later = added & GRANTING_ROLES if actor is not None else set()
+    now_added = added - later
+    removed = before - wanted
+    if now_added or removed:
+        user.role_rows[:] = [r for r in user.role_rows if Role(r.role) in wanted]
+        for role in sorted(now_added):
+            user.role_rows.append(StaffRole(role=role.value))
+            if actor is None and role in GRANTING_ROLES:
+                access_requests.record_at_server(session, user, AccessChange.ROLE, now, role=role)
+        session.flush()
+        audit.record(
+            session,
+            Action.STAFF_ROLES_CHANGED,
+            now,
+            actor=actor,
+            target=user,
+            roles=sorted(r.value for r in user.roles),
+            added=sorted(r.value for r in now_added),
+            removed=sorted(r.value for r in removed),
+        )
+    requested = tuple(
+        access_requests.ask(session, user, AccessChange.ROLE, actor=actor, now=now, role=role)
+        for role in sorted(later)
+        if actor is not None
     )
-    return True
+    return Changed(bool(now_added or removed), requested)
 
 
 def set_queues(
@@ -279,10 +379,13 @@ def set_queues(
     *,
     actor: StaffUser | None,
     now: dt.datetime,
-) -> bool:
-    """Replace the queue memberships of an account: ``{slug: excludable}``. Return False when
-    nothing changed. Leaving a queue stops new cases of that queue; cases already shared with
-    the member stay shared until they recuse or the case is transferred."""
+) -> Changed:
+    """Make the queue memberships of an account ``{slug: excludable}``. Leaving a queue, and
+    becoming excludable, apply at once; from the console, joining a queue and becoming a member
+    reporters cannot exclude are requests for a second admin. Nobody changes their own.
+
+    Leaving a queue stops new cases of that queue; cases already shared with the member stay
+    shared until they recuse or the case is transferred."""
     queues = _queues_by_slug(session, memberships)
     current = {
         m.queue_id: m
@@ -292,27 +395,77 @@ def set_queues(
     before = {slug_of[qid]: m.excludable for qid, m in current.items()}
     wanted = dict(memberships)
     if before == wanted:
-        return False
+        return Changed(False)
+    access_requests.refuse_own_account(actor, user, "queues")
+    requested: list[AccessRequest] = []
+    applied = False
+    joined: list[str] = []
     for queue_id, membership in current.items():
         if slug_of[queue_id] not in wanted:
             session.delete(membership)
+            access_requests.withdraw_for_queue(session, user, queue_id, actor, now)
+            applied = True
     for slug, excludable in wanted.items():
         queue = queues[slug]
         existing = current.get(queue.id)
         if existing is None:
+            if actor is not None:
+                requested.append(
+                    access_requests.ask(
+                        session,
+                        user,
+                        AccessChange.JOIN_QUEUE,
+                        actor=actor,
+                        now=now,
+                        queue=queue,
+                        excludable=excludable,
+                    )
+                )
+                continue
             session.add(QueueMembership(queue_id=queue.id, staff_id=user.id, excludable=excludable))
-        else:
-            existing.excludable = excludable
+            access_requests.record_at_server(
+                session, user, AccessChange.JOIN_QUEUE, now, queue=queue, excludable=excludable
+            )
+            joined.append(slug)
+            applied = True
+        elif existing.excludable != excludable:
+            if excludable:  # the reporter may exclude them again: less access, at once
+                existing.excludable = True
+                applied = True
+            elif actor is not None:
+                requested.append(
+                    access_requests.ask(
+                        session,
+                        user,
+                        AccessChange.NOT_EXCLUDABLE,
+                        actor=actor,
+                        now=now,
+                        queue=queue,
+                    )
+                )
+            else:
+                existing.excludable = False
+                access_requests.record_at_server(
+                    session, user, AccessChange.NOT_EXCLUDABLE, now, queue=queue, excludable=False
+                )
+                applied = True
     session.flush()
-    audit.record(
-        session,
-        Action.STAFF_QUEUES_CHANGED,
-        now,
-        actor=actor,
-        target=user,
-        queues=sorted(wanted),
-        not_excludable=sorted(s for s, excludable in wanted.items() if not excludable),
-        joined=sorted(set(wanted) - set(before)),
-        left=sorted(set(before) - set(wanted)),
-    )
-    return True
+    if applied:
+        after = {
+            slug_of[m.queue_id]: m.excludable
+            for m in session.scalars(
+                select(QueueMembership).where(QueueMembership.staff_id == user.id)
+            )
+        }
+        audit.record(
+            session,
+            Action.STAFF_QUEUES_CHANGED,
+            now,
+            actor=actor,
+            target=user,
+            queues=sorted(after),
+            not_excludable=sorted(s for s, excludable in after.items() if not excludable),
+            joined=sorted(joined),
+            left=sorted(set(before) - set(wanted)),
+        )
+    return Changed(applied, tuple(requested))

@@ -75,6 +75,12 @@ class Action(enum.StrEnum):
     STAFF_ENABLED = "staff.enabled"
     STAFF_ROLES_CHANGED = "staff.roles_changed"
     STAFF_QUEUES_CHANGED = "staff.queues_changed"
+    # Four eyes: a change that gives access, asked for by one admin, decided by another.
+    STAFF_ACCESS_REQUESTED = "staff.access_requested"
+    STAFF_ACCESS_APPROVED = "staff.access_approved"
+    STAFF_ACCESS_REJECTED = "staff.access_rejected"
+    STAFF_ACCESS_WITHDRAWN = "staff.access_withdrawn"
+    STAFF_ACCESS_EXPIRED = "staff.access_expired"
     STAFF_PASSWORD_RESET = "staff.password_reset"  # noqa: S105  # nosec B105  # an event name
     CONFIG_CHANGED = "config.changed"
     CONFIG_EXPORTED = "config.exported"

@@ -51,4 +51,8 @@ def can(user: StaffUser | None, permission: Permission) -> bool:
     the services refuse a case without one whatever the role."""
     if user is None or not user.active:
         return False
+    if permission in _EVERY_ACCOUNT:
+        # Every role has these; an account whose roles still wait for a second admin's approval
+        # (four eyes) needs them too, to choose its password and set up its second factor.
+        return True
     return any(permission in ROLE_PERMISSIONS.get(role, frozenset()) for role in user.roles)

@@ -68,9 +68,12 @@ def create_staff(
     password: str,
     now: dt.datetime,
     not_excludable_in: Iterable[str] = (),
+    require_role: bool = True,
 ) -> CreatedStaff:
     """``not_excludable_in`` names queues the user joins as a member the reporter cannot
-    exclude (e.g. the board queue's chair); they are joined even if not in ``queue_slugs``."""
+    exclude (e.g. the board queue's chair); they are joined even if not in ``queue_slugs``.
+    ``require_role=False`` lets the console create an account whose only roles still wait for
+    a second admin's approval."""
     email = normalise_email(email)
     if (
         "@" not in email
@@ -84,7 +87,7 @@ def create_staff(
         raise InvalidInput("name", N_("The public name must be 1 to 200 characters."))
     passwords.check_new_password(settings, password, "password")
     role_set = sorted(set(roles))
-    if not role_set:
+    if not role_set and require_role:
         raise InvalidInput("role", N_("Give at least one role."))
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise StaffExists(email)

@@ -16,7 +16,7 @@ from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from portal import i18n
-from portal.models import Priority
+from portal.models import Priority, RequestState
 from portal.services import workflow
 from portal.services.audit import Action
 from portal.services.deadlines import DeadlineKind, DeadlineState
@@ -74,6 +74,11 @@ ACTION_LABELS = {
     Action.STAFF_ENABLED: _l("Staff account enabled"),
     Action.STAFF_ROLES_CHANGED: _l("Staff roles changed"),
     Action.STAFF_QUEUES_CHANGED: _l("Staff queues changed"),
+    Action.STAFF_ACCESS_REQUESTED: _l("Access for a staff member requested"),
+    Action.STAFF_ACCESS_APPROVED: _l("Access for a staff member approved"),
+    Action.STAFF_ACCESS_REJECTED: _l("Access for a staff member rejected"),
+    Action.STAFF_ACCESS_WITHDRAWN: _l("Access request withdrawn"),
+    Action.STAFF_ACCESS_EXPIRED: _l("Access request expired"),
     Action.STAFF_PASSWORD_RESET: _l("Staff password reset"),
     Action.CONFIG_CHANGED: _l("Configuration changed"),
     Action.CONFIG_EXPORTED: _l("Taxonomy exported"),
@@ -91,6 +96,17 @@ ACTION_LABELS = {
     Action.AUDIT_DIGEST_SENT: _l("Audit log anchor mailed to the admins"),
     Action.RETENTION_RUN: _l("Retention: closed cases warned about or deleted"),
     Action.REPORTER_DAY: _l("Reporter events of a day (counts)"),
+}
+
+
+#: How an access request ended (four eyes), in "asked by X, approved by Y".
+REQUEST_STATE_LABELS = {
+    RequestState.PENDING: _l("waiting"),
+    RequestState.APPROVED: _l("approved"),
+    RequestState.REJECTED: _l("rejected"),
+    RequestState.WITHDRAWN: _l("withdrawn"),
+    RequestState.EXPIRED: _l("expired"),
+    RequestState.AT_SERVER: _l("made at the server"),
 }
 
 
@@ -209,6 +225,7 @@ def register(app: Flask) -> None:
         priority_labels=PRIORITY_LABELS,
         deadline_kind_labels=DEADLINE_KIND_LABELS,
         deadline_state_labels=DEADLINE_STATE_LABELS,
+        request_state_labels=REQUEST_STATE_LABELS,
         action_label=action_label,
         detail_label=detail_label,
         quick_exit_here=quick_exit_here,

@@ -7,11 +7,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms import SelectChoice
 
 from portal import i18n
 from portal.models import Role, StaffUser
-from portal.services import account_mail, admin, configuration
+from portal.services import access_requests, account_mail, admin, configuration
 from portal.services.errors import InvalidInput
 from portal.services.permissions import Permission
 from portal.web import state
@@ -29,6 +30,7 @@ from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
 section("staff.admin.staff_list", _l("Staff accounts"))
+section("staff.admin.access_requests_page", _l("Access requests"))
 
 #: Further actions on one account, (endpoint taking ``staff_id``, label), shown on its page;
 #: other console modules (e.g. a password reset) append to this.
@@ -105,7 +107,11 @@ def staff_new() -> ResponseReturnValue:
                 return _new_page(form, 503)
             session.commit()
             return render_template(
-                "admin/staff_created.html", user=created.user, logout_form=ActionForm()
+                "admin/staff_created.html",
+                user=created.user,
+                requested=access_requests.waiting(session, state.now(), created.user),
+                role_names=ROLE_NAMES,
+                logout_form=ActionForm(),
             )
     return _new_page(form, 400)
 
@@ -154,6 +160,8 @@ def _render_user(
     return render_template(
         "admin/staff_user.html",
         row=row,
+        waiting=access_requests.waiting(session, state.now(), user),
+        viewer=current_staff(),
         roles_form=roles_form,
         queues_form=queues_form,
         active_form=ActionForm(formdata=None),
@@ -170,8 +178,23 @@ def staff_user(staff_id: int) -> ResponseReturnValue:
     return _render_user(_user_or_404(staff_id))
 
 
-def _saved(staff_id: int, changed: bool, message: str) -> ResponseReturnValue:
-    flash(message if changed else _("Nothing changed."), "success" if changed else "info")
+def _saved(staff_id: int, result: bool | admin.Changed, message: str) -> ResponseReturnValue:
+    changed = result if isinstance(result, admin.Changed) else admin.Changed(result)
+    if changed.applied:
+        flash(message, "success")
+    if changed.requested:
+        flash(
+            ngettext(
+                "%(num)d change gives access: it waits for a second admin's approval (see"
+                " Access requests) and is shown to the queue's members.",
+                "%(num)d changes give access: they wait for a second admin's approval (see"
+                " Access requests) and are shown to the queues' members.",
+                len(changed.requested),
+            ),
+            "info",
+        )
+    if not changed:
+        flash(_("Nothing changed."), "info")
     return redirect(url_for("staff.admin.staff_user", staff_id=staff_id))
 
 
@@ -216,13 +239,18 @@ def staff_queues(staff_id: int) -> ResponseReturnValue:
         ]
         return _render_user(user, queues_form=form, code=400)
     session = state.db()
-    changed = admin.set_queues(
-        session,
-        user,
-        {slug: slug not in fixed for slug in member_of},
-        actor=current_staff(),
-        now=state.now(),
-    )
+    try:
+        changed = admin.set_queues(
+            session,
+            user,
+            {slug: slug not in fixed for slug in member_of},
+            actor=current_staff(),
+            now=state.now(),
+        )
+    except InvalidInput as error:
+        session.rollback()
+        form.field_error(error)
+        return _render_user(user, queues_form=form, code=400)
     session.commit()
     return _saved(staff_id, changed, _("Queue memberships saved."))
 
@@ -256,3 +284,61 @@ def staff_disable(staff_id: int) -> ResponseReturnValue:
 @requires(Permission.ADMIN_STAFF)
 def staff_enable(staff_id: int) -> ResponseReturnValue:
     return _set_active(staff_id, active=True)
+
+
+# --- four eyes: changes that give access wait for a second admin ------------------------------
+
+
+def _render_requests(error: str | None = None, code: int = 200) -> ResponseReturnValue:
+    session = state.db()
+    now = state.now()
+    return render_template(
+        "admin/access_requests.html",
+        waiting=access_requests.waiting(session, now),
+        decided=access_requests.decided(session, now),
+        viewer=current_staff(),
+        role_names=ROLE_NAMES,
+        decision_form=ActionForm(formdata=None),
+        decision_error=error,
+        lifetime_days=access_requests.LIFETIME.days,
+        logout_form=ActionForm(formdata=None),
+    ), code
+
+
+@bp.get("/staff/requests")
+@requires(Permission.ADMIN_STAFF)
+def access_requests_page() -> ResponseReturnValue:
+    session = state.db()
+    if access_requests.expire_due(session, state.now()):
+        session.commit()  # the expiries are audited once, by whoever looks first
+    return _render_requests()
+
+
+@bp.post("/staff/requests")
+@requires(Permission.ADMIN_STAFF)
+def access_requests_decide() -> ResponseReturnValue:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, reason="csrf"), 400
+    decision = request.form.get("decision")
+    raw_id = request.form.get("request_id", "")
+    if decision not in {"approve", "reject"} or not raw_id.isdigit() or len(raw_id) > 9:
+        return _render_requests(_("Choose a request and approve or reject it."), 400)
+    session = state.db()
+    decide = access_requests.approve if decision == "approve" else access_requests.reject
+    try:
+        decide(session, int(raw_id), actor=current_staff(), now=state.now())
+    except access_requests.UnknownRequest:
+        abort(404)
+    except access_requests.RequestRefused as error:
+        # Nothing was changed but, for a request found expired, its expiry: keep that record.
+        session.commit()
+        return _render_requests(translated(error.message), 400)
+    session.commit()
+    flash(
+        _("Approved: the change has taken effect.")
+        if decision == "approve"
+        else _("The request is closed; nothing was changed."),
+        "success",
+    )
+    return redirect(url_for("staff.admin.access_requests_page"))

@@ -12,7 +12,7 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from portal import i18n
-from portal.services import access, retention, signals
+from portal.services import access, access_requests, retention, signals
 from portal.services.cases import CaseDetail
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
 from portal.services.permissions import Permission
@@ -297,3 +297,18 @@ def _retention_notice() -> dict[str, object]:
 
 
 CASE_LIST_PANELS.append(_retention_notice)
+
+
+def _queue_changes() -> dict[str, object]:
+    """Members see who joins their queues, and who let them in (four eyes, issue 13)."""
+    from portal.web.admin.forms import ROLE_NAMES
+
+    return {
+        "queue_changes": access_requests.for_queue_members(
+            state.db(), current_staff(), state.now()
+        ),
+        "role_names": ROLE_NAMES,
+    }
+
+
+CASE_LIST_PANELS.append(_queue_changes)
