@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import threading
 
 import pytest
 from flask import Flask
@@ -22,7 +23,7 @@ from portal.models import AuditEvent, Case, CaseAccess, Message, StaffUser, Visi
 from portal.services import cases, content, followup, intake
 from portal.services.audit import Action
 from portal.settings import Argon2Cost
-from tests.conftest import Portal, login, open_followup
+from tests.conftest import DatabaseUnderTest, Portal, login, open_followup
 
 NOTE = "Internal: the manager named in this concern is a friend of the CFO, marker 4471."
 REPLY = "Thank you, we are looking into it, marker 8810."
@@ -403,3 +404,65 @@ def test_every_sign_of_binding_cleared_still_shows_no_forged_row_as_verified(
     assert db.scalars(select(Message.ad_version).where(Message.id == note.id)).one() == 0
     reporter = followup.unlock(db, portal.settings, portal.secrets.pepper, submitted.receipt)
     assert all(not entry.verified for entry in followup.view(db, reporter).thread)
+
+
+def test_two_holders_opening_a_legacy_case_at_once_make_one_staff_only_key(
+    app: Flask, portal: Portal, db: Session, database: DatabaseUnderTest
+) -> None:
+    """The second open waits for the first's row lock, then finds the case migrated and uses
+    the key the first made: a note the first wrote in the same transaction stays readable.
+    SQLite has one writer at a time: there the later writer fails instead of overwriting."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: two migrations cannot overlap")
+    submitted, gen, key = _case_with_thread(portal)
+    second_user = portal.staff("second")
+    case_key = cases.unlock(db, gen, key, submitted.handle)[1]
+    db.add(
+        CaseAccess(
+            case_id=submitted.case_id,
+            staff_id=second_user.id,
+            sealed_key=crypto.seal(second_user.public_key, case_key),
+        )
+    )
+    db.commit()
+    _make_legacy(portal, submitted, gen, key)
+    second_key = portal.private_key(second_user)
+    sessions = app.extensions["portal"].sessions
+    first, second = sessions(), sessions()
+    seen: dict[str, list[str]] = {}
+
+    def second_opens() -> None:
+        try:
+            user = second.get_one(StaffUser, second_user.id)
+            detail = cases.open_case(
+                second, portal.settings, user, second_key, submitted.handle, NOW.date()
+            )
+            second.commit()
+            seen["second"] = [entry.text for entry in detail.thread]
+        finally:
+            second.close()
+
+    try:
+        user = first.get_one(StaffUser, gen.id)
+        cases.add_message(
+            first,
+            portal.settings,
+            user,
+            key,
+            submitted.handle,
+            "Note of the first.",
+            Visibility.INTERNAL,
+            NOW,
+        )
+        worker = threading.Thread(target=second_opens)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive(), "the second open did not wait for the first migration"
+        first.commit()
+    finally:
+        first.close()
+    worker.join(20)
+    assert "Note of the first." in seen["second"] and NOTE in seen["second"]
+    db.expire_all()
+    texts = _staff_texts(portal, gen, key, submitted.handle)
+    assert "Note of the first." in texts and _refused(portal, gen, key, submitted.handle) == 0

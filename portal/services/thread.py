@@ -237,6 +237,14 @@ def keys_for_holder(
         except crypto.DecryptionFailed:
             logger.warning("case %s: a sealed staff-only key does not open", case.handle)
             return CaseKeys(case_key)
+    if not is_bound(session, case):
+        # Two holders opening a legacy case at once must not each make a staff-only key (the
+        # later one would orphan notes written under the earlier one): take the case's row lock
+        # (PostgreSQL; SQLite has one writer at a time) and look again.
+        session.refresh(case, with_for_update=True)
+        session.refresh(access)
+        if access.sealed_staff_key is not None:
+            return keys_for_holder(session, case, access, private_key, case_key)
     if is_bound(session, case):
         # Migrated already, but this copy carries no staff-only key: the notes stay closed to
         # this holder until a colleague grants the case again.
