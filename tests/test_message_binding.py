@@ -19,8 +19,16 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import AuditEvent, Case, CaseAccess, Message, StaffUser, Visibility
-from portal.services import cases, content, followup, intake
+from portal.models import (
+    Attachment,
+    AuditEvent,
+    Case,
+    CaseAccess,
+    Message,
+    StaffUser,
+    Visibility,
+)
+from portal.services import attachments, cases, content, followup, intake
 from portal.services.audit import Action
 from portal.settings import Argon2Cost
 from tests.conftest import DatabaseUnderTest, Portal, login, open_followup
@@ -466,3 +474,75 @@ def test_two_holders_opening_a_legacy_case_at_once_make_one_staff_only_key(
     db.expire_all()
     texts = _staff_texts(portal, gen, key, submitted.handle)
     assert "Note of the first." in texts and _refused(portal, gen, key, submitted.handle) == 0
+
+
+# --- attachments: who sent a file is bound too ---------------------------------------------------
+
+FILE = attachments.PreparedFile("minutes.txt", "text/plain", b"the minutes, marker 7719", True)
+
+
+def _case_with_file(portal: Portal) -> tuple[intake.Submitted, StaffUser, bytes, str]:
+    gen = portal.staff("gen")
+    submitted = portal.submit(attachments=[FILE])
+    (row,) = portal.session.scalars(
+        select(Attachment).where(Attachment.case_id == submitted.case_id)
+    ).all()
+    return submitted, gen, portal.private_key(gen), row.id
+
+
+def _reporter_files(portal: Portal, receipt: str) -> tuple[list[str], int]:
+    db = portal.session
+    reporter = followup.unlock(db, portal.settings, portal.secrets.pepper, receipt)
+    view = followup.view(db, reporter)
+    return [a.filename for a in view.attachments], view.refused_messages
+
+
+@pytest.mark.parametrize("change", ["author = 'staff'", "created_on = '2026-01-02'"])
+def test_a_file_given_to_another_author_or_day_is_refused(
+    portal: Portal, db: Session, change: str
+) -> None:
+    submitted, gen, key, file_id = _case_with_file(portal)
+    assert _reporter_files(portal, submitted.receipt) == (["minutes.txt"], 0)
+    _sql(db, f"UPDATE attachments SET {change} WHERE id = :id", id=file_id)  # noqa: S608
+
+    detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
+    assert detail.attachments == [] and detail.refused_messages == 1
+    with pytest.raises(attachments.AttachmentDamaged):
+        cases.open_attachment(db, gen, key, submitted.handle, file_id, NOW)
+    db.rollback()
+    assert _reporter_files(portal, submitted.receipt) == ([], 1)
+
+
+def test_a_legacy_file_is_migrated_on_open_and_a_downgraded_one_refused(
+    portal: Portal, db: Session
+) -> None:
+    submitted, gen, key, file_id = _case_with_file(portal)
+    case, case_key = cases.unlock(db, gen, key, submitted.handle)
+    row = db.get_one(Attachment, file_id)
+    bound = crypto.bound_ad(
+        "attachment", 1, [case.id, file_id, row.author, row.created_on.isoformat()]
+    )
+    meta = crypto.decrypt(case_key, row.meta_ciphertext, bound)
+    legacy = crypto.encrypt(case_key, meta, crypto.case_item_ad(case.id, "attachment", file_id))
+    # First a downgrade in a migrated case: the version set back with a legacy ciphertext.
+    _sql(
+        db,
+        "UPDATE attachments SET meta_ciphertext = :b, ad_version = 0 WHERE id = :id",
+        b=legacy,
+        id=file_id,
+    )
+    assert _reporter_files(portal, submitted.receipt) == ([], 1)
+    assert _refused(portal, gen, key, submitted.handle) == 1
+    db.rollback()
+
+    # Then the same row in a case from before the binding: listed, and migrated on open.
+    _sql(db, "UPDATE case_access SET sealed_staff_key = NULL WHERE case_id = :c", c=case.id)
+    _sql(db, "UPDATE cases SET thread_version = 0 WHERE id = :c", c=case.id)
+    assert _reporter_files(portal, submitted.receipt) == (["minutes.txt"], 0)
+    detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
+    db.commit()
+    assert [a.filename for a in detail.attachments] == ["minutes.txt"]
+    assert db.get_one(Attachment, file_id).ad_version == 1
+    info, chunks = cases.open_attachment(db, gen, key, submitted.handle, file_id, NOW)
+    assert info.filename == "minutes.txt"
+    assert b"".join(chunks) == FILE.data

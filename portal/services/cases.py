@@ -97,8 +97,8 @@ class CaseDetail:
     org_category: Category | None  # the organisation's view, beside the reporter's choice
     tags: list[Tag]
     attachments: list[attachments.AttachmentInfo]
-    # Messages whose ciphertext does not verify against their columns: not shown (see
-    # ``thread``); and internal notes this holder has no staff-only key for.
+    # Messages and files whose ciphertext does not verify against their columns: not shown
+    # (see ``thread``); and internal notes this holder has no staff-only key for.
     refused_messages: int = 0
     withheld_notes: int = 0
 
@@ -235,6 +235,9 @@ def open_case(
     case_key = keys.case
     queue = session.get_one(Queue, case.queue_id)
     messages = thread.read(session, case, keys, include_internal=True)
+    files, refused_files = attachments.list_checked(
+        session, case.id, case_key, legacy_ok=not thread.is_bound(session, case)
+    )
     category = session.get_one(Category, case.category_id)
     return CaseDetail(
         case=case,
@@ -258,8 +261,8 @@ def open_case(
             else None
         ),
         tags=tags_of(session, case),
-        attachments=attachments.list_for_case(session, case.id, case_key),
-        refused_messages=messages.refused,
+        attachments=files,
+        refused_messages=messages.refused + refused_files,
         withheld_notes=messages.withheld,
     )
 
@@ -300,9 +303,16 @@ def open_attachment(
     """An attachment of a case the user holds, and its plaintext chunk by chunk. The download
     is recorded in the audit chain (invariant 6); the caller commits before sending anything.
     An attachment of another case, or none, is NoAccess like a case one does not hold."""
-    case, case_key = unlock(session, user, private_key, handle)
+    case, keys = unlock_keys(session, user, private_key, handle)
+    case_key = keys.case
     try:
-        info = attachments.open_one(session, case.id, case_key, attachment_id)
+        info = attachments.open_one(
+            session,
+            case.id,
+            case_key,
+            attachment_id,
+            legacy_ok=not thread.is_bound(session, case),
+        )
     except attachments.NoSuchAttachment as exc:
         raise NoAccess(handle) from exc
     audit.record(

@@ -40,7 +40,7 @@ class ReporterCaseView:
     contact: content.Contact | None
     thread: list[thread.ThreadEntry]
     attachments: list[attachments.AttachmentInfo]  # names are shown; reporters download none
-    refused_messages: int = 0  # rows that did not verify against their columns: not shown
+    refused_messages: int = 0  # messages and files that did not verify: not shown
 
 
 def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) -> ReporterKey:
@@ -88,6 +88,9 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
     # The case key only: internal notes are under the staff-only key, which the reporter never
     # holds, and are not even selected.
     messages = thread.read(session, case, thread.CaseKeys(case_key), include_internal=False)
+    files, refused_files = attachments.list_checked(
+        session, case.id, case_key, legacy_ok=not thread.is_bound(session, case)
+    )
     return ReporterCaseView(
         status=case.status,
         status_label=i18n.shown(workflow.status_of(session, case)),
@@ -100,12 +103,8 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
         is_anonymous=case.is_anonymous,
         contact=contact,
         thread=messages.entries,
-        refused_messages=messages.refused,
-        attachments=[
-            a
-            for a in attachments.list_for_case(session, case.id, case_key)
-            if a.author is MessageAuthor.REPORTER
-        ],
+        refused_messages=messages.refused + refused_files,
+        attachments=[a for a in files if a.author is MessageAuthor.REPORTER],
     )
 
 

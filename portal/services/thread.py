@@ -37,7 +37,7 @@ from portal.models import (
     StaffUser,
     Visibility,
 )
-from portal.services import content
+from portal.services import attachments, content
 from portal.services.errors import InvalidInput
 from portal.services.wording import N_
 
@@ -280,6 +280,10 @@ def migrate(session: Session, case: Case, keys: CaseKeys) -> int | None:
             logger.warning("case %s: a legacy message does not open; not migrated", case.handle)
             return None
         legacy.append((message, visibility, body))
+    legacy_files = attachments.legacy_metadata(session, case.id, keys.case)
+    if legacy_files is None:
+        logger.warning("case %s: a legacy attachment does not open; not migrated", case.handle)
+        return None
     pending = set(
         session.scalars(select(PendingRegrant.staff_id).where(PendingRegrant.case_id == case.id))
     )
@@ -294,6 +298,7 @@ def migrate(session: Session, case: Case, keys: CaseKeys) -> int | None:
         key = staff_key if visibility is Visibility.INTERNAL else keys.case
         message.ciphertext = content.seal_bound_message(key, _columns(message), body)
         message.ad_version = content.MESSAGE_BOUND
+    attachments.reseal(keys.case, legacy_files)
     case.thread_version = THREAD_BOUND
     session.flush()
     logger.info("case %s: %d messages sealed again in the bound format", case.handle, len(legacy))

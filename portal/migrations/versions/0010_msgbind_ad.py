@@ -1,4 +1,5 @@
-"""Messages bound to their columns; a staff-only key per case for internal notes (issue 13, 8).
+"""Messages and attachments bound to their columns; a staff-only key per case for internal notes
+(issue 13, finding 8).
 
 Revision ID: 0010_msgbind_ad
 Revises: 0009_legal_hold
@@ -28,11 +29,15 @@ def upgrade() -> None:
         "cases", sa.Column("thread_version", sa.Integer(), server_default="0", nullable=False)
     )
     op.add_column("case_access", sa.Column("sealed_staff_key", sa.LargeBinary(), nullable=True))
+    op.add_column(
+        "attachments", sa.Column("ad_version", sa.Integer(), server_default="0", nullable=False)
+    )
 
 
 def downgrade() -> None:
     # Messages sealed in the bound format do not open with the earlier code: a downgrade past
     # this revision needs a restore of a backup made before it.
+    op.drop_column("attachments", "ad_version")
     op.drop_column("case_access", "sealed_staff_key")
     op.drop_column("cases", "thread_version")
     op.drop_column("messages", "ad_version")
