@@ -258,6 +258,16 @@ def case_item_ad(case_id: str, kind: str, item_id: str = "") -> bytes:
     return f"portal-case-item|{case_id}|{kind}|{item_id}".encode()
 
 
+def staff_key_tag(case_key: bytes, case_id: str, staff_key: bytes) -> bytes:
+    """A check value that ties a case's staff-only key to its case key: HMAC-SHA256 under the
+    case key. Without the case key, a staff-only key of one's own choosing sealed to the
+    holders (a sealed box says nothing of who sealed it) gets no tag that verifies; with the
+    case key alone the tag does not give the staff-only key away (HMAC is a pseudo-random
+    function of its 256-bit random input)."""
+    label = bound_ad("staff-key", 1, [case_id])
+    return hmac.new(case_key, label + staff_key, hashlib.sha256).digest()
+
+
 def bound_ad(domain: str, version: int, fields: Sequence[str | None]) -> bytes:
     """Associated data that binds a ciphertext to every column that gives it meaning.
 

@@ -294,7 +294,7 @@ def _make_legacy(portal: Portal, submitted: intake.Submitted, gen: StaffUser, ke
             id=message.id,
         )
     _sql(db, "UPDATE case_access SET sealed_staff_key = NULL WHERE case_id = :c", c=case.id)
-    _sql(db, "UPDATE cases SET thread_version = 0 WHERE id = :c", c=case.id)
+    _sql(db, "UPDATE cases SET thread_version = 0, staff_key_tag = NULL WHERE id = :c", c=case.id)
 
 
 def test_legacy_messages_are_read_and_migrated_when_a_holder_opens_the_case(
@@ -357,7 +357,9 @@ def test_setting_a_row_back_to_legacy_is_refused(
         id=note.id,
     )
     if "thread_version" in also_clear:
-        _sql(db, "UPDATE cases SET thread_version = 0 WHERE id = :c", c=case.id)
+        _sql(
+            db, "UPDATE cases SET thread_version = 0, staff_key_tag = NULL WHERE id = :c", c=case.id
+        )
     if "staff_keys" in also_clear:
         _sql(db, "UPDATE case_access SET sealed_staff_key = NULL WHERE case_id = :c", c=case.id)
 
@@ -400,7 +402,7 @@ def test_every_sign_of_binding_cleared_still_shows_no_forged_row_as_verified(
         id=note.id,
     )
     _sql(db, "UPDATE messages SET ad_version = 0 WHERE case_id = :c", c=case.id)
-    _sql(db, "UPDATE cases SET thread_version = 0 WHERE id = :c", c=case.id)
+    _sql(db, "UPDATE cases SET thread_version = 0, staff_key_tag = NULL WHERE id = :c", c=case.id)
     _sql(db, "UPDATE case_access SET sealed_staff_key = NULL WHERE case_id = :c", c=case.id)
 
     detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
@@ -537,7 +539,7 @@ def test_a_legacy_file_is_migrated_on_open_and_a_downgraded_one_refused(
 
     # Then the same row in a case from before the binding: listed, and migrated on open.
     _sql(db, "UPDATE case_access SET sealed_staff_key = NULL WHERE case_id = :c", c=case.id)
-    _sql(db, "UPDATE cases SET thread_version = 0 WHERE id = :c", c=case.id)
+    _sql(db, "UPDATE cases SET thread_version = 0, staff_key_tag = NULL WHERE id = :c", c=case.id)
     assert _reporter_files(portal, submitted.receipt) == (["minutes.txt"], 0)
     detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
     db.commit()
@@ -546,3 +548,46 @@ def test_a_legacy_file_is_migrated_on_open_and_a_downgraded_one_refused(
     info, chunks = cases.open_attachment(db, gen, key, submitted.handle, file_id, NOW)
     assert info.filename == "minutes.txt"
     assert b"".join(chunks) == FILE.data
+
+
+def test_a_staff_only_key_sealed_by_someone_without_the_case_key_is_refused(
+    portal: Portal, db: Session
+) -> None:
+    """A sealed box says nothing of who sealed it: with the database alone, an attacker can
+    seal a key of their own to every holder and write "internal notes" under it, bound to any
+    columns they like. The staff-only key must match its case (a tag under the case key)."""
+    submitted, gen, key = _case_with_thread(portal)
+    note = _row(db, submitted.case_id, "internal", "staff")
+    mine = crypto.new_key()
+    forged = content.seal_bound_message(
+        mine,
+        content.MessageColumns(
+            submitted.case_id,
+            note.id,
+            "internal",
+            "staff",
+            note.author_staff_id,
+            note.created_on,
+            note.created_at,
+        ),
+        content.MessageBody(1, "Forged note: the reporter is known to be unreliable."),
+    )
+    _sql(db, "UPDATE messages SET ciphertext = :b WHERE id = :id", b=forged, id=note.id)
+    for holder in db.scalars(select(CaseAccess).where(CaseAccess.case_id == submitted.case_id)):
+        public = db.get_one(StaffUser, holder.staff_id).public_key
+        _sql(
+            db,
+            "UPDATE case_access SET sealed_staff_key = :s WHERE case_id = :c AND staff_id = :u",
+            s=crypto.seal(public, mine),
+            c=submitted.case_id,
+            u=holder.staff_id,
+        )
+
+    detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
+    assert not any("Forged note" in entry.text for entry in detail.thread)
+    assert detail.withheld_notes == 1
+    assert [e.text for e in detail.thread] == [REPLY, REPORTER_TEXT]
+    # With the tag removed as well, the case still refuses the key (and migrates nothing).
+    _sql(db, "UPDATE cases SET staff_key_tag = NULL WHERE id = :c", c=submitted.case_id)
+    detail = cases.open_case(db, portal.settings, gen, key, submitted.handle, NOW.date())
+    assert not any("Forged note" in entry.text for entry in detail.thread)

@@ -116,6 +116,10 @@ class Case(Base):
     # holder opened it and every message was sealed again in the bound format. A case at 1 (or
     # with any bound message, or any sealed staff-only key) refuses every legacy message.
     thread_version: Mapped[int] = mapped_column(default=0)
+    # ``crypto.staff_key_tag`` of the staff-only key: a holder accepts the staff-only key they
+    # unseal only if it matches, so a key sealed to them by someone without the case key (a
+    # database administrator forging notes) is refused.
+    staff_key_tag: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CaseAccess(Base):

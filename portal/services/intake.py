@@ -143,6 +143,7 @@ def submit(
         ),
     )
     case.thread_version = thread.THREAD_BOUND
+    case.staff_key_tag = crypto.staff_key_tag(case_key, case_id, staff_key)
     session.add(case)
     for member in routed.recipients:
         session.add(

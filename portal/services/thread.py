@@ -139,7 +139,7 @@ def is_bound(session: Session, case: Case) -> bool:
     """Whether legacy rows are refused in this case: it was migrated, or anything in it was
     written in the bound format. Each sign is checked, so clearing one of them (the case's
     version column, say) does not make the case accept legacy rows again."""
-    if case.thread_version >= THREAD_BOUND:
+    if case.thread_version >= THREAD_BOUND or case.staff_key_tag is not None:
         return True
     bound_message = session.scalar(
         select(Message.id)
@@ -233,10 +233,18 @@ def keys_for_holder(
     not awaiting a re-grant, and every legacy message sealed again in the bound format."""
     if access.sealed_staff_key is not None:
         try:
-            return CaseKeys(case_key, crypto.unseal(private_key, access.sealed_staff_key))
+            staff_key = crypto.unseal(private_key, access.sealed_staff_key)
         except crypto.DecryptionFailed:
             logger.warning("case %s: a sealed staff-only key does not open", case.handle)
             return CaseKeys(case_key)
+        tag = case.staff_key_tag
+        expected = crypto.staff_key_tag(case_key, case.id, staff_key)
+        if tag is None or not crypto.constant_time_equal(tag, expected):
+            # Sealed by someone who does not hold the case key: notes under it are not theirs
+            # to vouch for, so none is shown (they count as withheld).
+            logger.warning("case %s: a staff-only key does not match its case", case.handle)
+            return CaseKeys(case_key)
+        return CaseKeys(case_key, staff_key)
     if not is_bound(session, case):
         # Two holders opening a legacy case at once must not each make a staff-only key (the
         # later one would orphan notes written under the earlier one): take the case's row lock
@@ -300,6 +308,7 @@ def migrate(session: Session, case: Case, keys: CaseKeys) -> int | None:
         message.ad_version = content.MESSAGE_BOUND
     attachments.reseal(keys.case, legacy_files)
     case.thread_version = THREAD_BOUND
+    case.staff_key_tag = crypto.staff_key_tag(keys.case, case.id, staff_key)
     session.flush()
     logger.info("case %s: %d messages sealed again in the bound format", case.handle, len(legacy))
     return len(legacy)

@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.add_column(
         "cases", sa.Column("thread_version", sa.Integer(), server_default="0", nullable=False)
     )
+    op.add_column("cases", sa.Column("staff_key_tag", sa.LargeBinary(), nullable=True))
     op.add_column("case_access", sa.Column("sealed_staff_key", sa.LargeBinary(), nullable=True))
     op.add_column(
         "attachments", sa.Column("ad_version", sa.Integer(), server_default="0", nullable=False)
@@ -39,5 +40,6 @@ def downgrade() -> None:
     # this revision needs a restore of a backup made before it.
     op.drop_column("attachments", "ad_version")
     op.drop_column("case_access", "sealed_staff_key")
+    op.drop_column("cases", "staff_key_tag")
     op.drop_column("cases", "thread_version")
     op.drop_column("messages", "ad_version")
