@@ -101,7 +101,7 @@ def _staff_page(app: Flask, user: StaffUser, handle: str) -> str:
 
 
 def test_a_note_made_reporter_visible_is_not_shown_and_the_staff_page_flags_it(
-    portal: Portal, db: Session, app: Flask
+    portal: Portal, db: Session, app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
     submitted, gen, key = _case_with_thread(portal)
     note = _row(db, submitted.case_id, "internal", "staff")
@@ -118,7 +118,11 @@ def test_a_note_made_reporter_visible_is_not_shown_and_the_staff_page_flags_it(
     assert NOTE not in _staff_texts(portal, gen, key, submitted.handle)
     assert _refused(portal, gen, key, submitted.handle) == 1
     db.commit()
+    caplog.clear()
     staff_page = _staff_page(app, gen, submitted.handle)
+    # Logged, with the case and a count, and nothing of the message.
+    assert f"case {submitted.handle}: 1 messages or files do not verify" in caplog.text
+    assert "4471" not in caplog.text
     assert 'id="messages-refused"' in staff_page and "could not be verified" in staff_page
     assert "marker 4471" not in staff_page
     # Recorded, as a count, with nothing of the message in the chain.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ from portal.services.deadlines import DeadlineState
 from portal.services.errors import NoAccess
 from portal.services.text import clean_text
 from portal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Kept here for callers of the first version; the workflow owns it now.
 ACKNOWLEDGEMENT_TEXT = workflow.ACKNOWLEDGEMENT_TEXT
@@ -281,6 +284,11 @@ def view_case(
     audit.record(session, Action.CASE_VIEWED, now, actor=user, case=detail.case)
     if detail.refused_messages:
         # A count only: nothing of the refused rows' content is read, logged or recorded.
+        log.warning(
+            "case %s: %d messages or files do not verify against their columns; not shown",
+            detail.case.handle,
+            detail.refused_messages,
+        )
         audit.record(
             session,
             Action.CASE_MESSAGES_REFUSED,
