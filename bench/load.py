@@ -945,8 +945,14 @@ def _thread(session: Session, case_id: str, keys: dict[int, bytes]) -> list[thre
     access = session.scalars(select(CaseAccess).where(CaseAccess.case_id == case_id)).first()
     if case is None or access is None:
         return []
-    case_key = crypto.unseal(keys[access.staff_id], access.sealed_key)
-    return thread.read(session, case, case_key, include_internal=True)
+    private_key = keys[access.staff_id]
+    staff_key = (
+        crypto.unseal(private_key, access.sealed_staff_key)
+        if access.sealed_staff_key is not None
+        else None
+    )
+    case_keys = thread.CaseKeys(crypto.unseal(private_key, access.sealed_key), staff_key)
+    return thread.read(session, case, case_keys, include_internal=True).entries
 
 
 def count_cases(settings: Settings) -> int:

@@ -5,7 +5,10 @@ Keys cross this module's boundary as plain ``bytes`` so that callers never touch
 
 * Case key: 32 random bytes; each content item is XChaCha20-Poly1305 encrypted with it, with the
   case id and the item's kind bound as associated data, so ciphertext cannot be moved between
-  cases or between fields.
+  cases or between fields. A thread message binds (``bound_ad``) every column that gives it
+  meaning: its row, visibility, author kind, author and times.
+* Staff-only key: a second random key per case for internal notes, sealed to staff holders only
+  (never to the reporter's key), so a receipt plus a database copy does not read them.
 * Staff keys: an X25519 key pair per staff user; the private key is stored wrapped under a key
   derived from the password (Argon2id, its own salt) and, a second time, under a random recovery
   key shown once.
@@ -28,7 +31,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -253,6 +256,34 @@ def decrypt(key: bytes, blob: bytes, associated: bytes) -> bytes:
 def case_item_ad(case_id: str, kind: str, item_id: str = "") -> bytes:
     """Associated data binding an item to its case, its kind and (for messages) its own id."""
     return f"portal-case-item|{case_id}|{kind}|{item_id}".encode()
+
+
+def staff_key_tag(case_key: bytes, case_id: str, staff_key: bytes) -> bytes:
+    """A check value that ties a case's staff-only key to its case key: HMAC-SHA256 under the
+    case key. Without the case key, a staff-only key of one's own choosing sealed to the
+    holders (a sealed box says nothing of who sealed it) gets no tag that verifies; with the
+    case key alone the tag does not give the staff-only key away (HMAC is a pseudo-random
+    function of its 256-bit random input)."""
+    label = bound_ad("staff-key", 1, [case_id])
+    return hmac.new(case_key, label + staff_key, hashlib.sha256).digest()
+
+
+def bound_ad(domain: str, version: int, fields: Sequence[str | None]) -> bytes:
+    """Associated data that binds a ciphertext to every column that gives it meaning.
+
+    Unambiguous by construction: a fixed prefix, then the domain, the format version and each
+    field, each one either ``0x00`` (none) or ``0x01`` + a 4-byte big-endian length + UTF-8. So
+    no two different field lists encode alike (no separator can be smuggled into a value, and
+    none is distinct from the empty string), and formats of different versions never collide.
+    """
+    out = bytearray(b"portal-ad\x00")
+    for value in (domain, str(version), *fields):
+        if value is None:
+            out += b"\x00"
+            continue
+        encoded = value.encode()
+        out += b"\x01" + len(encoded).to_bytes(4, "big") + encoded
+    return bytes(out)
 
 
 # --- public-key sealing ------------------------------------------------------------------------

@@ -28,6 +28,9 @@ class Attachment(Base):
     # A day, like every reporter event (DESIGN.md invariant 3).
     created_on: Mapped[dt.date] = mapped_column(Date)
     meta_ciphertext: Mapped[Blob]
+    # 0: legacy, bound to the case and id only; 1: also to ``author`` and ``created_on``
+    # (``attachments.META_BOUND``). Legacy rows are refused once the case is migrated.
+    ad_version: Mapped[int] = mapped_column(default=0)
 
 
 class AttachmentChunk(Base):

@@ -111,6 +111,15 @@ class Case(Base):
     # retention job never warns about or deletes a held case. A day, like every date here; the
     # reason is an encrypted internal note in the thread, never a column.
     held_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The thread's format (``services.thread``): 0 for a case whose messages were written before
+    # they were bound to their columns and internal notes had their own key; 1 once a staff
+    # holder opened it and every message was sealed again in the bound format. A case at 1 (or
+    # with any bound message, or any sealed staff-only key) refuses every legacy message.
+    thread_version: Mapped[int] = mapped_column(default=0)
+    # ``crypto.staff_key_tag`` of the staff-only key: a holder accepts the staff-only key they
+    # unseal only if it matches, so a key sealed to them by someone without the case key (a
+    # database administrator forging notes) is refused.
+    staff_key_tag: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CaseAccess(Base):
@@ -126,6 +135,9 @@ class CaseAccess(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     sealed_key: Mapped[Blob]
+    # The case's staff-only key (internal notes), sealed to the same public key; never sealed to
+    # the reporter. None for a copy made before that key existed, until the case is migrated.
+    sealed_staff_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Whether this holder has been told of the case in a batched new-case notification. A batch
     # tells only of cases received before its own UTC day, so this says nothing finer than the
     # day about when the case arrived (services.notify.pending_new_cases).
@@ -188,7 +200,9 @@ class Visibility(enum.StrEnum):
 
 class Message(Base):
     """One entry of a case's thread. The body and its place in the thread are inside the
-    ciphertext; in the clear a reporter's message has only its day, a staff one its exact time."""
+    ciphertext; in the clear a reporter's message has only its day, a staff one its exact time.
+    The clear columns are bound to the ciphertext as associated data: a row whose visibility,
+    author or times were changed does not decrypt, and is refused."""
 
     __tablename__ = "messages"
     __table_args__ = (_NO_ROWID,)
@@ -201,6 +215,10 @@ class Message(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ciphertext: Mapped[Blob]
+    # 0: legacy, under the case key bound to the case and row only; 1: bound to every column
+    # above (``content.message_ad``), internal notes under the staff-only key. A row claiming 1
+    # must verify; a row at 0 is refused in a case that has been migrated.
+    ad_version: Mapped[int] = mapped_column(default=0)
 
 
 class RetainedCase(Base):

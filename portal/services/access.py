@@ -41,7 +41,7 @@ from portal.models import (
     StaffRole,
     StaffUser,
 )
-from portal.services import access_requests, audit, cases, content, routing
+from portal.services import access_requests, audit, cases, content, routing, thread
 from portal.services.audit import Action
 from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
 
@@ -201,8 +201,8 @@ def awaiting_regrant(session: Session, user: StaffUser) -> list[AwaitingRegrant]
 
 def _unlock_for_change(
     session: Session, user: StaffUser, private_key: bytes, handle: str
-) -> tuple[Case, bytes]:
-    case, case_key = cases.unlock(session, user, private_key, handle)
+) -> tuple[Case, thread.CaseKeys]:
+    case, keys = cases.unlock_keys(session, user, private_key, handle)
     # Serialise access changes to one case: on PostgreSQL the row lock lasts until commit, so
     # two colleagues recusing at once cannot each count the other as the remaining holder.
     # (SQLite takes one writer at a time; recuse() re-counts after its delete for that case.)
@@ -214,7 +214,7 @@ def _unlock_for_change(
     )
     if still_holds is None:  # removed by a transfer that committed while we waited
         raise NoAccess(handle)
-    return case, case_key
+    return case, keys
 
 
 def _excluded(case: Case, case_key: bytes) -> tuple[int, ...]:
@@ -259,7 +259,8 @@ def grant(
     it out from their own account page. A missing or different one is refused
     (FINGERPRINT_MISMATCH) before anything is sealed; the caller records the refusal with
     ``record_refused_regrant`` after rolling back."""
-    case, case_key = _unlock_for_change(session, user, private_key, handle)
+    case, keys = _unlock_for_change(session, user, private_key, handle)
+    case_key = keys.case
     colleague = session.get(StaffUser, colleague_id) if 0 < colleague_id <= _MAX_ID else None
     if colleague is None or not cases.may_handle_cases(colleague):
         raise AccessRefused(AccessRefusal.NOT_ELIGIBLE)
@@ -278,10 +279,20 @@ def grant(
     ):
         raise AccessRefused(AccessRefusal.EXCLUDED_BY_REPORTER)
     sealed = crypto.seal(colleague.public_key, case_key)
+    # The staff-only key of the internal notes goes with it, sealed the same way.
+    sealed_staff = thread.seal_staff_key_to(colleague.public_key, keys.staff)
     if existing is not None:  # a copy sealed to the key pair the colleague lost
         existing.sealed_key = sealed
+        existing.sealed_staff_key = sealed_staff
     else:
-        session.add(CaseAccess(case_id=case.id, staff_id=colleague.id, sealed_key=sealed))
+        session.add(
+            CaseAccess(
+                case_id=case.id,
+                staff_id=colleague.id,
+                sealed_key=sealed,
+                sealed_staff_key=sealed_staff,
+            )
+        )
     if pending is not None:
         session.delete(pending)
     session.flush()
@@ -326,7 +337,8 @@ def transfer(
     new queue (active ombudspersons, minus the reporter's exclusions unless not excludable
     there, minus anyone who recused); every other copy of the key is destroyed, the
     transferring user's too unless they are one of them."""
-    case, case_key = _unlock_for_change(session, user, private_key, handle)
+    case, keys = _unlock_for_change(session, user, private_key, handle)
+    case_key = keys.case
     queue = session.scalar(select(Queue).where(Queue.slug == queue_slug))
     if queue is None:
         raise AccessRefused(AccessRefusal.UNKNOWN_QUEUE)
@@ -361,6 +373,7 @@ def transfer(
                     case_id=case.id,
                     staff_id=member_id,
                     sealed_key=crypto.seal(member.public_key, case_key),
+                    sealed_staff_key=thread.seal_staff_key_to(member.public_key, keys.staff),
                 )
             )
             granted += 1

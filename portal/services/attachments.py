@@ -53,6 +53,10 @@ UNCLEANED_TYPE = "application/octet-stream"
 META = "attachment"
 CHUNK = "attachment-chunk"
 
+#: Formats of an attachment's metadata ciphertext (``Attachment.ad_version``).
+META_LEGACY = 0  # bound to the case and the attachment only
+META_BOUND = 1  # also to the clear columns that mean something: who sent it, and the day
+
 #: Failures that do not make a file unfit, only uncleanable: with the policy's switch on, the
 #: reporter may send such a file as it is. Empty and oversize files are refused whatever.
 _KEEPABLE_FAILURES = frozenset(
@@ -264,7 +268,21 @@ class AttachmentInfo:
 
 
 def _meta_ad(case_id: str, attachment_id: str) -> bytes:
+    """The legacy format's associated data (``META_LEGACY``)."""
     return crypto.case_item_ad(case_id, META, attachment_id)
+
+
+def _bound_meta_ad(case_id: str, attachment_id: str, author: str, day: dt.date) -> bytes:
+    """The bound format's (``META_BOUND``): who sent the file decides who sees it listed."""
+    return crypto.bound_ad(META, META_BOUND, [case_id, attachment_id, author, day.isoformat()])
+
+
+def _row_ad(row: Attachment, legacy_ok: bool) -> bytes | None:
+    if row.ad_version == META_BOUND:
+        return _bound_meta_ad(row.case_id, row.id, row.author, row.created_on)
+    if row.ad_version == META_LEGACY and legacy_ok:
+        return _meta_ad(row.case_id, row.id)
+    return None
 
 
 def _chunk_ad(case_id: str, attachment_id: str, seq: int, last: bool) -> bytes:
@@ -300,13 +318,15 @@ def store(
             "message": message_id,
         }
         blob = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
+        ad = _bound_meta_ad(case_id, attachment_id, author.value, today)
         session.add(
             Attachment(
                 id=attachment_id,
                 case_id=case_id,
                 author=author.value,
                 created_on=today,
-                meta_ciphertext=crypto.encrypt(case_key, blob, _meta_ad(case_id, attachment_id)),
+                meta_ciphertext=crypto.encrypt(case_key, blob, ad),
+                ad_version=META_BOUND,
             )
         )
         session.flush()
@@ -327,12 +347,16 @@ def store(
     return ids
 
 
-def _info(case_key: bytes, row: Attachment) -> AttachmentInfo:
+def _info(case_key: bytes, row: Attachment, *, legacy_ok: bool = False) -> AttachmentInfo:
+    """The row's metadata, verified against its clear columns; ``legacy_ok``: a legacy row is
+    accepted (only in a case not migrated yet, see ``thread.is_bound``)."""
+    ad = _row_ad(row, legacy_ok)
+    if ad is None:
+        raise AttachmentDamaged(row.id)
     try:
-        meta = json.loads(
-            crypto.decrypt(case_key, row.meta_ciphertext, _meta_ad(row.case_id, row.id))
-        )
-    except crypto.DecryptionFailed as exc:
+        meta = json.loads(crypto.decrypt(case_key, row.meta_ciphertext, ad))
+        author = MessageAuthor(row.author)
+    except (crypto.DecryptionFailed, ValueError) as exc:
         raise AttachmentDamaged(row.id) from exc
     return AttachmentInfo(
         id=row.id,
@@ -341,25 +365,80 @@ def _info(case_key: bytes, row: Attachment) -> AttachmentInfo:
         size=int(meta["size"]),
         cleaned=bool(meta["cleaned"]),
         day=row.created_on,
-        author=MessageAuthor(row.author),
+        author=author,
         message_id=meta["message"],
         chunks=int(meta["chunks"]),
     )
 
 
-def list_for_case(session: Session, case_id: str, case_key: bytes) -> list[AttachmentInfo]:
-    """The case's attachments, by day then name (never in the order they were stored)."""
+def list_checked(
+    session: Session, case_id: str, case_key: bytes, *, legacy_ok: bool = False
+) -> tuple[list[AttachmentInfo], int]:
+    """The case's attachments, by day then name (never in the order they were stored), and how
+    many were left out because their metadata does not verify against their columns."""
     rows = session.scalars(select(Attachment).where(Attachment.case_id == case_id))
-    infos = [_info(case_key, row) for row in rows]
-    return sorted(infos, key=lambda a: (a.day, a.filename.casefold(), a.id))
+    infos: list[AttachmentInfo] = []
+    refused = 0
+    for row in rows:
+        try:
+            infos.append(_info(case_key, row, legacy_ok=legacy_ok))
+        except AttachmentDamaged:
+            refused += 1
+    return sorted(infos, key=lambda a: (a.day, a.filename.casefold(), a.id)), refused
 
 
-def open_one(session: Session, case_id: str, case_key: bytes, attachment_id: str) -> AttachmentInfo:
-    """One attachment of the case, its metadata checked against its stored chunks."""
+def list_for_case(
+    session: Session, case_id: str, case_key: bytes, *, legacy_ok: bool = False
+) -> list[AttachmentInfo]:
+    """The case's attachments that verify (see ``list_checked``)."""
+    return list_checked(session, case_id, case_key, legacy_ok=legacy_ok)[0]
+
+
+def legacy_metadata(
+    session: Session, case_id: str, case_key: bytes
+) -> list[tuple[Attachment, bytes]] | None:
+    """The case's attachments still in the legacy format, with their metadata plaintext, to be
+    sealed again by ``reseal``; None when one of them does not open (tampered with)."""
+    found = []
+    rows = session.scalars(
+        select(Attachment).where(
+            Attachment.case_id == case_id, Attachment.ad_version == META_LEGACY
+        )
+    )
+    for row in rows:
+        try:
+            MessageAuthor(row.author)
+            found.append(
+                (row, crypto.decrypt(case_key, row.meta_ciphertext, _meta_ad(case_id, row.id)))
+            )
+        except (crypto.DecryptionFailed, ValueError):
+            return None
+    return found
+
+
+def reseal(case_key: bytes, legacy: list[tuple[Attachment, bytes]]) -> None:
+    """Seal legacy metadata again in the bound format (the chunks are unchanged: they are
+    bound to their case, attachment and place already)."""
+    for row, plaintext in legacy:
+        ad = _bound_meta_ad(row.case_id, row.id, row.author, row.created_on)
+        row.meta_ciphertext = crypto.encrypt(case_key, plaintext, ad)
+        row.ad_version = META_BOUND
+
+
+def open_one(
+    session: Session,
+    case_id: str,
+    case_key: bytes,
+    attachment_id: str,
+    *,
+    legacy_ok: bool = False,
+) -> AttachmentInfo:
+    """One attachment of the case, its metadata checked against its columns and its stored
+    chunks."""
     row = session.get(Attachment, attachment_id) if len(attachment_id) <= 32 else None
     if row is None or row.case_id != case_id:
         raise NoSuchAttachment(attachment_id)
-    info = _info(case_key, row)
+    info = _info(case_key, row, legacy_ok=legacy_ok)
     stored = session.scalar(
         select(func.count())
         .select_from(AttachmentChunk)

@@ -68,6 +68,7 @@ class Action(enum.StrEnum):
     CASE_RECUSED = "case.recused"
     CASE_HOLD_PLACED = "case.hold_placed"
     CASE_HOLD_LIFTED = "case.hold_lifted"
+    CASE_MESSAGES_REFUSED = "case.messages_refused"
     ATTACHMENT_DECRYPTED = "case.attachment_decrypted"
     # administration
     STAFF_CREATED = "staff.created"

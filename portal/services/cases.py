@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ from portal.services.deadlines import DeadlineState
 from portal.services.errors import NoAccess
 from portal.services.text import clean_text
 from portal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Kept here for callers of the first version; the workflow owns it now.
 ACKNOWLEDGEMENT_TEXT = workflow.ACKNOWLEDGEMENT_TEXT
@@ -97,6 +100,10 @@ class CaseDetail:
     org_category: Category | None  # the organisation's view, beside the reporter's choice
     tags: list[Tag]
     attachments: list[attachments.AttachmentInfo]
+    # Messages and files whose ciphertext does not verify against their columns: not shown
+    # (see ``thread``); and internal notes this holder has no staff-only key for.
+    refused_messages: int = 0
+    withheld_notes: int = 0
 
 
 def may_handle_cases(user: StaffUser) -> bool:
@@ -201,6 +208,17 @@ def unlock(
         raise NoAccess(handle) from exc
 
 
+def unlock_keys(
+    session: Session, user: StaffUser, private_key: bytes, handle: str, *, lock: bool = False
+) -> tuple[Case, thread.CaseKeys]:
+    """Like ``unlock``, with the case's staff-only key too (internal notes). A case from before
+    that key existed is migrated here (``thread.keys_for_holder``), in the caller's
+    transaction."""
+    case, case_key = unlock(session, user, private_key, handle, lock=lock)
+    access = session.get_one(CaseAccess, (case.id, user.id))
+    return case, thread.keys_for_holder(session, case, access, private_key, case_key)
+
+
 def tags_of(session: Session, case: Case) -> list[Tag]:
     stmt = select(Tag).join(CaseTag, CaseTag.tag_id == Tag.id).where(CaseTag.case_id == case.id)
     return sorted(session.scalars(stmt), key=lambda t: t.label.casefold())
@@ -214,11 +232,16 @@ def open_case(
     handle: str,
     today: dt.date,
 ) -> CaseDetail:
-    """Decrypt a case. Reading alone records nothing: ``view_case`` is the audited entry point
-    for showing it, and the only one the web uses (tests/test_audit_view_sweep.py checks that
-    every answer carrying case plaintext recorded a view)."""
-    case, case_key = unlock(session, user, private_key, handle)
+    """Decrypt a case for its page. Reading alone records nothing: ``view_case`` is the audited
+    entry point for showing it, and the only one the web uses (tests/test_audit_view_sweep.py
+    checks that every answer carrying case plaintext recorded a view)."""
+    case, keys = unlock_keys(session, user, private_key, handle)
+    case_key = keys.case
     queue = session.get_one(Queue, case.queue_id)
+    messages = thread.read(session, case, keys, include_internal=True)
+    files, refused_files = attachments.list_checked(
+        session, case.id, case_key, legacy_ok=not thread.is_bound(session, case)
+    )
     category = session.get_one(Category, case.category_id)
     return CaseDetail(
         case=case,
@@ -232,7 +255,7 @@ def open_case(
             if case.contact_ciphertext is not None
             else None
         ),
-        thread=thread.read(session, case, case_key, include_internal=True),
+        thread=messages.entries,
         deadlines=deadlines.deadlines(case, today, policy.current(session).due_soon_days),
         status=workflow.status_of(session, case),
         outcome=session.get(Outcome, case.outcome_id) if case.outcome_id is not None else None,
@@ -242,7 +265,9 @@ def open_case(
             else None
         ),
         tags=tags_of(session, case),
-        attachments=attachments.list_for_case(session, case.id, case_key),
+        attachments=files,
+        refused_messages=messages.refused + refused_files,
+        withheld_notes=messages.withheld,
     )
 
 
@@ -258,6 +283,21 @@ def view_case(
     The caller commits, so the page is shown only if the trace is kept."""
     detail = open_case(session, settings, user, private_key, handle, now.date())
     audit.record(session, Action.CASE_VIEWED, now, actor=user, case=detail.case)
+    if detail.refused_messages:
+        # A count only: nothing of the refused rows' content is read, logged or recorded.
+        log.warning(
+            "case %s: %d messages or files do not verify against their columns; not shown",
+            detail.case.handle,
+            detail.refused_messages,
+        )
+        audit.record(
+            session,
+            Action.CASE_MESSAGES_REFUSED,
+            now,
+            actor=user,
+            case=detail.case,
+            count=detail.refused_messages,
+        )
     return detail
 
 
@@ -272,9 +312,16 @@ def open_attachment(
     """An attachment of a case the user holds, and its plaintext chunk by chunk. The download
     is recorded in the audit chain (invariant 6); the caller commits before sending anything.
     An attachment of another case, or none, is NoAccess like a case one does not hold."""
-    case, case_key = unlock(session, user, private_key, handle)
+    case, keys = unlock_keys(session, user, private_key, handle)
+    case_key = keys.case
     try:
-        info = attachments.open_one(session, case.id, case_key, attachment_id)
+        info = attachments.open_one(
+            session,
+            case.id,
+            case_key,
+            attachment_id,
+            legacy_ok=not thread.is_bound(session, case),
+        )
     except attachments.NoSuchAttachment as exc:
         raise NoAccess(handle) from exc
     audit.record(
@@ -286,8 +333,8 @@ def open_attachment(
 def acknowledge(
     session: Session, user: StaffUser, private_key: bytes, handle: str, now: dt.datetime
 ) -> None:
-    case, case_key = unlock(session, user, private_key, handle)
-    workflow.acknowledge(session, user, case, case_key, now)
+    case, keys = unlock_keys(session, user, private_key, handle)
+    workflow.acknowledge(session, user, case, keys, now)
 
 
 def set_status(
@@ -303,9 +350,9 @@ def set_status(
 ) -> WorkflowStatus:
     """Move a case to the status with code ``status`` (see ``workflow`` for the rules): closing
     needs an ``outcome`` code, reopening a ``reason``."""
-    case, case_key = unlock(session, user, private_key, handle)
+    case, keys = unlock_keys(session, user, private_key, handle)
     return workflow.transition(
-        session, user, case, case_key, status, now, outcome_code=outcome, reason=reason
+        session, user, case, keys, status, now, outcome_code=outcome, reason=reason
     )
 
 
@@ -320,11 +367,11 @@ def add_message(
     now: dt.datetime,
 ) -> None:
     body = clean_text(text, "text", settings.message_max_chars)
-    case, case_key = unlock(session, user, private_key, handle)
+    case, keys = unlock_keys(session, user, private_key, handle)
     thread.append(
         session,
         case,
-        case_key,
+        keys,
         author=MessageAuthor.STAFF,
         visibility=visibility,
         text=body,

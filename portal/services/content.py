@@ -1,11 +1,14 @@
 """The plaintext shapes of a case's encrypted items, and their (de)serialisation.
 
 Every item is JSON encrypted under the case key with associated data naming the case, the item
-kind and (for messages) the message id, so ciphertext cannot be swapped between rows.
+kind and (for messages) the message id, so ciphertext cannot be swapped between rows. A message
+in the bound format (``MESSAGE_BOUND``) also binds every clear column that gives it meaning
+(``MessageColumns``), and an internal note is under the case's staff-only key instead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -59,6 +62,8 @@ def open_contact(case_key: bytes, case_id: str, blob: bytes) -> Contact:
 
 
 def seal_message(case_key: bytes, case_id: str, message_id: str, body: MessageBody) -> bytes:
+    """A message in the legacy format (``MESSAGE_LEGACY``): read until its case is migrated,
+    and written only to build such rows in tests of the migration."""
     ad = crypto.case_item_ad(case_id, MESSAGE, message_id)
     return crypto.encrypt(case_key, _dump(body), ad)
 
@@ -66,4 +71,54 @@ def seal_message(case_key: bytes, case_id: str, message_id: str, body: MessageBo
 def open_message(case_key: bytes, case_id: str, message_id: str, blob: bytes) -> MessageBody:
     ad = crypto.case_item_ad(case_id, MESSAGE, message_id)
     data = json.loads(crypto.decrypt(case_key, blob, ad))
+    return MessageBody(int(data["seq"]), data["text"])
+
+
+#: Formats of a message ciphertext (the ``ad_version`` column).
+MESSAGE_LEGACY = 0  # bound to the case and the row only (written before issue 13, finding 8)
+MESSAGE_BOUND = 1  # bound to every column of ``MessageColumns``
+
+
+@dataclass(frozen=True)
+class MessageColumns:
+    """The clear columns of a message row that change what it means: who may see it, who wrote
+    it and when. Bound to its ciphertext, so changing any of them makes the row refuse."""
+
+    case_id: str
+    message_id: str
+    visibility: str
+    author: str
+    author_staff_id: int | None
+    created_on: dt.date
+    created_at: dt.datetime | None
+
+
+def message_ad(columns: MessageColumns) -> bytes:
+    return crypto.bound_ad(
+        MESSAGE,
+        MESSAGE_BOUND,
+        [
+            columns.case_id,
+            columns.message_id,
+            columns.visibility,
+            columns.author,
+            None if columns.author_staff_id is None else str(columns.author_staff_id),
+            columns.created_on.isoformat(),
+            (
+                None
+                if columns.created_at is None
+                else columns.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+            ),
+        ],
+    )
+
+
+def seal_bound_message(key: bytes, columns: MessageColumns, body: MessageBody) -> bytes:
+    """A message in the bound format, under ``key``: the case key for a reporter-visible
+    message, the staff-only key for an internal note."""
+    return crypto.encrypt(key, _dump(body), message_ad(columns))
+
+
+def open_bound_message(key: bytes, columns: MessageColumns, blob: bytes) -> MessageBody:
+    data = json.loads(crypto.decrypt(key, blob, message_ad(columns)))
     return MessageBody(int(data["seq"]), data["text"])

@@ -41,6 +41,7 @@ class ReporterCaseView:
     contact: content.Contact | None
     thread: list[thread.ThreadEntry]
     attachments: list[attachments.AttachmentInfo]  # names are shown; reporters download none
+    refused_messages: int = 0  # messages and files that did not verify: not shown
 
 
 def unlock(session: Session, settings: Settings, pepper: bytes, receipt: str) -> ReporterKey:
@@ -86,6 +87,12 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
         else None
     )
     category = session.get(Category, case.category_id)
+    # The case key only: internal notes are under the staff-only key, which the reporter never
+    # holds, and are not even selected.
+    messages = thread.read(session, case, thread.CaseKeys(case_key), include_internal=False)
+    files, refused_files = attachments.list_checked(
+        session, case.id, case_key, legacy_ok=not thread.is_bound(session, case)
+    )
     return ReporterCaseView(
         status=case.status,
         status_label=i18n.shown(workflow.status_of(session, case)),
@@ -97,12 +104,9 @@ def view(session: Session, key: ReporterKey) -> ReporterCaseView:
         happened=report.happened,
         is_anonymous=case.is_anonymous,
         contact=contact,
-        thread=thread.read(session, case, case_key, include_internal=False),
-        attachments=[
-            a
-            for a in attachments.list_for_case(session, case.id, case_key)
-            if a.author is MessageAuthor.REPORTER
-        ],
+        thread=messages.entries,
+        refused_messages=messages.refused + refused_files,
+        attachments=[a for a in files if a.author is MessageAuthor.REPORTER],
     )
 
 
@@ -121,7 +125,7 @@ def add_message(
     message = thread.append(
         session,
         case,
-        case_key,
+        thread.CaseKeys(case_key),
         author=MessageAuthor.REPORTER,
         visibility=Visibility.REPORTER,
         text=body,

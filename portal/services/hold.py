@@ -61,7 +61,7 @@ def place(
     """Put the case on legal hold, with ``reason`` kept as an encrypted internal note. The row
     is locked first: a purge running on this case either sees the hold, or has deleted the case
     and this is NoAccess (``retention.not_held``)."""
-    case, case_key = cases.unlock(session, user, private_key, handle, lock=True)
+    case, keys = cases.unlock_keys(session, user, private_key, handle, lock=True)
     if is_held(case):
         # A colleague placed it since the page was shown; what was typed is shown back.
         raise InvalidTransition(
@@ -77,7 +77,7 @@ def place(
     thread.append(
         session,
         case,
-        case_key,
+        keys,
         author=MessageAuthor.STAFF,
         visibility=Visibility.INTERNAL,
         text=HOLD_NOTE_PREFIX + text,

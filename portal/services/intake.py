@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.db import mark_reporter_write
 from portal.models import Case, CaseAccess, MessageAuthor, OrgUnitKind, StatusKind
-from portal.services import attachments, content, deadlines, policy, routing, taxonomy, workflow
+from portal.services import (
+    attachments,
+    content,
+    deadlines,
+    policy,
+    routing,
+    taxonomy,
+    thread,
+    workflow,
+)
 from portal.services.errors import InvalidInput
 from portal.services.text import clean_text
 from portal.services.wording import N_
@@ -105,6 +114,8 @@ def submit(
         crypto.derive_reporter_private_key(normalised, salt, settings.kdf_cost)
     )
     case_key = crypto.new_key()
+    # The internal notes' own key: sealed to the staff holders below, never to the reporter.
+    staff_key = crypto.new_key()
     case_id = crypto.random_id()
     rules = policy.values(session)
     report = content.Report(description, happened, tuple(sorted(excluded)))
@@ -132,6 +143,8 @@ def submit(
             content.seal_contact(case_key, case_id, contact) if contact is not None else None
         ),
     )
+    case.thread_version = thread.THREAD_BOUND
+    case.staff_key_tag = crypto.staff_key_tag(case_key, case_id, staff_key)
     session.add(case)
     mark_reporter_write(session)  # its commit checkpoints the WAL (portal.db)
     for member in routed.recipients:
@@ -140,6 +153,7 @@ def submit(
                 case_id=case_id,
                 staff_id=member.id,
                 sealed_key=crypto.seal(member.public_key, case_key),
+                sealed_staff_key=crypto.seal(member.public_key, staff_key),
             )
         )
     session.flush()

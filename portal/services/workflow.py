@@ -185,7 +185,7 @@ def _moved(before: str, after: str | None = None) -> dict[str, Any]:
 
 
 def acknowledge(
-    session: Session, user: StaffUser, case: Case, case_key: bytes, now: dt.datetime
+    session: Session, user: StaffUser, case: Case, keys: thread.CaseKeys, now: dt.datetime
 ) -> None:
     """Send the acknowledgement: the reporter reads it at follow-up, the feedback deadline now
     counts from today, and a case of kind new moves to the acknowledged status if there is one."""
@@ -203,7 +203,7 @@ def acknowledge(
     thread.append(
         session,
         case,
-        case_key,
+        keys,
         author=MessageAuthor.SYSTEM,
         visibility=Visibility.REPORTER,
         text=ACKNOWLEDGEMENT_TEXT,
@@ -226,7 +226,7 @@ def transition(
     session: Session,
     user: StaffUser,
     case: Case,
-    case_key: bytes,
+    keys: thread.CaseKeys,
     target_code: str,
     now: dt.datetime,
     *,
@@ -257,7 +257,7 @@ def transition(
         case.outcome_id = None
     if move.acknowledges_first:
         # Moving a case on implies it was received: acknowledge it so the reporter is told.
-        acknowledge(session, user, case, case_key, now)
+        acknowledge(session, user, case, keys, now)
         if case.status == target.code:  # acknowledging was the whole move
             return target
     before = case.status
@@ -278,7 +278,7 @@ def transition(
         thread.append(
             session,
             case,
-            case_key,
+            keys,
             author=MessageAuthor.STAFF,
             visibility=Visibility.INTERNAL,
             text=REOPEN_NOTE_PREFIX + move.reason,

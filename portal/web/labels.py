@@ -68,6 +68,7 @@ ACTION_LABELS = {
     Action.CASE_RECUSED: _l("Recused from a case"),
     Action.CASE_HOLD_PLACED: _l("Legal hold placed"),
     Action.CASE_HOLD_LIFTED: _l("Legal hold lifted"),
+    Action.CASE_MESSAGES_REFUSED: _l("Messages that could not be verified were not shown"),
     Action.ATTACHMENT_DECRYPTED: _l("Attachment decrypted"),
     Action.STAFF_CREATED: _l("Staff account created"),
     Action.STAFF_DISABLED: _l("Staff account disabled"),
@@ -122,6 +123,7 @@ DETAIL_LABELS = {
     "tags": _l("tags"),
     "tags_created": _l("new tags"),
     "attachment": _l("attachment"),
+    "count": _l("how many"),
 }
 
 
