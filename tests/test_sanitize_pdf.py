@@ -308,6 +308,18 @@ def cycles(pdf: pikepdf.Pdf) -> None:
     pdf.Root.Loop = pdf.Root
 
 
+def shared_action(pdf: pikepdf.Pdf) -> None:
+    # One script referenced from a bookmark, a link, a jump's /Next array and a key no
+    # cleaner knows.
+    script = action(pdf)
+    outline(pdf, ["Shared"])[0].A = script
+    link(pdf, A=script)
+    jump = goto(pdf)
+    jump.Next = pikepdf.Array([script])
+    link(pdf, 1, A=jump)
+    pdf.Root.Unknown = pikepdf.Dictionary(Deeper=pikepdf.Array([script]))
+
+
 LOCATIONS: list[Callable[[pikepdf.Pdf], None]] = [
     bookmark_action,
     nested_outline_next_chain,
@@ -322,6 +334,7 @@ LOCATIONS: list[Callable[[pikepdf.Pdf], None]] = [
     embedded_files_anywhere,
     media_annotations,
     cycles,
+    shared_action,
 ]
 
 
@@ -351,6 +364,64 @@ def test_every_action_type_but_goto_is_removed_from_links_and_bookmarks(kind: st
         (annot,) = result.pages[0].obj.Annots  # the link stays, with nothing to do
         assert "/A" not in annot
         assert str(result.Root.Outlines.First.Title) == "Item"
+
+
+def _raw_pdf(*bodies: bytes) -> bytes:
+    """A file written by hand, objects numbered from 1 (qpdf rebuilds the missing xref)."""
+    parts = [b"%PDF-1.7\n"]
+    parts += [b"%d 0 obj\n%s\nendobj\n" % (n, body) for n, body in enumerate(bodies, 1)]
+    return b"".join([*parts, b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"])
+
+
+_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Annots [%s] >>"
+
+
+@pytest.mark.parametrize(
+    ("annots", "extra"),
+    [
+        # /S refers to an indirect name: pdf.js resolves it and runs the script.
+        (
+            b"<< /Subtype /Link /Rect [0 0 9 9] /A << /S 5 0 R /JS ("
+            + PAYLOAD.encode()
+            + b") >> >>",
+            b"/JavaScript",
+        ),
+        # An indirect action whose /Type and /S are both indirect names.
+        (
+            b"<< /Subtype /Link /Rect [0 0 9 9] /A 5 0 R >>",
+            b"<< /Type 6 0 R /S 7 0 R /F (" + PAYLOAD.encode() + b") >>",
+        ),
+        # Names written with # escapes.
+        (
+            b"<< /Subtype /Link /Rect [0 0 9 9] /A << /S /Java#53cript /J#53 ("
+            + PAYLOAD.encode()
+            + b") >> >>",
+            b"null",
+        ),
+        (
+            b"<< /Subtype /File#41ttachment /Rect [0 0 9 9] /FS << /EF << /F 5 0 R >> >> >>",
+            b"<< /Length 12 >>\nstream\n" + PAYLOAD.encode() + b"\nendstream",
+        ),
+    ],
+    ids=["indirect-name-S", "indirect-type-and-S", "escaped-names", "escaped-subtype"],
+)
+def test_actions_behind_indirect_or_escaped_names_are_removed(annots: bytes, extra: bytes) -> None:
+    source = _raw_pdf(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        _PAGE % annots,
+        b"<< /Length 0 >>\nstream\n\nendstream",
+        extra,
+        b"/Action",
+        b"/Launch",
+    )
+    with pikepdf.open(io.BytesIO(source)) as pdf:  # qpdf reads the file as intended
+        assert pdf.pages[0].obj.Annots
+    cleaned = clean(source)
+    assert active_content(cleaned) == []
+    with pikepdf.open(io.BytesIO(cleaned)) as result:
+        annots_left = result.pages[0].obj.get("/Annots", [])
+        assert all("/A" not in annot for annot in annots_left)
 
 
 def test_pdf_keeps_bookmarks_internal_links_and_destinations() -> None:

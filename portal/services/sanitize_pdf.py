@@ -5,18 +5,20 @@ Called by ``sanitize.clean_attachment``, which turns ``EncryptedPdf`` and any pa
 into ``CannotClean``. What is removed and kept is written in docs/security-model.md
 ("Attachments: metadata removal", "PDF: actions, scripts and forms").
 
-Active content is removed by one walk over the whole object graph from the trailer, not by a
-list of places: a JavaScript action on a bookmark and an ``/AcroForm /XFA`` script came through
-a cleaner that knew the catalogue, the names and the pages' annotations only (issue 13). The
-walk looks at every slot of every dictionary, stream dictionary and array, direct or indirect,
-follows every reference once (so cycles, shared objects and long ``/Next`` chains end), and cuts
-from its slot any action other than GoTo, any embedded file, and any annotation that plays or
-opens something. What is cut is no longer referenced, and qpdf writes only referenced objects.
+Active content is removed by one walk over every object of the file, not by a list of
+places: a JavaScript action on a bookmark and an ``/AcroForm /XFA`` script came through a
+cleaner that knew the catalogue, the names and the pages' annotations only (issue 13). The walk
+looks at every slot of every dictionary, stream dictionary and array, direct or indirect,
+reachable or not, each once (so cycles, shared objects and long ``/Next`` chains cost nothing
+extra), and cuts from its slot any action other than GoTo, any embedded file, and any
+annotation that plays or opens something. What is cut is no longer referenced, and qpdf
+writes only referenced objects.
 """
 
 from __future__ import annotations
 
 import io
+import re
 
 import pikepdf
 
@@ -126,60 +128,137 @@ def clean_pdf(data: bytes) -> bytes:
 
 
 def remove_active_content(pdf: pikepdf.Pdf) -> None:
-    """Walk every object reachable from the trailer once: remove ``DROPPED_KEYS`` from each
-    dictionary, and cut from its dictionary slot or array each object ``is_dropped`` says."""
-    seen: set[tuple[int, int]] = set()
-    # An explicit stack: outline chains and nested direct objects can be deeper than Python's
-    # recursion limit.
-    stack: list[pikepdf.Object] = [pdf.trailer]
+    """Remove ``DROPPED_KEYS`` from every dictionary of the file, direct or indirect, and cut
+    from its dictionary slot or array every object ``is_dropped`` says.
+
+    Every indirect object is looked at once, whether it is shared, part of a cycle or not
+    reachable at all, and each one's direct objects are walked below it: references are not
+    followed, so no chain or cycle can make the walk longer or deeper than the file. To keep
+    the walk fast on files of many small objects (a 10 MiB file can hold a million), qpdf
+    serialises each object first, and only an object whose serialisation names something the
+    walk removes, or refers to an object it cuts or to an indirect name it looks for, is walked
+    in Python; the same holds for each direct object inside."""
+    # Indirect nulls, numbers and booleans come out as Python values: nothing to walk.
+    objects = [obj for obj in pdf.objects if isinstance(obj, pikepdf.Object)]
+    texts = [_serialised(obj) for obj in objects]
+    # /S, /Type and /Subtype may refer to an indirect name, which viewers resolve (pdf.js
+    # does) but a serialisation shows as "12 0 R": a reference to such a name counts as the
+    # name itself.
+    names = {
+        obj.objgen
+        for obj in objects
+        if obj._type_code == pikepdf.ObjectType.name_ and str(obj) in _DROPPABLE
+    }
+    dropped = {
+        obj.objgen
+        for obj, text in zip(objects, texts, strict=True)
+        if (_MAYBE_DROPPED.search(text) or _refers_to(text, names)) and is_dropped(obj)
+    }
+    marked = dropped | names
+    _clean_tree(pdf.trailer, dropped, marked)
+    for obj, text in zip(objects, texts, strict=True):
+        if obj.objgen not in dropped and (_TOUCHED.search(text) or _refers_to(text, marked)):
+            _clean_tree(obj, dropped, marked)
+
+
+def _serialised(obj: pikepdf.Object) -> bytes:
+    if obj._type_code == pikepdf.ObjectType.stream:
+        return obj.stream_dict.unparse(resolved=True)  # the dictionary, not the data
+    return obj.unparse(resolved=True)
+
+
+def _refers_to(text: bytes, objgens: set[tuple[int, int]]) -> bool:
+    return bool(objgens) and any(
+        (int(number), int(generation)) in objgens for number, generation in _REFERENCE.findall(text)
+    )
+
+
+def _clean_tree(
+    root: pikepdf.Object, dropped: set[tuple[int, int]], marked: set[tuple[int, int]]
+) -> None:
+    """``root`` and the direct objects inside it, walked with an explicit stack (nesting can
+    be deeper than Python's recursion limit)."""
+    stack = [root]
     while stack:
         obj = stack.pop()
-        if isinstance(obj, pikepdf.Array):
-            for index in reversed(range(len(obj))):
-                child = obj[index]
-                if is_dropped(child):
+        if obj._type_code == pikepdf.ObjectType.array:
+            children = list(obj)
+            for index in range(len(children) - 1, -1, -1):
+                child = children[index]
+                if _cut(child, dropped):
                     del obj[index]
-                elif _first_visit(child, seen):
+                elif _walked(child, marked):
                     stack.append(child)
             continue
-        for key in DROPPED_KEYS:
-            if key in obj:
-                del obj[key]
-        for key in list(obj.keys()):
+        keys = set(obj.keys())
+        for key in keys & _DROPPED_KEY_SET:
+            del obj[key]
+        for key in keys - _DROPPED_KEY_SET:
             child = obj[key]
-            if is_dropped(child):
+            if _cut(child, dropped):
                 del obj[key]
-            elif _first_visit(child, seen):
+            elif _walked(child, marked):
                 stack.append(child)
 
 
-def _first_visit(obj: pikepdf.Object, seen: set[tuple[int, int]]) -> bool:
-    """Whether ``obj`` is a container not walked yet. A direct object belongs to exactly one
-    container, so only indirect ones can be met twice (shared, or in a cycle)."""
-    if not isinstance(obj, pikepdf.Dictionary | pikepdf.Stream | pikepdf.Array):
-        return False
+def _cut(obj: object, dropped: set[tuple[int, int]]) -> bool:
+    if not isinstance(obj, pikepdf.Object):
+        return False  # numbers and booleans come out as Python values
     if obj.is_indirect:
-        if obj.objgen in seen:
-            return False
-        seen.add(obj.objgen)
-    return True
+        return obj.objgen in dropped  # decided once for the whole file
+    return is_dropped(obj)
+
+
+def _walked(obj: object, marked: set[tuple[int, int]]) -> bool:
+    """Whether a direct child needs walking: a container whose serialisation names something
+    the walk removes, or refers to an object that is cut or to an indirect name it looks for."""
+    if not isinstance(obj, pikepdf.Object) or obj.is_indirect:
+        return False  # an indirect object is looked at on its own
+    if obj._type_code not in _CONTAINERS:
+        return False
+    text = obj.unparse()
+    return _TOUCHED.search(text) is not None or _refers_to(text, marked)
 
 
 def is_dropped(obj: pikepdf.Object) -> bool:
     """An action other than GoTo, an embedded file stream, or an annotation that carries a
     file or media (``DROPPED_ANNOTATIONS``)."""
-    if not isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+    if obj._type_code not in (pikepdf.ObjectType.dictionary, pikepdf.ObjectType.stream):
         return False
-    kind = obj.get("/Type")
-    action = obj.get("/S")
+    keys = obj.keys()
+    kind = obj["/Type"] if "/Type" in keys else None
+    action = obj["/S"] if "/S" in keys else None
     if isinstance(action, pikepdf.Name) and str(action) in ACTION_TYPES:
         return str(action) not in ALLOWED_ACTIONS
     if kind == pikepdf.Name.Action:
         return not (isinstance(action, pikepdf.Name) and str(action) in ALLOWED_ACTIONS)
     if kind == pikepdf.Name.EmbeddedFile:
         return True
-    subtype = obj.get("/Subtype")
+    subtype = obj["/Subtype"] if "/Subtype" in keys else None
     return isinstance(subtype, pikepdf.Name) and str(subtype) in DROPPED_ANNOTATIONS
+
+
+_CONTAINERS = frozenset(
+    {pikepdf.ObjectType.array, pikepdf.ObjectType.dictionary, pikepdf.ObjectType.stream}
+)
+_DROPPED_KEY_SET = frozenset(DROPPED_KEYS)
+# A name ends at white space or a delimiter (ISO 32000-2, 7.3.5); qpdf writes names in their
+# plain form (/Java#53cript as /JavaScript).
+_NAME_END = rb"(?![^\s()<>\[\]{}/%])"
+
+
+def _names(names: frozenset[str] | set[str]) -> re.Pattern[bytes]:
+    choices = b"|".join(re.escape(name[1:].encode()) for name in sorted(names, reverse=True))
+    return re.compile(rb"/(?:" + choices + rb")" + _NAME_END)
+
+
+_DROPPABLE = (ACTION_TYPES - ALLOWED_ACTIONS) | {"/Action", "/EmbeddedFile"} | DROPPED_ANNOTATIONS
+_MAYBE_DROPPED = _names(_DROPPABLE)
+"""Names without which ``is_dropped`` cannot be true of an object (its /S, /Type, /Subtype)."""
+_TOUCHED = _names(_DROPPABLE | _DROPPED_KEY_SET)
+"""Names without which the walk changes nothing inside an object, unless it refers to an
+object that is cut."""
+_REFERENCE = re.compile(rb"(\d+) (\d+) R" + _NAME_END)
 
 
 def _remove_annotation_authors(pdf: pikepdf.Pdf) -> None:
