@@ -431,6 +431,9 @@ def test_pdf_keeps_bookmarks_internal_links_and_destinations() -> None:
     items[1].Dest = pikepdf.Array([pdf.pages[0].obj, Name.XYZ, 0, 792, 0])
     link(pdf, A=goto(pdf))
     link(pdf, 1, Dest=pikepdf.Array([pdf.pages[0].obj, Name.Fit]))
+    link(pdf, 1, Dest=pikepdf.String("summary"))
+    named = pikepdf.Array(["summary", pikepdf.Array([pdf.pages[0].obj, Name.Fit])])
+    pdf.Root.Names = pikepdf.Dictionary(Dests=pikepdf.Dictionary(Names=named))
     cleaned = clean(saved(pdf))
     assert active_content(cleaned) == []
     with pikepdf.open(io.BytesIO(cleaned)) as result:
@@ -440,6 +443,9 @@ def test_pdf_keeps_bookmarks_internal_links_and_destinations() -> None:
         assert first.Next.Dest[0].objgen == result.pages[0].obj.objgen
         assert Name.GoTo == result.pages[0].obj.Annots[0].A.S
         assert "/Dest" in result.pages[1].obj.Annots[0]
+        assert str(result.pages[1].obj.Annots[1].Dest) == "summary"
+        destination = result.Root.Names.Dests.Names[1]
+        assert destination[0].objgen == result.pages[0].obj.objgen
 
 
 # --- A file made by real software ---------------------------------------------------------------

@@ -53,7 +53,7 @@ ACTION_TYPES = frozenset(
         "/RichMediaExecute",
     }
 )
-"""Every action type of PDF 2.0 (ISO 32000-2, table 201). A dictionary whose ``/S`` is one of
+"""Every action type of PDF 2.0 (ISO 32000-2, 12.6.4). A dictionary whose ``/S`` is one of
 these is an action wherever it hangs, and so is one of ``/Type /Action`` with any other ``/S``
 (a viewer may know types the standard does not)."""
 
@@ -182,9 +182,10 @@ def _clean_tree(
     while stack:
         obj = stack.pop()
         if obj._type_code == pikepdf.ObjectType.array:
-            children = list(obj)
-            for index in range(len(children) - 1, -1, -1):
-                child = children[index]
+            # One child at a time, from the end (a cut does not move the ones still to come):
+            # a list of an array's children held 180 MiB more for 550,000 of them.
+            for index in range(len(obj) - 1, -1, -1):
+                child = obj[index]
                 if _cut(child, dropped):
                     del obj[index]
                 elif _walked(child, marked):
