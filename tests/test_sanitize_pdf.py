@@ -374,54 +374,50 @@ def _raw_pdf(*bodies: bytes) -> bytes:
 
 
 _PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Annots [%s] >>"
+_LINK = b"<< /Subtype /Link /Rect [0 0 9 9] /A %s >>"
+_JS_BEHIND_INDIRECT_S = b"<< /S 5 0 R /JS (" + PAYLOAD.encode() + b") >>"
+_ESCAPED_JS = b"<< /S /Java#53cript /J#53 (" + PAYLOAD.encode() + b") >>"
 
 
 @pytest.mark.parametrize(
-    ("annots", "extra"),
+    ("annot", "bookmark_action", "extra"),
     [
         # /S refers to an indirect name: pdf.js resolves it and runs the script.
-        (
-            b"<< /Subtype /Link /Rect [0 0 9 9] /A << /S 5 0 R /JS ("
-            + PAYLOAD.encode()
-            + b") >> >>",
-            b"/JavaScript",
-        ),
+        (_LINK % _JS_BEHIND_INDIRECT_S, _JS_BEHIND_INDIRECT_S, b"/JavaScript"),
         # An indirect action whose /Type and /S are both indirect names.
-        (
-            b"<< /Subtype /Link /Rect [0 0 9 9] /A 5 0 R >>",
-            b"<< /Type 6 0 R /S 7 0 R /F (" + PAYLOAD.encode() + b") >>",
-        ),
+        (_LINK % b"5 0 R", b"5 0 R", b"<< /Type 6 0 R /S 7 0 R /F (" + PAYLOAD.encode() + b") >>"),
         # Names written with # escapes.
-        (
-            b"<< /Subtype /Link /Rect [0 0 9 9] /A << /S /Java#53cript /J#53 ("
-            + PAYLOAD.encode()
-            + b") >> >>",
-            b"null",
-        ),
+        (_LINK % _ESCAPED_JS, _ESCAPED_JS, b"null"),
         (
             b"<< /Subtype /File#41ttachment /Rect [0 0 9 9] /FS << /EF << /F 5 0 R >> >> >>",
+            b"<< /S /L#61unch /F (" + PAYLOAD.encode() + b") >>",
             b"<< /Length 12 >>\nstream\n" + PAYLOAD.encode() + b"\nendstream",
         ),
     ],
     ids=["indirect-name-S", "indirect-type-and-S", "escaped-names", "escaped-subtype"],
 )
-def test_actions_behind_indirect_or_escaped_names_are_removed(annots: bytes, extra: bytes) -> None:
+def test_actions_behind_indirect_or_escaped_names_are_removed(
+    annot: bytes, bookmark_action: bytes, extra: bytes
+) -> None:
     source = _raw_pdf(
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Catalog /Pages 2 0 R /Outlines 8 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        _PAGE % annots,
+        _PAGE % annot,
         b"<< /Length 0 >>\nstream\n\nendstream",
         extra,
         b"/Action",
         b"/Launch",
+        b"<< /Type /Outlines /First 9 0 R /Last 9 0 R /Count 1 >>",
+        b"<< /Title (Item) /Parent 8 0 R /A " + bookmark_action + b" >>",
     )
     with pikepdf.open(io.BytesIO(source)) as pdf:  # qpdf reads the file as intended
-        assert pdf.pages[0].obj.Annots
+        assert pdf.pages[0].obj.Annots and "/A" in pdf.Root.Outlines.First
     cleaned = clean(source)
     assert active_content(cleaned) == []
     with pikepdf.open(io.BytesIO(cleaned)) as result:
         annots_left = result.pages[0].obj.get("/Annots", [])
         assert all("/A" not in annot for annot in annots_left)
+        assert "/A" not in result.Root.Outlines.First
 
 
 def test_pdf_keeps_bookmarks_internal_links_and_destinations() -> None:
