@@ -616,6 +616,33 @@ def test_a_deep_outline_chain_does_not_exhaust_the_stack() -> None:
     assert active_content(cleaned) == []
 
 
+def test_deeply_nested_direct_objects_are_walked_past_the_serialisation_budget() -> None:
+    # 60 levels around 300 KiB of numbers: serialising each level to decide whether to walk it
+    # would cost 60 times the file, far over the budget (twice the file and 1 MiB), so the
+    # deepest levels are walked without it, and what hangs there still goes.
+    inner = (
+        b"0 " * 150_000
+        + b"<< /AA << /O 5 0 R >> /A << /S /JavaScript /JS ("
+        + PAYLOAD.encode()
+        + b") >> >>"
+    )
+    source = _raw_pdf(
+        b"<< /Type /Catalog /Pages 2 0 R /Deep 4 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        b"[" * 60 + inner + b"]" * 60,
+        b"<< /S /Launch /F (" + PAYLOAD.encode() + b") >>",
+    )
+    assert active_content(source)
+    cleaned = clean(source)
+    assert active_content(cleaned) == []
+    with pikepdf.open(io.BytesIO(cleaned)) as result:
+        deepest = result.Root.Deep
+        for _ in range(59):
+            deepest = deepest[0]
+        assert len(deepest) == 150_001 and "/A" not in deepest[-1]
+
+
 def test_pdf_cleaning_changes_nothing_a_file_without_active_content_needs(tmp_path: Path) -> None:
     # The walk touches dictionaries only where it removes: a page tree, fonts and contents
     # come out equal.

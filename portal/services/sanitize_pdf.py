@@ -154,11 +154,11 @@ def remove_active_content(pdf: pikepdf.Pdf) -> None:
         for obj, text in zip(objects, texts, strict=True)
         if (_MAYBE_DROPPED.search(text) or _refers_to(text, names)) and is_dropped(obj)
     }
-    marked = dropped | names
-    _clean_tree(pdf.trailer, dropped, marked)
+    walk = _Walk(dropped, dropped | names, 2 * sum(len(text) for text in texts) + 2**20)
+    walk.clean(pdf.trailer)
     for obj, text in zip(objects, texts, strict=True):
-        if obj.objgen not in dropped and (_TOUCHED.search(text) or _refers_to(text, marked)):
-            _clean_tree(obj, dropped, marked)
+        if obj.objgen not in dropped and (_TOUCHED.search(text) or _refers_to(text, walk.marked)):
+            walk.clean(obj)
 
 
 def _serialised(obj: pikepdf.Object) -> bytes:
@@ -173,52 +173,63 @@ def _refers_to(text: bytes, objgens: set[tuple[int, int]]) -> bool:
     )
 
 
-def _clean_tree(
-    root: pikepdf.Object, dropped: set[tuple[int, int]], marked: set[tuple[int, int]]
-) -> None:
-    """``root`` and the direct objects inside it, walked with an explicit stack (nesting can
-    be deeper than Python's recursion limit)."""
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        if obj._type_code == pikepdf.ObjectType.array:
-            # One child at a time, from the end (a cut does not move the ones still to come):
-            # a list of an array's children held 180 MiB more for 550,000 of them.
-            for index in range(len(obj) - 1, -1, -1):
-                child = obj[index]
-                if _cut(child, dropped):
-                    del obj[index]
-                elif _walked(child, marked):
-                    stack.append(child)
-            continue
-        keys = set(obj.keys())
-        for key in keys & _DROPPED_KEY_SET:
-            del obj[key]
-        for key in keys - _DROPPED_KEY_SET:
-            child = obj[key]
-            if _cut(child, dropped):
+class _Walk:
+    def __init__(
+        self, dropped: set[tuple[int, int]], marked: set[tuple[int, int]], budget: int
+    ) -> None:
+        self.dropped = dropped  # indirect objects to cut wherever they are referenced
+        self.marked = marked  # those, and indirect names a viewer would read as a dropped type
+        # Bytes of serialisation left for deciding which direct objects to walk: each level of
+        # a nested object serialises all below it, so 100 levels around 8 MiB of numbers took
+        # 103 s. Past the budget every direct container is walked, which costs one visit each.
+        self.budget = budget
+
+    def clean(self, root: pikepdf.Object) -> None:
+        """``root`` and the direct objects inside it, walked with an explicit stack (nesting
+        can be deeper than Python's recursion limit)."""
+        stack = [root]
+        while stack:
+            obj = stack.pop()
+            if obj._type_code == pikepdf.ObjectType.array:
+                # One child at a time, from the end (a cut does not move the ones still to
+                # come): a list of an array's children held 180 MiB more for 550,000 of them.
+                for index in range(len(obj) - 1, -1, -1):
+                    child = obj[index]
+                    if not isinstance(child, pikepdf.Object):
+                        continue  # numbers and booleans come out as Python values
+                    if self._cut(child):
+                        del obj[index]
+                    elif self._walked(child):
+                        stack.append(child)
+                continue
+            keys = set(obj.keys())
+            for key in keys & _DROPPED_KEY_SET:
                 del obj[key]
-            elif _walked(child, marked):
-                stack.append(child)
+            for key in keys - _DROPPED_KEY_SET:
+                child = obj[key]
+                if not isinstance(child, pikepdf.Object):
+                    continue
+                if self._cut(child):
+                    del obj[key]
+                elif self._walked(child):
+                    stack.append(child)
 
+    def _cut(self, obj: pikepdf.Object) -> bool:
+        if obj.is_indirect:
+            return obj.objgen in self.dropped  # decided once for the whole file
+        return is_dropped(obj)
 
-def _cut(obj: object, dropped: set[tuple[int, int]]) -> bool:
-    if not isinstance(obj, pikepdf.Object):
-        return False  # numbers and booleans come out as Python values
-    if obj.is_indirect:
-        return obj.objgen in dropped  # decided once for the whole file
-    return is_dropped(obj)
-
-
-def _walked(obj: object, marked: set[tuple[int, int]]) -> bool:
-    """Whether a direct child needs walking: a container whose serialisation names something
-    the walk removes, or refers to an object that is cut or to an indirect name it looks for."""
-    if not isinstance(obj, pikepdf.Object) or obj.is_indirect:
-        return False  # an indirect object is looked at on its own
-    if obj._type_code not in _CONTAINERS:
-        return False
-    text = obj.unparse()
-    return _TOUCHED.search(text) is not None or _refers_to(text, marked)
+    def _walked(self, obj: pikepdf.Object) -> bool:
+        """Whether a direct child needs walking: a container whose serialisation names
+        something the walk removes, or refers to an object that is cut or to an indirect name
+        it looks for."""
+        if obj.is_indirect or obj._type_code not in _CONTAINERS:
+            return False  # an indirect object is looked at on its own
+        if self.budget <= 0:
+            return True
+        text = obj.unparse()
+        self.budget -= len(text)
+        return _TOUCHED.search(text) is not None or _refers_to(text, self.marked)
 
 
 def is_dropped(obj: pikepdf.Object) -> bool:
