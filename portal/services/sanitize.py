@@ -29,10 +29,10 @@ from xml.etree.ElementTree import Element  # nosec B405  # only the type; parsin
 from xml.parsers import expat  # nosec B407  # DTDs and entities refused: _refuse_dtd
 from xml.sax.saxutils import escape  # nosec B406  # escaping output, not parsing
 
-import pikepdf
 from defusedxml import ElementTree as SafeET
 from PIL import Image, ImageOps
 
+from portal.services import sanitize_pdf
 from portal.services.errors import PortalError
 
 # --- Limits -------------------------------------------------------------------------------
@@ -444,73 +444,14 @@ def _pixels_only(image: Image.Image, kind: FileKind) -> Image.Image:
 
 # --- PDF ----------------------------------------------------------------------------------
 
-# Markup annotations (comments, highlights...) carry their author in /T; widgets use /T for
-# the form field's name, which is content.
-_ANNOTATION_AUTHOR_KEYS = ("/T", "/M", "/CreationDate")
-
 
 def _clean_pdf(data: bytes) -> bytes:
+    # Metadata and active content (actions, scripts, XFA, embedded files) are removed in
+    # sanitize_pdf, by one walk over the whole object graph (issue 13, finding 3).
     try:
-        pdf = pikepdf.open(io.BytesIO(data))
-    except pikepdf.PasswordError as exc:
+        return sanitize_pdf.clean_pdf(data)
+    except sanitize_pdf.EncryptedPdf as exc:
         raise CannotClean(CleanFailure.ENCRYPTED) from exc
-    with pdf:
-        if pdf.is_encrypted:  # opened with an empty user password, still encrypted
-            raise CannotClean(CleanFailure.ENCRYPTED)
-        for key in ("/Info", "/ID"):
-            if key in pdf.trailer:
-                del pdf.trailer[key]
-        root = pdf.Root
-        for key in ("/Metadata", "/OpenAction", "/AA", "/AF", "/PieceInfo"):
-            if key in root:
-                del root[key]
-        names = root.get("/Names")
-        if isinstance(names, pikepdf.Dictionary):
-            for key in ("/EmbeddedFiles", "/JavaScript"):
-                if key in names:
-                    del names[key]
-        # XMP can hang off any stream or dictionary (pages, images, fonts), and so can
-        # application data (/PieceInfo) and actions (/AA).
-        for obj in pdf.objects:
-            if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-                for key in ("/Metadata", "/PieceInfo", "/AA"):
-                    if key in obj:
-                        del obj[key]
-        for page in pdf.pages:
-            annots = page.obj.get("/Annots")
-            if not isinstance(annots, pikepdf.Array):
-                continue
-            kept = pikepdf.Array()
-            for annot in annots:
-                if not isinstance(annot, pikepdf.Dictionary):
-                    continue
-                subtype = annot.get("/Subtype")
-                if subtype == pikepdf.Name.FileAttachment:
-                    continue  # an embedded file
-                if subtype != pikepdf.Name.Widget:
-                    for key in _ANNOTATION_AUTHOR_KEYS:
-                        if key in annot:
-                            del annot[key]
-                if "/A" in annot:
-                    action = annot.get("/A")
-                    if isinstance(action, pikepdf.Dictionary) and action.get("/S") in (
-                        pikepdf.Name.JavaScript,
-                        pikepdf.Name.Launch,
-                    ):
-                        del annot["/A"]
-                kept.append(annot)
-            page.obj["/Annots"] = kept
-        out = io.BytesIO()
-        # Streams are copied as they are (never decompressed), so a flate bomb inside costs
-        # nothing; qpdf writes only objects reachable from the trailer, so whatever was
-        # removed above, and any earlier revision of the file, is left out.
-        pdf.save(
-            out,
-            stream_decode_level=pikepdf.StreamDecodeLevel.none,
-            compress_streams=False,
-            deterministic_id=True,
-        )
-    return out.getvalue()
 
 
 # --- Office Open XML ----------------------------------------------------------------------
