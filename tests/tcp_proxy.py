@@ -17,9 +17,14 @@ _CHUNK = 65536
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with a reset (SO_LINGER 0), as a crashed server's kernel would."""
+    """Close with a reset (SO_LINGER 0), as a crashed server's kernel would. ``shutdown`` first:
+    a bare ``close`` neither wakes the pump blocked in ``recv`` on the socket nor lets the kernel
+    tear the connection down while that call holds it, so the peer would never hear of it (and
+    a query sent meanwhile would vanish, leaving its sender waiting)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 
