@@ -508,7 +508,9 @@ def test_without_redis_every_worker_of_a_server_counts_in_the_same_limit(tmp_pat
     with served.portal_serve(
         tmp_path, workers=2, env={"PORTAL_SUBMIT_MAX_PER_CLIENT": str(limit)}
     ) as server:
-        page = _http(server.port, b"GET /report HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        page = _http(
+            server.port, b"GET /report HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
         cookie = re.search(rb"Set-Cookie: (portal_form=[^;]+)", page)
         assert cookie, page[:500]
         token = csrf_token(page.decode())
@@ -516,7 +518,7 @@ def test_without_redis_every_worker_of_a_server_counts_in_the_same_limit(tmp_pat
             {"csrf_token": token, **report_form(description=TEXT)}
         ).encode()
         head = (
-            b"POST /report HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"POST /report HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             b"Content-Type: application/x-www-form-urlencoded\r\n"
             b"Cookie: " + cookie.group(1) + b"\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
