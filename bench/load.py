@@ -312,7 +312,8 @@ def _told(reply: Reply, what: str) -> str:
     return f"UNCLEAR {what} {reply.status}"
 
 
-#: How often a reporter reloads a receipt page that answered 503 (once a second).
+#: How often a reporter reloads a receipt page (or an ombudsperson a file) that answered 503,
+#: once a second.
 RECEIPT_RELOADS = 30
 
 
@@ -511,6 +512,12 @@ class StaffClient:
         for link in ATTACHMENT_LINK.findall(page.body):
             # Stored by whichever server took the concern, read through this one.
             got = b.call("GET attachment", "GET", link, cookies=self.jar)
+            # A 503 (PostgreSQL down) says to try again: the ombudsperson does, once a second.
+            for _ in range(RECEIPT_RELOADS):
+                if got.status != 503:
+                    break
+                time.sleep(1.0)
+                got = b.call("GET attachment again", "GET", link, cookies=self.jar)
             good = got.status == 200 and got.body.startswith(ATTACHMENT_HEAD + "load-")
             with self.record.lock:
                 self.record.downloads["read back" if good else f"failed {got.status}"] += 1
