@@ -842,6 +842,9 @@ def test_proxy_hops_without_a_proxy(tmp_path: Path) -> None:
 def healthy(app: Flask, db: Session, portal: Portal, settings: Settings) -> Settings:
     """A deployment where every check passes: secrets on disk, staff, a fresh backup."""
     ensure_secrets(settings.instance_path)
+    # The audit key on disk is the one the app seals the audit head with, as on a server.
+    key = app.extensions["portal"].secrets.audit_key
+    (settings.instance_path / "audit_key").write_text(base64.b64encode(key).decode() + "\n")
     portal.staff("alice", queues=QUEUES)
     portal.staff("root", roles=(Role.ADMIN,), queues=())
     audit.record(db, Action.BACKUP_CREATED, dt.datetime.now(dt.UTC))
@@ -862,9 +865,9 @@ def test_healthy_deployment_exits_0_with_one_ok_line_per_check(healthy: Settings
     code, output = _doctor(healthy)
     lines = output.splitlines()
     assert code == 0, output
-    assert len(lines) == 25  # 24 checks and the summary
+    assert len(lines) == 26  # 25 checks and the summary
     assert all(line.startswith("OK    ") for line in lines[:-1]), output
-    assert lines[-1] == "24 OK, 0 WARN, 0 FAIL, 0 SKIP"
+    assert lines[-1] == "25 OK, 0 WARN, 0 FAIL, 0 SKIP"
     assert "Fix:" not in output
 
 
@@ -872,7 +875,7 @@ def test_warn_alone_exits_0(healthy: Settings) -> None:
     code, output = _doctor(healthy.replace(smtp_host="", smtp_from=""))
     assert code == 0, output
     assert "WARN  mail" in output and ". Fix: set smtp_host, smtp_from" in output
-    assert output.splitlines()[-1] == "23 OK, 1 WARN, 0 FAIL, 0 SKIP"
+    assert output.splitlines()[-1] == "24 OK, 1 WARN, 0 FAIL, 0 SKIP"
 
 
 def test_one_fail_exits_1(healthy: Settings) -> None:
@@ -891,7 +894,7 @@ def test_json_shape(healthy: Settings, db: Session) -> None:
     data = json.loads(output)
     assert code == 1 and data["exit_code"] == 1 and data["ok"] is False
     assert set(data) == {"ok", "exit_code", "counts", "checks"}
-    assert data["counts"] == {"OK": 22, "WARN": 0, "FAIL": 2, "SKIP": 0}
+    assert data["counts"] == {"OK": 23, "WARN": 0, "FAIL": 2, "SKIP": 0}
     assert all(set(c) == {"name", "status", "message", "fix"} for c in data["checks"])
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["anonymity-threshold"]["status"] == "FAIL"
@@ -999,3 +1002,36 @@ def test_doctor_changes_nothing(healthy: Settings, db: Session) -> None:
     db.expire_all()
     assert snapshot() == before
     assert sorted(SECRET_FILES) == sorted(p.name for p in healthy.instance_path.iterdir())
+
+
+def test_doctor_names_an_audit_log_cut_from_its_tail(healthy: Settings, db: Session) -> None:
+    """Finding 11: rows cut with SQL, the head rolled back to match them, without the audit
+    key: the head no longer matches its seal, and doctor says so (as `portal audit verify`)."""
+    audit.record(db, Action.BACKUP_CREATED, dt.datetime.now(dt.UTC))
+    db.commit()
+    code, output = _doctor(healthy)
+    assert "OK    audit-head          the audit head matches its seal (event 2)" in output
+    last = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    assert last is not None and last.seq > 1
+    before = db.scalar(select(AuditEvent).where(AuditEvent.seq == last.seq - 1))
+    assert before is not None
+    db.execute(text("DELETE FROM audit_events WHERE seq = :seq"), {"seq": last.seq})
+    db.execute(
+        text("UPDATE audit_head SET seq = :seq, hash = :hash"),
+        {"seq": before.seq, "hash": before.hash},
+    )
+    db.commit()
+    code, output = _doctor(healthy)
+    assert code == 1
+    assert "FAIL  audit-head          the audit head does not match its seal" in output
+    assert "portal audit verify --anchor" in output
+
+
+def test_doctor_waits_for_the_first_seal_of_an_upgraded_head(
+    healthy: Settings, db: Session
+) -> None:
+    db.execute(text("UPDATE audit_head SET mac = NULL"))
+    db.commit()
+    code, output = _doctor(healthy)
+    assert code == 0
+    assert "WARN  audit-head          the audit head is not sealed yet" in output

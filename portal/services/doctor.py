@@ -30,9 +30,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from portal import migrate
-from portal.instance import SECRET_FILES
+from portal.db import AUDIT_KEY
+from portal.instance import SECRET_FILES, SecretsMissing, load_secrets
 from portal.models import (
     AuditEvent,
+    AuditHead,
     InsightRelease,
     Policy,
     Queue,
@@ -42,7 +44,7 @@ from portal.models import (
     StaffRole,
     StaffUser,
 )
-from portal.services import backup
+from portal.services import audit, backup
 from portal.services.policy import MIN_THRESHOLD, POLICY_ID, PolicyValues
 from portal.serving import WORKER_TIMEOUT_SECONDS
 from portal.settings import (
@@ -1139,6 +1141,37 @@ def check_disk_space(
     return _ok(name, shown)
 
 
+def check_audit_head(session: Session, instance_path: Path) -> CheckResult:
+    """The audit log's head against its seal (an HMAC under the audit key, which is not in the
+    database): rows cut from the tail, or a head rewritten without the key, no longer match."""
+    name = "audit-head"
+    try:
+        key = load_secrets(instance_path).audit_key
+    except (SecretsMissing, OSError, ValueError):
+        return _skip(name, "the audit key cannot be read (see the secrets check)")
+    session.info[AUDIT_KEY] = key
+    try:
+        anchor = audit.current_anchor(session)
+    except audit.HeadUnsealed:
+        head = session.get(AuditHead, audit.HEAD_ID)
+        if head is not None and head.mac is None:
+            return _warn(
+                name,
+                "the audit head is not sealed yet (a database from before the seal)",
+                "nothing to do: the next audit event seals it (`audit.head_sealed`)",
+            )
+        return _fail(
+            name,
+            "the audit head does not match its seal: events may have been cut from the log, or"
+            " the head was rewritten without the audit key",
+            "run `portal audit verify --anchor` with the anchor of the latest admins' digest or"
+            " backup, and restore from the newest backup that verifies",
+        )
+    finally:
+        session.info.pop(AUDIT_KEY, None)
+    return _ok(name, f"the audit head matches its seal (event {anchor.seq})")
+
+
 def _database_checks(session: Session, settings: Settings, now: dt.datetime) -> list[CheckResult]:
     return [
         check_threshold(session),
@@ -1148,6 +1181,7 @@ def _database_checks(session: Session, settings: Settings, now: dt.datetime) -> 
         check_demo_accounts(session),
         check_backup(session, now, settings.doctor_backup_max_days),
         check_clock(session, now),
+        check_audit_head(session, settings.instance_path),
     ]
 
 
@@ -1159,6 +1193,7 @@ DATABASE_CHECKS = (
     "demo-accounts",
     "backup",
     "clock",
+    "audit-head",
 )
 
 
