@@ -1,13 +1,12 @@
-"""The disclosure-control engine: what is shown, and that nothing hidden can be worked out.
+"""The disclosure rules: what a partition shows, rates, medians and merged units.
 
-The safety check here is independent of the engine's max-flow audit: an exact simplex over
-fractions on the linear system an attacker can write down from the published figures, whose
-optimal solutions are then verified as whole-number tables that agree with everything shown.
+The safety of what is published against a reader who knows these rules is tested where the
+views are built: tests/test_insights_adversary.py replays :func:`protect_partition` under every
+order on every split of the hidden total; tests/test_insights_safety.py solves the published
+figures exactly.
 """
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -15,236 +14,85 @@ from hypothesis import strategies as st
 
 from portal.services import disclosure, policy
 from portal.services.disclosure import (
-    GRAND_TOTAL,
     OTHER,
-    Cell,
-    Interval,
+    CannotProtect,
     MalformedTable,
-    Table,
     ThresholdTooLow,
-    audit,
     median,
     merge_small_groups,
     percentile,
-    protect,
+    protect_partition,
     rate,
 )
-from tests.exact_lp import simplex_max as _simplex_max
 
-# --- an independent exact check: the attacker's linear program ----------------------------------
-
-
-def _attacker_intervals(table: Table, hidden: frozenset[Cell]) -> dict[Cell, Interval]:
-    """The exact range of each hidden value, from the published figures only."""
-    counts = table.counts
-    m, n = len(counts), len(counts[0])
-    row_totals = [sum(row) for row in counts]
-    column_totals = [sum(counts[i][j] for i in range(m)) for j in range(n)]
-    grand = sum(row_totals)
-    truth: dict[Cell, int] = {Cell(i, j): counts[i][j] for i in range(m) for j in range(n)}
-    truth |= {Cell(i, None): row_totals[i] for i in range(m)}
-    truth |= {Cell(None, j): column_totals[j] for j in range(n)}
-    truth[GRAND_TOTAL] = grand
-    variables = sorted(
-        hidden, key=lambda c: (c.row is None, c.row or 0, c.column is None, c.column or 0)
-    )
-    index = {cell: i for i, cell in enumerate(variables)}
-    # Each equation: a list of (cell, coefficient) summing to zero.
-    equations = [[(Cell(i, j), 1) for j in range(n)] + [(Cell(i, None), -1)] for i in range(m)]
-    equations += [[(Cell(i, j), 1) for i in range(m)] + [(Cell(None, j), -1)] for j in range(n)]
-    equations.append([(Cell(i, None), 1) for i in range(m)] + [(GRAND_TOTAL, -1)])
-    equations.append([(Cell(None, j), 1) for j in range(n)] + [(GRAND_TOTAL, -1)])
-    a: list[list[Fraction]] = []
-    b: list[Fraction] = []
-    for equation in equations:
-        row = [Fraction(0)] * len(variables)
-        rhs = Fraction(0)
-        for cell, coefficient in equation:
-            if cell in index:
-                row[index[cell]] += coefficient
-            else:
-                rhs -= coefficient * truth[cell]
-        if any(row):
-            a.append(row)
-            b.append(rhs)
-        else:
-            assert rhs == 0
-
-    def verified(x: list[Fraction]) -> dict[Cell, int]:
-        # An optimum of this (totally unimodular) system is a whole-number table; check it is
-        # one, and that it agrees with everything published, so the bound is really attainable.
-        assert all(v.denominator == 1 and v >= 0 for v in x)
-        values = dict(truth) | {cell: int(x[index[cell]]) for cell in variables}
-        for equation in equations:
-            assert sum(values[cell] * coefficient for cell, coefficient in equation) == 0
-        return values
-
-    result = {}
-    for cell in variables:
-        objective = [Fraction(0)] * len(variables)
-        objective[index[cell]] = Fraction(1)
-        top = _simplex_max(a, b, objective) if a else None
-        objective[index[cell]] = Fraction(-1)
-        bottom = (
-            _simplex_max(a, b, objective) if a else (Fraction(0), [Fraction(0)] * len(variables))
-        )
-        assert bottom is not None
-        low = verified(bottom[1])[cell]
-        high = None if top is None else verified(top[1])[cell]
-        result[cell] = Interval(low, high)
-    return result
+# --- partitions -----------------------------------------------------------------------------------
 
 
-# --- property tests ---------------------------------------------------------------------------
-
-tables = st.integers(1, 5).flatmap(
-    lambda width: st.lists(
-        st.lists(st.integers(0, 20) | st.integers(0, 5), min_size=width, max_size=width),
-        min_size=1,
-        max_size=5,
-    )
-)
+def _identity(n: int) -> list[int]:
+    return list(range(n))
 
 
-@settings(max_examples=100, deadline=None)
-@given(rows=tables, k=st.integers(3, 6))
-def test_protected_tables_are_safe(rows: list[list[int]], k: int) -> None:
-    table = Table.of(rows)
-    result = protect(table, k)
-
-    # (a) nothing shown is a small count, cells or totals.
-    shown = [v for row in result.rows for v in row]
-    shown += [*result.row_totals, *result.column_totals, result.grand_total]
-    assert not any(v is not None and 0 < v < k for v in shown)
-
-    # (c) the totals shown are the true sums.
-    for i, total in enumerate(result.row_totals):
-        assert total in (None, sum(rows[i]))
-    for j, total in enumerate(result.column_totals):
-        assert total in (None, sum(row[j] for row in rows))
-    assert result.grand_total in (None, sum(map(sum, rows)))
-    for i, row in enumerate(result.rows):
-        assert all(v in (None, rows[i][j]) for j, v in enumerate(row))
-
-    # (b) every hidden value has at least two possible values, and a small one could be 0 or k+,
-    # by an exact check that does not use the engine; and the engine's own audit agrees.
-    intervals = _attacker_intervals(table, result.suppressed)
-    for cell, interval in intervals.items():
-        assert interval.high is None or interval.high > interval.low, (cell, interval)
-        if 0 < table.value(cell) < k:
-            assert interval.low == 0, (cell, interval)
-            assert interval.high is None or interval.high >= k, (cell, interval)
-    assert audit(table, result.suppressed) == intervals
-
-    # (d) same input, same output.
-    assert protect(Table.of([list(r) for r in rows]), k) == result
+def test_nothing_is_hidden_when_every_count_is_k_or_more() -> None:
+    assert protect_partition([5, 9, 12], 5, _identity(3)) == (5, 9, 12)
 
 
-@settings(max_examples=150, deadline=None)
+def test_zeros_are_hidden_like_small_counts_with_one_complement() -> None:
+    # 0 alone is one hidden count: the first of the order that is still shown goes with it.
+    assert protect_partition([0, 9, 12], 5, [2, 1, 0]) == (None, 9, None)
+    assert protect_partition([0, 9, 12], 5, [0, 1, 2]) == (None, None, 12)
+
+
+def test_small_counts_that_cover_each_other_take_no_complement() -> None:
+    # 3 + 2 = 5 >= k and two of them: nothing else is hidden, whatever the order.
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
+        assert protect_partition([3, 2, 7, 0], 5, order) == (None, None, 7, None)
+
+
+def test_small_counts_adding_up_to_less_than_k_take_one_complement() -> None:
+    assert protect_partition([1, 2, 7, 9], 5, [3, 0, 1, 2]) == (None, None, 7, None)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    rows=tables,
-    picks=st.lists(st.tuples(st.integers(-1, 4), st.integers(-1, 4)), max_size=12),
+    counts=st.lists(st.integers(0, 30), min_size=1, max_size=7),
+    k=st.integers(3, 6),
+    data=st.data(),
 )
-def test_audit_is_exact_for_any_hidden_pattern(
-    rows: list[list[int]], picks: list[tuple[int, int]]
+def test_every_partition_hides_at_least_two_counts_summing_to_k_or_none(
+    counts: list[int], k: int, data: st.DataObject
 ) -> None:
-    """The engine's max-flow audit equals the attacker's exact LP, pinned cells included."""
-    table = Table.of(rows)
-    m, n = table.n_rows, table.n_columns
-    hidden = frozenset(
-        Cell(None if i < 0 else i, None if j < 0 else j) for i, j in picks if i < m and j < n
-    )
-    assert audit(table, hidden) == _attacker_intervals(table, hidden)
-
-
-# --- the classic examples -----------------------------------------------------------------------
-
-
-def test_a_single_small_cell_hides_a_rectangle() -> None:
-    table = Table.of([[20, 30, 40], [25, 2, 35], [30, 40, 50]])
-    result = protect(table, 5)
-    # The small cell, the cheapest partner in its row and in its column, and the fourth corner.
-    assert result.suppressed == {Cell(1, 1), Cell(1, 0), Cell(0, 1), Cell(0, 0)}
-    assert result.rows == ((None, None, 40), (None, None, 35), (30, 40, 50))
-    assert result.row_totals == (90, 62, 120)
-    assert result.column_totals == (75, 72, 125)
-    assert result.grand_total == 272
-    assert audit(table, result.suppressed)[Cell(1, 1)] == Interval(0, 27)
-
-
-def test_two_hidden_cells_per_line_are_not_enough() -> None:
-    """Every row and column with a hidden cell has two or more, yet the cell joining two
-    separate blocks is a bridge: rows 0-1 minus columns 0-1 give it back exactly."""
-    table = Table.of([[9, 9, 9, 9], [9, 9, 3, 9], [9, 9, 9, 9], [9, 9, 9, 9]])
-    block = {Cell(i, j) for i in (0, 1) for j in (0, 1)} | {
-        Cell(i, j) for i in (2, 3) for j in (2, 3)
-    }
-    hidden = block | {Cell(1, 2)}
-    assert audit(table, hidden)[Cell(1, 2)] == Interval(3, 3)
-    assert _attacker_intervals(table, frozenset(hidden))[Cell(1, 2)] == Interval(3, 3)
-    assert audit(table, hidden)[Cell(0, 0)] == Interval(0, 18)
-    result = protect(table, 5)
-    assert audit(table, result.suppressed)[Cell(1, 2)] == Interval(0, 12)
-
-
-def test_a_cycle_of_hidden_cells_can_still_pin_a_value() -> None:
-    """The textbook criterion (derivable iff on no cycle) ignores that counts are >= 0."""
-    table = Table.of([[2, 0, 7], [0, 0, 7], [7, 7, 7]])
-    hidden = {Cell(0, 0), Cell(0, 1), Cell(1, 0), Cell(1, 1)}
-    # The four hidden cells form a cycle, but moving along it would make a zero negative.
-    assert audit(table, hidden)[Cell(0, 0)] == Interval(2, 2)
-    result = protect(table, 5)
-    assert audit(table, result.suppressed)[Cell(0, 0)].low == 0
-
-
-def test_zeros_are_shown() -> None:
-    table = Table.of([[0, 10, 10], [10, 0, 10], [10, 10, 0]])
-    result = protect(table, 5)
-    assert result.suppressed == frozenset()
-    assert result.rows[0][0] == 0
-
-
-def test_a_small_total_is_hidden_and_protected() -> None:
-    # Row 0 totals 3: its total is hidden, and so are its cells and whatever keeps them open.
-    table = Table.of([[0, 3, 0], [10, 10, 10], [10, 10, 10]])
-    result = protect(table, 5)
-    assert result.row_totals[0] is None
-    assert result.rows[0][1] is None
-    intervals = audit(table, result.suppressed)
-    assert intervals[Cell(0, None)].low == 0
-    assert intervals[Cell(0, 1)].low == 0
-
-
-def test_a_small_grand_total_hides_the_whole_table() -> None:
-    table = Table.of([[1, 0], [0, 2]])
-    result = protect(table, 5)
-    assert result.grand_total is None
-    assert result.rows == ((None, 0), (0, None))
-    assert all(v is None for v in (*result.row_totals, *result.column_totals))
-
-
-def test_a_single_row_hides_column_totals_with_its_cells() -> None:
-    # In a one-row table each column total is its cell; hiding the cell means hiding the total.
-    table = Table.of([[2, 10, 10]])
-    result = protect(table, 5)
-    assert result.rows[0][0] is None
-    assert result.column_totals[0] is None
-    assert sum(v is None for v in result.rows[0]) >= 2
-    assert result.row_totals == (22,)
+    if sum(counts) < k:
+        with pytest.raises(CannotProtect):
+            protect_partition(counts, k, _identity(len(counts)))
+        return
+    order = data.draw(st.permutations(range(len(counts))))
+    shown = protect_partition(counts, k, order)
+    hidden = [i for i, v in enumerate(shown) if v is None]
+    assert all(v == counts[i] and v >= k for i, v in enumerate(shown) if v is not None)
+    assert all(i in hidden for i, c in enumerate(counts) if c < k)
+    if hidden:
+        assert len(hidden) >= 2 and sum(counts[i] for i in hidden) >= k
+        assert sum(counts[i] >= k for i in hidden) <= 1  # at most one complement
 
 
 def test_threshold_never_below_three() -> None:
     assert disclosure.MIN_THRESHOLD == policy.MIN_THRESHOLD
     with pytest.raises(ThresholdTooLow):
-        protect(Table.of([[1]]), 2)
+        protect_partition([5], 2, [0])
     with pytest.raises(ThresholdTooLow):
         rate(5, 10, 2)
 
 
-@pytest.mark.parametrize("rows", [[], [[]], [[1, 2], [3]], [[-1]], [[True]]])
-def test_malformed_tables_are_refused(rows: list[list[int]]) -> None:
+@pytest.mark.parametrize("counts", [[-1, 9], [True, 9], [1.5, 9]])
+def test_malformed_counts_are_refused(counts: list[int]) -> None:
     with pytest.raises(MalformedTable):
-        Table.of(rows)
+        protect_partition(counts, 3, [0, 1])
+
+
+@pytest.mark.parametrize("order", [[0], [0, 0], [1, 2]])
+def test_the_order_must_be_a_permutation(order: list[int]) -> None:
+    with pytest.raises(ValueError, match="permutation"):
+        protect_partition([4, 9], 3, order)
 
 
 # --- rates, medians, small units ----------------------------------------------------------------

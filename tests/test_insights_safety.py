@@ -3,7 +3,7 @@
 DB-free: hand-built ``insights._Row`` and ``insights._Taxonomy`` values go straight into
 ``insights.volume_release`` and ``insights.progress_release``. Every expected figure here is
 recomputed from the rows without calling the insights helpers, and every safety bound comes from
-an exact simplex over fractions (``tests/exact_lp.py``), not from the engine's max-flow audit.
+an exact simplex over fractions (``tests/exact_lp.py``), independent of the engine.
 
 The attacker model (property 3). A reader of a combination of views knows the set of
 non-negative integer *atomic* tables consistent with every number shown: atoms are the cells of
