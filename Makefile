@@ -46,7 +46,7 @@ lint: $(VENV)/.installed
 # After changing a translatable string: re-extract, update every catalogue (new strings come out
 # untranslated, removed ones go) and recompile the .mo files; then translate what is empty.
 messages: $(VENV)/.installed
-	$(BIN)/python -m portal.catalogues update
+	$(BIN)/python -m portal.i18n.catalogues update
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/submissions.py

@@ -102,11 +102,17 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from portal import create_app, crypto, migrate
+from portal import crypto
+from portal.app import create_app
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Attachment, Case, Role, StaffUser
-from portal.services import attachments, intake, sanitize, staff, taxonomy
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.attachments import sanitize
+from portal.services.attachments import store as attachments
+from portal.services.configuration import taxonomy
+from portal.services.reporting import intake
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
 
 MIB = 2**20
@@ -419,7 +425,7 @@ def timing(seconds: list[float], mib: float) -> dict[str, float]:
 _CLEAN_ALONE = """
 import sys
 from pathlib import Path
-from portal.services import sanitize
+from portal.services.attachments import sanitize
 
 name, data = sys.argv[1], sys.stdin.buffer.read()
 sanitize.clean_attachment("warm.txt", "text/plain", b"warm")

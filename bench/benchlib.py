@@ -35,7 +35,8 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import Engine, make_url, text
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from portal import create_app, crypto
+from portal import crypto
+from portal.app import create_app
 from portal.db import make_engine
 from portal.instance import InstanceSecrets
 from portal.settings import Settings
@@ -149,7 +150,8 @@ def bare_app() -> Flask:
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    """Like ``portal.serving``: each worker builds its own app (and engine) after the fork."""
+    """Like ``portal.runtime.serving``: each worker builds its own app (and engine) after the
+    fork."""
 
     def __init__(
         self, settings: Settings, secrets: InstanceSecrets, options: dict[str, Any]

@@ -54,7 +54,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete, insert, make_url, select, text
 from sqlalchemy.orm import Session
 
-from portal import create_app, crypto, migrate
+from portal import crypto
+from portal.app import create_app
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import (
@@ -68,7 +69,11 @@ from portal.models import (
     Role,
     StaffUser,
 )
-from portal.services import deadlines, insights, policy, staff, taxonomy
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.casework import deadlines
+from portal.services.configuration import policy, taxonomy
+from portal.services.insights import figures as insights
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

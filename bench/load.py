@@ -80,12 +80,17 @@ from benchlib import ConnectFailed, CookieJar, Failed, Reply, Upload, csrf_token
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import crypto, migrate
+from portal import crypto
 from portal.db import make_engine, make_sessionmaker
+from portal.errors import UnknownReceipt
 from portal.instance import InstanceSecrets
 from portal.models import Case, CaseAccess, Category, Role
-from portal.services import attachments, content, followup, routing, staff, taxonomy, thread
-from portal.services.errors import UnknownReceipt
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.attachments import store as attachments
+from portal.services.casework import content, thread
+from portal.services.configuration import taxonomy
+from portal.services.reporting import followup, routing
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the loopback TCP proxy is shared with the fault tests

@@ -47,11 +47,13 @@ from pathlib import Path
 import benchlib
 from benchlib import CookieJar, Failed
 
-from portal import crypto, migrate
+from portal import crypto
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Role
-from portal.services import staff, taxonomy
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.configuration import taxonomy
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
 
 PROFILES: dict[str, Argon2Cost] = {"test": TEST_ARGON2, "production": PRODUCTION_ARGON2}

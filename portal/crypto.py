@@ -42,8 +42,8 @@ import nacl.public
 import pyotp
 from argon2.low_level import Type, hash_secret_raw
 
+from portal.runtime.slots import SlotPool
 from portal.settings import Argon2Cost
-from portal.slots import SlotPool
 
 KEY_BYTES = 32
 SALT_BYTES = 16

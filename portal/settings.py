@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from portal.locales import LOCALES
+from portal.i18n.locales import LOCALES
 
 #: The checkout (or installation) root: ``config/`` and ``static/`` sit beside ``portal/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 
 from portal.db import Base
 from portal.models import AccessRequest, AuditEvent, RequestState, Role, StaffUser
-from portal.services import audit
+from portal.services.audit import chain as audit
 from tests.conftest import Portal, csrf_token, login
 
 

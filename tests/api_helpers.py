@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from portal.models import Role, StaffUser
-from portal.services import api_tokens, insights
+from portal.services.accounts import api_tokens
+from portal.services.insights import figures as insights
 from tests import insights_helpers
 from tests.conftest import Portal
 

@@ -25,11 +25,15 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from portal import create_app, crypto, migrate
+from portal import crypto
+from portal.app import create_app
 from portal.db import Base, make_engine
 from portal.instance import InstanceSecrets
 from portal.models import Role, StaffUser
-from portal.services import intake, staff, taxonomy
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.configuration import taxonomy
+from portal.services.reporting import intake
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
 
 PASSWORD = "correct horse battery staple"
@@ -142,7 +146,7 @@ def app(
     # One engine per database for the whole run, so SQLAlchemy's statement cache (kept per
     # engine) survives from test to test; the app still disposes its connections at teardown.
     monkeypatch.setattr(
-        "portal.make_engine",
+        "portal.app.make_engine",
         lambda url, **kw: database.engine if url == database.url else make_engine(url, **kw),
     )
     application = create_app(settings, secrets=secrets)

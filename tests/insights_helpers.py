@@ -3,7 +3,7 @@ from its instance secret; tests that model the reader never use it (they replay 
 
 from __future__ import annotations
 
-from portal.services import insights
+from portal.services.insights import figures as insights
 
 KEY = insights.release_key(b"an instance secret for the tests".ljust(32, b"."))
 

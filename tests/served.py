@@ -18,11 +18,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from portal import migrate
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import ensure_secrets
 from portal.models import Queue, Role
-from portal.services import staff, taxonomy
+from portal.ops import migrate
+from portal.services.accounts import staff
+from portal.services.configuration import taxonomy
 from portal.settings import PROJECT_ROOT, TEST_ARGON2
 from tests.conftest import PASSWORD, cheap_settings
 

@@ -170,7 +170,7 @@ def self_signed_certificate(folder: Path) -> Certificate:
 def app_mailbox(app: Any, **controller_options: Any) -> Iterator[Recorder]:
     """A real SMTP server on loopback, and ``app`` sending its request-time mail (a reset's
     one-time password) to it through the portal's own SMTP mailer."""
-    from portal.services.mail import SmtpMailer
+    from portal.services.notifications.mail import SmtpMailer
 
     state = app.extensions["portal"]
     with smtp_server(auth_require_tls=False, **controller_options) as server:

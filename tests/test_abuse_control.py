@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from portal import crypto
+from portal.errors import InvalidInput
 from portal.models import Case, Message, MessageAuthor
-from portal.services import access_code
-from portal.services.errors import InvalidInput
-from portal.services.throttle import (
+from portal.services.reporting import access_code
+from portal.services.reporting.throttle import (
     EVERYONE,
     MemoryThrottle,
     RedisThrottle,

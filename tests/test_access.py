@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.errors import AccessRefusal, AccessRefused, NoAccess
 from portal.models import (
     AuditEvent,
     Case,
@@ -23,9 +24,9 @@ from portal.models import (
     Role,
     StaffUser,
 )
-from portal.services import access, audit, cases, content
-from portal.services.audit import Action
-from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import access, cases, content
 from tests.conftest import Portal
 
 NOW = dt.datetime.now(dt.UTC)

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, StaffUser
-from portal.services import audit
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from tests.admin_helpers import (
     admin_user,
     client_for,

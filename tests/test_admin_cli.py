@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Queue, QueueMembership, Role, StaffUser
-from portal.services.audit import Action
+from portal.services.audit.chain import Action
 from tests.admin_helpers import admin_user, detail, events, fresh, snapshot
 from tests.conftest import Portal
 

@@ -24,8 +24,10 @@ from portal.models import (
     Tag,
     WorkflowStatus,
 )
-from portal.services import audit, policy, routing
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.configuration import policy
+from portal.services.reporting import routing
 from tests.admin_helpers import (
     admin_user,
     client_for,

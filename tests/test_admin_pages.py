@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Category, Queue, Role, RoutingRule, StaffUser, Tag, Visibility
-from portal.services import audit, cases, followup
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases
+from portal.services.reporting import followup
 from tests.admin_helpers import admin_user, client_for, post
 from tests.conftest import Portal
 

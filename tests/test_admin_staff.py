@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import CaseAccess, Queue, QueueMembership, Role, StaffSession, StaffUser
-from portal.services import admin, audit
-from portal.services.audit import Action
+from portal.services.accounts import administration as admin
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from portal.settings import Argon2Cost
 from tests.admin_helpers import (
     admin_user,

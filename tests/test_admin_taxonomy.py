@@ -14,10 +14,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.errors import TaxonomyError
 from portal.models import Category, OrgUnit, RoutingRule, StaffUser, WorkflowStatus
-from portal.services import audit, taxonomy, taxonomy_export
-from portal.services.audit import Action
-from portal.services.errors import TaxonomyError
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.configuration import export as taxonomy_export
+from portal.services.configuration import taxonomy
 from portal.settings import PROJECT_ROOT
 from tests.admin_helpers import (
     admin_user,

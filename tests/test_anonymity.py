@@ -21,7 +21,7 @@ from portal import crypto
 from portal.db import Base
 from portal.instance import InstanceSecrets
 from portal.models import Case, CaseAccess, Message, StaffUser
-from portal.services import content
+from portal.services.casework import content
 from portal.web.reporter import session as reporter_session
 from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE
 from tests.conftest import (

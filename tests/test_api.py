@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import InsightRelease, Role
-from portal.services import admin, insights
+from portal.services.accounts import administration as admin
+from portal.services.insights import figures as insights
 from portal.web.api.openapi import RESPONSE_SCHEMAS, SCHEMAS, document
 from tests.api_helpers import (
     QUARTER,

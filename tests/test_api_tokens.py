@@ -12,15 +12,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.errors import ApiTokenNotPermitted, InvalidApiToken, InvalidInput, UnknownApiToken
 from portal.models import ApiToken, AuditEvent, Role
-from portal.services import admin, api_tokens
-from portal.services.audit import Action
-from portal.services.errors import (
-    ApiTokenNotPermitted,
-    InvalidApiToken,
-    InvalidInput,
-    UnknownApiToken,
-)
+from portal.services.accounts import administration as admin
+from portal.services.accounts import api_tokens
+from portal.services.audit.chain import Action
 from tests.api_helpers import manager
 from tests.conftest import Portal, csrf_token, login
 

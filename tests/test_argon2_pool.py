@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import create_app, crypto
+from portal import crypto
+from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, Case
 from portal.settings import (

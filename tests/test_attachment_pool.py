@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
-from portal import create_app, memory
+from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import Attachment, AttachmentChunk, Case, Message
-from portal.services import attachments, sanitize
-from portal.services.attachments import AttachmentsBusy, AttachmentsRefused, Rules, Upload
+from portal.runtime import memory
+from portal.services.attachments import sanitize
+from portal.services.attachments import store as attachments
+from portal.services.attachments.store import AttachmentsBusy, AttachmentsRefused, Rules, Upload
 from portal.settings import (
     ATTACHMENT_MAX_CONCURRENT_CEILING,
     CLEANING_OFFICE_BYTES,
@@ -195,7 +197,7 @@ def test_apps_in_one_process_share_one_bound(tmp_path: Path, secrets: InstanceSe
 
 _OTHER_PROCESS = """
 import sys
-from portal.services import attachments, sanitize
+from portal.services.attachments import store as attachments, sanitize
 attachments.configure_cleaning_pool(1, 0)
 rules = attachments.Rules(1024, 1, frozenset(sanitize.FileKind), False)
 with attachments.cleaning_slot([attachments.Upload("a.txt", "text/plain", b"words")], rules):
@@ -219,7 +221,7 @@ _TAKING_TURNS = """
 import sys, threading
 from pathlib import Path
 from PIL import Image
-from portal import memory
+from portal.runtime import memory
 
 if sys.argv[1] == "mapped":
     assert memory.map_large_blocks()

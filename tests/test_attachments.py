@@ -36,8 +36,11 @@ from portal.models import (
     Role,
     StaffUser,
 )
-from portal.services import attachments, followup, policy, sanitize
-from portal.services.audit import Action
+from portal.services.attachments import sanitize
+from portal.services.attachments import store as attachments
+from portal.services.audit.chain import Action
+from portal.services.configuration import policy
+from portal.services.reporting import followup
 from portal.settings import ATTACHMENT_TYPE_GROUPS, Settings, SettingsError, validate
 from portal.web.staff.views import content_disposition
 from tests.conftest import (

@@ -11,8 +11,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, AuditHead
-from portal.services import audit
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from tests.conftest import Portal
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -69,7 +69,7 @@ def test_tampering_is_found_at_the_first_broken_link(
 def test_a_forged_chain_without_the_key_does_not_verify(portal: Portal, db: Session) -> None:
     """Someone with only the database recomputes the chain with a key of their own."""
     from portal import crypto
-    from portal.services.audit import _payload
+    from portal.services.audit.chain import _payload
 
     _chain(portal, db)
     prev = audit.GENESIS

@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, AuditHead, Role, StaffUser
-from portal.services import audit, backup, notify
-from portal.services.audit import Action
-from portal.services.mail import Delivery
+from portal.ops import backup
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.notifications import notify
+from portal.services.notifications.mail import Delivery
 from tests.conftest import DatabaseUnderTest, Portal
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -79,7 +81,7 @@ def test_a_head_rewritten_without_the_key_after_a_cut_fails(portal: Portal, db: 
     assert not result.ok and result.truncated, result
     # A seal made with any other key does not help either.
     from portal import crypto
-    from portal.services.audit import _head_fields
+    from portal.services.audit.chain import _head_fields
 
     head = _head(db)
     head.mac = crypto.audit_head_mac(b"k" * 32, _head_fields(head))

@@ -29,9 +29,11 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from portal.models import AuditEvent, Case, Visibility
-from portal.services import api_tokens, cases, followup
-from portal.services.attachments import PreparedFile
-from portal.services.audit import Action
+from portal.services.accounts import api_tokens
+from portal.services.attachments.store import PreparedFile
+from portal.services.audit.chain import Action
+from portal.services.casework import cases
+from portal.services.reporting import followup
 from tests.conftest import Portal, csrf_token
 from tests.test_authorization import (
     A_TEXT,

@@ -50,10 +50,12 @@ from portal.models import (
     StaffUser,
     Tag,
 )
-from portal.services import access_requests, api_tokens, insights
-from portal.services import staff as staff_service
-from portal.services.attachments import PreparedFile
-from portal.services.insights import Quarter
+from portal.services.accounts import api_tokens
+from portal.services.accounts import staff as staff_service
+from portal.services.attachments.store import PreparedFile
+from portal.services.casework import access_requests
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Quarter
 from portal.settings import PROJECT_ROOT, Settings
 from portal.web.admin.config_views import LISTS
 from portal.web.reporter import receipt_check

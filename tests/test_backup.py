@@ -15,12 +15,17 @@ from flask import Flask
 from sqlalchemy import inspect, make_url, select, text
 from sqlalchemy.orm import Session
 
-from portal import create_app, crypto
+from portal import crypto
+from portal.app import create_app
 from portal.db import make_engine
 from portal.instance import SECRET_FILES, InstanceSecrets, load_secrets
 from portal.models import AuditEvent, Role, StaffUser, Visibility
-from portal.services import audit, backup, cases, followup, staff
-from portal.services.audit import Action
+from portal.ops import backup
+from portal.services.accounts import staff
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases
+from portal.services.reporting import followup
 from portal.settings import Settings
 from tests.conftest import (
     PASSWORD,

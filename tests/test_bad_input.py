@@ -25,9 +25,10 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import Case, Message, StaffUser
-from portal.services import content, followup
-from portal.services.text import clean_text
-from portal.services.throttle import MemoryThrottle
+from portal.services.casework import content
+from portal.services.casework.text import clean_text
+from portal.services.reporting import followup
+from portal.services.reporting.throttle import MemoryThrottle
 from portal.settings import Settings
 from tests.conftest import (
     PASSWORD,

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, Priority, StaffUser
-from portal.services import audit, cases, triage
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases, triage
 from portal.web.labels import ACTION_LABELS
 from tests.conftest import Portal, csrf_token, login, open_followup, utc_today
 from tests.test_bad_input import field_errors, form_problems, textarea

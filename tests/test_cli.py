@@ -9,11 +9,13 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from portal import create_app, demo_history
-from portal.cli import DEMO_PASSWORD, DEMO_STAFF
+from portal.app import create_app
+from portal.cli.main import DEMO_PASSWORD, DEMO_STAFF
 from portal.instance import SECRET_FILES, load_secrets
 from portal.models import Case, CaseAccess, Queue, StaffUser
-from portal.services import followup, insights
+from portal.ops import demo_history
+from portal.services.insights import figures as insights
+from portal.services.reporting import followup
 from portal.settings import Settings
 from tests.conftest import cheap_settings
 

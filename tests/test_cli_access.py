@@ -7,10 +7,10 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from portal import create_app
+from portal.app import create_app
 from portal.models import AuditEvent, Queue, QueueMembership, StaffUser
-from portal.services import audit
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from tests.conftest import cheap_settings
 
 PASSWORD_LINE = "a very long password\n"

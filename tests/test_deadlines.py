@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from portal.models import Case
-from portal.services import cases, policy
-from portal.services.deadlines import (
+from portal.services.casework import cases
+from portal.services.casework.deadlines import (
     DeadlineKind,
     DeadlineState,
     add_months,
@@ -20,7 +20,8 @@ from portal.services.deadlines import (
     feedback_due_after_acknowledgement,
     next_deadline,
 )
-from portal.services.policy import PolicyValues
+from portal.services.configuration import policy
+from portal.services.configuration.policy import PolicyValues
 from tests.conftest import Portal
 
 POLICY = PolicyValues()

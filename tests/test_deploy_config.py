@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from portal import create_app
+from portal.app import create_app
 from portal.settings import PROJECT_ROOT, Settings
 
 NGINX = PROJECT_ROOT / "config" / "nginx.conf.example"

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.services import disclosure, policy
-from portal.services.disclosure import (
+from portal.services.configuration import policy
+from portal.services.insights import disclosure
+from portal.services.insights.disclosure import (
     OTHER,
     CannotProtect,
     MalformedTable,

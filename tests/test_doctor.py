@@ -17,15 +17,18 @@ from flask import Flask
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from portal import create_app, crypto, migrate
-from portal.cli import DEMO_DOMAIN
-from portal.cli_doctor import https_headers
+from portal import crypto
+from portal.app import create_app
+from portal.cli.doctor import https_headers
+from portal.cli.main import DEMO_DOMAIN
 from portal.db import make_engine
 from portal.instance import SECRET_FILES, ensure_secrets
 from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, StaffUser
-from portal.services import access_code, audit, doctor
-from portal.services.audit import Action
-from portal.services.doctor import Status
+from portal.ops import doctor, migrate
+from portal.ops.doctor import Status
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.reporting import access_code
 from portal.settings import (
     PRODUCTION_ARGON2,
     PROJECT_ROOT,

@@ -18,13 +18,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, Case
-from portal.services import audit, doctor
-from portal.services.audit import Action
-from portal.services.doctor import Status
-from portal.services.throttle import make_submission_limits
+from portal.ops import doctor
+from portal.ops.doctor import Status
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.reporting.throttle import make_submission_limits
 from portal.settings import Settings
 from tests.conftest import NO_REDIS, REDIS_URL, Portal, csrf_token, report_form
 from tests.tcp_proxy import TcpProxy

@@ -7,7 +7,7 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.services import access_code
+from portal.services.reporting import access_code
 from portal.settings import TEST_ARGON2, Settings
 from tests.conftest import (
     Portal,

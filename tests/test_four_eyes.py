@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import create_app
-from portal.cli import DEMO_STAFF
+from portal.app import create_app
+from portal.cli.main import DEMO_STAFF
 from portal.db import make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import (
@@ -35,8 +35,10 @@ from portal.models import (
     Role,
     StaffUser,
 )
-from portal.services import access, access_requests, admin, audit
-from portal.services.audit import Action
+from portal.services.accounts import administration as admin
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import access, access_requests
 from tests.admin_helpers import (
     admin_user,
     approve_all,

@@ -16,10 +16,11 @@ from sqlalchemy import Date, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from portal.errors import InvalidInput, InvalidTransition, NoAccess
 from portal.models import AuditEvent, Case, Message, Role, StaffUser, Visibility
-from portal.services import audit, cases, hold, retention
-from portal.services.audit import Action
-from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases, hold, retention
 from tests.admin_helpers import client_for, post
 from tests.conftest import (
     DatabaseUnderTest,

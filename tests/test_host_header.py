@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from portal import create_app
+from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.settings import Settings
 from portal.web.reporter import receipt_cookie

@@ -14,10 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal import catalogues, create_app, locales
+from portal.app import create_app
 from portal.db import checkpoint
+from portal.i18n import catalogues, locales
 from portal.instance import InstanceSecrets
-from portal.services import cases, workflow
+from portal.services.casework import cases, workflow
 from portal.settings import Settings, SettingsError, load_settings
 from tests.conftest import Portal, csrf_token, open_followup, post_concern, report_form
 from tests.test_anonymity import database_bytes
@@ -273,7 +274,7 @@ def test_staff_mails_are_written_in_the_default_locale(
     app: Flask, settings: Settings, secrets: InstanceSecrets
 ) -> None:
     """Mails are composed by commands, outside any request: the ``default_locale`` decides."""
-    from portal.cli_notify import BabelTexts
+    from portal.cli.notify import BabelTexts
 
     subject = "Case deadlines in the ombuds portal"
     with app.app_context():

@@ -26,7 +26,7 @@ import flask_babel
 import jinja2
 import pytest
 
-from portal.services.wording import N_
+from portal.i18n.wording import N_
 from portal.web import labels
 
 PORTAL = Path(__file__).resolve().parent.parent / "portal"

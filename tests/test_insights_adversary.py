@@ -32,8 +32,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import Case, InsightRelease, Queue
-from portal.services import deadlines, insights
-from portal.services.insights import Label, Release, View
+from portal.services.casework import deadlines
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Label, Release, View
 from tests import insights_helpers
 from tests.conftest import Portal
 from tests.test_insights_safety import (

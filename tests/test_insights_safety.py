@@ -33,8 +33,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from portal.services import insights
-from portal.services.insights import Label, Release, View, _Row, _Taxonomy
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Label, Release, View, _Row, _Taxonomy
 from tests import insights_helpers
 from tests.exact_lp import Polytope
 

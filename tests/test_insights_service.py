@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.errors import InvalidInput
 from portal.models import Case, Category, InsightRelease, Outcome
-from portal.services import insights, policy
-from portal.services.errors import InvalidInput
-from portal.services.insights import Label, Quarter, _Row, _Taxonomy
+from portal.services.configuration import policy
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Label, Quarter, _Row, _Taxonomy
 from tests import insights_helpers
 from tests.conftest import Portal
 

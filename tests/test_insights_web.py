@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, Role
-from portal.services import insights
-from portal.services.audit import Action
-from portal.services.insights import Quarter
+from portal.services.audit.chain import Action
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Quarter
 from portal.web.insights import charts, present
 from tests import insights_helpers
 from tests.conftest import Portal, login

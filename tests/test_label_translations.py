@@ -9,10 +9,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import i18n
+from portal.i18n import labels as i18n
 from portal.models import Category, OrgUnit, Queue, StaffUser, WorkflowStatus
-from portal.services import insights, taxonomy
-from portal.services.audit import Action
+from portal.services.audit.chain import Action
+from portal.services.configuration import taxonomy
+from portal.services.insights import figures as insights
 from portal.web.insights import present
 from tests.admin_helpers import admin_user, client_for, detail, events, fresh, input_value, post
 from tests.conftest import Portal, login, open_followup

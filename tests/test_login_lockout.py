@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.db import Base
 from portal.models import AuditEvent, StaffUser
-from portal.services import audit
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from portal.web.staff.auth import DEVICE_COOKIE
 from tests.conftest import PASSWORD, Portal, csrf_token, login, next_code
 

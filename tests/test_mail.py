@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.services import mail
+from portal.services.notifications import mail
 from portal.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from tests.smtp_server import Certificate, SmtpServer, self_signed_certificate, smtp_server
 

@@ -28,8 +28,10 @@ from portal.models import (
     StaffUser,
     Visibility,
 )
-from portal.services import attachments, cases, content, followup, intake
-from portal.services.audit import Action
+from portal.services.attachments import store as attachments
+from portal.services.audit.chain import Action
+from portal.services.casework import cases, content
+from portal.services.reporting import followup, intake
 from portal.settings import Argon2Cost
 from tests.conftest import DatabaseUnderTest, Portal, login, open_followup
 
@@ -266,7 +268,7 @@ def test_a_receipt_and_a_database_copy_read_no_internal_note(portal: Portal, db:
 
 
 def test_a_colleague_granted_the_case_reads_the_notes(portal: Portal, db: Session) -> None:
-    from portal.services import access
+    from portal.services.casework import access
 
     submitted, gen, key = _case_with_thread(portal)
     colleague = portal.staff("colleague", queues=("hr",))

@@ -7,8 +7,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from portal import migrate
 from portal.db import Base, make_engine
+from portal.ops import migrate
 from tests.conftest import DatabaseUnderTest
 
 

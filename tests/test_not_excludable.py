@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import CaseAccess, Queue, QueueMembership, Role, StaffUser
-from portal.services import cases, content, routing, staff
+from portal.services.accounts import staff
+from portal.services.casework import cases, content
+from portal.services.reporting import routing
 from tests.conftest import Portal, csrf_token, report_form
 
 NOW = dt.datetime.now(dt.UTC)

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal.app import create_app
 from portal.models import (
     AuditEvent,
     Case,
@@ -28,9 +28,12 @@ from portal.models import (
     Role,
     StaffUser,
 )
-from portal.services import audit, cases, notify, policy
-from portal.services.audit import Action
-from portal.services.mail import PrintMailer
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases
+from portal.services.configuration import policy
+from portal.services.notifications import notify
+from portal.services.notifications.mail import PrintMailer
 from portal.settings import Settings
 from tests.conftest import DatabaseUnderTest, Portal, cheap_settings
 from tests.smtp_server import Received, SmtpServer, smtp_server

@@ -1,8 +1,8 @@
 """Staff passwords: at least 15 characters, and not a common password or one built on it.
 
 A staff password wraps the private key that opens the cases its holder was given, so a copy of
-the database lets anyone guess it offline (portal/services/passwords.py). These tests hold the
-rule where passwords are chosen: `portal create-staff` (the service) and the password page.
+the database lets anyone guess it offline (portal/services/accounts/passwords.py). These tests hold
+the rule where passwords are chosen: `portal create-staff` (the service) and the password page.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.errors import InvalidInput
 from portal.models import Role, StaffUser
-from portal.services import passwords, staff
-from portal.services.errors import InvalidInput
+from portal.services.accounts import passwords, staff
 from portal.settings import STAFF_PASSWORD_MIN_CHARS_FLOOR, Settings, SettingsError, load_settings
 from tests.conftest import PASSWORD, Portal, cheap_settings, csrf_token, login
 
@@ -44,8 +44,8 @@ ALLOWED = [
 
 
 def test_the_shipped_list_is_zxcvbns_password_list() -> None:
-    """The file in the package is what `python -m portal.services.passwords` writes from the
-    pinned zxcvbn (its source and MIT licence in the file's header)."""
+    """The file in the package is what `python -m portal.services.accounts.passwords` writes from
+    the pinned zxcvbn (its source and MIT licence in the file's header)."""
     shipped = passwords.LIST_PATH.read_text(encoding="utf-8")
     assert shipped == passwords.build_list()
     assert "MIT License" in shipped and "Dan Wheeler and Dropbox" in shipped
@@ -136,7 +136,7 @@ def test_the_password_page_refuses_with_words_and_changes_nothing(
 
 def test_the_shared_test_passwords_pass_the_rule(tmp_path: Path) -> None:
     """The helpers' passwords are long and uncommon, so no test needs a weaker rule."""
-    from portal.cli import DEMO_PASSWORD
+    from portal.cli.main import DEMO_PASSWORD
     from tests.test_authorization import NEW_PASSWORD
 
     for password in (PASSWORD, NEW_PASSWORD, DEMO_PASSWORD):

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.errors import InvalidInput, TaxonomyError
 from portal.models import Case, Outcome, WorkflowStatus
-from portal.services import policy, taxonomy
-from portal.services.errors import InvalidInput, TaxonomyError
+from portal.services.configuration import policy, taxonomy
 from portal.settings import PROJECT_ROOT
 from tests.conftest import Portal
 

@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 from portal import crypto
 from portal.db import Base
 from portal.models import Role
-from portal.services import policy
+from portal.services.configuration import policy
 from portal.settings import Settings
 from portal.web.reporter import receipt_check, receipt_cookie
 from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE

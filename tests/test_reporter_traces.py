@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from portal.db import checkpoint, coarse_file_times, sqlite_files
 from portal.models import CaseAccess, JobRun
-from portal.services import notify
-from portal.services.mail import PrintMailer
+from portal.services.notifications import notify
+from portal.services.notifications.mail import PrintMailer
 from tests.conftest import Portal, csrf_token, login, open_followup, submit_via_web
 
 DAY = 86_400

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from portal import crypto
+from portal.errors import InvalidCredentials
 from portal.models import AuditEvent, CaseAccess, PendingRegrant, Role, StaffUser
-from portal.services import staff
-from portal.services.audit import Action
-from portal.services.errors import InvalidCredentials
+from portal.services.accounts import staff
+from portal.services.audit.chain import Action
 from tests.conftest import Portal, csrf_token, login, login_password, next_code
 from tests.smtp_server import Recorder, app_mailbox
 

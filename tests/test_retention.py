@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import Base
+from portal.errors import InvalidInput
 from portal.models import (
     AuditEvent,
     Case,
@@ -29,20 +30,15 @@ from portal.models import (
     Tag,
     Visibility,
 )
-from portal.services import (
-    attachments,
-    audit,
-    followup,
-    insights,
-    intake,
-    policy,
-    retention,
-    taxonomy,
-    taxonomy_export,
-)
-from portal.services.audit import Action
-from portal.services.errors import InvalidInput
-from portal.services.taxonomy import TaxonomyError
+from portal.services.attachments import store as attachments
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import retention
+from portal.services.configuration import export as taxonomy_export
+from portal.services.configuration import policy, taxonomy
+from portal.services.configuration.taxonomy import TaxonomyError
+from portal.services.insights import figures as insights
+from portal.services.reporting import followup, intake
 from portal.settings import Settings
 from tests import insights_helpers
 from tests.conftest import DatabaseUnderTest, Portal, cheap_settings, csrf_token, login

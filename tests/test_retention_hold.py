@@ -13,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case
-from portal.services import audit, hold, policy, retention
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import hold, retention
+from portal.services.configuration import policy
 from tests import test_retention
 from tests.conftest import Portal, login
 from tests.smtp_server import SmtpServer

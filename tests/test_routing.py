@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.errors import TaxonomyError
 from portal.models import Case, Priority
-from portal.services import routing, taxonomy
-from portal.services.errors import TaxonomyError
-from portal.services.routing import keyword_in
+from portal.services.configuration import taxonomy
+from portal.services.reporting import routing
+from portal.services.reporting.routing import keyword_in
 from portal.settings import PROJECT_ROOT
 from tests.conftest import Portal
 

@@ -30,8 +30,8 @@ from pptx.opc.constants import CONTENT_TYPE as PptxContentType
 from pptx.opc.constants import RELATIONSHIP_TYPE as PptxRelType
 from pptx.shapes.picture import Picture as PptxPicture
 
-from portal.services import sanitize
-from portal.services.sanitize import (
+from portal.services.attachments import sanitize
+from portal.services.attachments.sanitize import (
     CannotClean,
     CleanFailure,
     FileKind,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from portal.services import sanitize
+from portal.services.attachments import sanitize
 from portal.web import uploads
 from tests.test_sanitize import AUTHOR, _jpeg_with_gps
 
@@ -26,7 +26,7 @@ PIXEL_BYTES = WIDTH * HEIGHT * 4
 _MEASURE = """
 import sys
 from pathlib import Path
-from portal.services import sanitize
+from portal.services.attachments import sanitize
 
 data, small = sys.stdin.buffer.read().split(b"--small--", 1)
 # Everything cleaning imports or sets up on first use (Pillow loads its plugins then), so that

@@ -32,8 +32,8 @@ from defusedxml import ElementTree as SafeET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.services import sanitize
-from portal.services.sanitize import FileKind, clean_attachment
+from portal.services.attachments import sanitize
+from portal.services.attachments.sanitize import FileKind, clean_attachment
 
 NAME = "Alice Reporter"
 ACCOUNT = "AliceReporter"

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal.services.sanitize import clean_attachment
+from portal.services.attachments.sanitize import clean_attachment
 
 PAYLOAD = "PAYLOAD-7f3a"
 Name = pikepdf.Name

@@ -16,9 +16,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session
 
-from portal import create_app, crypto
-from portal.cli import DEMO_PASSWORD, DEMO_TOTP_SECRET
+from portal import crypto
+from portal.app import create_app
+from portal.cli.main import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from portal.db import Base
+from portal.errors import InvalidCredentials, InvalidInput, NoAccess, WrongCode
 from portal.models import (
     AuditEvent,
     CaseAccess,
@@ -28,11 +30,10 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
-from portal.services import cases as case_service
-from portal.services import login as login_service
-from portal.services import staff
-from portal.services.audit import Action
-from portal.services.errors import InvalidCredentials, InvalidInput, NoAccess, WrongCode
+from portal.services.accounts import login as login_service
+from portal.services.accounts import staff
+from portal.services.audit.chain import Action
+from portal.services.casework import cases as case_service
 from portal.settings import PROJECT_ROOT, SettingsError, load_settings
 from portal.web.security import CSP, HSTS
 from portal.web.staff.auth import COOKIE

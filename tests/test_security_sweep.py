@@ -35,8 +35,9 @@ from wtforms import FileField, StringField
 from wtforms.fields.core import UnboundField
 
 import portal.web
-from portal import i18n
 from portal.db import Base
+from portal.errors import InvalidInput
+from portal.i18n import labels as i18n
 from portal.models import (
     Attachment,
     AuditEvent,
@@ -53,12 +54,20 @@ from portal.models import (
     Tag,
     WorkflowStatus,
 )
-from portal.services import access_requests, configuration, taxonomy, taxonomy_export
-from portal.services import staff as staff_service
-from portal.services.attachments import PreparedFile
-from portal.services.audit import Action
-from portal.services.configuration import Listed
-from portal.services.errors import InvalidInput
+from portal.services.accounts import staff as staff_service
+from portal.services.attachments.store import PreparedFile
+from portal.services.audit.chain import Action
+from portal.services.casework import access_requests
+from portal.services.configuration import (
+    editing as configuration,
+)
+from portal.services.configuration import (
+    export as taxonomy_export,
+)
+from portal.services.configuration import (
+    taxonomy,
+)
+from portal.services.configuration.editing import Listed
 from portal.web.admin import forms as admin_forms
 from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm

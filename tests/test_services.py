@@ -9,9 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.models import Case, CaseAccess, Message, Role, StaffSession, Visibility
-from portal.services import cases, followup, routing, staff, taxonomy
-from portal.services.errors import (
+from portal.errors import (
     InvalidCredentials,
     InvalidInput,
     InvalidTransition,
@@ -25,6 +23,11 @@ from portal.services.errors import (
     UnknownQueue,
     UnknownReceipt,
 )
+from portal.models import Case, CaseAccess, Message, Role, StaffSession, Visibility
+from portal.services.accounts import staff
+from portal.services.casework import cases
+from portal.services.configuration import taxonomy
+from portal.services.reporting import followup, routing
 from tests.conftest import PASSWORD, Portal
 
 

@@ -17,7 +17,8 @@ from gunicorn.config import Config
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
-from portal import create_app, serving
+from portal.app import create_app
+from portal.runtime import serving
 from tests import served
 from tests.conftest import cheap_settings
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, InsightRelease, OrgUnit, SignalAlert
-from portal.services import signals
-from portal.services.audit import Action
+from portal.services.audit.chain import Action
+from portal.services.insights import signals
 from tests.conftest import Portal, login, open_followup
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)

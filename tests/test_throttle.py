@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from portal.services.throttle import (
+from portal.services.reporting.throttle import (
     KEY_ROTATION_SECONDS,
     MemoryThrottle,
     RedisThrottle,

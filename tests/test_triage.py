@@ -11,11 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.errors import InvalidInput, NoAccess
 from portal.models import AuditEvent, Case, CaseTag, Category, Priority, StaffUser, Tag
-from portal.services import audit, triage
-from portal.services.audit import Action
-from portal.services.errors import InvalidInput, NoAccess
-from portal.services.triage import Triage
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import triage
+from portal.services.casework.triage import Triage
 from tests.conftest import Portal, csrf_token, login
 from tests.test_bad_input import field_errors, form_problems
 

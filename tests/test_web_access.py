@@ -14,8 +14,8 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.models import AuditEvent, CaseAccess, PendingRegrant, Queue, StaffUser
-from portal.services import audit
-from portal.services.audit import Action
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
 from tests.conftest import Portal, csrf_token, login
 
 SECRET = "The site director falsifies the overtime records."

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Case, CaseAccess
-from portal.services import cases, policy
+from portal.services.casework import cases
+from portal.services.configuration import policy
 from portal.web.reporter import session as reporter_session
 from tests.conftest import Portal, csrf_token, open_followup, submit_via_web
 

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal.app import create_app
 from portal.db import Base
+from portal.errors import InvalidInput, InvalidTransition, TaxonomyError
 from portal.models import (
     AuditEvent,
     Case,
@@ -22,10 +23,12 @@ from portal.models import (
     Visibility,
     WorkflowStatus,
 )
-from portal.services import audit, cases, followup, taxonomy, workflow
-from portal.services.audit import Action
-from portal.services.deadlines import DeadlineState
-from portal.services.errors import InvalidInput, InvalidTransition, TaxonomyError
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.casework import cases, workflow
+from portal.services.casework.deadlines import DeadlineState
+from portal.services.configuration import taxonomy
+from portal.services.reporting import followup
 from tests.conftest import Portal
 from tests.test_cli import _app, _run
 
@@ -477,7 +480,7 @@ def test_demo_cases_show_the_workflow_and_triage(tmp_path: Path) -> None:
     assert code == 0, output
     with app.extensions["portal"].sessions() as session:
         # The cases someone worked on (audited), not the made-up history of past quarters
-        # (portal.demo_history sets its dates and statuses directly, without audit events).
+        # (portal.ops.demo_history sets its dates and statuses directly, without audit events).
         worked_on = Case.id.in_(select(AuditEvent.case_id).where(AuditEvent.case_id.is_not(None)))
         statuses = sorted(session.scalars(select(Case.status).where(worked_on)))
         assert statuses.count("awaiting_reporter") == 1 and statuses.count("investigating") == 1

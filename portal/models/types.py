@@ -13,8 +13,9 @@ from sqlalchemy.types import TypeDecorator
 RandomId = Annotated[str, mapped_column(String(32), primary_key=True)]
 Blob = Annotated[bytes, mapped_column(LargeBinary)]
 Slug = Annotated[str, mapped_column(String(64))]
-#: Translations of a taxonomy row's labels, ``{locale: {field: text}}`` (see ``portal.i18n``).
-#: Assign a new dict to change it: in-place changes of a JSON value are not tracked.
+#: Translations of a taxonomy row's labels, ``{locale: {field: text}}`` (see
+#: ``portal.i18n.labels``). Assign a new dict to change it: in-place changes of a JSON value are
+#: not tracked.
 Translations = Annotated[
     dict[str, dict[str, str]], mapped_column(JSON, default=dict, server_default="{}")
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import request
 
-from portal.services.throttle import Throttle, client_key
+from portal.services.reporting.throttle import Throttle, client_key
 
 
 def throttle_key(throttle: Throttle) -> str:

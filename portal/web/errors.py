@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal import crypto
-from portal.services.attachments import AttachmentsBusy
+from portal.services.attachments.store import AttachmentsBusy
 
 log = logging.getLogger("portal.web")
 

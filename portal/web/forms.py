@@ -10,7 +10,7 @@ from flask_wtf.form import _Auto
 from werkzeug.datastructures import CombinedMultiDict
 from wtforms import SelectMultipleField, widgets
 
-from portal.services.errors import InvalidInput
+from portal.errors import InvalidInput
 from portal.web.labels import translated
 
 

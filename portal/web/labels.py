@@ -15,13 +15,13 @@ from flask import Flask, g, request
 from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
-from portal import i18n
+from portal.i18n import labels as i18n
+from portal.i18n.wording import Message
 from portal.models import Priority, RequestState
-from portal.services import workflow
-from portal.services.audit import Action
-from portal.services.deadlines import DeadlineKind, DeadlineState
-from portal.services.sanitize import FileKind
-from portal.services.wording import Message
+from portal.services.attachments.sanitize import FileKind
+from portal.services.audit.chain import Action
+from portal.services.casework import workflow
+from portal.services.casework.deadlines import DeadlineKind, DeadlineState
 
 PRIORITY_LABELS = {
     Priority.LOW: _l("Low"),

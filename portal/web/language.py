@@ -27,7 +27,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
-from portal import i18n, locales
+from portal.i18n import labels as i18n
+from portal.i18n import locales
 from portal.web import state
 
 SESSION_KEY = "lang"
@@ -97,5 +98,5 @@ def init_app(app: Flask) -> None:
         language_links=switch_links, html_lang=html_lang, current_locale=current
     )
     # ``{{ category|shown }}``, ``{{ queue|shown("name") }}``: a taxonomy text in the page's
-    # language, English where it has no translation (portal.i18n.shown).
+    # language, English where it has no translation (portal.i18n.labels.shown).
     app.jinja_env.filters["shown"] = i18n.shown

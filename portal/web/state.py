@@ -1,46 +1,18 @@
-"""Per-application state (settings, secrets, database, throttles) and per-request helpers."""
+"""Per-request helpers over the application state (``portal.app.PortalState``): the request's
+database session, settings, secrets, policy and clock."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from flask import current_app, g
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from flask import g
+from sqlalchemy.orm import Session
 
+from portal.app import state as state  # re-exported: the views call state.state()
 from portal.instance import InstanceSecrets
-from portal.services import policy as policy_service
-from portal.services.mail import Mailer
-from portal.services.policy import PolicyValues
-from portal.services.throttle import SubmissionLimits, Throttle
+from portal.services.configuration import policy as policy_service
+from portal.services.configuration.policy import PolicyValues
 from portal.settings import Settings
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass
-class PortalState:
-    settings: Settings
-    secrets: InstanceSecrets | None
-    engine: Engine
-    sessions: sessionmaker[Session]
-    followup_throttle: Throttle
-    login_throttle: Throttle
-    api_throttle: Throttle  # failed bearer tokens on the insights API, per client
-    submission_limits: SubmissionLimits  # concerns and reporter messages, total and per client
-    clock: Callable[[], dt.datetime] = field(default=utc_now)
-    # Sends mail from a request (a reset's one-time password to its owner); None when no SMTP
-    # server is configured, and then what needs it is refused rather than shown to an admin.
-    mailer: Mailer | None = None
-
-
-def state() -> PortalState:
-    value: PortalState = current_app.extensions["portal"]
-    return value
 
 
 def settings() -> Settings:

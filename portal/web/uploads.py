@@ -15,7 +15,7 @@ from typing import IO
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from portal.services.attachments import Upload
+from portal.services.attachments.store import Upload
 
 
 class InMemoryRequest(Request):

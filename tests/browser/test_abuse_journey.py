@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from portal.services import access_code
-from portal.services.throttle import MemoryThrottle, SubmissionLimits
+from portal.services.reporting import access_code
+from portal.services.reporting.throttle import MemoryThrottle, SubmissionLimits
 from portal.settings import TEST_ARGON2, Settings
 from tests.browser.conftest import SQLITE_ONLY, NewTab
 from tests.conftest import Portal

@@ -17,8 +17,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from portal.models import Role, Visibility
-from portal.services import cases, followup, insights
-from portal.services.insights import Quarter
+from portal.services.casework import cases
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import Quarter
+from portal.services.reporting import followup
 from tests import insights_helpers
 from tests.browser.conftest import (
     SQLITE_ONLY,

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.models import Case
-from portal.services import sanitize
+from portal.services.attachments import sanitize
 from tests.browser.conftest import SQLITE_ONLY, NewTab
 from tests.conftest import PASSWORD, Portal, next_code
 from tests.test_sanitize import AUTHOR, _jpeg_with_gps

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal import catalogues
+from portal.i18n import catalogues
 from tests.browser.conftest import SQLITE_ONLY, NewTab
 from tests.browser.test_accessibility import violations
 from tests.conftest import Portal

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from portal.models import Role, Visibility
-from portal.services import cases
+from portal.services.casework import cases
 from tests.browser.conftest import SQLITE_ONLY, NewTab, enter_code, enter_password, log_in
 from tests.conftest import Portal
 

@@ -17,12 +17,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import SelectChoice
 
+from portal.errors import InvalidInput
 from portal.models import StaffUser
-from portal.services import audit
-from portal.services import audit_log as log_service
-from portal.services.audit import Action, Filter
-from portal.services.errors import InvalidInput
-from portal.services.permissions import Permission
+from portal.services.accounts.permissions import Permission
+from portal.services.audit import chain as audit
+from portal.services.audit import reading as log_service
+from portal.services.audit.chain import Action, Filter
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import AuditExportForm, AuditFilterForm, VerifyForm

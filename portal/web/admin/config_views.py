@@ -16,12 +16,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
-from portal import i18n
+from portal.errors import InvalidInput
+from portal.i18n import labels as i18n
 from portal.models import OrgUnitKind, Queue, RoutingRule, Tag
-from portal.services import configuration, policy, routing, taxonomy
-from portal.services.configuration import LIST_KINDS, ListKind, RuleFields, UnknownItem
-from portal.services.errors import InvalidInput
-from portal.services.permissions import Permission
+from portal.services.accounts.permissions import Permission
+from portal.services.configuration import editing as configuration
+from portal.services.configuration import policy, taxonomy
+from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields, UnknownItem
+from portal.services.reporting import routing
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import (

@@ -20,9 +20,9 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange, Optional
 
-from portal import i18n
+from portal.i18n import labels as i18n
 from portal.models import Priority, Role, StatusKind
-from portal.services import policy
+from portal.services.configuration import policy
 from portal.web.forms import CheckboxListField, PortalForm
 
 ROLE_LABELS = {

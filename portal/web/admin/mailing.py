@@ -11,8 +11,8 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.services.mail import Mailer
-from portal.services.notify import Texts
+from portal.services.notifications.mail import Mailer
+from portal.services.notifications.notify import Texts
 from portal.web import state
 
 #: Why the console refuses to make a one-time password when no mail server is configured.

@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 
+from portal.errors import InvalidInput
 from portal.models import StaffUser
-from portal.services import account_mail
-from portal.services import staff as staff_service
-from portal.services.errors import InvalidInput
-from portal.services.permissions import Permission
+from portal.services.accounts import account_mail
+from portal.services.accounts import staff as staff_service
+from portal.services.accounts.permissions import Permission
 from portal.web import state
 from portal.web.admin import bp, mailing, section
 from portal.web.admin.staff_views import STAFF_ACTIONS

@@ -15,11 +15,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
-from portal import i18n
+from portal.errors import InvalidInput
+from portal.i18n import labels as i18n
 from portal.models import OrgUnitKind
-from portal.services import configuration, taxonomy
-from portal.services.errors import InvalidInput
-from portal.services.permissions import Permission
+from portal.services.accounts.permissions import Permission
+from portal.services.configuration import editing as configuration
+from portal.services.configuration import taxonomy
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import PRIORITY_LABELS, RuleTestForm

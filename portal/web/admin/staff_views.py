@@ -10,11 +10,14 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from wtforms import SelectChoice
 
-from portal import i18n
+from portal.errors import InvalidInput
+from portal.i18n import labels as i18n
 from portal.models import Role, StaffUser
-from portal.services import access_requests, account_mail, admin, configuration
-from portal.services.errors import InvalidInput
-from portal.services.permissions import Permission
+from portal.services.accounts import account_mail
+from portal.services.accounts import administration as admin
+from portal.services.accounts.permissions import Permission
+from portal.services.casework import access_requests
+from portal.services.configuration import editing as configuration
 from portal.web import state
 from portal.web.admin import bp, mailing, section
 from portal.web.admin.forms import (

@@ -10,9 +10,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.services import taxonomy_export
-from portal.services.errors import TaxonomyError
-from portal.services.permissions import Permission
+from portal.errors import TaxonomyError
+from portal.services.accounts.permissions import Permission
+from portal.services.configuration import export as taxonomy_export
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import ImportForm

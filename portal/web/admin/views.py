@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, render_template
 from flask.typing import ResponseReturnValue
 
-from portal.services.permissions import Permission, can
+from portal.services.accounts.permissions import Permission, can
 from portal.web.admin import SECTIONS, bp
 from portal.web.staff.auth import requires
 from portal.web.staff.forms import ActionForm

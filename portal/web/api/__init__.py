@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 from flask.typing import ResponseReturnValue
 
-from portal.services import api_tokens
-from portal.services.errors import ApiTokenNotPermitted, InvalidApiToken
+from portal.errors import ApiTokenNotPermitted, InvalidApiToken
+from portal.services.accounts import api_tokens
 from portal.web import client, state
 from portal.web.errors import api_error
 

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Response, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
-from portal.services import insights
-from portal.services.errors import InvalidInput
+from portal.errors import InvalidInput
+from portal.services.insights import figures as insights
 from portal.web import state
 from portal.web.api import bp
 from portal.web.api.openapi import document

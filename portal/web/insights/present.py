@@ -18,8 +18,8 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.services import insights
-from portal.services.insights import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release
 
 #: Where the year page has no count because the row did not exist in that quarter (its cases
 #: were counted in "other" that quarter).

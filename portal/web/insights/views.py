@@ -9,12 +9,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from portal import i18n
-from portal.services import audit, insights
-from portal.services.audit import Action
-from portal.services.errors import InvalidInput
-from portal.services.insights import PROGRESS, VOLUME, Quarter, Release
-from portal.services.permissions import Permission
+from portal.errors import InvalidInput
+from portal.i18n import labels as i18n
+from portal.services.accounts.permissions import Permission
+from portal.services.audit import chain as audit
+from portal.services.audit.chain import Action
+from portal.services.insights import figures as insights
+from portal.services.insights.figures import PROGRESS, VOLUME, Quarter, Release
 from portal.web import state
 from portal.web.insights import bp, charts, present
 from portal.web.staff.auth import current_staff, requires

@@ -14,7 +14,7 @@ import time
 from flask import Request, Response
 
 from portal import crypto
-from portal.services.followup import ReporterKey
+from portal.services.reporting.followup import ReporterKey
 from portal.web import state
 
 COOKIE = "portal_reporter"

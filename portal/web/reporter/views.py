@@ -16,19 +16,8 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from wtforms import SelectChoice
 
-from portal import crypto, i18n
-from portal.models import OrgUnit, OrgUnitKind
-from portal.services import (
-    access_code,
-    attachments,
-    followup,
-    intake,
-    policy,
-    routing,
-    taxonomy,
-)
-from portal.services.attachments import AttachmentsBusy, AttachmentsRefused
-from portal.services.errors import (
+from portal import crypto
+from portal.errors import (
     InvalidInput,
     MalformedReceipt,
     NoEligibleRecipient,
@@ -36,6 +25,12 @@ from portal.services.errors import (
     UnknownOrgUnit,
     UnknownReceipt,
 )
+from portal.i18n import labels as i18n
+from portal.models import OrgUnit, OrgUnitKind
+from portal.services.attachments import store as attachments
+from portal.services.attachments.store import AttachmentsBusy, AttachmentsRefused
+from portal.services.configuration import policy, taxonomy
+from portal.services.reporting import access_code, followup, intake, routing
 from portal.web import client, state, uploads
 from portal.web.errors import BUSY_RETRY_AFTER_SECONDS, csrf_recoverable
 from portal.web.reporter import bp, files, receipt_check, receipt_cookie

@@ -11,11 +11,12 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired
 
-from portal import i18n
-from portal.services import access, access_requests, retention, signals
-from portal.services.cases import CaseDetail
-from portal.services.errors import AccessRefusal, AccessRefused, NoAccess
-from portal.services.permissions import Permission
+from portal.errors import AccessRefusal, AccessRefused, NoAccess
+from portal.i18n import labels as i18n
+from portal.services.accounts.permissions import Permission
+from portal.services.casework import access, access_requests, retention
+from portal.services.casework.cases import CaseDetail
+from portal.services.insights import signals
 from portal.web import state
 from portal.web.forms import PortalForm
 from portal.web.staff import bp

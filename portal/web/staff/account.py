@@ -6,16 +6,11 @@ from flask import flash, make_response, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from portal.errors import InvalidCredentials, InvalidInput, UnknownApiToken, UnknownSession
 from portal.models import SessionStage
-from portal.services import account as account_service
-from portal.services import api_tokens, staff
-from portal.services.errors import (
-    InvalidCredentials,
-    InvalidInput,
-    UnknownApiToken,
-    UnknownSession,
-)
-from portal.services.permissions import Permission, can
+from portal.services.accounts import api_tokens, staff
+from portal.services.accounts import self_service as account_service
+from portal.services.accounts.permissions import Permission, can
 from portal.web import state
 from portal.web.staff import bp
 from portal.web.staff.auth import (

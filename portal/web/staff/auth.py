@@ -18,12 +18,12 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal import crypto
+from portal.errors import InvalidCredentials, InvalidInput, WrongCode
 from portal.models import SessionStage, StaffUser
-from portal.services import login as login_service
-from portal.services import staff as staff_service
-from portal.services.errors import InvalidCredentials, InvalidInput, WrongCode
-from portal.services.permissions import Permission, can
-from portal.services.staff import ActiveSession, SessionInvalid
+from portal.services.accounts import login as login_service
+from portal.services.accounts import staff as staff_service
+from portal.services.accounts.permissions import Permission, can
+from portal.services.accounts.staff import ActiveSession, SessionInvalid
 from portal.web import client, qr, state
 from portal.web.errors import csrf_recoverable
 from portal.web.staff import bp

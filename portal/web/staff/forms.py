@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.validators import AnyOf, DataRequired, InputRequired
 
 from portal.models import Priority, Visibility
-from portal.services.cases import PENDING_STATES
+from portal.services.casework.cases import PENDING_STATES
 from portal.web.forms import CheckboxListField, PortalForm
 from portal.web.labels import DEADLINE_STATE_LABELS, PRIORITY_LABELS
 

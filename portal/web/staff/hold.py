@@ -10,10 +10,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import TextAreaField
 
-from portal.services import hold, policy
-from portal.services.cases import CaseDetail
-from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
-from portal.services.permissions import Permission
+from portal.errors import InvalidInput, InvalidTransition, NoAccess
+from portal.services.accounts.permissions import Permission
+from portal.services.casework import hold
+from portal.services.casework.cases import CaseDetail
+from portal.services.configuration import policy
 from portal.web import state
 from portal.web.errors import csrf_recoverable
 from portal.web.forms import PortalForm

@@ -13,14 +13,16 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice, SelectField
 
-from portal import i18n
+from portal.errors import InvalidInput, InvalidTransition, NoAccess
+from portal.i18n import labels as i18n
 from portal.models import Case, Category, Priority, Tag, Visibility
-from portal.services import attachments, history, taxonomy, workflow
-from portal.services import cases as case_service
-from portal.services import triage as triage_service
-from portal.services.deadlines import DeadlineState
-from portal.services.errors import InvalidInput, InvalidTransition, NoAccess
-from portal.services.permissions import Permission
+from portal.services.accounts.permissions import Permission
+from portal.services.attachments import store as attachments
+from portal.services.casework import cases as case_service
+from portal.services.casework import history, workflow
+from portal.services.casework import triage as triage_service
+from portal.services.casework.deadlines import DeadlineState
+from portal.services.configuration import taxonomy
 from portal.web import state
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated

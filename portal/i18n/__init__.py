@@ -1,0 +1,1 @@
+"""Languages: the locales, labels of configured rows, the domain's wording, the catalogues."""

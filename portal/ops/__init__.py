@@ -1,0 +1,1 @@
+"""Operator tooling, not the domain: backups, the doctor, migrations, the demo."""

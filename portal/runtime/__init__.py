@@ -1,0 +1,1 @@
+"""The machine the portal runs on: capacity, slot pools, memory, serving, logging."""

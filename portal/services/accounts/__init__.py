@@ -1,0 +1,1 @@
+"""Staff accounts: creation, log-in, sessions, passwords, API tokens, permissions."""

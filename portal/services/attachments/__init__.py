@@ -1,0 +1,1 @@
+"""Attachments: cleaning what reporters send, storing it encrypted, reading it back."""

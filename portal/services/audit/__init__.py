@@ -1,0 +1,1 @@
+"""The audit chain (append, verify) and reading it."""

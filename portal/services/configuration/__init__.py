@@ -1,0 +1,1 @@
+"""The organisation's configuration: taxonomy, its TOML export, policy, console editing."""

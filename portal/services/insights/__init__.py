@@ -1,0 +1,1 @@
+"""Management figures under disclosure control, and systemic signals."""

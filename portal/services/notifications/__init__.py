@@ -1,0 +1,1 @@
+"""Mail to staff: the mailer and the batched notices."""

@@ -1,0 +1,1 @@
+"""The reporter's side: intake, follow-up, routing, the access code, throttles."""
