@@ -29,7 +29,7 @@ Three phases, each bounded in operations and in time:
   A (arbiter and workers) is killed with SIGKILL and restarted ``--down-seconds`` later on the
   same port; and at 75 % PostgreSQL "restarts": every connection is reset and new ones are
   refused for ``--down-seconds``. The servers reach PostgreSQL and Redis through loopback TCP
-  proxies (``tests/tcp_proxy.py``) that the run cuts: the machine's servers are not touched.
+  proxies (``tests/support/tcp_proxy.py``) that the run cuts: the machine's servers are not touched.
 
 After each mixed phase, the check reads the database through the portal's services:
 
@@ -49,7 +49,8 @@ lost = confirmed but missing, wrong or undecryptable, + unclear answers. The tar
 
 Run ``python bench/load.py --quick`` for a smoke run (under a minute); the defaults take a few
 minutes on two cores. Figures are printed (and written as JSON with ``--json``), never asserted;
-the exit status is 1 when anything was lost. tests/test_bench.py runs the smoke run in the suite.
+the exit status is 1 when anything was lost. tests/bench/test_bench.py runs the smoke run in the
+suite.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ from portal.services.reporting import followup, routing
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the loopback TCP proxy is shared with the fault tests
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 PROFILES: dict[str, Argon2Cost] = {"test": TEST_ARGON2, "production": PRODUCTION_ARGON2}
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -9,11 +9,11 @@ import pytest
 
 from portal.settings import PROJECT_ROOT
 
-_REFERENCE = re.compile(r"`(test_[a-z0-9_]+\.py)(?:::(test_[a-z0-9_]+))?`")
+_REFERENCE = re.compile(r"`(tests/(?:[a-z_]+/)*test_[a-z0-9_]+\.py)(?:::(test_[a-z0-9_]+))?`")
 
 
 def _tests_in(file_name: str) -> set[str]:
-    tree = ast.parse((PROJECT_ROOT / "tests" / file_name).read_text())
+    tree = ast.parse((PROJECT_ROOT / file_name).read_text())
     return {
         node.name
         for node in ast.walk(tree)
@@ -28,7 +28,7 @@ def test_every_test_named_in_the_docs_exists(doc: str) -> None:
     assert len(references) > 20, f"{doc} should cite its proofs"
     missing = []
     for file_name, test_name in references:
-        path = PROJECT_ROOT / "tests" / file_name
+        path = PROJECT_ROOT / file_name
         if not path.exists():
             missing.append(file_name)
         elif test_name and test_name not in _tests_in(file_name):

@@ -2,8 +2,8 @@
 and say what is wrong with a catalogue.
 
 One code path for `make messages` (``python -m portal.i18n.catalogues update``) and for the test
-that fails when a string of the code or templates has no translation (tests/test_i18n.py). The .mo
-files are committed beside their .po files, so a checkout or an installed wheel serves every
+that fails when a string of the code or templates has no translation (tests/i18n/test_i18n.py). The
+.mo files are committed beside their .po files, so a checkout or an installed wheel serves every
 language without a build step; the test also fails when a .mo is older than its .po.
 
 English is the source language (the message ids), so only the other locales have catalogues.

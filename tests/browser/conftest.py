@@ -35,7 +35,8 @@ from playwright.sync_api import (
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from portal.models import StaffUser
-from tests.conftest import PASSWORD, next_code
+from tests.support.factories import PASSWORD
+from tests.support.pages import next_code
 
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
 NO_CHROMIUM = f"no Chromium at {CHROMIUM} (apt-get install chromium): browser tests skipped"

@@ -12,7 +12,7 @@ from portal.services.reporting import access_code
 from portal.services.reporting.throttle import MemoryThrottle, SubmissionLimits
 from portal.settings import TEST_ARGON2, Settings
 from tests.browser.conftest import SQLITE_ONLY, NewTab
-from tests.conftest import Portal
+from tests.support.factories import Portal
 
 pytestmark = SQLITE_ONLY
 

@@ -21,7 +21,6 @@ from portal.services.casework import cases
 from portal.services.insights import figures as insights
 from portal.services.insights.figures import Quarter
 from portal.services.reporting import followup
-from tests import insights_helpers
 from tests.browser.conftest import (
     SQLITE_ONLY,
     NewTab,
@@ -31,7 +30,8 @@ from tests.browser.conftest import (
     log_out,
 )
 from tests.browser.test_reporter_journeys import raise_concern
-from tests.conftest import Portal, utc_today
+from tests.support import insights_helpers
+from tests.support.factories import Portal, utc_today
 
 pytestmark = SQLITE_ONLY
 

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from portal.models import Case
 from portal.services.attachments import sanitize
 from tests.browser.conftest import SQLITE_ONLY, NewTab
-from tests.conftest import PASSWORD, Portal, next_code
-from tests.test_sanitize import AUTHOR, _jpeg_with_gps
+from tests.services.attachments.test_sanitize import AUTHOR, _jpeg_with_gps
+from tests.support.factories import PASSWORD, Portal
+from tests.support.pages import next_code
 
 pytestmark = SQLITE_ONLY
 

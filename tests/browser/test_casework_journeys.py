@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Case
-from tests.admin_helpers import fresh, tables_containing
 from tests.browser.conftest import SQLITE_ONLY, NewTab, log_in
 from tests.browser.test_reporter_journeys import DESCRIPTION, RECEIPT, follow_up, raise_concern
-from tests.conftest import Portal
+from tests.support.admin_helpers import fresh, tables_containing
+from tests.support.factories import Portal
 
 pytestmark = SQLITE_ONLY
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from portal.i18n import catalogues
 from tests.browser.conftest import SQLITE_ONLY, NewTab
 from tests.browser.test_accessibility import violations
-from tests.conftest import Portal
+from tests.support.factories import Portal
 
 pytestmark = SQLITE_ONLY
 

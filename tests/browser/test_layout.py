@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from portal.models import Role, Visibility
 from portal.services.casework import cases
 from tests.browser.conftest import SQLITE_ONLY, NewTab, enter_code, enter_password, log_in
-from tests.conftest import Portal
+from tests.support.factories import Portal
 
 pytestmark = SQLITE_ONLY
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from portal.models import Case
 from tests.browser.conftest import SQLITE_ONLY, NewTab
-from tests.conftest import Portal
+from tests.support.factories import Portal
 
 pytestmark = SQLITE_ONLY
 

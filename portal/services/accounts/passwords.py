@@ -12,8 +12,8 @@ The list is ``portal/data/common-passwords.txt``: the 30,000 passwords of the ``
 frequency list of zxcvbn 4.5.0 (MIT licence; the list is the original zxcvbn's, Copyright (c)
 2012-2016 Dan Wheeler and Dropbox, Inc., ported by Daniel Wolf), most common first, in lower
 case. ``python -m portal.services.accounts.passwords`` writes it again from the installed zxcvbn (a
-test extra, not needed at run time); tests/test_passwords.py checks that the shipped file is what
-the pinned zxcvbn gives.
+test extra, not needed at run time); tests/services/accounts/test_passwords.py checks that the
+shipped file is what the pinned zxcvbn gives.
 """
 
 from __future__ import annotations

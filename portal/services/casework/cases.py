@@ -228,8 +228,9 @@ def open_case(
     today: dt.date,
 ) -> CaseDetail:
     """Decrypt a case for its page. Reading alone records nothing: ``view_case`` is the audited
-    entry point for showing it, and the only one the web uses (tests/test_audit_view_sweep.py
-    checks that every answer carrying case plaintext recorded a view)."""
+    entry point for showing it, and the only one the web uses
+    (tests/invariants/test_audit_view_sweep.py checks that every answer carrying case plaintext
+    recorded a view)."""
     case, keys = unlock_keys(session, user, private_key, handle)
     case_key = keys.case
     queue = session.get_one(Queue, case.queue_id)

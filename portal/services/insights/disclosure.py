@@ -19,8 +19,8 @@ cases, hands it to :func:`protect_partition` and publishes exactly what the resu
 Why that is safe for a reader who knows this code, the taxonomy and the routing rules, and why
 every published view is a partition by an attribute no other view has, is in
 :mod:`portal.services.insights.figures` and docs/insights.md ("Who reads the figures"); the tests
-replay the rule under every order (tests/test_insights_adversary.py). The two-way tables with
-complementary suppression by size that issue 4 published were withdrawn in issue 13: a reader
+replay the rule under every order (tests/invariants/test_insights_adversary.py). The two-way tables
+with complementary suppression by size that issue 4 published were withdrawn in issue 13: a reader
 who replays a size-driven choice could pin the counts it hid.
 """
 
@@ -85,8 +85,8 @@ def protect_partition(
     those hidden in step 1. Then every hidden count could be 0 and could be any number up to
     the sum of the hidden ones, which is at least ``k``: no hidden count is pinned, none is
     shown to be non-zero, none is shown to be small. The proof is in docs/insights.md and
-    ``tests/test_insights_adversary.py`` checks it by replaying the rule under every order.
-    Requires the total to be at least ``k`` (a smaller total is not published at all).
+    ``tests/invariants/test_insights_adversary.py`` checks it by replaying the rule under every
+    order. Requires the total to be at least ``k`` (a smaller total is not published at all).
     """
     _check_threshold(k)
     values = list(counts)

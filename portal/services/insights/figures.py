@@ -40,8 +40,8 @@ and not the server's key. Three facts make everything safe together:
    else, so a reader who replays the rule learns only that some hidden cells may be small.
 3. Together: every hidden count could be 0 and could be k or more, whatever else the reader
    knows of the published figures, and no figure depends on the queue.
-   ``tests/test_insights_adversary.py`` replays the whole publication under every order of
-   complements and checks it.
+   ``tests/invariants/test_insights_adversary.py`` replays the whole publication under every order
+   of complements and checks it.
 
 The queue view and the categories-by-site table of earlier releases are no longer published:
 routing makes the queue a function of category and site, so a queue's count pinned hidden

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the insights API, written by hand so that it says what the API
-promises rather than what a generator guesses. ``tests/test_api.py`` checks that every route of
-the blueprint is in it (and nothing else), and that answers match the schemas."""
+promises rather than what a generator guesses. ``tests/web/api/test_api.py`` checks that every
+route of the blueprint is in it (and nothing else), and that answers match the schemas."""
 
 from __future__ import annotations
 
