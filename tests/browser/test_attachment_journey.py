@@ -14,9 +14,9 @@ from sqlalchemy import select
 from portal.models import Case
 from portal.services.attachments import sanitize
 from tests.browser.conftest import SQLITE_ONLY, NewTab
-from tests.services.attachments.test_sanitize import AUTHOR, _jpeg_with_gps
 from tests.support.factories import PASSWORD, Portal
 from tests.support.pages import next_code
+from tests.support.samples import AUTHOR, jpeg_with_gps
 
 pytestmark = SQLITE_ONLY
 
@@ -28,7 +28,7 @@ def test_reporter_attaches_without_javascript_and_staff_download_the_cleaned_fil
     app: Flask, portal: Portal, new_tab: NewTab, tmp_path: Path
 ) -> None:
     olivia = portal.staff("olivia")
-    photo = _jpeg_with_gps()
+    photo = jpeg_with_gps()
     assert AUTHOR.encode() in photo
 
     reporter = new_tab(javascript=False)

@@ -6,7 +6,6 @@ import re
 import stat
 from pathlib import Path
 
-from flask import Flask
 from sqlalchemy import func, select
 
 from portal.app import create_app
@@ -16,36 +15,25 @@ from portal.models import Case, CaseAccess, Queue, StaffUser
 from portal.ops import demo_history
 from portal.services.insights import figures as insights
 from portal.services.reporting import followup
-from portal.settings import Settings
-from tests.support.factories import cheap_settings
-
-
-def _app(tmp_path: Path) -> tuple[Flask, Settings]:
-    settings = cheap_settings(tmp_path / "instance")
-    return create_app(settings), settings
-
-
-def _run(app: Flask, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = app.test_cli_runner().invoke(args=list(args), input=stdin)
-    return result.exit_code, result.output
+from tests.support.cli import cli_app, run_command
 
 
 def test_before_init_every_page_says_so(tmp_path: Path) -> None:
-    app, _ = _app(tmp_path)
+    app, _ = cli_app(tmp_path)
     response = app.test_client().get("/")
     assert response.status_code == 503 and "portal init" in response.text
 
 
 def test_init_creates_secrets_schema_and_taxonomy_and_warns(tmp_path: Path) -> None:
-    app, settings = _app(tmp_path)
-    code, output = _run(app, "init")
+    app, settings = cli_app(tmp_path)
+    code, output = run_command(app, "init")
     assert code == 0, output
     for name in SECRET_FILES:
         mode = (settings.instance_path / name).stat().st_mode
         assert stat.S_IMODE(mode) == 0o600
     assert "5 queues" in output and "no ombudsperson" in output
     secrets_before = load_secrets(settings.instance_path)
-    code, output = _run(app, "init")  # idempotent, never replaces secrets
+    code, output = run_command(app, "init")  # idempotent, never replaces secrets
     assert code == 0 and "already loaded" in output
     assert load_secrets(settings.instance_path) == secrets_before
     with app.extensions["portal"].sessions() as session:
@@ -54,9 +42,9 @@ def test_init_creates_secrets_schema_and_taxonomy_and_warns(tmp_path: Path) -> N
 
 
 def test_create_staff_prints_recovery_key_once_and_validates(tmp_path: Path) -> None:
-    app, _ = _app(tmp_path)
-    _run(app, "init")
-    code, output = _run(
+    app, _ = cli_app(tmp_path)
+    run_command(app, "init")
+    code, output = run_command(
         app,
         "create-staff",
         "ana@example.org",
@@ -76,7 +64,7 @@ def test_create_staff_prints_recovery_key_once_and_validates(tmp_path: Path) -> 
     with app.extensions["portal"].sessions() as session:
         user = session.scalars(select(StaffUser)).one()
         assert user.display_name == "Ana" and recovery.group(1).encode() not in user.key_by_recovery
-    code, output = _run(
+    code, output = run_command(
         app,
         "create-staff",
         "ana@example.org",
@@ -86,11 +74,11 @@ def test_create_staff_prints_recovery_key_once_and_validates(tmp_path: Path) -> 
         stdin="a very long password\n",
     )
     assert code != 0 and "StaffExists" in output
-    code, output = _run(
+    code, output = run_command(
         app, "create-staff", "b@example.org", "--role", "admin", "--password-stdin", stdin="short\n"
     )
     assert code != 0 and "at least 15" in output
-    code, output = _run(
+    code, output = run_command(
         app,
         "create-staff",
         "c@example.org",
@@ -105,9 +93,9 @@ def test_create_staff_prints_recovery_key_once_and_validates(tmp_path: Path) -> 
 
 
 def test_create_staff_warns_when_fallback_is_unstaffed(tmp_path: Path) -> None:
-    app, _ = _app(tmp_path)
-    _run(app, "init")
-    code, output = _run(
+    app, _ = cli_app(tmp_path)
+    run_command(app, "init")
+    code, output = run_command(
         app,
         "create-staff",
         "h@example.org",
@@ -122,19 +110,19 @@ def test_create_staff_warns_when_fallback_is_unstaffed(tmp_path: Path) -> None:
 
 
 def test_load_taxonomy_reports_errors(tmp_path: Path) -> None:
-    app, _ = _app(tmp_path)
-    _run(app, "init")
+    app, _ = cli_app(tmp_path)
+    run_command(app, "init")
     bad = tmp_path / "bad.toml"
     bad.write_text('fallback_queue = "x"\n[[queues]]\nslug = "y"\nname = "Y"\n')
-    code, output = _run(app, "load-taxonomy", str(bad))
+    code, output = run_command(app, "load-taxonomy", str(bad))
     assert code != 0 and "fallback queue 'x'" in output
 
 
 def test_demo_loads_encrypted_cases_through_intake(tmp_path: Path) -> None:
-    app, settings = _app(tmp_path)
-    _run(app, "init")
+    app, settings = cli_app(tmp_path)
+    run_command(app, "init")
     app = create_app(settings)  # a new process would read the secrets init created
-    code, output = _run(app, "demo")
+    code, output = run_command(app, "demo")
     assert code == 0, output
     assert DEMO_PASSWORD in output
     receipts = re.findall(r"^\s+([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})\s", output, re.M)
@@ -150,14 +138,14 @@ def test_demo_loads_encrypted_cases_through_intake(tmp_path: Path) -> None:
         assert len(insights.periods(session)) == demo_history.QUARTERS
         key = followup.unlock(session, settings, state.secrets.pepper, receipts[0])
         assert followup.view(session, key).description
-    code, output = _run(app, "demo")  # idempotent
+    code, output = run_command(app, "demo")  # idempotent
     assert code == 0 and "already loaded" in output
 
 
 def test_demo_refuses_a_portal_with_real_staff(tmp_path: Path) -> None:
-    app, settings = _app(tmp_path)
-    _run(app, "init")
-    _run(
+    app, settings = cli_app(tmp_path)
+    run_command(app, "init")
+    run_command(
         app,
         "create-staff",
         "real@example.org",
@@ -166,16 +154,16 @@ def test_demo_refuses_a_portal_with_real_staff(tmp_path: Path) -> None:
         "--password-stdin",
         stdin="a very long password\n",
     )
-    code, output = _run(create_app(settings), "demo")
+    code, output = run_command(create_app(settings), "demo")
     assert code != 0 and "real staff" in output
 
 
 def test_init_refuses_new_secrets_for_a_database_with_cases(tmp_path: Path) -> None:
-    app, settings = _app(tmp_path)
-    _run(app, "init")
+    app, settings = cli_app(tmp_path)
+    run_command(app, "init")
     app = create_app(settings)
-    _run(app, "demo")
+    run_command(app, "demo")
     (settings.instance_path / "pepper").unlink()
-    code, output = _run(create_app(settings), "init")
+    code, output = run_command(create_app(settings), "init")
     assert code != 0 and "restore the secrets from your backup" in output
     assert not (settings.instance_path / "pepper").exists()

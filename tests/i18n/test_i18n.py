@@ -20,9 +20,9 @@ from portal.i18n import catalogues, locales
 from portal.instance import InstanceSecrets
 from portal.services.casework import cases, workflow
 from portal.settings import Settings, SettingsError, load_settings
-from tests.invariants.test_anonymity import database_bytes
 from tests.support.factories import Portal
 from tests.support.pages import csrf_token, open_followup, post_concern, report_form
+from tests.support.stored import database_bytes
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import logging
 import re
 import threading
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -26,6 +24,7 @@ from portal.web.reporter import session as reporter_session
 from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE
 from tests.support.factories import Portal
 from tests.support.pages import csrf_token, open_followup, receipt_of, report_form, submit_via_web
+from tests.support.stored import database_bytes
 
 ADDRESS = "198.51.100.77"
 AGENT = "MarkerAgent/9.9 (agent-marker-3141)"
@@ -34,28 +33,6 @@ LANGUAGE = "xx-LANGMARKER"
 DESCRIPTION = "plaintext-marker-2718 my supervisor took my severance papers"
 MESSAGE = "follow-up-marker-1618 here is more detail"
 NAME = "Namemarker Person"
-
-
-def database_bytes(app: Flask) -> bytes:
-    """Everything the database holds, as raw bytes: the files for SQLite, every row for
-    PostgreSQL (cast to text, which renders bytea as hex and text as itself)."""
-    state = app.extensions["portal"]
-    engine = state.engine
-    if engine.dialect.name == "sqlite":
-        path = Path(engine.url.database)
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
-    chunks = []
-    with engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            query = text(f"SELECT t::text FROM {table.name} t")  # noqa: S608 - our table names
-            for row in conn.execute(query):
-                chunks.append(row[0].encode())
-                # bytea is shown as hex: decode it too, so binary columns are searched as bytes
-                for part in row[0].split("\\\\x")[1:]:
-                    hexdigits = part.split(",")[0].split(")")[0].strip('"')
-                    with contextlib.suppress(ValueError):
-                        chunks.append(bytes.fromhex(hexdigits))
-    return b"\n".join(chunks)
 
 
 def _markers() -> list[str]:

@@ -8,7 +8,6 @@ the reporter told so.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 import time
 
@@ -31,6 +30,7 @@ from portal.services.reporting import followup
 from portal.services.reporting.throttle import MemoryThrottle
 from portal.settings import Settings
 from tests.support.factories import PASSWORD, Portal, utc_today
+from tests.support.html import field_errors, form_problems, textarea
 from tests.support.pages import (
     csrf_token,
     login,
@@ -55,27 +55,6 @@ def count(db: Session, model: type[Case] | type[Message]) -> int:
 def post_report(client: FlaskClient, **overrides: object) -> TestResponse:
     token = csrf_token(client.get("/report").text)
     return client.post("/report", data={"csrf_token": token, **report_form(**overrides)})
-
-
-def textarea(page: str, name: str) -> str:
-    """What a textarea shows, unescaped (WTForms writes a newline after the opening tag)."""
-    match = re.search(rf'<textarea[^>]*name="{name}"[^>]*>\r?\n?(.*?)</textarea>', page, re.S)
-    assert match, f"page has no textarea {name!r}"
-    return html.unescape(match.group(1))
-
-
-def field_errors(page: str, field_id: str) -> list[str]:
-    """The messages rendered next to one field (the ``errors`` macro)."""
-    match = re.search(rf'<ul class="field-errors" id="{field_id}-error">(.*?)</ul>', page, re.S)
-    if not match:
-        return []
-    return [html.unescape(m).strip() for m in re.findall(r"<li>(.*?)</li>", match.group(1), re.S)]
-
-
-def form_problems(page: str) -> str:
-    """The text of the notices at the top of a form (expired form, nothing sent, ...)."""
-    notices = re.findall(r'<div class="notice notice-error" role="alert">(.*?)</div>', page, re.S)
-    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", n) for n in notices))
 
 
 def next_month(today: dt.date) -> str:

@@ -25,7 +25,6 @@ from portal.settings import Settings
 from portal.web.reporter import receipt_check, receipt_cookie
 from portal.web.reporter.receipt_cookie import COOKIE as RECEIPT_COOKIE
 from portal.web.reporter.session import COOKIE as REPORTER_COOKIE
-from tests.invariants.test_anonymity import database_bytes
 from tests.support.factories import Portal
 from tests.support.pages import (
     csrf_token,
@@ -36,6 +35,7 @@ from tests.support.pages import (
     report_form,
     submit_via_web,
 )
+from tests.support.stored import database_bytes
 
 QUICK_EXIT = 'href="/leave" rel="noreferrer" id="quick-exit">Leave this site quickly</a>'
 FORM_COOKIE = "portal_form"

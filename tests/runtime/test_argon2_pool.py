@@ -30,6 +30,7 @@ from portal.settings import (
     load_settings,
     total_memory_bytes,
 )
+from tests.support.concurrency import Gauge
 from tests.support.factories import PASSWORD, Portal
 from tests.support.pages import csrf_token, login, report_form
 
@@ -42,28 +43,8 @@ def _restore_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crypto, "_pool", crypto._pool)
 
 
-class _Gauge:
-    """Counts computations running at once; each one lasts ``seconds``."""
-
-    def __init__(self, seconds: float = 0.05) -> None:
-        self.seconds = seconds
-        self.running = 0
-        self.most = 0
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def run(self) -> None:
-        with self._lock:
-            self.running += 1
-            self.calls += 1
-            self.most = max(self.most, self.running)
-        time.sleep(self.seconds)
-        with self._lock:
-            self.running -= 1
-
-
 class _GaugedHasher:
-    def __init__(self, gauge: _Gauge) -> None:
+    def __init__(self, gauge: Gauge) -> None:
         self._gauge = gauge
 
     def hash(self, password: str) -> str:
@@ -75,7 +56,7 @@ class _GaugedHasher:
         return True
 
 
-def _instrument(monkeypatch: pytest.MonkeyPatch, gauge: _Gauge) -> None:
+def _instrument(monkeypatch: pytest.MonkeyPatch, gauge: Gauge) -> None:
     """Replace both Argon2 entry points crypto uses (raw derivation and the PasswordHasher) by
     a gauge, so the test sees how many run at once without spending real Argon2 time."""
 
@@ -104,7 +85,7 @@ _OPERATIONS: dict[str, Callable[[], object]] = {
 def test_concurrent_argon2_calls_never_exceed_the_bound(
     monkeypatch: pytest.MonkeyPatch, operation: str
 ) -> None:
-    gauge = _Gauge()
+    gauge = Gauge()
     _instrument(monkeypatch, gauge)
     crypto.configure_argon2_pool(2, 10)
     threads = [threading.Thread(target=_OPERATIONS[operation]) for _ in range(8)]
@@ -118,7 +99,7 @@ def test_concurrent_argon2_calls_never_exceed_the_bound(
 
 
 def test_mixed_argon2_calls_share_one_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    gauge = _Gauge()
+    gauge = Gauge()
     _instrument(monkeypatch, gauge)
     crypto.configure_argon2_pool(3, 10)
     threads = [
@@ -133,7 +114,7 @@ def test_mixed_argon2_calls_share_one_bound(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_full_pool_raises_a_typed_error_after_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    gauge = _Gauge()
+    gauge = Gauge()
     _instrument(monkeypatch, gauge)
     crypto.configure_argon2_pool(1, 0.2)
     with crypto._argon2_slot():  # the only slot is taken (by "another request")
@@ -151,7 +132,7 @@ def test_a_full_pool_raises_a_typed_error_after_the_wait(monkeypatch: pytest.Mon
 def test_a_waiting_call_runs_when_a_slot_frees_up_in_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    gauge = _Gauge(seconds=0.01)
+    gauge = Gauge(seconds=0.01)
     _instrument(monkeypatch, gauge)
     crypto.configure_argon2_pool(1, 10)
     holding = threading.Event()
@@ -172,7 +153,7 @@ def test_a_waiting_call_runs_when_a_slot_frees_up_in_time(
 
 
 def test_no_wait_means_busy_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    _instrument(monkeypatch, _Gauge())
+    _instrument(monkeypatch, Gauge())
     crypto.configure_argon2_pool(1, 0)
     with crypto._argon2_slot():
         started = time.monotonic()

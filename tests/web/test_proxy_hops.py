@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.settings import Settings, SettingsError, load_settings
-from tests.invariants.test_anonymity import database_bytes
 from tests.support.factories import DatabaseUnderTest, Portal, cheap_settings
 from tests.support.pages import csrf_token
+from tests.support.stored import database_bytes
 
 PROXY = "127.0.0.1"
 ALICE = "203.0.113.7"

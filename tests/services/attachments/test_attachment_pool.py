@@ -42,7 +42,7 @@ from portal.settings import (
     auto_attachment_pool_size,
     load_settings,
 )
-from tests.runtime.test_argon2_pool import _Gauge  # counts calls running at once
+from tests.support.concurrency import Gauge  # counts calls running at once
 from tests.support.factories import DatabaseUnderTest, Portal, cheap_settings
 from tests.support.pages import csrf_token, open_followup
 from tests.support.pages import report_form as base_report_form
@@ -70,7 +70,7 @@ def settings(database: DatabaseUnderTest, tmp_path: Path) -> Settings:
     )
 
 
-def _gauged_cleaning(monkeypatch: pytest.MonkeyPatch, gauge: _Gauge) -> None:
+def _gauged_cleaning(monkeypatch: pytest.MonkeyPatch, gauge: Gauge) -> None:
     """Every file cleaned goes through the gauge first, then the real cleaner."""
     clean = sanitize.clean_attachment
 
@@ -92,7 +92,7 @@ def _clean_in_a_slot(uploads: list[Upload]) -> None:
 def test_concurrent_forms_never_clean_more_than_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    gauge = _Gauge()
+    gauge = Gauge()
     _gauged_cleaning(monkeypatch, gauge)
     attachments.configure_cleaning_pool(2, 10)
     # Eight forms of two files each, from eight threads (a threaded worker's requests).
@@ -112,7 +112,7 @@ def test_concurrent_forms_never_clean_more_than_the_bound(
 def test_a_full_pool_refuses_after_the_wait_and_cleans_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    gauge = _Gauge(seconds=0)
+    gauge = Gauge(seconds=0)
     _gauged_cleaning(monkeypatch, gauge)
     attachments.configure_cleaning_pool(1, 0.2)
     with attachments.cleaning_slot([UPLOAD], RULES):  # the only slot ("another request")

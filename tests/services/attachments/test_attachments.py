@@ -43,7 +43,6 @@ from portal.services.configuration import policy
 from portal.services.reporting import followup
 from portal.settings import ATTACHMENT_TYPE_GROUPS, Settings, SettingsError, validate
 from portal.web.staff.views import content_disposition
-from tests.services.attachments.test_sanitize import AUTHOR, COMPANY, _docx, _jpeg_with_gps
 from tests.support.factories import DatabaseUnderTest, Portal, cheap_settings
 from tests.support.pages import (
     csrf_token,
@@ -53,6 +52,7 @@ from tests.support.pages import (
     receipt_page_after,
     report_form,
 )
+from tests.support.samples import AUTHOR, COMPANY, docx_sample, jpeg_with_gps
 
 #: Small enough to test the size limit cheaply, above Werkzeug's 500 KB spooling threshold.
 MAX_BYTES = 700 * 1024
@@ -172,7 +172,7 @@ def test_report_form_is_a_plain_multipart_form_with_the_warning_before_sending(
 def test_report_with_files_stores_them_cleaned_and_encrypted(
     client: FlaskClient, db: Session, portal: Portal, holder: StaffUser
 ) -> None:
-    photo = _jpeg_with_gps()
+    photo = jpeg_with_gps()
     assert AUTHOR.encode() in photo and b"SpyCam" in photo
 
     posted = post_report(
@@ -206,7 +206,8 @@ def test_docx_creator_is_gone_from_the_stored_and_the_downloaded_file(
     client: FlaskClient, db: Session, app: Flask, holder: StaffUser
 ) -> None:
     receipt_page_after(
-        client, post_report(client, [_file(_docx(), DOCX_NAME, sanitize.FileKind.DOCX.info.mime)])
+        client,
+        post_report(client, [_file(docx_sample(), DOCX_NAME, sanitize.FileKind.DOCX.info.mime)]),
     )
     assert_stored_nowhere(db, [DOCX_NAME.encode(), AUTHOR.encode(), COMPANY.encode()])
 
@@ -229,7 +230,7 @@ def test_docx_creator_is_gone_from_the_stored_and_the_downloaded_file(
 def test_staff_download_is_the_cleaned_file_with_safe_headers_and_an_audit_event(
     client: FlaskClient, db: Session, app: Flask, holder: StaffUser
 ) -> None:
-    photo = _jpeg_with_gps()
+    photo = jpeg_with_gps()
     receipt_page_after(client, post_report(client, [_file(photo, PHOTO_NAME, "image/jpeg")]))
     staff = staff_client(app, holder)
     case = only_case(db)
@@ -471,7 +472,7 @@ def test_too_many_files_are_refused_and_the_text_kept(client: FlaskClient, db: S
     ("name", "data", "reason"),
     [
         ("archive.zip", b"PK\x05\x06" + b"\0" * 18, "this kind of file is not accepted."),
-        ("photo.png", _jpeg_with_gps(), "its name or type does not match what is inside it."),
+        ("photo.png", jpeg_with_gps(), "its name or type does not match what is inside it."),
         ("macro.exe", b"MZ\x90\x00" + bytes(range(256)), "this kind of file is not accepted."),
         ("empty.txt", b"", "the file is empty."),
     ],
@@ -579,7 +580,7 @@ def test_reporter_adds_a_file_at_follow_up_and_staff_see_it_with_the_message(
     assert 'enctype="multipart/form-data"' in page and 'name="files"' in page
 
     sent = post_followup(
-        client, "Here is the photo I mentioned.", [_file(_jpeg_with_gps(), PHOTO_NAME)]
+        client, "Here is the photo I mentioned.", [_file(jpeg_with_gps(), PHOTO_NAME)]
     )
 
     assert sent.status_code == 302 and sent.location == "/followup/case?sent=1"

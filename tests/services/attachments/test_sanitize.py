@@ -39,173 +39,18 @@ from portal.services.attachments.sanitize import (
     TypeRefusal,
     clean_attachment,
 )
-
-AUTHOR = "Jane Whistleblower-Secret"
-COMPANY = "Acme Hidden Division"
-
-
-# --- Samples --------------------------------------------------------------------------------
-
-
-def _gradient(size: tuple[int, int] = (64, 48)) -> Image.Image:
-    image = Image.new("RGB", size)
-    image.putdata([(x * 4 % 256, y * 5 % 256, 100) for y in range(size[1]) for x in range(size[0])])
-    return image
-
-
-def _exif_with_gps(orientation: int = 1) -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x010F] = "SpyCam Maker"  # Make
-    exif[0x0110] = "SpyCam 3000"  # Model
-    exif[0x013B] = AUTHOR  # Artist
-    exif[0x0112] = orientation
-    exif[0x8825] = {  # GPS IFD
-        1: "N",
-        2: (51.0, 30.0, 12.0),
-        3: "E",
-        4: (0.0, 7.0, 39.0),
-    }
-    return exif
-
-
-def _jpeg_with_gps(orientation: int = 1) -> bytes:
-    out = io.BytesIO()
-    _gradient().save(
-        out, "JPEG", exif=_exif_with_gps(orientation), comment=AUTHOR.encode(), quality=95
-    )
-    return out.getvalue()
-
-
-def _png_with_text() -> bytes:
-    from PIL import PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Author", AUTHOR)
-    info.add_itxt("XML:com.adobe.xmp", f"<x:xmpmeta>{AUTHOR}</x:xmpmeta>")
-    out = io.BytesIO()
-    _gradient().save(out, "PNG", pnginfo=info, exif=_exif_with_gps())
-    return out.getvalue()
-
-
-def _pdf_with_author(text: str = "Hello evidence") -> bytes:
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(612, 792))
-    page = pdf.pages[0]
-    font = pdf.make_indirect(
-        pikepdf.Dictionary(
-            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont="/Helvetica"
-        )
-    )
-    page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
-    page.obj.Contents = pdf.make_stream(f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode())
-    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
-        meta["dc:creator"] = [AUTHOR]
-        meta["xmp:CreatorTool"] = COMPANY
-    pdf.docinfo["/Author"] = AUTHOR
-    pdf.docinfo["/Producer"] = COMPANY
-    pdf.Root.Names = pikepdf.Dictionary(
-        JavaScript=pikepdf.Dictionary(
-            Names=pikepdf.Array(
-                ["js", pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS="app.alert(1)")]
-            )
-        )
-    )
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
-
-
-_CT = "application/vnd.openxmlformats-officedocument."
-_PKG = "application/vnd.openxmlformats-package."
-_OD = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
-_PR = "http://schemas.openxmlformats.org/package/2006/relationships/"
-
-
-def _rel(rid: str, rel_type: str, target: str) -> str:
-    return f'<Relationship Id="{rid}" Type="{rel_type}" Target="{target}"/>'
-
-
-_DOCUMENT_XML = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-    '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-    '<w:body><w:p w:rsidR="00A1B2C3"><w:r><w:t>The evidence paragraph</w:t></w:r>'
-    f'<w:ins w:id="1" w:author="{AUTHOR}" w:date="2024-03-01T10:00:00Z"><w:r><w:t>added</w:t>'
-    "</w:r></w:ins></w:p></w:body></w:document>"
+from tests.support.samples import (
+    AUTHOR,
+    COMPANY,
+    OFFICE_REL,
+    OOXML_CT,
+    docx_sample,
+    exif_with_gps,
+    gradient,
+    jpeg_with_gps,
+    pdf_with_author,
+    png_with_text,
 )
-
-
-def _docx(main_type: str = _CT + "wordprocessingml.document.main+xml", extra: bool = True) -> bytes:
-    content_types = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        f'<Default Extension="rels" ContentType="{_PKG}relationships+xml"/>'
-        '<Default Extension="xml" ContentType="application/xml"/>'
-        f'<Override PartName="/word/document.xml" ContentType="{main_type}"/>'
-        f'<Override PartName="/docProps/core.xml" ContentType="{_PKG}core-properties+xml"/>'
-        f'<Override PartName="/docProps/app.xml" ContentType="{_CT}extended-properties+xml"/>'
-        f'<Override PartName="/docProps/custom.xml" ContentType="{_CT}custom-properties+xml"/>'
-        f'<Override PartName="/word/comments.xml" ContentType="{_CT}wordprocessingml.comments'
-        '+xml"/>'
-        "</Types>"
-    )
-    rels = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        + _rel("rId1", f"{_OD}officeDocument", "word/document.xml")
-        + _rel("rId2", f"{_PR}metadata/core-properties", "docProps/core.xml")
-        + _rel("rId3", f"{_OD}extended-properties", "docProps/app.xml")
-        + _rel("rId4", f"{_OD}custom-properties", "docProps/custom.xml")
-        + "</Relationships>"
-    )
-    document_rels = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        + _rel("rId1", f"{_OD}comments", "comments.xml")
-        + _rel("rId2", f"{_OD}customXml", "../customXml/item1.xml")
-        + _rel("rId3", f"{_OD}image", "media/image1.jpeg")
-        + "</Relationships>"
-    )
-    core = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
-        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
-        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<dc:creator>{AUTHOR}</dc:creator><cp:lastModifiedBy>{AUTHOR}</cp:lastModifiedBy>"
-        '<dcterms:created xsi:type="dcterms:W3CDTF">2024-03-01T10:00:00Z</dcterms:created>'
-        "</cp:coreProperties>"
-    )
-    app = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
-        f"<Company>{COMPANY}</Company><Manager>{AUTHOR}</Manager></Properties>"
-    )
-    custom = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"'
-        ' xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
-        '<property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="EmployeeId">'
-        f"<vt:lpwstr>{AUTHOR}</vt:lpwstr></property></Properties>"
-    )
-    comments = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<w:comments xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-        f'<w:comment w:id="0" w:author="{AUTHOR}" w:initials="JW" w:date="2024-03-01T10:00:00Z">'
-        "<w:p><w:r><w:t>A comment</w:t></w:r></w:p></w:comment></w:comments>"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", content_types)
-        archive.writestr("_rels/.rels", rels)
-        archive.writestr("word/document.xml", _DOCUMENT_XML)
-        archive.writestr("word/_rels/document.xml.rels", document_rels)
-        archive.writestr("docProps/core.xml", core)
-        archive.writestr("docProps/app.xml", app)
-        archive.writestr("docProps/custom.xml", custom)
-        archive.writestr("word/comments.xml", comments)
-        if extra:
-            archive.writestr("customXml/item1.xml", f"<dms><owner>{AUTHOR}</owner></dms>")
-            archive.writestr("word/media/image1.jpeg", _jpeg_with_gps())
-    return out.getvalue()
 
 
 def _has_no_trace(data: bytes) -> None:
@@ -219,7 +64,7 @@ def _has_no_trace(data: bytes) -> None:
 
 
 def test_jpeg_loses_exif_gps_and_comment_and_keeps_its_pixels() -> None:
-    source = _jpeg_with_gps()
+    source = jpeg_with_gps()
     assert AUTHOR.encode() in source and b"SpyCam" in source
     cleaned = clean_attachment("IMG_0001.JPG", "image/jpeg", source)
     _has_no_trace(cleaned.data)
@@ -238,30 +83,30 @@ def test_jpeg_loses_exif_gps_and_comment_and_keeps_its_pixels() -> None:
 
 
 def test_exif_orientation_is_applied_before_it_is_dropped() -> None:
-    cleaned = clean_attachment("rotated.jpg", "", _jpeg_with_gps(orientation=6))
+    cleaned = clean_attachment("rotated.jpg", "", jpeg_with_gps(orientation=6))
     with Image.open(io.BytesIO(cleaned.data)) as image:
         assert image.size == (48, 64)  # turned upright: width and height swapped
         assert not image.getexif()
 
 
 def test_png_loses_text_chunks_xmp_and_exif() -> None:
-    source = _png_with_text()
+    source = png_with_text()
     assert AUTHOR.encode() in source
     cleaned = clean_attachment("screen.png", "image/png", source)
     _has_no_trace(cleaned.data)
     for chunk in (b"tEXt", b"iTXt", b"zTXt", b"eXIf", b"iCCP"):
         assert chunk not in cleaned.data
     with Image.open(io.BytesIO(cleaned.data)) as image:
-        assert image.convert("RGB").tobytes() == _gradient().tobytes()  # lossless
+        assert image.convert("RGB").tobytes() == gradient().tobytes()  # lossless
 
 
 @pytest.mark.parametrize("fmt", ["WEBP", "GIF"])
 def test_webp_and_gif_are_reencoded_without_metadata(fmt: str) -> None:
     out = io.BytesIO()
     if fmt == "GIF":
-        _gradient().save(out, "GIF", comment=AUTHOR.encode())
+        gradient().save(out, "GIF", comment=AUTHOR.encode())
     else:
-        _gradient().save(out, "WEBP", exif=_exif_with_gps(), xmp=AUTHOR.encode())
+        gradient().save(out, "WEBP", exif=exif_with_gps(), xmp=AUTHOR.encode())
     assert AUTHOR.encode() in out.getvalue()
     cleaned = clean_attachment(f"picture.{fmt.lower()}", f"image/{fmt.lower()}", out.getvalue())
     _has_no_trace(cleaned.data)
@@ -271,7 +116,7 @@ def test_webp_and_gif_are_reencoded_without_metadata(fmt: str) -> None:
 
 def test_animated_gif_is_refused() -> None:
     out = io.BytesIO()
-    frames = [_gradient(), _gradient().rotate(180)]
+    frames = [gradient(), gradient().rotate(180)]
     frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
     with pytest.raises(CannotClean) as refused:
         clean_attachment("a.gif", "image/gif", out.getvalue())
@@ -314,7 +159,7 @@ def test_huge_dimensions_in_a_tiny_png_are_refused() -> None:
 
 
 def test_pdf_loses_info_xmp_and_javascript_and_keeps_pages_and_text() -> None:
-    source = _pdf_with_author()
+    source = pdf_with_author()
     assert AUTHOR.encode() in source and b"/JavaScript" in source
     with pikepdf.open(io.BytesIO(source)) as original:
         original_ids = [bytes(part) for part in original.trailer.ID]
@@ -333,7 +178,7 @@ def test_pdf_loses_info_xmp_and_javascript_and_keeps_pages_and_text() -> None:
 
 def test_pdf_keeps_no_earlier_revision() -> None:
     # An incremental update appends; the old /Info stays in the file unless it is rewritten.
-    source = _pdf_with_author()
+    source = pdf_with_author()
     with pikepdf.open(io.BytesIO(source)) as pdf:
         pdf.docinfo["/Author"] = "Someone Else"
         out = io.BytesIO()
@@ -346,7 +191,7 @@ def test_pdf_keeps_no_earlier_revision() -> None:
 def test_encrypted_pdf_is_refused() -> None:
     for user_password in ("secret", ""):
         out = io.BytesIO()
-        with pikepdf.open(io.BytesIO(_pdf_with_author())) as pdf:
+        with pikepdf.open(io.BytesIO(pdf_with_author())) as pdf:
             pdf.save(out, encryption=pikepdf.Encryption(owner="owner", user=user_password))
         with pytest.raises(CannotClean) as refused:
             clean_attachment("locked.pdf", "application/pdf", out.getvalue())
@@ -357,8 +202,8 @@ def test_encrypted_pdf_is_refused() -> None:
 
 
 def test_docx_loses_creator_custom_properties_and_comment_authors() -> None:
-    source = _docx()
-    cleaned = clean_attachment("report.docx", _CT + "wordprocessingml.document", source)
+    source = docx_sample()
+    cleaned = clean_attachment("report.docx", OOXML_CT + "wordprocessingml.document", source)
     assert cleaned.kind is FileKind.DOCX
     with zipfile.ZipFile(io.BytesIO(cleaned.data)) as archive:
         names = archive.namelist()
@@ -383,7 +228,7 @@ def test_docx_loses_creator_custom_properties_and_comment_authors() -> None:
 
 
 def test_macro_enabled_docm_is_refused() -> None:
-    docm = _docx(main_type="application/vnd.ms-word.document.macroEnabled.main+xml")
+    docm = docx_sample(main_type="application/vnd.ms-word.document.macroEnabled.main+xml")
     with pytest.raises(TypeNotAllowed) as refused:
         clean_attachment("report.docm", "", docm)
     assert refused.value.reason is TypeRefusal.MACROS
@@ -392,7 +237,7 @@ def test_macro_enabled_docm_is_refused() -> None:
 def test_vba_project_in_a_docx_is_refused() -> None:
     out = io.BytesIO()
     with (
-        zipfile.ZipFile(io.BytesIO(_docx(extra=False))) as source,
+        zipfile.ZipFile(io.BytesIO(docx_sample(extra=False))) as source,
         zipfile.ZipFile(out, "w") as archive,
     ):
         for info in source.infolist():
@@ -414,7 +259,7 @@ def test_zip_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     # Too many entries, each one small.
     monkeypatch.setattr(sanitize, "MAX_ZIP_ENTRIES", 5)
     with pytest.raises(CannotClean) as refused:
-        clean_attachment("many.docx", "", _docx())
+        clean_attachment("many.docx", "", docx_sample())
     assert refused.value.reason is CleanFailure.ARCHIVE_TOO_LARGE
 
 
@@ -570,7 +415,7 @@ def _xlsx_as_excel_saves(data: bytes) -> bytes:
     """Add what Excel 365 writes and openpyxl cannot: printer settings after a page set-up
     (the sheet's <pageSetup> refers to them), and a threaded comment with its person list."""
     sheet_rels = (
-        f'<Relationship Id="rIdPrinter" Type="{_OD}printerSettings"'
+        f'<Relationship Id="rIdPrinter" Type="{OFFICE_REL}printerSettings"'
         ' Target="../printerSettings/printerSettings1.bin"/>'
         f'<Relationship Id="rIdThreaded" Type="{_EXCEL_2017}threadedComment"'
         ' Target="../threadedComments/threadedComment1.xml"/></Relationships>'
@@ -580,7 +425,7 @@ def _xlsx_as_excel_saves(data: bytes) -> bytes:
         ' Target="persons/person.xml"/></Relationships>'
     )
     types = (
-        f'<Default Extension="bin" ContentType="{_CT}spreadsheetml.printerSettings"/>'
+        f'<Default Extension="bin" ContentType="{OOXML_CT}spreadsheetml.printerSettings"/>'
         '<Override PartName="/xl/persons/person.xml"'
         ' ContentType="application/vnd.ms-excel.person+xml"/>'
         '<Override PartName="/xl/threadedComments/threadedComment1.xml"'
@@ -598,7 +443,7 @@ def _xlsx_as_excel_saves(data: bytes) -> bytes:
         ' id="{0A1B2C3D-0000-4000-8000-000000000001}"><text>Ask payroll</text>'
         "</threadedComment></ThreadedComments>"
     )
-    namespace = f'xmlns:r="{_OD.rstrip("/")}"'.encode()
+    namespace = f'xmlns:r="{OFFICE_REL.rstrip("/")}"'.encode()
     return _rezip(
         data,
         {
@@ -651,7 +496,7 @@ def _real_xlsx() -> bytes:
 def test_real_xlsx_loses_properties_comment_authors_custom_and_printer_settings() -> None:
     source = _real_xlsx()
     assert "xl/comments/comment1.xml" in _parts(source)  # openpyxl's path, not Excel's
-    cleaned = clean_attachment("hours.xlsx", _CT + "spreadsheetml.sheet", source)
+    cleaned = clean_attachment("hours.xlsx", OOXML_CT + "spreadsheetml.sheet", source)
     assert cleaned.kind is FileKind.XLSX
     needles = (AUTHOR, _TITLE, _SUBJECT, _KEYWORDS, _DESCRIPTION, _COMMENTER, _CUSTOM, _PRINTER)
     _assert_clean_office(source, cleaned.data, (*needles, "2023-07-14", "2023-08-02"))
@@ -680,7 +525,7 @@ def _real_docx() -> bytes:
     paragraph = document.add_paragraph("The manager asked us to delete the emails.")
     document.add_paragraph("Second paragraph of evidence.")
     document.add_comment(paragraph.runs, text="I was there too", author=_COMMENTER, initials="CC")
-    document.add_picture(io.BytesIO(_jpeg_with_gps()), width=docx.shared.Inches(1))
+    document.add_picture(io.BytesIO(jpeg_with_gps()), width=docx.shared.Inches(1))
     properties = document.core_properties
     properties.author = AUTHOR
     properties.last_modified_by = AUTHOR
@@ -701,7 +546,7 @@ def _real_docx() -> bytes:
     )
     part = docx.opc.part.Part(
         docx.opc.packuri.PackURI("/word/people.xml"),
-        _CT + "wordprocessingml.people+xml",
+        OOXML_CT + "wordprocessingml.people+xml",
         people.encode(),
         document.part.package,
     )
@@ -718,7 +563,7 @@ def test_real_docx_loses_properties_comment_authors_people_ids_and_photo_gps() -
     assert "docProps/thumbnail.jpeg" in source_parts and "customXml/item1.xml" in source_parts
     assert b"w14:docId" in source_parts["word/settings.xml"]
     assert b"w:rsid" in source_parts["word/settings.xml"]
-    cleaned = clean_attachment("minutes.docx", _CT + "wordprocessingml.document", source)
+    cleaned = clean_attachment("minutes.docx", OOXML_CT + "wordprocessingml.document", source)
     assert cleaned.kind is FileKind.DOCX
     _assert_clean_office(
         source, cleaned.data, _IDENTIFYING[:2] + _IDENTIFYING[3:8] + _IDENTIFYING[-2:] + ("SpyCam",)
@@ -752,7 +597,7 @@ def _real_pptx() -> bytes:
         pptx.util.Inches(1), pptx.util.Inches(2), pptx.util.Inches(4), pptx.util.Inches(1)
     )
     box.text_frame.text = "Three near misses in March"
-    slide.shapes.add_picture(io.BytesIO(_jpeg_with_gps()), pptx.util.Inches(1), pptx.util.Inches(4))
+    slide.shapes.add_picture(io.BytesIO(jpeg_with_gps()), pptx.util.Inches(1), pptx.util.Inches(4))
     properties = presentation.core_properties
     properties.author = AUTHOR
     properties.last_modified_by = AUTHOR
@@ -800,7 +645,7 @@ def test_real_pptx_loses_properties_comment_authors_printer_settings_and_photo_g
     source_parts = _parts(source)
     assert "ppt/printerSettings/printerSettings1.bin" in source_parts  # from the template
     assert "docProps/thumbnail.jpeg" in source_parts
-    cleaned = clean_attachment("safety.pptx", _CT + "presentationml.presentation", source)
+    cleaned = clean_attachment("safety.pptx", OOXML_CT + "presentationml.presentation", source)
     assert cleaned.kind is FileKind.PPTX
     needles = (AUTHOR, COMPANY, "SpyCam", _TITLE, _SUBJECT, _KEYWORDS, _DESCRIPTION, _COMMENTER)
     _assert_clean_office(source, cleaned.data, (*needles, "2023-07-14", "2023-08-02"))
@@ -834,12 +679,12 @@ def test_utf8_text_is_kept_as_is_and_invalid_utf8_is_refused() -> None:
 @pytest.mark.parametrize(
     ("name", "declared", "data"),
     [
-        ("photo.png", "image/png", _jpeg_with_gps()),  # a JPEG named and declared as PNG
-        ("photo.jpg", "image/png", _jpeg_with_gps()),  # declared type lies
+        ("photo.png", "image/png", jpeg_with_gps()),  # a JPEG named and declared as PNG
+        ("photo.jpg", "image/png", jpeg_with_gps()),  # declared type lies
         ("invoice.pdf", "application/pdf", b"MZ\x90\x00 an executable"),
         ("run.exe", "", b"plain words"),  # text content, executable name
         ("page.html", "text/html", b"<script>alert(1)</script>"),
-        ("doc.docx", "", _pdf_with_author()),
+        ("doc.docx", "", pdf_with_author()),
     ],
 )
 def test_type_spoofing_is_refused(name: str, declared: str, data: bytes) -> None:
@@ -868,10 +713,10 @@ def test_oversize_and_empty_files_are_refused() -> None:
 @pytest.mark.parametrize(
     ("name", "declared", "data"),
     [
-        ("a.jpg", "image/jpeg", _jpeg_with_gps()[:200]),
-        ("a.png", "image/png", _png_with_text()[:100]),
+        ("a.jpg", "image/jpeg", jpeg_with_gps()[:200]),
+        ("a.png", "image/png", png_with_text()[:100]),
         ("a.pdf", "application/pdf", b"%PDF-1.7\n garbage"),
-        ("a.docx", "", _docx()[:300]),
+        ("a.docx", "", docx_sample()[:300]),
         ("a.gif", "", b"GIF89a\x00\x00"),
     ],
 )
@@ -906,7 +751,7 @@ _PREFIXES = [
     b"%PDF-1.7\n",
     b"PK\x03\x04",
 ]
-_SAMPLES = [_jpeg_with_gps(), _png_with_text(), _pdf_with_author(), _docx(extra=False)]
+_SAMPLES = [jpeg_with_gps(), png_with_text(), pdf_with_author(), docx_sample(extra=False)]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

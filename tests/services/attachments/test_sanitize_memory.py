@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 
 from portal.services.attachments import sanitize
 from portal.web import uploads
-from tests.services.attachments.test_sanitize import AUTHOR, _jpeg_with_gps
+from tests.support.samples import AUTHOR, jpeg_with_gps
 
 #: A 24-megapixel photo, as the attachments benchmark sends; Pillow keeps RGB at 4 bytes a pixel.
 WIDTH, HEIGHT = 6000, 4000
@@ -64,7 +64,7 @@ def test_cleaning_a_photo_holds_at_most_two_copies_of_its_pixels() -> None:
     """The decoded pixels and one clean copy: 2 x 92 MiB for 24 megapixels. Before, the
     orientation step copied them, and the copy went through two byte strings of the pixels
     (344 MiB for this photo). Measured in a fresh process, whose peak is its own."""
-    sent = _large_photo() + b"--small--" + _jpeg_with_gps()
+    sent = _large_photo() + b"--small--" + jpeg_with_gps()
     measured = subprocess.run(
         [sys.executable, "-c", _MEASURE], input=sent, capture_output=True, timeout=120
     )
@@ -88,7 +88,7 @@ def test_a_large_photo_is_kept_at_full_size() -> None:
 def test_a_closed_source_leaves_a_clean_upright_picture(orientation: int) -> None:
     """The decoded image is closed before the clean one is encoded: the clean one must not
     depend on it (nothing shared), and still carries no metadata."""
-    cleaned = sanitize.clean_attachment("p.jpg", "image/jpeg", _jpeg_with_gps(orientation))
+    cleaned = sanitize.clean_attachment("p.jpg", "image/jpeg", jpeg_with_gps(orientation))
     assert AUTHOR.encode() not in cleaned.data
     with Image.open(io.BytesIO(cleaned.data)) as image:
         assert image.size == ((48, 64) if orientation == 6 else (64, 48))

@@ -21,12 +21,12 @@ from portal.models import AuditEvent, Case, Message, Role, StaffUser, Visibility
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import cases, hold, retention
-from tests.invariants.test_bad_input import field_errors, form_problems, textarea
 from tests.services.casework.test_retention import _close
-from tests.services.casework.test_workflow import assert_nowhere_in_the_database
 from tests.support.admin_helpers import client_for, post
 from tests.support.factories import DatabaseUnderTest, Portal, utc_today
+from tests.support.html import field_errors, form_problems, textarea
 from tests.support.pages import csrf_token, login, open_followup
+from tests.support.stored import assert_nowhere_in_the_database
 
 REASON = "Litigation hold asked for by outside counsel in the Miller case, marker 5813."
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)

@@ -17,8 +17,8 @@ from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import triage
 from portal.services.casework.triage import Triage
-from tests.invariants.test_bad_input import field_errors, form_problems
 from tests.support.factories import Portal
+from tests.support.html import field_errors, form_problems
 from tests.support.pages import csrf_token, login
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.app import create_app
-from portal.db import Base
 from portal.errors import InvalidInput, InvalidTransition, TaxonomyError
 from portal.models import (
     AuditEvent,
@@ -29,8 +28,9 @@ from portal.services.casework import cases, workflow
 from portal.services.casework.deadlines import DeadlineState
 from portal.services.configuration import taxonomy
 from portal.services.reporting import followup
-from tests.cli.test_cli import _app, _run
+from tests.support.cli import cli_app, run_command
 from tests.support.factories import Portal
+from tests.support.stored import assert_nowhere_in_the_database
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 REASON = "The reporter sent new evidence about the night shift 4417."
@@ -51,18 +51,6 @@ def _events(db: Session, case_id: str) -> list[AuditEvent]:
 
 def _actions(db: Session, case_id: str) -> list[tuple[str, dict[str, object]]]:
     return [(e.action, audit.detail_of(e)) for e in _events(db, case_id)]
-
-
-def assert_nowhere_in_the_database(db: Session, text: str) -> None:
-    """Read every row of every table and look for ``text`` in its values, as text and bytes."""
-    needle = text.encode()
-    for table in Base.metadata.sorted_tables:
-        for row in db.execute(select(table)):
-            for value in row:
-                if isinstance(value, str):
-                    assert text not in value, f"found in {table.name}"
-                elif isinstance(value, bytes | memoryview):
-                    assert needle not in bytes(value), f"found in {table.name}"
 
 
 # --- the rules, table-driven --------------------------------------------------------------------
@@ -473,10 +461,10 @@ def test_opening_a_case_without_showing_it_records_nothing(portal: Portal, db: S
 
 def test_demo_cases_show_the_workflow_and_triage(tmp_path: Path) -> None:
     """`portal demo` goes through the same services: statuses, triage and their audit events."""
-    app, settings = _app(tmp_path)
-    _run(app, "init")
+    app, settings = cli_app(tmp_path)
+    run_command(app, "init")
     app = create_app(settings)
-    code, output = _run(app, "demo")
+    code, output = run_command(app, "demo")
     assert code == 0, output
     with app.extensions["portal"].sessions() as session:
         # The cases someone worked on (audited), not the made-up history of past quarters

@@ -36,10 +36,10 @@ from portal.services.reporting.throttle import (
     make_submission_limits,
 )
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings, SettingsError, load_settings
-from tests.invariants.test_anonymity import database_bytes
 from tests.support import served
 from tests.support.factories import NO_REDIS, REDIS_URL, Portal
 from tests.support.pages import csrf_token, open_followup, receipt_of, report_form
+from tests.support.stored import database_bytes
 
 ADDRESS = "198.51.100.23"
 OTHER_ADDRESS = "198.51.100.99"

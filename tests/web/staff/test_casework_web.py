@@ -17,8 +17,8 @@ from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import cases, triage
 from portal.web.labels import ACTION_LABELS
-from tests.invariants.test_bad_input import field_errors, form_problems, textarea
 from tests.support.factories import Portal, utc_today
+from tests.support.html import field_errors, form_problems, textarea
 from tests.support.pages import csrf_token, login, open_followup
 
 REASON = "Reopened because the reporter named a second witness, marker 6620."
