@@ -9,6 +9,11 @@ class PortalError(Exception):
     """Base of every domain error."""
 
 
+class UnknownItem(PortalError):
+    """Nothing of this kind has this id, or nothing that this user may see: the web answers
+    both with the same 404 as for a made-up address (``portal.web.errors``)."""
+
+
 class UnknownCategory(PortalError):
     pass
 
@@ -65,7 +70,7 @@ class StaffExists(PortalError):
     pass
 
 
-class NoAccess(PortalError):
+class NoAccess(UnknownItem):
     """The staff member holds no sealed key for this case (or it does not exist)."""
 
 
@@ -109,7 +114,7 @@ class WrongCode(PortalError):
     """A second-factor code that is not current, or that was accepted once already."""
 
 
-class UnknownSession(PortalError):
+class UnknownSession(UnknownItem):
     """No live session of this user has that public id."""
 
 
@@ -122,5 +127,5 @@ class ApiTokenNotPermitted(PortalError):
     """The token is valid but its owner may no longer read insights (the role was removed)."""
 
 
-class UnknownApiToken(PortalError):
+class UnknownApiToken(UnknownItem):
     """The user has no token with that id (another user's tokens do not exist for them)."""

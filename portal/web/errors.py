@@ -8,10 +8,12 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from portal import crypto
+from portal.errors import UnknownItem
 from portal.services.attachments.store import AttachmentsBusy
+from portal.web import transactions
 
 log = logging.getLogger("portal.web")
 
@@ -35,7 +37,11 @@ def _csrf_error(error: CSRFError) -> ResponseReturnValue:
                 if early is not None:
                     return early  # type: ignore[no-any-return]
         view = current_app.view_functions[request.endpoint]
-        return current_app.ensure_sync(view)(**(request.view_args or {}))  # type: ignore[no-any-return]
+        try:
+            return current_app.ensure_sync(view)(**(request.view_args or {}))  # type: ignore[no-any-return]
+        except UnknownItem as unknown:
+            # Raised inside this handler, it would reach no other handler: answer it here.
+            return _unknown_item(unknown)
     return _error_page(400, "csrf")
 
 
@@ -64,6 +70,12 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
             response.headers["Allow"] = allow
         return response
     return _error_page(code, None)
+
+
+def _unknown_item(_error: UnknownItem) -> ResponseReturnValue:
+    """What a service did not find, or will not show this user (a case without its key), is
+    the very 404 of an address that does not exist, so a handle or an id tells nothing."""
+    return _http_error(NotFound())
 
 
 #: What a 503 "busy" answer asks the client to wait, in seconds.
@@ -104,12 +116,7 @@ def _database_unavailable(error: DBAPIError) -> ResponseReturnValue:
         request.endpoint,
         type(getattr(error, "orig", error)).__name__,
     )
-    session = g.get("db")
-    if session is not None:
-        try:
-            session.rollback()
-        except DBAPIError:
-            session.invalidate()
+    transactions.discard()
     if _is_api():
         response = api_error(503, "Service Unavailable")
     else:
@@ -145,6 +152,7 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(UnknownItem, _unknown_item)
     app.register_error_handler(crypto.Argon2Busy, _busy)
     app.register_error_handler(AttachmentsBusy, _busy)
     app.register_error_handler(OperationalError, _database_unavailable)

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.errors import InvalidInput, PortalError, StaffExists, UnknownQueue
+from portal.errors import InvalidInput, StaffExists, UnknownItem, UnknownQueue
 from portal.i18n.labels import Translations
 from portal.i18n.wording import N_
 from portal.models import (
@@ -43,7 +43,7 @@ from portal.services.casework.access_requests import GRANTING_ROLES
 from portal.settings import Settings
 
 
-class UnknownStaff(PortalError):
+class UnknownStaff(UnknownItem):
     """No staff account has this id (or e-mail)."""
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.errors import InvalidInput, PortalError
+from portal.errors import InvalidInput, UnknownItem
 from portal.i18n.wording import N_
 from portal.models import (
     AccessChange,
@@ -62,7 +62,7 @@ class OwnAccount(InvalidInput):
     """Someone tried to change their own roles or queue memberships."""
 
 
-class UnknownRequest(PortalError):
+class UnknownRequest(UnknownItem):
     """No access request has this id."""
 
 

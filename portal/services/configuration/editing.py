@@ -21,7 +21,7 @@ from typing import TypeVar
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.errors import InvalidInput, NoEligibleRecipient, PortalError
+from portal.errors import InvalidInput, NoEligibleRecipient, UnknownItem
 from portal.i18n import labels as i18n
 from portal.i18n.wording import N_
 from portal.models import (
@@ -52,10 +52,6 @@ STATUS_CODE_MAX = 32
 LABEL_MAX = 200
 DESCRIPTION_MAX = taxonomy.DESCRIPTION_MAX
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
-
-class UnknownItem(PortalError):
-    """No object of this kind has this id."""
 
 
 # --- cleaning ------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from portal.services.audit.chain import Action, Filter
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import AuditExportForm, AuditFilterForm, VerifyForm
+from portal.web.auth import current_staff, requires
 from portal.web.labels import ACTION_LABELS, action_label
-from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 
 section("staff.admin.audit_log", _l("Audit log"))

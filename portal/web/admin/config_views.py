@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,11 +18,11 @@ from wtforms import SelectChoice
 
 from portal.errors import InvalidInput
 from portal.i18n import labels as i18n
-from portal.models import OrgUnitKind, Queue, RoutingRule, Tag
+from portal.models import OrgUnitKind, Queue, RoutingRule
 from portal.services.accounts.permissions import Permission
 from portal.services.configuration import editing as configuration
 from portal.services.configuration import policy, taxonomy
-from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields, UnknownItem
+from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields
 from portal.services.reporting import routing
 from portal.web import state
 from portal.web.admin import bp, section
@@ -43,10 +43,11 @@ from portal.web.admin.forms import (
     translation_fields,
     translations,
 )
+from portal.web.auth import current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated
-from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
+from portal.web.transactions import commit_or_form_error, unit_of_work
 
 section("staff.admin.config", _l("Configuration"))
 
@@ -132,10 +133,9 @@ def queues() -> ResponseReturnValue:
         return _render_queues()
     form = QueueForm()
     if form.validate_on_submit():
-        session = state.db()
-        try:
+        with commit_or_form_error(form) as work:
             queue = configuration.add_queue(
-                session,
+                state.db(),
                 slug=form.slug.data,
                 name=form.name.data,
                 description=form.description.data,
@@ -143,11 +143,7 @@ def queues() -> ResponseReturnValue:
                 actor=current_staff(),
                 now=state.now(),
             )
-        except InvalidInput as error:
-            session.rollback()
-            form.field_error(error)
-        else:
-            session.commit()
+        if work.committed:
             return _done(
                 _("Queue %(slug)s added. Give it members on the staff pages.", slug=queue.slug),
                 "staff.admin.queues",
@@ -158,17 +154,10 @@ def queues() -> ResponseReturnValue:
 csrf_recoverable("staff.admin.queues")
 
 
-def _queue_or_404(queue_id: int) -> Queue:
-    try:
-        return configuration.get_queue(state.db(), queue_id)
-    except UnknownItem:
-        abort(404)
-
-
 @bp.route("/config/queues/<int:queue_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def queue_edit(queue_id: int) -> ResponseReturnValue:
-    queue = _queue_or_404(queue_id)
+    queue = configuration.get_queue(state.db(), queue_id)
     form = (
         QueueForm()
         if request.method == "POST"
@@ -177,10 +166,9 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
     del form.slug  # a queue's code never changes
     if request.method == "POST":
         if form.validate_on_submit():
-            session = state.db()
-            try:
+            with commit_or_form_error(form) as work:
                 changed = configuration.edit_queue(
-                    session,
+                    state.db(),
                     queue,
                     name=form.name.data,
                     description=form.description.data,
@@ -188,11 +176,7 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
                     actor=current_staff(),
                     now=state.now(),
                 )
-            except InvalidInput as error:
-                session.rollback()
-                form.field_error(error)
-            else:
-                session.commit()
+            if work.committed:
                 if not changed:
                     return _unchanged("staff.admin.queues")
                 return _done(_("Queue saved."), "staff.admin.queues")
@@ -216,7 +200,7 @@ def _translation_fields() -> dict[str, object]:
 @bp.post("/config/queues/<int:queue_id>/fallback")
 @requires(Permission.ADMIN_CONFIG)
 def queue_fallback(queue_id: int) -> ResponseReturnValue:
-    queue = _queue_or_404(queue_id)
+    queue = configuration.get_queue(state.db(), queue_id)
     if not ActionForm().validate_on_submit():
         return _csrf_failed()
     session = state.db()
@@ -240,13 +224,6 @@ def _spec(kind: str) -> ListKind:
 def _translated(spec: ListKind) -> tuple[str, ...]:
     """The translatable fields of a list's rows (``label``; categories' ``description``)."""
     return configuration.model_of(spec).TRANSLATED
-
-
-def _item_or_404(spec: ListKind, item_id: int) -> configuration.Listed:
-    try:
-        return configuration.get_item(state.db(), spec, item_id)
-    except UnknownItem:
-        abort(404)
 
 
 def _render_list(
@@ -278,10 +255,9 @@ def listing(kind: str) -> ResponseReturnValue:
     spec = _spec(kind)
     form = _FORMS[kind]()
     if form.validate_on_submit():
-        session = state.db()
-        try:
+        with commit_or_form_error(form) as work:
             item = configuration.add_item(
-                session,
+                state.db(),
                 spec,
                 code=form.code.data,
                 label=form.label.data,
@@ -295,11 +271,7 @@ def listing(kind: str) -> ResponseReturnValue:
                 actor=current_staff(),
                 now=state.now(),
             )
-        except InvalidInput as error:
-            session.rollback()
-            form.field_error(error)
-        else:
-            session.commit()
+        if work.committed:
             return _done(_("%(code)s added.", code=item.code), "staff.admin.listing", kind=kind)
     return _render_list(kind, form, code=400)
 
@@ -311,7 +283,7 @@ csrf_recoverable("staff.admin.listing")
 @requires(Permission.ADMIN_CONFIG)
 def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = _item_or_404(spec, item_id)
+    item = configuration.get_item(state.db(), spec, item_id)
     form_class = _FORMS[kind]
     form = (
         form_class()
@@ -324,10 +296,9 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
     code = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            session = state.db()
-            try:
+            with commit_or_form_error(form) as work:
                 changed = configuration.edit_item(
-                    session,
+                    state.db(),
                     spec,
                     item,
                     label=form.label.data,
@@ -340,11 +311,7 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
                     actor=current_staff(),
                     now=state.now(),
                 )
-            except InvalidInput as error:
-                session.rollback()
-                form.field_error(error)
-            else:
-                session.commit()
+            if work.committed:
                 if not changed:
                     return _unchanged("staff.admin.listing", kind=kind)
                 return _done(_("%(code)s saved.", code=item.code), "staff.admin.listing", kind=kind)
@@ -367,7 +334,7 @@ csrf_recoverable("staff.admin.item_edit")
 @requires(Permission.ADMIN_CONFIG)
 def item_move(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = _item_or_404(spec, item_id)
+    item = configuration.get_item(state.db(), spec, item_id)
     form = MoveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_list(kind, code=400)
@@ -385,20 +352,18 @@ def item_move(kind: str, item_id: int) -> ResponseReturnValue:
 @requires(Permission.ADMIN_CONFIG)
 def item_active(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = _item_or_404(spec, item_id)
+    item = configuration.get_item(state.db(), spec, item_id)
     form = ActiveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_list(kind, code=400)
     active = form.active.data == "yes"
-    session = state.db()
     try:
-        changed = configuration.set_item_active(
-            session, spec, item, active, actor=current_staff(), now=state.now()
-        )
+        with unit_of_work():
+            changed = configuration.set_item_active(
+                state.db(), spec, item, active, actor=current_staff(), now=state.now()
+            )
     except InvalidInput as error:
-        session.rollback()
         return _render_list(kind, row_error=(item.id, translated(error.message)), code=400)
-    session.commit()
     if not changed:
         return _unchanged("staff.admin.listing", kind=kind)
     message = (
@@ -410,13 +375,6 @@ def item_active(kind: str, item_id: int) -> ResponseReturnValue:
 
 
 # --- tags ----------------------------------------------------------------------------------------
-
-
-def _tag_or_404(tag_id: int) -> Tag:
-    try:
-        return configuration.get_tag(state.db(), tag_id)
-    except UnknownItem:
-        abort(404)
 
 
 @bp.get("/config/tags")
@@ -433,21 +391,16 @@ def tags() -> ResponseReturnValue:
 @bp.route("/config/tags/<int:tag_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def tag_edit(tag_id: int) -> ResponseReturnValue:
-    tag = _tag_or_404(tag_id)
+    tag = configuration.get_tag(state.db(), tag_id)
     form = TagForm() if request.method == "POST" else TagForm(None, obj=tag)
     code = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            session = state.db()
-            try:
+            with commit_or_form_error(form) as work:
                 changed = configuration.rename_tag(
-                    session, tag, form.label.data, actor=current_staff(), now=state.now()
+                    state.db(), tag, form.label.data, actor=current_staff(), now=state.now()
                 )
-            except InvalidInput as error:
-                session.rollback()
-                form.field_error(error)
-            else:
-                session.commit()
+            if work.committed:
                 if not changed:
                     return _unchanged("staff.admin.tags")
                 return _done(_("Tag renamed."), "staff.admin.tags")
@@ -463,7 +416,7 @@ csrf_recoverable("staff.admin.tag_edit")
 @bp.post("/config/tags/<int:tag_id>/active")
 @requires(Permission.ADMIN_CONFIG)
 def tag_active(tag_id: int) -> ResponseReturnValue:
-    tag = _tag_or_404(tag_id)
+    tag = configuration.get_tag(state.db(), tag_id)
     form = ActiveForm()
     if not form.validate_on_submit():
         return _csrf_failed()
@@ -551,16 +504,11 @@ def rules() -> ResponseReturnValue:
         return _render_rules()
     form = _rule_choices(RuleForm())
     if form.validate_on_submit():
-        session = state.db()
-        try:
+        with commit_or_form_error(form) as work:
             rule = configuration.add_rule(
-                session, _rule_fields(form), actor=current_staff(), now=state.now()
+                state.db(), _rule_fields(form), actor=current_staff(), now=state.now()
             )
-        except InvalidInput as error:
-            session.rollback()
-            form.field_error(error)
-        else:
-            session.commit()
+        if work.committed:
             return _done(
                 _("Rule %(position)d added at the end.", position=rule.position),
                 "staff.admin.rules",
@@ -571,17 +519,10 @@ def rules() -> ResponseReturnValue:
 csrf_recoverable("staff.admin.rules")
 
 
-def _rule_or_404(rule_id: int) -> RoutingRule:
-    try:
-        return configuration.get_rule(state.db(), rule_id)
-    except UnknownItem:
-        abort(404)
-
-
 @bp.route("/config/rules/<int:rule_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def rule_edit(rule_id: int) -> ResponseReturnValue:
-    rule = _rule_or_404(rule_id)
+    rule = configuration.get_rule(state.db(), rule_id)
     if request.method == "GET":
         form = _rule_choices(RuleForm(formdata=None, data=_rule_form_data(rule)))
         code = 200
@@ -589,16 +530,11 @@ def rule_edit(rule_id: int) -> ResponseReturnValue:
         form = _rule_choices(RuleForm())
         code = 400
         if form.validate_on_submit():
-            session = state.db()
-            try:
+            with commit_or_form_error(form) as work:
                 changed = configuration.edit_rule(
-                    session, rule, _rule_fields(form), actor=current_staff(), now=state.now()
+                    state.db(), rule, _rule_fields(form), actor=current_staff(), now=state.now()
                 )
-            except InvalidInput as error:
-                session.rollback()
-                form.field_error(error)
-            else:
-                session.commit()
+            if work.committed:
                 if not changed:
                     return _unchanged("staff.admin.rules")
                 return _done(
@@ -615,7 +551,7 @@ csrf_recoverable("staff.admin.rule_edit")
 @bp.post("/config/rules/<int:rule_id>/move")
 @requires(Permission.ADMIN_CONFIG)
 def rule_move(rule_id: int) -> ResponseReturnValue:
-    rule = _rule_or_404(rule_id)
+    rule = configuration.get_rule(state.db(), rule_id)
     form = MoveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_rules(code=400)
@@ -634,7 +570,7 @@ def rule_move(rule_id: int) -> ResponseReturnValue:
 @bp.post("/config/rules/<int:rule_id>/delete")
 @requires(Permission.ADMIN_CONFIG)
 def rule_delete(rule_id: int) -> ResponseReturnValue:
-    rule = _rule_or_404(rule_id)
+    rule = configuration.get_rule(state.db(), rule_id)
     if not ActionForm().validate_on_submit():
         return _csrf_failed()
     session = state.db()
@@ -658,7 +594,7 @@ def policy_edit() -> ResponseReturnValue:
         form = PolicyForm()
         code = 400
         if form.validate_on_submit():
-            try:
+            with commit_or_form_error(form) as work:
                 changed = configuration.update_policy(
                     session,
                     actor=current_staff(),
@@ -666,11 +602,7 @@ def policy_edit() -> ResponseReturnValue:
                     **{name: getattr(form, name).data for name in policy.LIMITS},
                     **{name: bool(getattr(form, name).data) for name in policy.SWITCHES},
                 )
-            except InvalidInput as error:
-                session.rollback()
-                form.field_error(error)
-            else:
-                session.commit()
+            if work.committed:
                 if not changed:
                     return _unchanged("staff.admin.policy_edit")
                 return _done(

@@ -9,17 +9,18 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 
-from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.services.accounts import account_mail
+from portal.services.accounts import administration as admin
 from portal.services.accounts import staff as staff_service
 from portal.services.accounts.permissions import Permission
 from portal.web import state
 from portal.web.admin import bp, mailing, section
 from portal.web.admin.staff_views import STAFF_ACTIONS
+from portal.web.auth import current_staff, requires
 from portal.web.forms import PortalForm
-from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
+from portal.web.transactions import commit_or_form_error
 
 
 class ResetForm(PortalForm):
@@ -63,9 +64,7 @@ def _reset_page(user: StaffUser, form: ResetForm, code: int = 200) -> ResponseRe
 @requires(Permission.ADMIN_STAFF)
 def reset_password(staff_id: int) -> ResponseReturnValue:
     session = state.db()
-    user = session.get(StaffUser, staff_id)
-    if user is None:
-        return render_template("errors/error.html", code=404, reason=None), 404
+    user = admin.get_user(session, staff_id)
     form = ResetForm()
     if not form.is_submitted():
         return _reset_page(user, form)
@@ -81,7 +80,7 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
         form.recovery_key.data = ""
         form.form_errors.append(str(mailing.NO_MAIL))
         return _reset_page(user, form, 400)
-    try:
+    with commit_or_form_error(form) as work:
         done = staff_service.reset_password(
             session,
             state.settings(),
@@ -91,29 +90,25 @@ def reset_password(staff_id: int) -> ResponseReturnValue:
             recovery_key=form.recovery_key.data,
             reset_second_factor=bool(form.reset_second_factor.data),
         )
-    except InvalidInput as error:
-        form.field_error(error)
-        form.recovery_key.data = ""  # never echo a secret back into the page
-        return _reset_page(user, form, 400)
-    # The one-time password goes to the account's own address and nowhere else: the admin's
-    # page, flash, log and audit log never carry it. Sent before the commit, so that a reset
-    # whose mail the server refused changes nothing.
-    settings, now = state.settings(), state.now()
-    sent = mailing.send(
-        mailer, lambda texts: account_mail.reset_message(settings, user, done, now, texts)
-    )
-    if not sent:
-        session.rollback()
-        form.recovery_key.data = ""
-        form.form_errors.append(
-            _(
-                "The mail server did not take the message to %(email)s, so nothing was "
-                "changed. Try again later.",
-                email=user.email,
-            )
+        # The one-time password goes to the account's own address and nowhere else: the
+        # admin's page, flash, log and audit log never carry it. Sent before the commit, so
+        # that a reset whose mail the server refused changes nothing.
+        settings, now = state.settings(), state.now()
+        sent = mailing.send(
+            mailer, lambda texts: account_mail.reset_message(settings, user, done, now, texts)
         )
-        return _reset_page(user, form, 503)
-    session.commit()
+        if not sent:
+            work.cancel()
+            form.form_errors.append(
+                _(
+                    "The mail server did not take the message to %(email)s, so nothing was "
+                    "changed. Try again later.",
+                    email=user.email,
+                )
+            )
+    if not work.committed:
+        form.recovery_key.data = ""  # never echo a secret back into the page
+        return _reset_page(user, form, 400 if work.refusal else 503)
     return render_template(
         "admin/reset_done.html", account=user, done=done, logout_form=ActionForm(formdata=None)
     )

@@ -24,8 +24,8 @@ from portal.services.configuration import taxonomy
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import PRIORITY_LABELS, RuleTestForm
+from portal.web.auth import requires
 from portal.web.errors import csrf_recoverable
-from portal.web.staff.auth import requires
 from portal.web.staff.forms import ActionForm
 
 section("staff.admin.rule_test", _l("Routing test"))

@@ -3,7 +3,7 @@ memberships, disable and enable. Nothing here shows key material, sessions' deta
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -27,10 +27,11 @@ from portal.web.admin.forms import (
     RolesForm,
     role_choices,
 )
+from portal.web.auth import current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated
-from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
+from portal.web.transactions import commit_or_form_error, unit_of_work
 
 section("staff.admin.staff_list", _l("Staff accounts"))
 section("staff.admin.access_requests_page", _l("Access requests"))
@@ -42,13 +43,6 @@ STAFF_ACTIONS: list[tuple[str, object]] = []
 
 def _queue_choices() -> list[SelectChoice]:
     return [SelectChoice(q.slug, i18n.shown(q, "name")) for q in configuration.queues(state.db())]
-
-
-def _user_or_404(staff_id: int) -> StaffUser:
-    try:
-        return admin.get_user(state.db(), staff_id)
-    except admin.UnknownStaff:
-        abort(404)
 
 
 @bp.get("/staff")
@@ -71,10 +65,11 @@ def staff_new() -> ResponseReturnValue:
     if request.method == "GET":
         return _new_page(form, 200)
     if form.validate_on_submit():
-        session = state.db()
-        try:
+        code = 400
+        # ``admin.create_account`` names its fields after its own arguments.
+        with commit_or_form_error(form, fields={"role": "roles"}) as work:
             created = admin.create_account(
-                session,
+                state.db(),
                 state.settings(),
                 email=form.email.data,
                 display_name=form.name.data,
@@ -84,38 +79,34 @@ def staff_new() -> ResponseReturnValue:
                 actor=current_staff(),
                 now=state.now(),
             )
-        except InvalidInput as error:
-            session.rollback()
-            form.field_error(_field_of_create(error))
-        else:
             # The one-time password goes to the new account's own address, never to the
             # admin: whoever logs in with it first owns the account's key pair and the cases
             # routed to it. Sent before the commit: a refused mail creates nothing.
             mailer = mailing.mailer()
-            if mailer is None:
-                session.rollback()
-                form.form_errors.append(str(mailing.NO_MAIL))
-                return _new_page(form, 400)
             settings, now = state.settings(), state.now()
-            if not mailing.send(
+            if mailer is None:
+                work.cancel()
+                form.form_errors.append(str(mailing.NO_MAIL))
+            elif not mailing.send(
                 mailer, lambda texts: account_mail.welcome_message(settings, created, now, texts)
             ):
-                session.rollback()
+                work.cancel()
                 form.form_errors.append(
                     _(
                         "The mail server did not take the message to the new address, so no "
                         "account was made. Try again later."
                     )
                 )
-                return _new_page(form, 503)
-            session.commit()
-            return render_template(
-                "admin/staff_created.html",
-                user=created.user,
-                requested=access_requests.waiting(session, state.now(), created.user),
-                role_names=ROLE_NAMES,
-                logout_form=ActionForm(),
-            )
+                code = 503
+        if not work.committed:
+            return _new_page(form, code)
+        return render_template(
+            "admin/staff_created.html",
+            user=created.user,
+            requested=access_requests.waiting(state.db(), state.now(), created.user),
+            role_names=ROLE_NAMES,
+            logout_form=ActionForm(),
+        )
     return _new_page(form, 400)
 
 
@@ -126,14 +117,6 @@ def _new_page(form: NewStaffForm, code: int) -> ResponseReturnValue:
         can_mail=mailing.mailer() is not None,
         logout_form=ActionForm(),
     ), code
-
-
-def _field_of_create(error: InvalidInput) -> InvalidInput:
-    """``staff.create_staff`` names its fields after its own arguments."""
-    fields = {"role": "roles"}
-    if error.field in fields:
-        return InvalidInput(fields[error.field], error.message)
-    return error
 
 
 csrf_recoverable("staff.admin.staff_new")
@@ -178,7 +161,7 @@ def _render_user(
 @bp.get("/staff/<int:staff_id>")
 @requires(Permission.ADMIN_STAFF)
 def staff_user(staff_id: int) -> ResponseReturnValue:
-    return _render_user(_user_or_404(staff_id))
+    return _render_user(admin.get_user(state.db(), staff_id))
 
 
 def _saved(staff_id: int, result: bool | admin.Changed, message: str) -> ResponseReturnValue:
@@ -204,32 +187,28 @@ def _saved(staff_id: int, result: bool | admin.Changed, message: str) -> Respons
 @bp.post("/staff/<int:staff_id>/roles")
 @requires(Permission.ADMIN_STAFF)
 def staff_roles(staff_id: int) -> ResponseReturnValue:
-    user = _user_or_404(staff_id)
+    user = admin.get_user(state.db(), staff_id)
     form = RolesForm()
     form.roles.choices = role_choices()
     if not form.validate_on_submit():
         return _render_user(user, roles_form=form, code=400)
-    session = state.db()
-    try:
+    with commit_or_form_error(form) as work:
         changed = admin.set_roles(
-            session,
+            state.db(),
             user,
             [Role(r) for r in form.roles.data or []],
             actor=current_staff(),
             now=state.now(),
         )
-    except InvalidInput as error:
-        session.rollback()
-        form.field_error(error)
+    if not work.committed:
         return _render_user(user, roles_form=form, code=400)
-    session.commit()
     return _saved(staff_id, changed, _("Roles saved."))
 
 
 @bp.post("/staff/<int:staff_id>/queues")
 @requires(Permission.ADMIN_STAFF)
 def staff_queues(staff_id: int) -> ResponseReturnValue:
-    user = _user_or_404(staff_id)
+    user = admin.get_user(state.db(), staff_id)
     form = QueuesForm()
     form.queues.choices = form.not_excludable_in.choices = _queue_choices()
     if not form.validate_on_submit():
@@ -241,35 +220,31 @@ def staff_queues(staff_id: int) -> ResponseReturnValue:
             _("Tick “Member of” for a queue before marking that reporters cannot exclude them.")
         ]
         return _render_user(user, queues_form=form, code=400)
-    session = state.db()
-    try:
+    with commit_or_form_error(form) as work:
         changed = admin.set_queues(
-            session,
+            state.db(),
             user,
             {slug: slug not in fixed for slug in member_of},
             actor=current_staff(),
             now=state.now(),
         )
-    except InvalidInput as error:
-        session.rollback()
-        form.field_error(error)
+    if not work.committed:
         return _render_user(user, queues_form=form, code=400)
-    session.commit()
     return _saved(staff_id, changed, _("Queue memberships saved."))
 
 
 def _set_active(staff_id: int, active: bool) -> ResponseReturnValue:
-    user = _user_or_404(staff_id)
+    user = admin.get_user(state.db(), staff_id)
     form = ActionForm()
     if not form.validate_on_submit():
         return render_template("errors/error.html", code=400, reason="csrf"), 400
-    session = state.db()
     try:
-        changed = admin.set_active(session, user, active, actor=current_staff(), now=state.now())
+        with unit_of_work():
+            changed = admin.set_active(
+                state.db(), user, active, actor=current_staff(), now=state.now()
+            )
     except InvalidInput as error:
-        session.rollback()
         return _render_user(user, active_error=translated(error.message), code=400)
-    session.commit()
     if active:
         return _saved(staff_id, changed, _("Account enabled."))
     return _saved(
@@ -327,17 +302,13 @@ def access_requests_decide() -> ResponseReturnValue:
     raw_id = request.form.get("request_id", "")
     if decision not in {"approve", "reject"} or not raw_id.isdigit() or len(raw_id) > 9:
         return _render_requests(_("Choose a request and approve or reject it."), 400)
-    session = state.db()
     decide = access_requests.approve if decision == "approve" else access_requests.reject
     try:
-        decide(session, int(raw_id), actor=current_staff(), now=state.now())
-    except access_requests.UnknownRequest:
-        abort(404)
+        # Refused, nothing was changed but, for a request found expired, its expiry: kept.
+        with unit_of_work(keep=(access_requests.RequestRefused,)):
+            decide(state.db(), int(raw_id), actor=current_staff(), now=state.now())
     except access_requests.RequestRefused as error:
-        # Nothing was changed but, for a request found expired, its expiry: keep that record.
-        session.commit()
         return _render_requests(translated(error.message), 400)
-    session.commit()
     flash(
         _("Approved: the change has taken effect.")
         if decision == "approve"

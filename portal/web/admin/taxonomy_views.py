@@ -16,8 +16,9 @@ from portal.services.configuration import export as taxonomy_export
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import ImportForm
-from portal.web.staff.auth import current_staff, requires
+from portal.web.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
+from portal.web.transactions import unit_of_work
 
 section("staff.admin.taxonomy", _l("Taxonomy file"))
 
@@ -63,16 +64,14 @@ def taxonomy_upload() -> ResponseReturnValue:
         return _render(form, 400)
     # One byte more than the limit is enough to know the file is too large.
     raw = request.files["file"].stream.read(taxonomy_export.IMPORT_MAX_BYTES + 1)
-    session = state.db()
     try:
-        imported = taxonomy_export.import_taxonomy(
-            session, raw, actor=current_staff(), now=state.now(), via="console"
-        )
+        with unit_of_work():  # nothing of a refused file is kept
+            imported = taxonomy_export.import_taxonomy(
+                state.db(), raw, actor=current_staff(), now=state.now(), via="console"
+            )
     except TaxonomyError as error:
-        session.rollback()  # nothing of a refused file is kept
         form.file.errors = [_("Nothing was changed: %(problem)s.", problem=str(error))]
         return _render(form, 400)
-    session.commit()
     report = imported.report
     flash(
         _(

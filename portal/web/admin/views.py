@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from portal.services.accounts.permissions import Permission, can
 from portal.web.admin import SECTIONS, bp
-from portal.web.staff.auth import requires
+from portal.web.auth import requires
 from portal.web.staff.forms import ActionForm
 
 

@@ -6,7 +6,7 @@ its deny-by-default and log-in stages, and every view needs ``Permission.INSIGHT
 
 from flask import Blueprint
 
-from portal.web.staff.auth import guard
+from portal.web.auth import guard
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
 bp.before_request(guard)

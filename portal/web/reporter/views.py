@@ -18,7 +18,6 @@ from wtforms import SelectChoice
 
 from portal import crypto
 from portal.errors import (
-    InvalidInput,
     MalformedReceipt,
     NoEligibleRecipient,
     UnknownCategory,
@@ -43,6 +42,7 @@ from portal.web.reporter.forms import (
     ReceiptForm,
     ReportForm,
 )
+from portal.web.transactions import commit_or_form_error, unit_of_work
 
 MONTHS_OFFERED = 60
 
@@ -217,36 +217,33 @@ def report() -> ResponseReturnValue:
         if code_ok and valid:
             chosen = uploads.uploads_of(form.files.data)
             try:
-                # The slot covers cleaning, encrypting and storing the files (intake.submit);
-                # the receipt's key is derived inside it too, in an Argon2 slot of its own.
-                with attachments.cleaning_slot(chosen, rules):
+                # Committed once the slot is free again: nothing is stored unless all is. The
+                # slot covers cleaning, encrypting and storing the files (intake.submit); the
+                # receipt's key is derived inside it too, in an Argon2 slot of its own.
+                with commit_or_form_error(form) as work, attachments.cleaning_slot(chosen, rules):
                     concern = _concern(form, _prepared(form, chosen, rules))
                     submitted = intake.submit(
                         session, settings, state.secrets().pepper, concern, state.today()
                     )
             except AttachmentsBusy:  # every cleaning slot stayed taken: nothing was cleaned
                 _cleaning_busy()
-                session.rollback()
                 problem = "busy"
             except AttachmentsRefused as error:
                 form.files.errors = files.refusal_messages(error, rules)
-            except InvalidInput as error:
-                form.field_error(error)
             except (UnknownCategory, UnknownOrgUnit):  # withdrawn between page load and submit
                 form.form_errors.append(_("That choice is no longer offered; please choose again."))
             except NoEligibleRecipient as error:
                 problem = "excluded" if error.because_of_exclusions else "unstaffed"
             except crypto.Argon2Busy:  # every Argon2 slot stayed taken: nothing was stored
-                session.rollback()
                 problem = "busy"
             else:
-                session.commit()
-                state.state().submission_limits.accepted(who)
-                # Post/redirect/get: the receipt page is a GET, so reloading it cannot send the
-                # concern again. The receipt goes along sealed in a short-lived cookie.
-                response = make_response(redirect(url_for("reporter.receipt"), code=303))
-                receipt_cookie.hand_over(response, submitted.receipt)
-                return response
+                if work.committed:
+                    state.state().submission_limits.accepted(who)
+                    # Post/redirect/get: the receipt page is a GET, so reloading it cannot send
+                    # the concern again. The receipt goes along sealed in a short-lived cookie.
+                    response = make_response(redirect(url_for("reporter.receipt"), code=303))
+                    receipt_cookie.hand_over(response, submitted.receipt)
+                    return response
     status = 429 if wait else 503 if problem == "busy" else 400 if request.method == "POST" else 200
     form.access_code.data = ""  # never sent back to the browser
     return _form_page(
@@ -337,9 +334,10 @@ def followup_login() -> ResponseReturnValue:
             ), 429
         if form.validate_on_submit():
             try:
-                reporter_key = followup.unlock(
-                    state.db(), settings, state.secrets().pepper, form.receipt.data
-                )
+                with unit_of_work():  # the case's "came back" flag
+                    reporter_key = followup.unlock(
+                        state.db(), settings, state.secrets().pepper, form.receipt.data
+                    )
             except MalformedReceipt:
                 form.receipt.errors = [
                     _("A receipt has 20 letters and digits, in five groups of four.")
@@ -350,12 +348,10 @@ def followup_login() -> ResponseReturnValue:
                     _("That receipt did not open a case. Check it and try again.")
                 ]
             except crypto.Argon2Busy:  # not checked, so not counted as a wrong receipt
-                state.db().rollback()
                 return render_template(
                     "reporter/followup_login.html", form=form, throttled=None, busy=True
                 ), 503
             else:
-                state.db().commit()  # the case's "came back" flag
                 response = make_response(redirect(url_for("reporter.followup_case")))
                 reporter_session.store(response, reporter_key)
                 return response
@@ -392,7 +388,7 @@ def followup_case() -> ResponseReturnValue:
         elif problem is None and form.validate_on_submit():
             chosen = uploads.uploads_of(form.files.data)
             try:
-                with attachments.cleaning_slot(chosen, rules):
+                with commit_or_form_error(form) as work, attachments.cleaning_slot(chosen, rules):
                     followup.add_message(
                         session,
                         state.settings(),
@@ -403,19 +399,16 @@ def followup_case() -> ResponseReturnValue:
                     )
             except AttachmentsBusy:  # every cleaning slot stayed taken: nothing was cleaned
                 _cleaning_busy()
-                session.rollback()
                 problem = "busy"
                 status = 503
             except AttachmentsRefused as error:
                 form.files.errors = files.refusal_messages(error, rules)
-            except InvalidInput as error:
-                form.field_error(error)
             except UnknownReceipt:
                 return _expired_session()
             else:
-                session.commit()
-                state.state().submission_limits.accepted(who)
-                return redirect(url_for("reporter.followup_case", sent=1))
+                if work.committed:
+                    state.state().submission_limits.accepted(who)
+                    return redirect(url_for("reporter.followup_case", sent=1))
     sent = request.args.get("sent") == "1"
     try:
         case = followup.view(session, reporter_key)

@@ -1,9 +1,13 @@
 """Staff pages: deny by default. Every view must name the permission it needs with
-``@requires``; a view without one, other than those in ``PUBLIC_ENDPOINTS``, answers 403."""
+``@requires``; a view without one, other than those in ``PUBLIC_ENDPOINTS``, answers 403
+(the guard is ``portal.web.auth``)."""
 
 from flask import Blueprint
 
+from portal.web.auth import guard
+
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.before_request(guard)
 
 # The admin console is a child of the staff blueprint (/staff/admin/...): the staff guard, the
 # staff cookie (path /staff) and deny-by-default apply to it unchanged.

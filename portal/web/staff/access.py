@@ -4,24 +4,25 @@ answers the same 404 as one that does not exist."""
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired
 
-from portal.errors import AccessRefusal, AccessRefused, NoAccess
+from portal.errors import AccessRefusal, AccessRefused
 from portal.i18n import labels as i18n
 from portal.services.accounts.permissions import Permission
 from portal.services.casework import access, access_requests, retention
 from portal.services.casework.cases import CaseDetail
 from portal.services.insights import signals
 from portal.web import state
+from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.forms import PortalForm
 from portal.web.staff import bp
-from portal.web.staff.auth import current_private_key, current_staff, requires
 from portal.web.staff.views import CASE_LIST_PANELS, CASE_PANELS, _render_case
+from portal.web.transactions import unit_of_work
 
 
 def _staff_id(value: object) -> int | None:
@@ -109,13 +110,9 @@ def _refusal_text(reason: AccessRefusal) -> str:
     return texts[reason]
 
 
-def _not_found() -> ResponseReturnValue:
-    return render_template("errors/error.html", code=404, reason=None), 404
-
-
 def _show_again(handle: str, name: str, form: PortalForm) -> ResponseReturnValue:
-    """The case page again, with ``form`` and its errors in the access panel."""
-    state.db().rollback()  # nothing of a refused change stays, whatever was flushed
+    """The case page again, with ``form`` and its errors in the access panel (answered with
+    400, so nothing of a refused change stays, whatever was flushed: ``_render_case``)."""
     g.access_forms = {name: form}
     return _render_case(handle, code=400)
 
@@ -126,15 +123,12 @@ def recuse(handle: str) -> ResponseReturnValue:
     form = RecuseForm()
     if not form.validate_on_submit():
         return _show_again(handle, "recuse", form)
-    session = state.db()
     try:
-        access.recuse(session, current_staff(), current_private_key(), handle, state.now())
-    except NoAccess:
-        return _not_found()
+        with unit_of_work():
+            access.recuse(state.db(), current_staff(), current_private_key(), handle, state.now())
     except AccessRefused as error:
         form.confirm.errors = [_refusal_text(error.reason)]
         return _show_again(handle, "recuse", form)
-    session.commit()
     flash(
         _(
             "You recused yourself from case %(handle)s. Your copy of its key was destroyed: you "
@@ -167,39 +161,36 @@ def regrant(handle: str) -> ResponseReturnValue:
 def _grant(
     handle: str, form: GrantForm | RegrantForm, colleague_id: int, fingerprint: str | None
 ) -> ResponseReturnValue:
-    session = state.db()
     name = "grant" if fingerprint is None else "regrant"
     try:
-        granted = access.grant(
-            session,
-            current_staff(),
-            current_private_key(),
-            handle,
-            colleague_id,
-            state.now(),
-            fingerprint=fingerprint,
-        )
-    except NoAccess:
-        return _not_found()
-    except AccessRefused as error:
-        if error.reason is AccessRefusal.FINGERPRINT_MISMATCH:
-            session.rollback()
-            access.record_refused_regrant(
-                session,
+        with unit_of_work():
+            granted = access.grant(
+                state.db(),
                 current_staff(),
+                current_private_key(),
                 handle,
                 colleague_id,
                 state.now(),
-                typed=bool((fingerprint or "").strip()),
+                fingerprint=fingerprint,
             )
-            session.commit()
+    except AccessRefused as error:
+        if error.reason is AccessRefusal.FINGERPRINT_MISMATCH:
+            # The refused grant is rolled back; the refusal itself is recorded.
+            with unit_of_work():
+                access.record_refused_regrant(
+                    state.db(),
+                    current_staff(),
+                    handle,
+                    colleague_id,
+                    state.now(),
+                    typed=bool((fingerprint or "").strip()),
+                )
         if isinstance(form, RegrantForm) and error.reason is AccessRefusal.FINGERPRINT_MISMATCH:
             form.fingerprint.data = ""  # never echoed
             form.fingerprint.errors = [_refusal_text(error.reason)]
         else:
             form.colleague.errors = [_refusal_text(error.reason)]
         return _show_again(handle, name, form)
-    session.commit()
     name = granted.colleague.display_name
     if granted.regrant:
         flash(_("%(name)s can open this case again.", name=name), "success")
@@ -214,17 +205,19 @@ def transfer(handle: str) -> ResponseReturnValue:
     form = TransferForm()
     if not form.validate_on_submit():
         return _show_again(handle, "transfer", form)
-    session = state.db()
     try:
-        moved = access.transfer(
-            session, current_staff(), current_private_key(), handle, form.queue.data, state.now()
-        )
-    except NoAccess:
-        return _not_found()
+        with unit_of_work():
+            moved = access.transfer(
+                state.db(),
+                current_staff(),
+                current_private_key(),
+                handle,
+                form.queue.data,
+                state.now(),
+            )
     except AccessRefused as error:
         form.queue.errors = [_refusal_text(error.reason)]
         return _show_again(handle, "transfer", form)
-    session.commit()
     if moved.kept_access:
         flash(
             _(

@@ -6,25 +6,17 @@ from flask import flash, make_response, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from portal.errors import InvalidCredentials, InvalidInput, UnknownApiToken, UnknownSession
+from portal.errors import InvalidCredentials, InvalidInput
 from portal.models import SessionStage
 from portal.services.accounts import api_tokens, staff
 from portal.services.accounts import self_service as account_service
 from portal.services.accounts.permissions import Permission, can
 from portal.web import state
+from portal.web.auth import current_private_key, current_session, current_staff, requires, stages
 from portal.web.staff import bp
-from portal.web.staff.auth import (
-    clear_session_cookie,
-    count_failure,
-    current_private_key,
-    current_session,
-    current_staff,
-    requires,
-    stages,
-    throttle_keys,
-    throttled,
-)
+from portal.web.staff.auth import clear_session_cookie, count_failure, throttle_keys, throttled
 from portal.web.staff.forms import ActionForm, ApiTokenForm, PasswordChangeForm
+from portal.web.transactions import commit_or_form_error
 
 
 def _account_page(
@@ -71,22 +63,19 @@ def create_api_token() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _account_page(form, code=400)
     days_text = (form.days.data or "").strip()
-    session = state.db()
-    try:
+    with commit_or_form_error(form) as work:
         if not days_text.isdigit() or len(days_text) > 4:
             raise InvalidInput("days", _("Give the lifetime as a whole number of days."))
         new = api_tokens.create(
-            session,
+            state.db(),
             state.settings(),
             current_staff(),
             form.name.data or "",
             int(days_text),
             state.now(),
         )
-    except InvalidInput as error:
-        form.field_error(error)
+    if not work.committed:
         return _account_page(form, code=400)
-    session.commit()
     # The value is shown in this response only (never stored, never in a redirect or flash).
     return _account_page(new_token=new)
 
@@ -98,10 +87,7 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("errors/error.html", code=400, reason="csrf"), 400
     session = state.db()
-    try:
-        api_tokens.revoke(session, current_staff(), token_id, state.now())
-    except UnknownApiToken:
-        return render_template("errors/error.html", code=404, reason=None), 404
+    api_tokens.revoke(session, current_staff(), token_id, state.now())  # or UnknownApiToken: 404
     session.commit()
     flash(
         _("The API token was revoked. Tools that used it can no longer read insights."), "success"
@@ -116,12 +102,10 @@ def revoke_session(session_id: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("errors/error.html", code=400, reason="csrf"), 400
     session = state.db()
-    try:
-        was_current = account_service.revoke_session(
-            session, current_staff(), session_id, current_session().row.public_id, state.now()
-        )
-    except UnknownSession:
-        return render_template("errors/error.html", code=404, reason=None), 404
+    # Another user's session, or one that ended, is UnknownSession: the 404 page.
+    was_current = account_service.revoke_session(
+        session, current_staff(), session_id, current_session().row.public_id, state.now()
+    )
     session.commit()
     if was_current:
         flash(_("You logged this session out."), "success")
@@ -173,27 +157,25 @@ def password() -> ResponseReturnValue:
         return _password_page(form, 429)
     if not form.validate_on_submit():
         return _password_page(form, 400)
-    session = state.db()
     try:
-        changed = account_service.change_password(
-            session,
-            state.settings(),
-            user,
-            current_private_key(),
-            current=form.current.data,
-            new=form.new.data,
-            confirm=form.confirm.data,
-            now=state.now(),
-        )
-    except InvalidInput as error:
-        form.field_error(error)
-        return _password_page(form, 400)
+        with commit_or_form_error(form) as work:
+            changed = account_service.change_password(
+                state.db(),
+                state.settings(),
+                user,
+                current_private_key(),
+                current=form.current.data,
+                new=form.new.data,
+                confirm=form.confirm.data,
+                now=state.now(),
+            )
     except InvalidCredentials:
         # Someone at an unlocked screen guessing the password counts like a failed log-in.
         count_failure(keys)
         form.current.errors = [_("That is not your current password.")]
         return _password_page(form, 400)
-    session.commit()
+    if not work.committed:
+        return _password_page(form, 400)
     if changed.recovery_key is not None:
         response = make_response(
             render_template("staff/password_changed.html", recovery_key=changed.recovery_key)

@@ -1,141 +1,39 @@
-"""Staff log-in (password, then the second factor or its enrolment), log-out, and the
-deny-by-default guard.
-
-The guard admits a request only with a live session whose stage the view accepts: a view takes
-finished log-ins (stage FULL) unless it names other stages with ``@stages``. A session between
-its steps reaches only its own page and log-out; anything else is answered as if there were no
-session (GET: sent to its own page; POST: 401).
-"""
+"""Staff log-in (password, then the second factor or its enrolment), log-out, the session and
+device cookies, and the log-in throttle. The deny-by-default guard that every page behind the
+log-in passes is ``portal.web.auth``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
-from flask import current_app, g, make_response, redirect, render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal import crypto
-from portal.errors import InvalidCredentials, InvalidInput, WrongCode
-from portal.models import SessionStage, StaffUser
+from portal.errors import InvalidCredentials, WrongCode
+from portal.models import SessionStage
 from portal.services.accounts import login as login_service
 from portal.services.accounts import staff as staff_service
-from portal.services.accounts.permissions import Permission, can
-from portal.services.accounts.staff import ActiveSession, SessionInvalid
+from portal.services.accounts.permissions import Permission
+from portal.services.accounts.staff import SessionInvalid
 from portal.web import client, qr, state
+from portal.web.auth import (
+    COOKIE,
+    PATH,
+    PATHS,
+    STAGE_PAGES,
+    current_session,
+    current_staff,
+    home_for,
+    requires,
+    stages,
+)
 from portal.web.errors import csrf_recoverable
 from portal.web.staff import bp
 from portal.web.staff.forms import ActionForm, CodeForm, LoginForm
-
-COOKIE = "portal_staff"
-PATH = "/staff"
-#: The management insights pages (/insights/) sit behind the same log-in. A cookie has one path,
-#: so the session cookie is set twice, for each path, and never for "/": reporter pages must
-#: never receive a staff cookie.
-PATHS = (PATH, "/insights")
-PUBLIC_ENDPOINTS = frozenset({"staff.login"})
-
-#: The one page each unfinished stage may reach (besides log-out).
-STAGE_PAGES = {
-    SessionStage.TOTP: "staff.login_code",
-    SessionStage.ENROL: "staff.login_enrol",
-    SessionStage.NEW_PASSWORD: "staff.password",
-}
-
-F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
-
-
-def requires(permission: Permission) -> Callable[[F], F]:
-    def mark(view: F) -> F:
-        view.required_permission = permission  # type: ignore[attr-defined]
-        return view
-
-    return mark
-
-
-def stages(*allowed: SessionStage) -> Callable[[F], F]:
-    """The session stages a view accepts (default: FULL only)."""
-
-    def mark(view: F) -> F:
-        view.session_stages = frozenset(allowed)  # type: ignore[attr-defined]
-        return view
-
-    return mark
-
-
-def current_staff() -> StaffUser:
-    user: StaffUser = g.staff
-    return user
-
-
-def current_private_key() -> bytes:
-    key: bytes = g.staff_key
-    return key
-
-
-def current_session() -> ActiveSession:
-    active: ActiveSession = g.staff_session
-    return active
-
-
-def _unauthenticated() -> ResponseReturnValue:
-    if request.method == "GET":
-        return redirect(url_for("staff.login"))
-    # A reply or note, or a reason for reopening a case or for a legal hold, typed while the
-    # session ended.
-    unsent = (
-        request.form.get("text", "")
-        or request.form.get("reason", "")
-        or request.form.get("hold_reason", "")
-    )
-    return render_template("errors/error.html", code=401, reason="login", unsent=unsent), 401
-
-
-@bp.before_request
-def guard() -> ResponseReturnValue | None:
-    """The guard of every page behind the staff log-in (also registered by the insights
-    blueprint)."""
-    endpoint = request.endpoint or ""
-    if endpoint in PUBLIC_ENDPOINTS:
-        return None
-    cookie = request.cookies.get(COOKIE)
-    active = None
-    if cookie:
-        session = state.db()
-        try:
-            active = staff_service.resume(session, state.settings(), cookie, state.now())
-        except SessionInvalid:
-            active = None
-        session.commit()  # keeps last_seen_at, or the deletion of an expired session
-    if active is None:
-        return _unauthenticated()
-    g.staff = active.user
-    g.staff_key = active.private_key
-    g.staff_session = active
-    g.staff_stage = active.stage
-    view = current_app.view_functions.get(endpoint)
-    allowed = getattr(view, "session_stages", frozenset({SessionStage.FULL}))
-    if active.stage not in allowed:
-        if active.stage == SessionStage.FULL:
-            return redirect(_home_for(active.user))  # a finished log-in at a log-in step page
-        if request.method == "GET":
-            return redirect(url_for(STAGE_PAGES[active.stage]))
-        unsent = request.form.get("text", "")
-        return render_template("errors/error.html", code=401, reason="stage", unsent=unsent), 401
-    permission = getattr(view, "required_permission", None)
-    if permission is None or not can(active.user, permission):
-        return render_template("errors/error.html", code=403, reason=None), 403
-    return None
-
-
-def _home_for(user: StaffUser) -> str:
-    if can(user, Permission.CASES_LIST):
-        return url_for("staff.cases")
-    if can(user, Permission.INSIGHTS_READ):
-        return url_for("insights.overview")
-    return url_for("staff.account")
+from portal.web.transactions import commit_or_form_error
 
 
 def set_session_cookie(response: Response, cookie: str) -> None:
@@ -164,7 +62,7 @@ def clear_session_cookie(response: Response) -> None:
 def _to(step: login_service.Step) -> Response:
     """Redirect to the page of the step's stage, carrying the step's new cookie."""
     if step.stage == SessionStage.FULL:
-        target = _home_for(step.user)
+        target = home_for(step.user)
     else:
         target = url_for(STAGE_PAGES[step.stage])
     response = make_response(redirect(target))
@@ -314,37 +212,35 @@ def login() -> ResponseReturnValue:
         )
         return _login_page(form, 400, together=True)
     try:
-        if together:
-            step = login_service.check_password_and_code(
-                session,
-                state.settings(),
-                form.email.data,
-                form.password.data,
-                form.code.data or "",
-                state.now(),
-            )
-        else:
-            step = login_service.check_password(
-                session, state.settings(), form.email.data, form.password.data, state.now()
-            )
-    except InvalidInput as error:  # a malformed code: nothing was checked
-        session.rollback()
-        form.field_error(error)
+        # A malformed code (InvalidInput) is marked on its field: nothing was checked. A wrong
+        # password or code keeps the audit event of the failure.
+        with commit_or_form_error(form, keep=(InvalidCredentials, WrongCode)) as work:
+            if together:
+                step = login_service.check_password_and_code(
+                    session,
+                    state.settings(),
+                    form.email.data,
+                    form.password.data,
+                    form.code.data or "",
+                    state.now(),
+                )
+            else:
+                step = login_service.check_password(
+                    session, state.settings(), form.email.data, form.password.data, state.now()
+                )
     except (InvalidCredentials, WrongCode) as error:
-        session.commit()  # the audit event of the failure
         count_failure(keys, second_factor=isinstance(error, WrongCode))
         form.form_errors.append(
             _("Wrong e-mail, password or code.") if together else _("Wrong e-mail or password.")
         )
     except crypto.Argon2Busy:  # the password was not checked: no failure, nothing counted
-        session.rollback()
         form.form_errors.append(
             _("The portal is busy right now. Please wait a moment and log in again.")
         )
         return _login_page(form, 503, together=together)
     else:
-        session.commit()
-        return _with_device_cookie(_to(step), step)
+        if work.committed:
+            return _with_device_cookie(_to(step), step)
     form.code.data = ""
     return _login_page(form, 400, together=together or needs_code_with_password(keys))
 
@@ -365,13 +261,11 @@ def _code_step(
         form.form_errors.append(refusal)
         return render_template(template, form=form, **context), 429
     if form.validate_on_submit():
-        session = state.db()
         try:
-            step = check()
-        except InvalidInput as error:
-            form.field_error(error)
+            # A wrong code keeps the audit event of the failure and nothing else.
+            with commit_or_form_error(form, keep=(WrongCode,)) as work:
+                step = check()
         except WrongCode:
-            session.commit()  # the audit event of the failure and nothing else
             count_failure(keys, second_factor=True)
             form.code.errors = [
                 _(
@@ -380,11 +274,10 @@ def _code_step(
                 )
             ]
         except SessionInvalid:
-            session.rollback()
             return redirect(url_for("staff.login"))
         else:
-            session.commit()
-            return _with_device_cookie(_to(step), step)
+            if work.committed:
+                return _with_device_cookie(_to(step), step)
     form.code.data = ""
     return render_template(template, form=form, **context), 400
 

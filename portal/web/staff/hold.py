@@ -10,19 +10,20 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import TextAreaField
 
-from portal.errors import InvalidInput, InvalidTransition, NoAccess
+from portal.errors import InvalidTransition
 from portal.services.accounts.permissions import Permission
 from portal.services.casework import hold
 from portal.services.casework.cases import CaseDetail
 from portal.services.configuration import policy
 from portal.web import state
+from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.forms import PortalForm
 from portal.web.labels import translated
 from portal.web.staff import bp
-from portal.web.staff.auth import current_private_key, current_staff, requires
 from portal.web.staff.forms import ActionForm
 from portal.web.staff.views import CASE_PANELS, _render_case
+from portal.web.transactions import commit_or_form_error, unit_of_work
 
 
 class HoldForm(PortalForm):
@@ -32,13 +33,9 @@ class HoldForm(PortalForm):
     hold_reason = TextAreaField(_l("Reason for the legal hold"))
 
 
-def _not_found() -> ResponseReturnValue:
-    return render_template("errors/error.html", code=404, reason=None), 404
-
-
 def _show_again(handle: str, form: HoldForm) -> ResponseReturnValue:
-    """The case page again, with the hold form, its errors and what was typed."""
-    state.db().rollback()  # nothing of a refused hold stays, whatever was flushed
+    """The case page again, with the hold form, its errors and what was typed (answered with
+    400, so nothing of a refused hold stays, whatever was flushed: ``_render_case``)."""
     g.hold_form = form
     return _render_case(handle, code=400)
 
@@ -49,25 +46,17 @@ def place_hold(handle: str) -> ResponseReturnValue:
     form = HoldForm()
     if not form.validate_on_submit():
         return _show_again(handle, form)
-    session = state.db()
-    try:
+    with commit_or_form_error(form) as work:
         hold.place(
-            session,
+            state.db(),
             current_staff(),
             current_private_key(),
             handle,
             form.hold_reason.data or "",
             state.now(),
         )
-    except NoAccess:
-        return _not_found()
-    except InvalidInput as error:
-        form.field_error(error)
+    if not work.committed:
         return _show_again(handle, form)
-    except InvalidTransition as error:
-        form.field_error(InvalidInput(error.field, error.message))
-        return _show_again(handle, form)
-    session.commit()
     flash(
         _(
             "The case is on legal hold: the retention policy will not delete it until the hold "
@@ -89,15 +78,12 @@ def lift_hold(handle: str) -> ResponseReturnValue:
         return render_template("errors/error.html", code=400, reason="csrf"), 400
     session = state.db()
     try:
-        case = hold.lift(session, current_staff(), current_private_key(), handle, state.now())
-    except NoAccess:
-        return _not_found()
+        with unit_of_work():
+            case = hold.lift(session, current_staff(), current_private_key(), handle, state.now())
     except InvalidTransition as error:
         # Lifted by a colleague since the page was shown: nothing to do, nothing typed to keep.
-        session.rollback()
         flash(translated(error.message), "error")
         return redirect(url_for("staff.case", handle=handle))
-    session.commit()
     if case.closed_on is not None:
         flash(
             _(

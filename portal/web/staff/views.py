@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice, SelectField
 
-from portal.errors import InvalidInput, InvalidTransition, NoAccess
+from portal.errors import InvalidTransition
 from portal.i18n import labels as i18n
 from portal.models import Case, Category, Priority, Tag, Visibility
 from portal.services.accounts.permissions import Permission
@@ -24,10 +24,10 @@ from portal.services.casework import triage as triage_service
 from portal.services.casework.deadlines import DeadlineState
 from portal.services.configuration import taxonomy
 from portal.web import state
+from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated
 from portal.web.staff import bp
-from portal.web.staff.auth import current_private_key, current_staff, requires
 from portal.web.staff.forms import (
     NONE,
     ActionForm,
@@ -38,6 +38,7 @@ from portal.web.staff.forms import (
     filter_choices,
     status_choices,
 )
+from portal.web.transactions import commit_or_form_error, discard, unit_of_work
 
 log = logging.getLogger("portal.web")
 
@@ -54,10 +55,6 @@ def _history_panel(detail: case_service.CaseDetail) -> dict[str, object]:
 
 
 CASE_PANELS.append(_history_panel)
-
-
-def _not_found() -> ResponseReturnValue:
-    return render_template("errors/error.html", code=404, reason=None), 404
 
 
 # --- the case list ------------------------------------------------------------------------------
@@ -168,21 +165,19 @@ def _render_case(
     shows the whole case again, and that answer is a view like the GET's (issue 13, finding 5).
 
     An answer with an error code is a refused action: whatever it flushed is rolled back first,
-    so that committing the view cannot commit any of it."""
+    so that committing the view cannot commit any of it. A case this user holds no key for is
+    the same 404 as one that does not exist (``NoAccess``, ``portal.web.errors``)."""
     session = state.db()
     if code >= 400:
-        session.rollback()
-    try:
-        detail = case_service.view_case(
-            session,
-            state.settings(),
-            current_staff(),
-            current_private_key(),
-            handle,
-            state.now(),
-        )
-    except NoAccess:
-        return _not_found()
+        discard()
+    detail = case_service.view_case(
+        session,
+        state.settings(),
+        current_staff(),
+        current_private_key(),
+        handle,
+        state.now(),
+    )
     session.commit()  # the view is on record before anything is shown
     panels: dict[str, object] = {}
     for panel in CASE_PANELS:
@@ -219,17 +214,14 @@ def acknowledge(handle: str) -> ResponseReturnValue:
     form = ActionForm()
     if not form.validate_on_submit():
         return render_template("errors/error.html", code=400, reason="csrf"), 400
-    session = state.db()
     try:
-        case_service.acknowledge(
-            session, current_staff(), current_private_key(), handle, state.now()
-        )
-    except NoAccess:
-        return _not_found()
+        with unit_of_work():
+            case_service.acknowledge(
+                state.db(), current_staff(), current_private_key(), handle, state.now()
+            )
     except InvalidTransition as error:
         flash(translated(error.message), "error")
         return redirect(url_for("staff.case", handle=handle))
-    session.commit()
     return _act(handle, _("Acknowledged; the reporter will see it at follow-up."))
 
 
@@ -239,14 +231,11 @@ def change_status(handle: str) -> ResponseReturnValue:
     form = StatusForm()
     session = state.db()
     # The choices depend on the case; a handle without access gets the same 404 as ever.
-    try:
-        case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
-    except NoAccess:
-        return _not_found()
+    case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
     _status_choices(form, case)
     if not form.validate_on_submit():
         return _render_case(handle, status_form=form, code=400)
-    try:
+    with commit_or_form_error(form) as work:
         moved_to = case_service.set_status(
             session,
             current_staff(),
@@ -257,17 +246,8 @@ def change_status(handle: str) -> ResponseReturnValue:
             outcome=form.outcome.data or None,
             reason=form.reason.data or None,
         )
-    except NoAccess:
-        return _not_found()
-    except InvalidTransition as error:
-        session.rollback()
-        form.field_error(InvalidInput(error.field, error.message))
+    if not work.committed:
         return _render_case(handle, status_form=form, code=400)
-    except InvalidInput as error:
-        session.rollback()
-        form.field_error(error)
-        return _render_case(handle, status_form=form, code=400)
-    session.commit()
     return _act(handle, _("Status changed to “%(status)s”.", status=i18n.shown(moved_to)))
 
 
@@ -279,10 +259,7 @@ csrf_recoverable("staff.change_status")
 def triage(handle: str) -> ResponseReturnValue:
     form = TriageForm()
     session = state.db()
-    try:
-        case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
-    except NoAccess:
-        return _not_found()
+    case, _key = case_service.unlock(session, current_staff(), current_private_key(), handle)
     _triage_choices(form, case, case_service.tags_of(session, case))
     if not form.validate_on_submit():
         return _render_case(handle, triage_form=form, code=400)
@@ -294,20 +271,16 @@ def triage(handle: str) -> ResponseReturnValue:
         new_tag=form.new_tag.data or "",
     )
     try:
-        changed = triage_service.triage(
-            session, current_staff(), current_private_key(), handle, values, state.now()
-        )
-        session.commit()
-    except NoAccess:
-        return _not_found()
-    except InvalidInput as error:
-        session.rollback()
-        form.field_error(error)
-        return _render_case(handle, triage_form=form, code=400)
+        with commit_or_form_error(form) as work:
+            changed = triage_service.triage(
+                session, current_staff(), current_private_key(), handle, values, state.now()
+            )
     except IntegrityError:
-        # A colleague created the same tag at the same moment: it exists now.
-        session.rollback()
+        # A colleague created the same tag at the same moment: it exists now. (The failed
+        # commit is rolled back with the rest of the refused action, by ``_render_case``.)
         form.new_tag.errors = [_("A colleague has just created this tag. Send the form again.")]
+        return _render_case(handle, triage_form=form, code=400)
+    if not work.committed:
         return _render_case(handle, triage_form=form, code=400)
     if not changed:
         return _act(handle, _("Nothing changed in the triage."))
@@ -323,11 +296,10 @@ def post_message(handle: str) -> ResponseReturnValue:
     form = StaffMessageForm()
     if not form.validate_on_submit():
         return _render_case(handle, message_form=form, code=400)
-    session = state.db()
     visibility = Visibility(form.visibility.data)
-    try:
+    with commit_or_form_error(form) as work:
         case_service.add_message(
-            session,
+            state.db(),
             state.settings(),
             current_staff(),
             current_private_key(),
@@ -336,12 +308,8 @@ def post_message(handle: str) -> ResponseReturnValue:
             visibility,
             state.now(),
         )
-    except NoAccess:
-        return _not_found()
-    except InvalidInput as error:
-        form.field_error(error)
+    if not work.committed:
         return _render_case(handle, message_form=form, code=400)
-    session.commit()
     if visibility == Visibility.REPORTER:
         return _act(handle, _("Reply sent; the reporter sees it at follow-up."))
     return _act(handle, _("Internal note saved."))
@@ -382,22 +350,24 @@ def _guarded(first: bytes, chunks: Iterator[bytes], attachment_id: str) -> Itera
 @requires(Permission.CASE_READ)
 def attachment(handle: str, attachment_id: str) -> ResponseReturnValue:
     """Decrypt and send one attachment, chunk by chunk, after recording it in the audit log."""
-    session = state.db()
     try:
-        info, chunks = case_service.open_attachment(
-            session, current_staff(), current_private_key(), handle, attachment_id, state.now()
-        )
-        # The first chunk is decrypted before answering, so damage found there (all of a small
-        # file) gets a message instead of a download cut short.
-        first = next(chunks, b"")
-    except NoAccess:
-        return _not_found()
+        # The download is on record before any byte of it is sent.
+        with unit_of_work():
+            info, chunks = case_service.open_attachment(
+                state.db(),
+                current_staff(),
+                current_private_key(),
+                handle,
+                attachment_id,
+                state.now(),
+            )
+            # The first chunk is decrypted before answering, so damage found there (all of a
+            # small file) gets a message instead of a download cut short.
+            first = next(chunks, b"")
     except attachments.AttachmentDamaged:
-        session.rollback()
         log.warning("attachment %s: its stored data does not match; not sent", attachment_id)
         flash(_("This attachment is damaged and cannot be opened."), "error")
         return redirect(url_for("staff.case", handle=handle))
-    session.commit()  # the download is on record before any byte of it is sent
     # Werkzeug adds "; charset=utf-8" to a text ``mimetype`` itself: given as the whole
     # ``content_type``, a text file says its charset once (it said it twice before issue 13).
     content_type = info.content_type
