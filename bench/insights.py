@@ -70,7 +70,8 @@ from portal.models import (
     StaffUser,
 )
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
 from portal.services.casework import deadlines
 from portal.services.configuration import policy, taxonomy
 from portal.services.insights import figures as insights
@@ -519,7 +520,7 @@ def management_user(app: Flask, settings: Settings) -> StaffUser:
             password=PASSWORD,
             now=dt.datetime.now(dt.UTC),
         )
-        staff.assign_totp_secret(session, created.user, TOTP_SECRET)
+        second_factor.assign_totp_secret(session, created.user, TOTP_SECRET)
         session.commit()
         return created.user
 

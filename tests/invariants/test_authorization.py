@@ -51,7 +51,7 @@ from portal.models import (
     Tag,
 )
 from portal.services.accounts import api_tokens
-from portal.services.accounts import staff as staff_service
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.attachments.store import PreparedFile
 from portal.services.casework import access_requests
 from portal.services.insights import figures as insights
@@ -460,7 +460,7 @@ def make_world(app: Flask, portal: Portal) -> World:
     newcomer = portal.staff("newcomer", queues=(), totp_secret=None)
     renewing = portal.staff("renewing", queues=())
     renewing.must_change_password = True
-    staff_service.start_session(
+    staff_sessions.start_session(
         portal.session, holder, portal.private_key(holder), dt.datetime.now(dt.UTC)
     )
     portal.session.commit()

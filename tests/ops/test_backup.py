@@ -21,7 +21,7 @@ from portal.db import make_engine
 from portal.instance import SECRET_FILES, InstanceSecrets, load_secrets
 from portal.models import AuditEvent, Role, StaffUser, Visibility
 from portal.ops import backup
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import cases

@@ -20,10 +20,11 @@ from werkzeug.wrappers import Response
 from portal import crypto
 from portal.errors import InvalidCredentials, InvalidInput, WrongCode
 from portal.models import SessionStage, StaffUser
+from portal.services.accounts import accounts as staff_service
 from portal.services.accounts import login as login_service
-from portal.services.accounts import staff as staff_service
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.accounts.permissions import Permission, can
-from portal.services.accounts.staff import ActiveSession, SessionInvalid
+from portal.services.accounts.sessions import ActiveSession, SessionInvalid
 from portal.web import client, qr, state
 from portal.web.errors import csrf_recoverable
 from portal.web.staff import bp
@@ -105,7 +106,7 @@ def guard() -> ResponseReturnValue | None:
     if cookie:
         session = state.db()
         try:
-            active = staff_service.resume(session, state.settings(), cookie, state.now())
+            active = staff_sessions.resume(session, state.settings(), cookie, state.now())
         except SessionInvalid:
             active = None
         session.commit()  # keeps last_seen_at, or the deletion of an expired session
