@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from portal.db import AUDIT_KEY
 from portal.instance import SecretsMissing, load_secrets
 from portal.models import AuditHead
-from portal.ops import backup
+from portal.ops.backup import make
 from portal.ops.doctor.core import CheckResult, _fail, _ok, _skip, _warn
 from portal.services.audit import chain as audit
 
@@ -18,7 +18,7 @@ from portal.services.audit import chain as audit
 def check_backup(session: Session, now: dt.datetime, max_days: int) -> CheckResult:
     """The age of the last ``portal backup`` (its audit event)."""
     name = "backup"
-    last = backup.last_backup(session)
+    last = make.last_backup(session)
     fix = (
         f"run `portal backup` (and schedule it at least every {max_days} days), keeping the"
         " instance secrets with the copy"
