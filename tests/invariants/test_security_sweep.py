@@ -59,16 +59,14 @@ from portal.services.accounts import second_factor
 from portal.services.attachments.store import PreparedFile
 from portal.services.audit.chain import Action
 from portal.services.casework import access_requests
-from portal.services.configuration import (
-    editing as configuration,
-)
+from portal.services.configuration import editing as configuration
 from portal.services.configuration import (
     export as taxonomy_export,
 )
 from portal.services.configuration import (
     taxonomy,
 )
-from portal.services.configuration.editing import Listed
+from portal.services.configuration.list_editing import Listed
 from portal.web.admin import forms as admin_forms
 from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm

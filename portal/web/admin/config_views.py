@@ -1,7 +1,7 @@
 """Configuration in the console (Permission.ADMIN_CONFIG): queues, categories, sites,
 departments, workflow statuses, outcomes, tags, routing rules and the policy.
 
-Each form posts to one service call (``services/configuration.py``), which checks the same
+Each form posts to one service call (``services/configuration/*_editing.py``), which checks the same
 rules as the taxonomy file and writes the audit event; the view commits once. A refused change
 re-renders the page with the message next to the field or the row it concerns.
 """
@@ -21,8 +21,17 @@ from portal.i18n import labels as i18n
 from portal.models import OrgUnitKind, Queue, RoutingRule, Tag
 from portal.services.accounts.permissions import Permission
 from portal.services.configuration import editing as configuration
-from portal.services.configuration import policy, taxonomy
-from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields, UnknownItem
+from portal.services.configuration import (
+    list_editing,
+    policy,
+    queue_editing,
+    rule_editing,
+    tag_editing,
+    taxonomy,
+)
+from portal.services.configuration.editing import UnknownItem
+from portal.services.configuration.list_editing import LIST_KINDS, ListKind
+from portal.services.configuration.rule_editing import RuleFields
 from portal.services.reporting import routing
 from portal.web import state
 from portal.web.admin import bp, section
@@ -117,7 +126,7 @@ def _render_queues(
     session = state.db()
     return render_template(
         "admin/queues.html",
-        rows=configuration.queue_overview(session),
+        rows=queue_editing.queue_overview(session),
         form=form or QueueForm(formdata=None),
         action_form=ActionForm(formdata=None),
         row_error=row_error,
@@ -134,7 +143,7 @@ def queues() -> ResponseReturnValue:
     if form.validate_on_submit():
         session = state.db()
         try:
-            queue = configuration.add_queue(
+            queue = queue_editing.add_queue(
                 session,
                 slug=form.slug.data,
                 name=form.name.data,
@@ -160,7 +169,7 @@ csrf_recoverable("staff.admin.queues")
 
 def _queue_or_404(queue_id: int) -> Queue:
     try:
-        return configuration.get_queue(state.db(), queue_id)
+        return queue_editing.get_queue(state.db(), queue_id)
     except UnknownItem:
         abort(404)
 
@@ -179,7 +188,7 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
         if form.validate_on_submit():
             session = state.db()
             try:
-                changed = configuration.edit_queue(
+                changed = queue_editing.edit_queue(
                     session,
                     queue,
                     name=form.name.data,
@@ -220,7 +229,7 @@ def queue_fallback(queue_id: int) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         return _csrf_failed()
     session = state.db()
-    changed = configuration.set_fallback(session, queue, actor=current_staff(), now=state.now())
+    changed = queue_editing.set_fallback(session, queue, actor=current_staff(), now=state.now())
     session.commit()
     if not changed:
         return _unchanged("staff.admin.queues")
@@ -239,12 +248,12 @@ def _spec(kind: str) -> ListKind:
 
 def _translated(spec: ListKind) -> tuple[str, ...]:
     """The translatable fields of a list's rows (``label``; categories' ``description``)."""
-    return configuration.model_of(spec).TRANSLATED
+    return list_editing.model_of(spec).TRANSLATED
 
 
-def _item_or_404(spec: ListKind, item_id: int) -> configuration.Listed:
+def _item_or_404(spec: ListKind, item_id: int) -> list_editing.Listed:
     try:
-        return configuration.get_item(state.db(), spec, item_id)
+        return list_editing.get_item(state.db(), spec, item_id)
     except UnknownItem:
         abort(404)
 
@@ -261,7 +270,7 @@ def _render_list(
         kind=kind,
         title=LIST_TITLES[kind],
         hint=LIST_HINTS[kind],
-        items=configuration.items(session, _spec(kind)),
+        items=list_editing.items(session, _spec(kind)),
         form=form or _FORMS[kind](formdata=None),
         action_form=ActionForm(formdata=None),
         row_error=row_error,
@@ -280,7 +289,7 @@ def listing(kind: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         session = state.db()
         try:
-            item = configuration.add_item(
+            item = list_editing.add_item(
                 session,
                 spec,
                 code=form.code.data,
@@ -326,7 +335,7 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
         if form.validate_on_submit():
             session = state.db()
             try:
-                changed = configuration.edit_item(
+                changed = list_editing.edit_item(
                     session,
                     spec,
                     item,
@@ -372,7 +381,7 @@ def item_move(kind: str, item_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_list(kind, code=400)
     session = state.db()
-    changed = configuration.move_item(
+    changed = list_editing.move_item(
         session, spec, item, up=form.direction.data == "up", actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -392,7 +401,7 @@ def item_active(kind: str, item_id: int) -> ResponseReturnValue:
     active = form.active.data == "yes"
     session = state.db()
     try:
-        changed = configuration.set_item_active(
+        changed = list_editing.set_item_active(
             session, spec, item, active, actor=current_staff(), now=state.now()
         )
     except InvalidInput as error:
@@ -414,7 +423,7 @@ def item_active(kind: str, item_id: int) -> ResponseReturnValue:
 
 def _tag_or_404(tag_id: int) -> Tag:
     try:
-        return configuration.get_tag(state.db(), tag_id)
+        return tag_editing.get_tag(state.db(), tag_id)
     except UnknownItem:
         abort(404)
 
@@ -424,7 +433,7 @@ def _tag_or_404(tag_id: int) -> Tag:
 def tags() -> ResponseReturnValue:
     return render_template(
         "admin/tags.html",
-        tags=configuration.tags(state.db()),
+        tags=tag_editing.tags(state.db()),
         action_form=ActionForm(),
         logout_form=ActionForm(),
     )
@@ -440,7 +449,7 @@ def tag_edit(tag_id: int) -> ResponseReturnValue:
         if form.validate_on_submit():
             session = state.db()
             try:
-                changed = configuration.rename_tag(
+                changed = tag_editing.rename_tag(
                     session, tag, form.label.data, actor=current_staff(), now=state.now()
                 )
             except InvalidInput as error:
@@ -469,7 +478,7 @@ def tag_active(tag_id: int) -> ResponseReturnValue:
         return _csrf_failed()
     active = form.active.data == "yes"
     session = state.db()
-    changed = configuration.set_tag_active(
+    changed = tag_editing.set_tag_active(
         session, tag, active, actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -498,7 +507,7 @@ def _rule_choices(form: RuleForm) -> RuleForm:
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.queue.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(str(q.id), i18n.shown(q, "name")) for q in configuration.queues(session)
+        SelectChoice(str(q.id), i18n.shown(q, "name")) for q in queue_editing.queues(session)
     ]
     return form
 
@@ -535,7 +544,7 @@ def _render_rules(form: RuleForm | None = None, code: int = 200) -> ResponseRetu
     session = state.db()
     return render_template(
         "admin/rules.html",
-        rules=configuration.rule_views(session),
+        rules=rule_editing.rule_views(session),
         fallback=routing.fallback_queue(session),
         form=form or _rule_choices(RuleForm(formdata=None)),
         action_form=ActionForm(formdata=None),
@@ -553,7 +562,7 @@ def rules() -> ResponseReturnValue:
     if form.validate_on_submit():
         session = state.db()
         try:
-            rule = configuration.add_rule(
+            rule = rule_editing.add_rule(
                 session, _rule_fields(form), actor=current_staff(), now=state.now()
             )
         except InvalidInput as error:
@@ -573,7 +582,7 @@ csrf_recoverable("staff.admin.rules")
 
 def _rule_or_404(rule_id: int) -> RoutingRule:
     try:
-        return configuration.get_rule(state.db(), rule_id)
+        return rule_editing.get_rule(state.db(), rule_id)
     except UnknownItem:
         abort(404)
 
@@ -591,7 +600,7 @@ def rule_edit(rule_id: int) -> ResponseReturnValue:
         if form.validate_on_submit():
             session = state.db()
             try:
-                changed = configuration.edit_rule(
+                changed = rule_editing.edit_rule(
                     session, rule, _rule_fields(form), actor=current_staff(), now=state.now()
                 )
             except InvalidInput as error:
@@ -620,7 +629,7 @@ def rule_move(rule_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_rules(code=400)
     session = state.db()
-    changed = configuration.move_rule(
+    changed = rule_editing.move_rule(
         session, rule, up=form.direction.data == "up", actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -639,7 +648,7 @@ def rule_delete(rule_id: int) -> ResponseReturnValue:
         return _csrf_failed()
     session = state.db()
     position = rule.position
-    configuration.delete_rule(session, rule, actor=current_staff(), now=state.now())
+    rule_editing.delete_rule(session, rule, actor=current_staff(), now=state.now())
     session.commit()
     return _done(_("Rule %(position)d deleted.", position=position), "staff.admin.rules")
 
