@@ -108,7 +108,8 @@ from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Attachment, Case, Role, StaffUser
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
 from portal.services.attachments import sanitize
 from portal.services.attachments import store as attachments
 from portal.services.configuration import taxonomy
@@ -357,7 +358,7 @@ def prepare_database(settings: Settings) -> tuple[str, StaffUser]:
                 password=PASSWORD,
                 now=dt.datetime.now(dt.UTC),
             )
-            staff.assign_totp_secret(session, created.user, TOTP_SECRET)
+            second_factor.assign_totp_secret(session, created.user, TOTP_SECRET)
             session.commit()
             user = created.user
             session.expunge(user)

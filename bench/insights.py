@@ -11,7 +11,7 @@
    random bytes of the shapes intake writes (no Argon2, no sealing: the insights never read them,
    but they make the rows as wide as real ones). SQLite: SQLAlchemy Core ``insert()``
    executemany in batches; PostgreSQL: ``COPY ... FROM STDIN`` through psycopg.
-2. **Refresh.** ``insights.refresh(session, today, KEY)`` on the fresh data (all quarters computed),
+2. **Refresh.** ``store.refresh(session, today, KEY)`` on the fresh data (all quarters computed),
    timed, with the process's peak RSS; then, with the releases deleted, the same refresh again
    under ``tracemalloc`` for the peak of Python allocations (slower: tracing). Then the monthly
    job: ``refresh`` with ``today`` one month later (every progress release recomputed).
@@ -70,10 +70,14 @@ from portal.models import (
     StaffUser,
 )
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
 from portal.services.casework import deadlines
 from portal.services.configuration import policy, taxonomy
+from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import figures as insights
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
 from portal.settings import PROJECT_ROOT, TEST_ARGON2, Settings
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -364,26 +368,27 @@ def database_size(engine: Engine, url: str) -> str:
 
 class RowTimer:
     """Adds up the time ``insights._rows`` takes (the query and building its rows), so the
-    refresh splits into reading cases and computing releases."""
+    refresh splits into reading cases and computing releases. Patched where the refresh looks
+    it up (``store``, which imports it from ``figures``)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.rows = 0
-        self._original = insights._rows
+        self._original = insights_store._rows
 
     def __enter__(self) -> RowTimer:
-        def timed(session: Session, quarter: insights.Quarter) -> list[Any]:
+        def timed(session: Session, quarter: insights_calendar.Quarter) -> list[Any]:
             started = time.perf_counter()
             result = self._original(session, quarter)
             self.seconds += time.perf_counter() - started
             self.rows += len(result)
             return result
 
-        insights._rows = timed  # type: ignore[assignment]
+        insights_store._rows = timed  # type: ignore[assignment]
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        insights._rows = self._original  # type: ignore[assignment]
+        insights_store._rows = self._original  # type: ignore[assignment]
 
 
 def timed_refresh(engine: Engine, today: dt.date) -> dict[str, Any]:
@@ -393,7 +398,7 @@ def timed_refresh(engine: Engine, today: dt.date) -> dict[str, Any]:
     max_before = benchlib.max_rss_mib()
     with RowTimer() as rows, sessions() as session:
         started = time.perf_counter()
-        report = insights.refresh(session, today, KEY)
+        report = insights_store.refresh(session, today, KEY)
         session.commit()
         seconds = time.perf_counter() - started
     return {
@@ -418,7 +423,7 @@ def traced_refresh(engine: Engine, today: dt.date) -> dict[str, Any]:
     tracemalloc.start()
     with sessions() as session:
         started = time.perf_counter()
-        insights.refresh(session, today, KEY)
+        insights_store.refresh(session, today, KEY)
         session.commit()
         seconds = time.perf_counter() - started
     _current, peak = tracemalloc.get_traced_memory()
@@ -454,42 +459,46 @@ def repeat(call: Callable[[], object], requests: int, warmup: int) -> dict[str, 
 def service_calls(app: Flask) -> dict[str, Callable[[], object]]:
     sessions = app.extensions["portal"].sessions
 
-    def quarter(session: Session, q: insights.Quarter) -> insights.Kpis | None:
-        volume = insights.load(session, q, insights.VOLUME)
-        progress = insights.load(session, q, insights.PROGRESS)
+    def quarter(session: Session, q: insights_calendar.Quarter) -> insights.Kpis | None:
+        volume = insights_store.load(session, q, insights_releases.VOLUME)
+        progress = insights_store.load(session, q, insights_releases.PROGRESS)
         if volume is None:
             return None
-        return insights.kpis(volume, progress, insights.substantiated_codes(session))
+        return insights.kpis(volume, progress, insights_store.substantiated_codes(session))
 
     def overview() -> object:
         with sessions() as session:
-            found = insights.periods(session)
-            substantiated = insights.substantiated_codes(session)
+            found = insights_store.periods(session)
+            substantiated = insights_store.substantiated_codes(session)
             out = []
             for q in found:
-                volume = insights.load(session, q, insights.VOLUME)
-                progress = insights.load(session, q, insights.PROGRESS)
+                volume = insights_store.load(session, q, insights_releases.VOLUME)
+                progress = insights_store.load(session, q, insights_releases.PROGRESS)
                 if volume is not None:
                     out.append(insights.kpis(volume, progress, substantiated))
             return out
 
     def latest_quarter() -> object:
         with sessions() as session:
-            return quarter(session, insights.periods(session)[-1])
+            return quarter(session, insights_store.periods(session)[-1])
 
     def year() -> object:
         with sessions() as session:
-            found = insights.periods(session)
+            found = insights_store.periods(session)
             last_year = max(q.year for q in found if q.number == 4)
             loaded = [
-                insights.load(session, insights.Quarter(last_year, n), insights.VOLUME)
+                insights_store.load(
+                    session, insights_calendar.Quarter(last_year, n), insights_releases.VOLUME
+                )
                 for n in range(1, 5)
             ]
             progress = [
-                insights.load(session, insights.Quarter(last_year, n), insights.PROGRESS)
+                insights_store.load(
+                    session, insights_calendar.Quarter(last_year, n), insights_releases.PROGRESS
+                )
                 for n in range(1, 5)
             ]
-            substantiated = insights.substantiated_codes(session)
+            substantiated = insights_store.substantiated_codes(session)
             kpis = [
                 insights.kpis(v, p, substantiated)
                 for v, p in zip(loaded, progress, strict=True)
@@ -519,7 +528,7 @@ def management_user(app: Flask, settings: Settings) -> StaffUser:
             password=PASSWORD,
             now=dt.datetime.now(dt.UTC),
         )
-        staff.assign_totp_secret(session, created.user, TOTP_SECRET)
+        second_factor.assign_totp_secret(session, created.user, TOTP_SECRET)
         session.commit()
         return created.user
 
@@ -567,7 +576,7 @@ def api_token(app: Flask, user: StaffUser, today: dt.date) -> str:
 
 
 def http_routes(
-    app: Flask, latest: insights.Quarter, prefixes: tuple[str, ...]
+    app: Flask, latest: insights_calendar.Quarter, prefixes: tuple[str, ...]
 ) -> tuple[list[str], list[str]]:
     """Concrete GET paths for the insights rules of the app, and the rules that were skipped
     (an argument we cannot fill)."""
@@ -599,7 +608,7 @@ def measure_http(
 ) -> dict[str, Any]:
     requests, warmup = args.requests, args.warmup
     with app.extensions["portal"].sessions() as session:
-        latest = insights.periods(session)[-1]
+        latest = insights_store.periods(session)[-1]
     paths, skipped = http_routes(app, latest, tuple(args.http_prefix))
     results: dict[str, Any] = {"skipped_rules": skipped, "routes": {}}
     if not paths:

@@ -87,7 +87,8 @@ from portal.errors import UnknownReceipt
 from portal.instance import InstanceSecrets
 from portal.models import Case, CaseAccess, Category, Role
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
 from portal.services.attachments import store as attachments
 from portal.services.casework import content, thread
 from portal.services.configuration import taxonomy
@@ -267,7 +268,7 @@ def prepare_database(settings: Settings) -> tuple[str, list[Ombudsperson]]:
                     password=PASSWORD,
                     now=dt.datetime.now(dt.UTC),
                 )
-                staff.assign_totp_secret(session, created.user, TOTP_SECRET)
+                second_factor.assign_totp_secret(session, created.user, TOTP_SECRET)
                 people.append(Ombudsperson(created.user.email, created.user.id, queues))
             session.commit()
         return benchlib.server_version(engine), people

@@ -2,7 +2,7 @@
 """How long PDF cleaning takes on files of many small objects (issue 13, finding 3).
 
 The cleaner looks at every object of a PDF for actions, scripts and embedded files
-(``portal/services/attachments/sanitize_pdf.py``). The attachments benchmark's PDF has few, large
+(``portal/services/attachments/sanitize/pdf.py``). The attachments benchmark's PDF has few, large
 objects; a 10 MiB file can instead hold a million small ones, which is where a walk in Python costs.
 Each file is made in memory, under the 10 MiB upload limit, and cleaned ``--rounds`` times
 with ``sanitize.clean_attachment``; the fastest round is printed (the machine is shared).

@@ -52,7 +52,7 @@ from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Role
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.configuration import taxonomy
 from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.app import PortalState, utc_now
 from portal.errors import AccessRefusal, AccessRefused
 from portal.models import Queue, QueueMembership, StaffUser
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.casework import access
 
 

@@ -1,5 +1,5 @@
 """`portal backup FILE` and `portal restore FILE`: encrypted backups of the database and the
-instance secrets (``services/backup.py``). The passphrase comes from a prompt or a file (``-``
+instance secrets (``portal/ops/backup/``). The passphrase comes from a prompt or a file (``-``
 for stdin), never from the command line, where the process list and shell history would keep
 it."""
 
@@ -15,7 +15,9 @@ from flask.cli import with_appcontext
 
 from portal.app import PortalState, utc_now
 from portal.db import make_sessionmaker
-from portal.ops import backup, migrate
+from portal.ops import migrate
+from portal.ops.backup import errors as backup_errors
+from portal.ops.backup import make, restore
 
 _PASSPHRASE_FILE = click.option(
     "--passphrase-file",
@@ -64,10 +66,10 @@ def backup_command(file: Path, passphrase_file: Path | None) -> None:
     passphrase = _read_passphrase(passphrase_file, confirm=True)
     with state.sessions() as session:
         try:
-            made = backup.create_backup(
+            made = make.create_backup(
                 session, state.secrets, file, passphrase, state.settings.kdf_cost, utc_now()
             )
-        except backup.BackupError as error:
+        except backup_errors.BackupError as error:
             raise click.ClickException(str(error)) from error
         session.commit()
     click.echo(
@@ -100,7 +102,7 @@ def restore_command(file: Path, passphrase_file: Path | None, force: bool) -> No
     state = _state()
     settings = state.settings
     if not force:
-        found = backup.target_contents(state.engine, settings.instance_path)
+        found = restore.target_contents(state.engine, settings.instance_path)
         if found:  # before asking for the passphrase
             raise click.ClickException(
                 "the restore target is not empty: " + "; ".join(found) + " (restore into a new"
@@ -108,15 +110,15 @@ def restore_command(file: Path, passphrase_file: Path | None, force: bool) -> No
             )
     passphrase = _read_passphrase(passphrase_file, confirm=False)
     try:
-        restored = backup.restore_backup(
+        restored = restore.restore_backup(
             state.engine, settings.instance_path, file, passphrase, force=force
         )
-    except backup.BackupError as error:
+    except backup_errors.BackupError as error:
         raise click.ClickException(f"{error}; nothing was restored") from error
     # The restored chain is keyed with the restored audit key, not whatever this process loaded.
     sessions = make_sessionmaker(state.engine, restored.secrets.audit_key)
     with sessions() as session:
-        backup.record_restore(session, restored, utc_now())
+        restore.record_restore(session, restored, utc_now())
         session.commit()
     click.echo(
         f"restored the {restored.database} database and the instance secrets from a backup made"

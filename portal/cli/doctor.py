@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 from portal.app import PortalState
 from portal.db import make_engine
 from portal.ops import doctor
+from portal.ops.doctor import capacity, core
 
 #: How long doctor waits for PostgreSQL to accept a connection before calling it unreachable.
 DATABASE_CONNECT_TIMEOUT_SECONDS = 5
@@ -26,10 +27,10 @@ DATABASE_CONNECT_TIMEOUT_SECONDS = 5
 PROBE_PATH = "/static/favicon.svg"
 
 COLOURS = {
-    doctor.Status.OK: "green",
-    doctor.Status.WARN: "yellow",
-    doctor.Status.FAIL: "red",
-    doctor.Status.SKIP: None,
+    core.Status.OK: "green",
+    core.Status.WARN: "yellow",
+    core.Status.FAIL: "red",
+    core.Status.SKIP: None,
 }
 
 
@@ -42,7 +43,7 @@ def https_headers(app: Flask) -> Mapping[str, str]:
     return dict(response.headers)
 
 
-def line(result: doctor.CheckResult) -> str:
+def line(result: core.CheckResult) -> str:
     text = f"{result.status.value:<4}  {result.name:<19} {result.message}"
     if result.fix:
         text += f". Fix: {result.fix}."
@@ -85,7 +86,7 @@ def doctor_command(as_json: bool, workers: int | None, threads: int | None) -> N
             engine,
             state.clock(),
             https_headers(current_app),
-            server=doctor.Server(workers, threads),
+            server=capacity.Server(workers, threads),
         )
     finally:
         engine.dispose()
@@ -96,7 +97,7 @@ def doctor_command(as_json: bool, workers: int | None, threads: int | None) -> N
             click.secho(line(result), fg=COLOURS[result.status])
         counts = report.counts()
         click.echo(
-            ", ".join(f"{counts[s.value]} {s.value}" for s in doctor.Status)
+            ", ".join(f"{counts[s.value]} {s.value}" for s in core.Status)
             + (": something needs fixing (exit status 1)" if report.failed else "")
         )
     raise SystemExit(report.exit_code)

@@ -20,6 +20,7 @@ from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.insights import figures as insights
 from portal.services.insights import signals
+from portal.services.insights import store as insights_store
 from portal.services.notifications import mail
 
 
@@ -51,7 +52,7 @@ def refresh_command(today: dt.datetime | None) -> None:
     now = state.clock()
     day = today.date() if today is not None else now.astimezone(dt.UTC).date()
     with state.sessions() as session:
-        report = insights.refresh(session, day, _release_key(state))
+        report = insights_store.refresh(session, day, _release_key(state))
         if report.computed:
             audit.record(
                 session,

@@ -35,8 +35,9 @@ from portal.errors import InvalidInput, PortalError
 from portal.instance import SECRET_FILES, SecretsMissing, ensure_secrets, load_secrets
 from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
 from portal.ops import demo_history, migrate
+from portal.services.accounts import accounts as staff
 from portal.services.accounts import administration as admin
-from portal.services.accounts import staff
+from portal.services.accounts import second_factor
 from portal.services.casework import cases, triage
 from portal.services.configuration import taxonomy
 from portal.services.insights import figures as insights
@@ -337,7 +338,7 @@ def demo_command() -> None:
                     password=DEMO_PASSWORD,
                     now=utc_now(),
                 ).user
-                staff.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
+                second_factor.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
                 # Made at the server like `portal create-staff`: audited, shown to the queues.
                 admin.note_created_at_server(session, by_email[email], utc_now())
         session.flush()

@@ -14,7 +14,7 @@ from portal import crypto
 from portal.app import PortalState, utc_now
 from portal.errors import InvalidInput
 from portal.models import StaffUser
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.reporting import access_code
 
 

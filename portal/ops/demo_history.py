@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Category, OrgUnit, OrgUnitKind, Outcome
-from portal.services.insights import figures as insights
+from portal.services.insights import calendar as insights_calendar
+from portal.services.insights import store as insights_store
 from portal.services.reporting import intake
 from portal.settings import Argon2Cost, Settings
 
@@ -54,7 +55,7 @@ def load(
         session.scalars(select(OrgUnit.code).where(OrgUnit.kind == OrgUnitKind.DEPARTMENT))
     )
     outcomes = list(session.scalars(select(Outcome).order_by(Outcome.position)))
-    quarter = insights.Quarter.of(today)
+    quarter = insights_calendar.Quarter.of(today)
     for _ in range(QUARTERS):
         quarter = _previous(quarter)
     count = 0
@@ -83,14 +84,14 @@ def load(
             count += 1
         quarter = quarter.next()
     session.flush()
-    insights.refresh(session, today, insights_key)
+    insights_store.refresh(session, today, insights_key)
     return count
 
 
-def _previous(quarter: insights.Quarter) -> insights.Quarter:
+def _previous(quarter: insights_calendar.Quarter) -> insights_calendar.Quarter:
     if quarter.number == 1:
-        return insights.Quarter(quarter.year - 1, 4)
-    return insights.Quarter(quarter.year, quarter.number - 1)
+        return insights_calendar.Quarter(quarter.year - 1, 4)
+    return insights_calendar.Quarter(quarter.year, quarter.number - 1)
 
 
 def _handle(case: Case, rng: random.Random, outcomes: list[Outcome], today: dt.date) -> None:

@@ -16,6 +16,7 @@ import click
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from portal.runtime.slots import WORKER_TIMEOUT_SECONDS
 from portal.services.reporting import throttle
 from portal.settings import Settings
 
@@ -131,10 +132,6 @@ class PrivateLogger(Logger):  # type: ignore[misc]
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return None  # an access line is a client address and a request line
-
-
-#: gunicorn's worker timeout: a request still running after this long has its worker restarted.
-WORKER_TIMEOUT_SECONDS = 60
 
 
 def gunicorn_options(

@@ -17,6 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+#: gunicorn's worker timeout: a request still running after this long has its worker restarted.
+#: Here, not in ``portal.runtime.serving``, because the slot waits of one request must stay well
+#: under it and ``portal doctor`` judges them against it without importing the server (which
+#: builds the app).
+WORKER_TIMEOUT_SECONDS = 60
+
 
 @dataclass(frozen=True)
 class SlotPool:

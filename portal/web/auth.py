@@ -17,9 +17,9 @@ from flask import current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from portal.models import SessionStage, StaffUser
-from portal.services.accounts import staff as staff_service
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.accounts.permissions import Permission, can
-from portal.services.accounts.staff import ActiveSession, SessionInvalid
+from portal.services.accounts.sessions import ActiveSession, SessionInvalid
 from portal.web import state
 
 COOKIE = "portal_staff"
@@ -97,7 +97,7 @@ def guard() -> ResponseReturnValue | None:
     if cookie:
         session = state.db()
         try:
-            active = staff_service.resume(session, state.settings(), cookie, state.now())
+            active = staff_sessions.resume(session, state.settings(), cookie, state.now())
         except SessionInvalid:
             active = None
         session.commit()  # keeps last_seen_at, or the deletion of an expired session

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from portal.i18n import labels as i18n
 from portal.i18n.wording import Message
 from portal.models import Priority, RequestState
-from portal.services.attachments.sanitize import FileKind
+from portal.services.attachments.sanitize.core import FileKind
 from portal.services.audit.chain import Action
 from portal.services.casework import workflow
 from portal.services.casework.deadlines import DeadlineKind, DeadlineState

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from portal.models import Role, Visibility
 from portal.services.casework import cases
-from portal.services.insights import figures as insights
-from portal.services.insights.figures import Quarter
+from portal.services.insights import store as insights_store
+from portal.services.insights.calendar import Quarter
 from portal.services.reporting import followup
 from tests.browser.conftest import (
     SQLITE_ONLY,
@@ -105,7 +105,7 @@ def test_staff_pages_have_no_violations(
     past = utc_today() - dt.timedelta(days=200)
     for _ in range(6):
         portal.submit(today=past, site_code="hq")
-    insights.refresh(db, utc_today(), insights_helpers.KEY)
+    insights_store.refresh(db, utc_today(), insights_helpers.KEY)
     db.commit()
 
     tab = new_tab(width=width)

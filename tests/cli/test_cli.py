@@ -13,7 +13,7 @@ from portal.cli.main import DEMO_PASSWORD, DEMO_STAFF
 from portal.instance import SECRET_FILES, load_secrets
 from portal.models import Case, CaseAccess, Queue, StaffUser
 from portal.ops import demo_history
-from portal.services.insights import figures as insights
+from portal.services.insights import store as insights_store
 from portal.services.reporting import followup
 from tests.support.cli import cli_app, run_command
 
@@ -135,7 +135,7 @@ def test_demo_loads_encrypted_cases_through_intake(tmp_path: Path) -> None:
         assert session.scalar(select(func.count()).select_from(Case)) == len(receipts) + history
         assert session.scalar(select(func.count()).select_from(CaseAccess)) > 0
         # The insights pages have figures: every one of the past quarters was released.
-        assert len(insights.periods(session)) == demo_history.QUARTERS
+        assert len(insights_store.periods(session)) == demo_history.QUARTERS
         key = followup.unlock(session, settings, state.secrets.pepper, receipts[0])
         assert followup.view(session, key).description
     code, output = run_command(app, "demo")  # idempotent

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, Case
-from portal.ops import doctor
-from portal.ops.doctor import Status
+from portal.ops.doctor import host, mail
+from portal.ops.doctor.core import Status
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.reporting.throttle import make_submission_limits
@@ -75,7 +75,7 @@ def test_a_full_sqlite_disk_stores_nothing_says_so_gives_the_text_back_and_recov
         assert _cases(db) == before
         assert "database full on reporter.report" in caplog.text
         assert TEXT not in caplog.text
-        report = doctor.check_disk_space(engine, free=lambda _p: 10 * 1024 * 1024)
+        report = host.check_disk_space(engine, free=lambda _p: 10 * 1024 * 1024)
         assert report.status is Status.FAIL and "10 MiB free" in report.message
     # Room again: the same app takes the concern, no restart.
     status, _page = _send(client)
@@ -187,7 +187,7 @@ def test_without_an_answer_from_redis_limits_are_counted_locally_and_nobody_gets
     assert [_send(client)[0] for _ in range(3)] == [303, 303, 429]
     assert "Redis does not answer: rate limits are counted on this server" in caplog.text
     assert "198.51.100.77" not in caplog.text
-    report = doctor.check_redis(settings.replace(redis_url=f"redis://{closed.url_host}/0"))
+    report = mail.check_redis(settings.replace(redis_url=f"redis://{closed.url_host}/0"))
     assert report.status is Status.FAIL and "counts rate limits on its own" in report.message
 
 
@@ -229,15 +229,15 @@ def test_doctor_names_a_clock_that_stepped_back(db: Session, staffed: Portal) ->
     """What the database holds after the clock stepped back an hour: audit events written in
     what is now the future."""
     now = dt.datetime.now(dt.UTC)
-    assert doctor.check_clock(db, now).status is Status.OK  # no event yet
+    assert host.check_clock(db, now).status is Status.OK  # no event yet
     audit.record(db, Action.INSIGHTS_REFRESHED, now, as_of=now.date().isoformat(), releases=0)
     db.commit()
-    assert doctor.check_clock(db, now).status is Status.OK
+    assert host.check_clock(db, now).status is Status.OK
     newest = db.scalar(select(func.max(AuditEvent.at)))
     assert newest is not None
     behind = newest - dt.timedelta(hours=1)
-    result = doctor.check_clock(db, behind)
+    result = host.check_clock(db, behind)
     assert result.status is Status.FAIL
     assert "60 minutes ahead of this machine's clock" in result.message
     assert "NTP" in result.fix
-    assert doctor.check_clock(db, newest - dt.timedelta(seconds=30)).status is Status.OK
+    assert host.check_clock(db, newest - dt.timedelta(seconds=30)).status is Status.OK

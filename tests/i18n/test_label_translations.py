@@ -14,6 +14,7 @@ from portal.models import Category, OrgUnit, Queue, StaffUser, WorkflowStatus
 from portal.services.audit.chain import Action
 from portal.services.configuration import taxonomy
 from portal.services.insights import figures as insights
+from portal.services.insights import releases as insights_releases
 from portal.web.insights import present
 from tests.support.admin_helpers import (
     admin_user,
@@ -158,10 +159,13 @@ def test_follow_up_page_shows_chinese_status_and_category(
 
 
 def test_insight_rows_are_translated_by_code_at_render_time(db: Session) -> None:
-    view = insights.View(
+    view = insights_releases.View(
         name="category",
-        rows=(insights.Label("pay", "Pay, hours or benefits"), insights.Label("gone", "Gone")),
-        columns=(insights.Label("count", "count"),),
+        rows=(
+            insights_releases.Label("pay", "Pay, hours or benefits"),
+            insights_releases.Label("gone", "Gone"),
+        ),
+        columns=(insights_releases.Label("count", "count"),),
         cells=((5,), (7,)),
         row_totals=None,
         column_totals=None,
@@ -172,7 +176,10 @@ def test_insight_rows_are_translated_by_code_at_render_time(db: Session) -> None
     assert present.label_for("category", view.rows[0], names=names) == "薪酬、工时或福利"
     # A code the taxonomy no longer has keeps the release's own label.
     assert present.label_for("category", view.rows[1], names=names) == "Gone"
-    assert present.label_for("site", insights.Label("hq", "Head office"), names=names) == "总部"
+    assert (
+        present.label_for("site", insights_releases.Label("hq", "Head office"), names=names)
+        == "总部"
+    )
     assert insights.translated_names(db, "en") == {}  # English: the release's labels as stored
 
 

@@ -51,11 +51,11 @@ from portal.models import (
     Tag,
 )
 from portal.services.accounts import api_tokens
-from portal.services.accounts import staff as staff_service
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.attachments.store import PreparedFile
 from portal.services.casework import access_requests
-from portal.services.insights import figures as insights
-from portal.services.insights.figures import Quarter
+from portal.services.insights import store as insights_store
+from portal.services.insights.calendar import Quarter
 from portal.settings import PROJECT_ROOT, Settings
 from portal.web.admin.config_views import LISTS
 from portal.web.reporter import receipt_check
@@ -460,7 +460,7 @@ def make_world(app: Flask, portal: Portal) -> World:
     newcomer = portal.staff("newcomer", queues=(), totp_secret=None)
     renewing = portal.staff("renewing", queues=())
     renewing.must_change_password = True
-    staff_service.start_session(
+    staff_sessions.start_session(
         portal.session, holder, portal.private_key(holder), dt.datetime.now(dt.UTC)
     )
     portal.session.commit()
@@ -550,7 +550,7 @@ def _release_a_quarter(db: Session) -> None:
             )
         )
     db.flush()
-    insights.refresh(db, INSIGHTS_QUARTER.end + dt.timedelta(days=20), insights_helpers.KEY)
+    insights_store.refresh(db, INSIGHTS_QUARTER.end + dt.timedelta(days=20), insights_helpers.KEY)
     db.commit()
 
 

@@ -34,7 +34,9 @@ from sqlalchemy.orm import Session
 from portal.models import Case, InsightRelease, Queue
 from portal.services.casework import deadlines
 from portal.services.insights import figures as insights
-from portal.services.insights.figures import Label, Release, View
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
+from portal.services.insights.releases import Label, Release, View
 from tests.invariants.test_insights_safety import (
     ONE_WAY,
     ORDER,
@@ -139,7 +141,9 @@ def test_the_demo_quarter_of_the_finding_no_longer_pins_the_board_queue() -> Non
     counts = [11, 16, 5, 7, 1]
     view = insights._one_way("category", labels, counts, 5, ORDER)
     assert view.value("board") is None and view.total == 40
-    release = Release(QUARTER, insights.VOLUME, dt.date(2026, 4, 1), 5, 40, {"category": view})
+    release = Release(
+        QUARTER, insights_releases.VOLUME, dt.date(2026, 4, 1), 5, 40, {"category": view}
+    )
     _check_every_hidden_count(release, {"category": counts})
 
 
@@ -222,7 +226,7 @@ def test_no_published_figure_depends_on_the_queue(portal: Portal, db: Session) -
             site_code="hq",
         )
     today = dt.date(2026, 12, 2)
-    insights.refresh(db, today, insights_helpers.KEY)
+    insights_store.refresh(db, today, insights_helpers.KEY)
     before = {(r.period, r.kind): r.payload for r in db.scalars(select(InsightRelease))}
     assert before
     queues = list(db.scalars(select(Queue.id)))
@@ -233,7 +237,7 @@ def test_no_published_figure_depends_on_the_queue(portal: Portal, db: Session) -
             .values(queue_id=queues[(queues.index(case.queue_id) + 1) % len(queues)])
         )
     db.execute(delete(InsightRelease))
-    insights.refresh(db, today, insights_helpers.KEY)
+    insights_store.refresh(db, today, insights_helpers.KEY)
     after = {(r.period, r.kind): r.payload for r in db.scalars(select(InsightRelease))}
     assert after == before
-    assert all("queue" not in insights.Release.from_json(p).views for p in after.values())
+    assert all("queue" not in insights_releases.Release.from_json(p).views for p in after.values())

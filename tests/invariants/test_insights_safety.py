@@ -34,12 +34,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import figures as insights
-from portal.services.insights.figures import Label, Release, View, _Row, _Taxonomy
+from portal.services.insights import releases as insights_releases
+from portal.services.insights.figures import _Row, _Taxonomy
+from portal.services.insights.releases import Label, Release, View
 from tests.support import insights_helpers
 from tests.support.exact_lp import Polytope
 
-QUARTER = insights.Quarter(2026, 1)
+QUARTER = insights_calendar.Quarter(2026, 1)
 OUTCOMES = [
     (1, Label("upheld", "Upheld"), True),
     (2, Label("not-upheld", "Not upheld"), False),
@@ -663,7 +666,10 @@ def test_derived_figures_add_nothing(s: Scenario, data: st.DataObject) -> None:
     if volume.total is None:
         return
     expected = _expected(s)
-    for view in (*[volume.views[n] for n in insights.VOLUME_VIEWS], *progress.views.values()):
+    for view in (
+        *[volume.views[n] for n in insights_releases.VOLUME_VIEWS],
+        *progress.views.values(),
+    ):
         dim = ONE_WAY[view.name]
         codes = [r.code for r in view.rows]
         subset = data.draw(st.lists(st.sampled_from(codes), unique=True), label=view.name)
@@ -733,7 +739,7 @@ def test_finding_a_shown_median_must_not_bound_hidden_counts() -> None:
     s = Scenario(rows, _simple_taxonomy(), 5, dt.date(2026, 4, 1))
     progress = s.progress()
     assert progress.views["outcome"].column() == (None, None, None)
-    assert progress.durations == {"close": insights.Durations(None, None)}
+    assert progress.durations == {"close": insights_releases.Durations(None, None)}
     _check_combination(s, s.volume(), progress, ("outcome",), ("outcome",))
 
 

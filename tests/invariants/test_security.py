@@ -30,8 +30,10 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
+from portal.services.accounts import accounts as staff
 from portal.services.accounts import login as login_service
-from portal.services.accounts import staff
+from portal.services.accounts import second_factor
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.audit.chain import Action
 from portal.services.casework import cases as case_service
 from portal.settings import PROJECT_ROOT, SettingsError, load_settings
@@ -138,14 +140,16 @@ def test_two_requests_racing_with_one_code_let_only_one_in(
     alice = portal.staff("alice")
     state = app.extensions["portal"]
     key, now, code = portal.private_key(alice), state.clock(), _code_for(app)
-    cookies = [staff.start_session(db, alice, key, now, SessionStage.TOTP) for _ in range(2)]
+    cookies = [
+        staff_sessions.start_session(db, alice, key, now, SessionStage.TOTP) for _ in range(2)
+    ]
     db.commit()
 
     with state.sessions() as first:
-        slow = staff.resume(first, portal.settings, cookies[0], now)
+        slow = staff_sessions.resume(first, portal.settings, cookies[0], now)
         first.commit()  # it has read the account: no step accepted yet
         with state.sessions() as second:
-            fast = staff.resume(second, portal.settings, cookies[1], now)
+            fast = staff_sessions.resume(second, portal.settings, cookies[1], now)
             login_service.check_code(second, fast, code, now)
             second.commit()
         with pytest.raises(WrongCode):
@@ -283,7 +287,7 @@ def test_enrolment_shows_a_qr_code_and_the_secret_and_stores_neither_in_the_clea
     assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/staff/"
     user = _fresh(db, newcomer)
     assert user.totp_sealed is not None
-    assert staff.open_totp_secret(portal.private_key(user), user.totp_sealed) == secret
+    assert second_factor.open_totp_secret(portal.private_key(user), user.totp_sealed) == secret
     assert not _stored_anywhere(db, app, needles)
     assert [e.actor_id for e in _events(db, Action.TOTP_ENROLLED)] == [newcomer.id]
     assert client.get("/staff/").status_code == 200
@@ -459,8 +463,10 @@ def test_expired_sessions_of_the_user_are_deleted_at_log_in(
     alice, bob = portal.staff("alice"), portal.staff("bob")
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
     for user in (alice, bob):
-        staff.start_session(db, user, portal.private_key(user), long_ago)
-        staff.start_session(db, user, portal.private_key(user), long_ago, SessionStage.TOTP)
+        staff_sessions.start_session(db, user, portal.private_key(user), long_ago)
+        staff_sessions.start_session(
+            db, user, portal.private_key(user), long_ago, SessionStage.TOTP
+        )
     db.commit()
 
     login(app.test_client(), alice)
@@ -620,7 +626,7 @@ def _recovery_key_of(portal: Portal, name: str, **kwargs: object) -> tuple[Staff
         password=PASSWORD,
         now=dt.datetime.now(dt.UTC),
     )
-    staff.assign_totp_secret(portal.session, created.user, TOTP_SECRET)
+    second_factor.assign_totp_secret(portal.session, created.user, TOTP_SECRET)
     portal.session.commit()
     return created.user, created.recovery_key
 
@@ -882,7 +888,7 @@ def test_demo_accounts_are_enrolled_and_their_secret_is_printed(tmp_path: Path) 
         alice = session.scalars(select(StaffUser).where(StaffUser.email.startswith("alice@"))).one()
         assert alice.totp_sealed is not None
         key = staff.authenticate(session, settings, alice.email, DEMO_PASSWORD)[1]
-        secret = staff.open_totp_secret(key, alice.totp_sealed)
+        secret = second_factor.open_totp_secret(key, alice.totp_sealed)
     assert secret == crypto.normalise_totp_secret(DEMO_TOTP_SECRET)
     client = app.test_client()
     assert login(client, alice, DEMO_PASSWORD, totp_secret=DEMO_TOTP_SECRET) == "/staff/"

@@ -54,20 +54,19 @@ from portal.models import (
     Tag,
     WorkflowStatus,
 )
-from portal.services.accounts import staff as staff_service
+from portal.services.accounts import accounts as staff_service
+from portal.services.accounts import second_factor
 from portal.services.attachments.store import PreparedFile
 from portal.services.audit.chain import Action
 from portal.services.casework import access_requests
-from portal.services.configuration import (
-    editing as configuration,
-)
+from portal.services.configuration import editing as configuration
 from portal.services.configuration import (
     export as taxonomy_export,
 )
 from portal.services.configuration import (
     taxonomy,
 )
-from portal.services.configuration.editing import Listed
+from portal.services.configuration.list_editing import Listed
 from portal.web.admin import forms as admin_forms
 from portal.web.admin import reset as admin_reset
 from portal.web.forms import PortalForm
@@ -449,7 +448,7 @@ def xss(request: pytest.FixtureRequest, app: Flask, portal: Portal, db: Session)
         password=PASSWORD,
         now=dt.datetime.now(dt.UTC),
     ).user
-    staff_service.assign_totp_secret(db, writer, TOTP_SECRET)
+    second_factor.assign_totp_secret(db, writer, TOTP_SECRET)
     db.commit()
     admin = app.test_client()
     login(admin, portal.staff("admin", roles=(Role.ADMIN,), queues=()))

@@ -20,8 +20,8 @@ from portal.app import create_app
 from portal.db import make_engine
 from portal.instance import SECRET_FILES, InstanceSecrets, load_secrets
 from portal.models import AuditEvent, Role, StaffUser, Visibility
-from portal.ops import backup
-from portal.services.accounts import staff
+from portal.ops.backup import container, make, restore
+from portal.services.accounts import accounts as staff
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import cases
@@ -154,7 +154,7 @@ def test_round_trip_restores_cases_secrets_and_the_audit_chain(
 ) -> None:
     if database.dialect == "postgresql" and shutil.which("pg_dump") is None:
         pytest.skip("pg_dump is not installed: PostgreSQL backup round trip skipped")
-    assert backup.last_backup(db) is None
+    assert make.last_backup(db) is None
     path = _backup(app, tmp_path)
 
     made = _events(db, Action.BACKUP_CREATED)
@@ -165,7 +165,7 @@ def test_round_trip_restores_cases_secrets_and_the_audit_chain(
     }
     assert made[0].actor_id is None and made[0].case_id is None
     assert str(tmp_path) not in made[0].detail and PASSPHRASE not in made[0].detail
-    assert backup.last_backup(db) == made[0].at
+    assert make.last_backup(db) == made[0].at
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
     code, output = _restore(target, path, tmp_path)
@@ -206,7 +206,7 @@ def test_round_trip_restores_cases_secrets_and_the_audit_chain(
                 "forced": False,
             }
             # The backup's own event was written after the copy was taken.
-            assert backup.last_backup(session) is None
+            assert make.last_backup(session) is None
     finally:
         state.engine.dispose()
 
@@ -244,7 +244,7 @@ def test_backup_file_holds_no_plaintext(
         needles += [value, base64.b64encode(value)]
     found = [needle[:24] for needle in needles if needle in data]
     assert found == []
-    assert data.startswith(backup.MAGIC)
+    assert data.startswith(container.MAGIC)
 
 
 # --- refusals that change nothing ----------------------------------------------------------------
@@ -267,14 +267,14 @@ def test_a_changed_byte_anywhere_is_refused(
     app: Flask, db: Session, populated: Populated, target: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "small-chunks.pbk"
-    backup.create_backup(
+    make.create_backup(
         db,
         app.extensions["portal"].secrets,
         path,
         PASSPHRASE,
         app.extensions["portal"].settings.kdf_cost,
         dt.datetime.now(dt.UTC),
-        chunk_bytes=backup.MIN_CHUNK_BYTES,
+        chunk_bytes=container.MIN_CHUNK_BYTES,
     )
     db.commit()
     original = path.read_bytes()
@@ -311,8 +311,8 @@ def test_a_truncated_or_extended_file_is_refused(
     app: Flask, db: Session, populated: Populated, target: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "small-chunks.pbk"
-    chunk = backup.MIN_CHUNK_BYTES
-    backup.create_backup(
+    chunk = container.MIN_CHUNK_BYTES
+    make.create_backup(
         db,
         app.extensions["portal"].secrets,
         path,
@@ -531,7 +531,7 @@ def test_the_backup_anchor_is_printed_and_the_restored_chain_holds_it(
     )
     assert code == 0, output
     assert f"audit anchor of this backup: {expected}" in output
-    assert backup.read_manifest(path, PASSPHRASE)["audit_anchor"] == expected
+    assert restore.read_manifest(path, PASSPHRASE)["audit_anchor"] == expected
     code, output = _restore(target, path, tmp_path)
     assert code == 0, output
     assert f"the backup's audit anchor: {expected}" in output

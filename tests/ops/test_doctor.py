@@ -25,7 +25,10 @@ from portal.db import make_engine
 from portal.instance import SECRET_FILES, ensure_secrets
 from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, StaffUser
 from portal.ops import doctor, migrate
-from portal.ops.doctor import Status
+from portal.ops.doctor import audit_log, capacity, mail, people, policy, serving
+from portal.ops.doctor import database as doctor_database
+from portal.ops.doctor import instance as doctor_instance
+from portal.ops.doctor.core import Status
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.reporting import access_code
@@ -67,9 +70,9 @@ def _write_secret(instance: Path, name: str, raw: bytes) -> None:
 def test_secrets_made_by_init_pass(tmp_path: Path) -> None:
     ensure_secrets(tmp_path / "instance")
     for check in (
-        doctor.check_secrets_present,
-        doctor.check_secrets_mode,
-        doctor.check_secrets_not_default,
+        doctor_instance.check_secrets_present,
+        doctor_instance.check_secrets_mode,
+        doctor_instance.check_secrets_not_default,
     ):
         result = check(tmp_path / "instance")
         assert result.status is Status.OK, result
@@ -82,13 +85,13 @@ def test_missing_or_short_secret_fails(tmp_path: Path) -> None:
     (instance / "pepper").unlink()
     _write_secret(instance, "audit_key", os.urandom(16))
 
-    result = doctor.check_secrets_present(instance)
+    result = doctor_instance.check_secrets_present(instance)
 
     assert result.status is Status.FAIL
     assert "pepper is missing" in result.message
     assert "audit_key is shorter than 32 bytes" in result.message
     assert "restore the secret files from the backup" in result.fix
-    assert doctor.check_secrets_not_default(instance).status is Status.SKIP
+    assert doctor_instance.check_secrets_not_default(instance).status is Status.SKIP
 
 
 def test_world_readable_secret_fails_and_open_folder_warns(tmp_path: Path) -> None:
@@ -97,7 +100,7 @@ def test_world_readable_secret_fails_and_open_folder_warns(tmp_path: Path) -> No
     (instance / "secret_key").chmod(0o644)
     (instance / "pepper").chmod(0o640)
 
-    result = doctor.check_secrets_mode(instance)
+    result = doctor_instance.check_secrets_mode(instance)
 
     assert result.status is Status.FAIL
     assert "secret_key is mode 0644" in result.message and "pepper is mode 0640" in result.message
@@ -106,7 +109,7 @@ def test_world_readable_secret_fails_and_open_folder_warns(tmp_path: Path) -> No
     (instance / "secret_key").chmod(0o600)
     (instance / "pepper").chmod(0o600)
     instance.chmod(0o755)
-    folder = doctor.check_secrets_mode(instance)
+    folder = doctor_instance.check_secrets_mode(instance)
     assert folder.status is Status.WARN and folder.fix == f"run `chmod 700 {instance}`"
 
 
@@ -128,7 +131,7 @@ def test_known_weak_secrets_fail(tmp_path: Path, secrets: dict[str, bytes], expe
             raw = base64.b64decode((instance / "secret_key").read_text())
         _write_secret(instance, name, raw)
 
-    result = doctor.check_secrets_not_default(instance)
+    result = doctor_instance.check_secrets_not_default(instance)
 
     assert result.status is Status.FAIL
     assert expected in result.message
@@ -137,14 +140,14 @@ def test_known_weak_secrets_fail(tmp_path: Path, secrets: dict[str, bytes], expe
 
 def test_random_secrets_are_never_taken_for_weak_ones() -> None:
     for _ in range(2000):
-        assert doctor.weak_secret_reason(os.urandom(32)) is None
+        assert doctor_instance.weak_secret_reason(os.urandom(32)) is None
 
 
 # --- database -------------------------------------------------------------------------------------
 
 
 def test_migrated_database_passes(database: DatabaseUnderTest) -> None:
-    results = doctor.check_database(database.engine)
+    results = doctor_database.check_database(database.engine)
     assert [(r.name, r.status) for r in results] == [
         ("database", Status.OK),
         ("migrations", Status.OK),
@@ -156,7 +159,7 @@ def test_database_without_schema_fails(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE unrelated (x INTEGER)"))
-    database, migrations = doctor.check_database(engine)
+    database, migrations = doctor_database.check_database(engine)
     engine.dispose()
     assert database.status is Status.OK
     assert migrations.status is Status.FAIL
@@ -166,7 +169,7 @@ def test_database_without_schema_fails(tmp_path: Path) -> None:
 def test_database_behind_the_head_fails(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     migrate.upgrade(engine, "0005_insights")
-    _, migrations = doctor.check_database(engine)
+    _, migrations = doctor_database.check_database(engine)
     engine.dispose()
     assert migrations.status is Status.FAIL
     assert "at revision 0005_insights, behind the head" in migrations.message
@@ -178,7 +181,7 @@ def test_database_from_a_newer_release_fails(tmp_path: Path) -> None:
     migrate.upgrade(engine)
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
-    _, migrations = doctor.check_database(engine)
+    _, migrations = doctor_database.check_database(engine)
     engine.dispose()
     assert migrations.status is Status.FAIL
     assert "0099_future, which this code does not know" in migrations.message
@@ -188,7 +191,7 @@ def test_database_from_a_newer_release_fails(tmp_path: Path) -> None:
 def test_missing_sqlite_file_fails_and_is_not_created(tmp_path: Path) -> None:
     path = tmp_path / "portal.db"
     engine = make_engine(f"sqlite:///{path}")
-    database, migrations = doctor.check_database(engine)
+    database, migrations = doctor_database.check_database(engine)
     engine.dispose()
     assert database.status is Status.FAIL and "no SQLite database" in database.message
     assert migrations.status is Status.SKIP
@@ -200,7 +203,7 @@ def test_unreachable_database_fails_without_showing_the_password() -> None:
         "postgresql+psycopg://portal:hunter2-secret@127.0.0.1:1/portal",
         connect_args={"connect_timeout": 2},
     )
-    database, migrations = doctor.check_database(engine)
+    database, migrations = doctor_database.check_database(engine)
     engine.dispose()
     assert database.status is Status.FAIL
     assert "cannot connect to postgresql+psycopg://portal:***@127.0.0.1:1/portal" in (
@@ -215,7 +218,7 @@ def test_unreachable_database_fails_without_showing_the_password() -> None:
 
 
 def test_threshold_from_the_taxonomy_passes(db: Session) -> None:
-    result = doctor.check_threshold(db)
+    result = policy.check_threshold(db)
     assert result.status is Status.OK and "anonymity threshold 5" in result.message
 
 
@@ -223,7 +226,7 @@ def test_threshold_of_2_set_in_the_database_fails(db: Session) -> None:
     db.execute(update(Policy).values(anonymity_threshold=2, signal_threshold=5))
     db.commit()
 
-    result = doctor.check_threshold(db)
+    result = policy.check_threshold(db)
 
     assert result.status is Status.FAIL
     assert "the anonymity threshold is 2" in result.message
@@ -233,7 +236,7 @@ def test_threshold_of_2_set_in_the_database_fails(db: Session) -> None:
 def test_signal_threshold_below_anonymity_threshold_fails(db: Session) -> None:
     db.execute(update(Policy).values(anonymity_threshold=6, signal_threshold=4))
     db.commit()
-    result = doctor.check_threshold(db)
+    result = policy.check_threshold(db)
     assert result.status is Status.FAIL
     assert "signal threshold is 4" in result.message
     assert "signal_threshold to at least 6" in result.fix
@@ -242,14 +245,14 @@ def test_signal_threshold_below_anonymity_threshold_fails(db: Session) -> None:
 def test_threshold_check_writes_no_policy_row(db: Session) -> None:
     db.execute(Policy.__table__.delete())
     db.commit()
-    result = doctor.check_threshold(db)
+    result = policy.check_threshold(db)
     db.rollback()
     assert result.status is Status.OK and "no policy row yet" in result.message
     assert db.scalar(select(Policy)) is None
 
 
 def test_release_published_below_3_fails(db: Session) -> None:
-    assert doctor.check_published_thresholds(db).status is Status.OK
+    assert policy.check_published_thresholds(db).status is Status.OK
     db.add(
         InsightRelease(
             period="2026-Q1", kind="volume", as_of=dt.date(2026, 4, 1), threshold=2, payload="{}"
@@ -257,7 +260,7 @@ def test_release_published_below_3_fails(db: Session) -> None:
     )
     db.commit()
 
-    result = doctor.check_published_thresholds(db)
+    result = policy.check_published_thresholds(db)
 
     assert result.status is Status.FAIL
     assert "insight releases of 2026-Q1" in result.message
@@ -268,8 +271,8 @@ def test_release_published_below_3_fails(db: Session) -> None:
 
 
 def test_no_staff_fails_staffing_and_admin(db: Session) -> None:
-    staffing = doctor.check_staffing(db)
-    admin = doctor.check_admin(db)
+    staffing = people.check_staffing(db)
+    admin = people.check_admin(db)
     assert staffing.status is Status.FAIL and "(the fallback queue)" in staffing.message
     assert "portal create-staff EMAIL --role ombudsperson" in staffing.fix
     assert admin.status is Status.FAIL
@@ -279,38 +282,38 @@ def test_no_staff_fails_staffing_and_admin(db: Session) -> None:
 def test_unstaffed_queues_warn_and_staffed_ones_pass(db: Session, portal: Portal) -> None:
     portal.staff("alice", queues=("general", "hr"))
 
-    partly = doctor.check_staffing(db)
+    partly = people.check_staffing(db)
 
     assert partly.status is Status.WARN
     assert "no active ombudsperson in board, ethics, safety" in partly.message
     assert "`portal membership`" in partly.fix
 
     portal.staff("bob", queues=("ethics", "safety", "board"))
-    assert doctor.check_staffing(db).status is Status.OK
+    assert people.check_staffing(db).status is Status.OK
 
 
 def test_fallback_staffed_only_by_a_disabled_account_fails(db: Session, portal: Portal) -> None:
     portal.staff("alice", queues=QUEUES)
     db.execute(update(StaffUser).values(active=False))
     db.commit()
-    assert doctor.check_staffing(db).status is Status.FAIL
+    assert people.check_staffing(db).status is Status.FAIL
 
 
 def test_admin_must_be_active(db: Session, portal: Portal) -> None:
     root = portal.staff("root", roles=(Role.ADMIN,), queues=())
-    assert doctor.check_admin(db).status is Status.OK
+    assert people.check_admin(db).status is Status.OK
     db.execute(update(StaffUser).where(StaffUser.id == root.id).values(active=False))
     db.commit()
-    assert doctor.check_admin(db).status is Status.FAIL
+    assert people.check_admin(db).status is Status.FAIL
 
 
 def test_demo_accounts_fail(db: Session, portal: Portal) -> None:
-    assert DEMO_DOMAIN == doctor.DEMO_DOMAIN
+    assert DEMO_DOMAIN == people.DEMO_DOMAIN
     portal.staff("alice")
-    assert doctor.check_demo_accounts(db).status is Status.OK
+    assert people.check_demo_accounts(db).status is Status.OK
     db.execute(update(StaffUser).values(email=f"alice@{DEMO_DOMAIN}"))
     db.commit()
-    result = doctor.check_demo_accounts(db)
+    result = people.check_demo_accounts(db)
     assert result.status is Status.FAIL
     assert f"alice@{DEMO_DOMAIN}" in result.message and "password and second factor" in (
         result.message
@@ -322,20 +325,20 @@ def test_demo_accounts_fail(db: Session, portal: Portal) -> None:
 
 
 def test_backup_age(db: Session) -> None:
-    none = doctor.check_backup(db, NOW, 7)
+    none = audit_log.check_backup(db, NOW, 7)
     assert none.status is Status.WARN and "no backup is recorded" in none.message
     assert "run `portal backup`" in none.fix and "every 7 days" in none.fix
 
     audit.record(db, Action.BACKUP_CREATED, NOW - dt.timedelta(days=8))
     db.commit()
-    old = doctor.check_backup(db, NOW, 7)
+    old = audit_log.check_backup(db, NOW, 7)
     assert old.status is Status.WARN
     assert "8 days old (2026-05-06 09:00 UTC), over 7" in old.message
-    assert doctor.check_backup(db, NOW, 10).status is Status.OK  # the setting moves the limit
+    assert audit_log.check_backup(db, NOW, 10).status is Status.OK  # the setting moves the limit
 
     audit.record(db, Action.BACKUP_CREATED, NOW - dt.timedelta(days=1))
     db.commit()
-    fresh = doctor.check_backup(db, NOW, 7)
+    fresh = audit_log.check_backup(db, NOW, 7)
     assert fresh.status is Status.OK and "2026-05-13 09:00 UTC" in fresh.message
     assert audit.verify(db).ok  # the events went through the real chain
 
@@ -346,13 +349,13 @@ def test_backup_age(db: Session) -> None:
 def test_settings_checks_pass_on_a_good_configuration(tmp_path: Path) -> None:
     settings = good(cheap_settings(tmp_path))
     for check in (
-        doctor.check_secure_cookies,
-        doctor.check_portal_url,
-        doctor.check_mail,
-        doctor.check_redis,
-        doctor.check_argon2,
-        doctor.check_quick_exit,
-        doctor.check_log_level,
+        serving.check_secure_cookies,
+        serving.check_portal_url,
+        mail.check_mail,
+        mail.check_redis,
+        capacity.check_argon2,
+        serving.check_quick_exit,
+        serving.check_log_level,
     ):
         result = check(settings)
         assert result.status is Status.OK, result
@@ -379,15 +382,15 @@ def test_settings_checks_pass_on_a_good_configuration(tmp_path: Path) -> None:
 def test_secure_cookies_off_fails(
     tmp_path: Path, changes: dict[str, object], status: Status, message: str, fix: str
 ) -> None:
-    result = doctor.check_secure_cookies(good(cheap_settings(tmp_path)).replace(**changes))
+    result = serving.check_secure_cookies(good(cheap_settings(tmp_path)).replace(**changes))
     assert result.status is status and message in result.message and fix in result.fix
 
 
 @pytest.mark.parametrize("url", ["http://localhost:5000", "http://127.0.0.1:5000"])
 def test_insecure_cookies_are_fine_for_loopback_development(tmp_path: Path, url: str) -> None:
     settings = good(cheap_settings(tmp_path)).replace(secure_cookies=False, portal_url=url)
-    assert doctor.check_secure_cookies(settings).status is Status.OK
-    portal_url = doctor.check_portal_url(settings)
+    assert serving.check_secure_cookies(settings).status is Status.OK
+    portal_url = serving.check_portal_url(settings)
     assert portal_url.status is Status.WARN and "fine for development" in portal_url.message
 
 
@@ -399,32 +402,32 @@ def test_insecure_cookies_are_fine_for_loopback_development(tmp_path: Path, url:
     ],
 )
 def test_portal_url_without_https(tmp_path: Path, url: str, status: Status, fix: str) -> None:
-    result = doctor.check_portal_url(good(cheap_settings(tmp_path)).replace(portal_url=url))
+    result = serving.check_portal_url(good(cheap_settings(tmp_path)).replace(portal_url=url))
     assert result.status is status and fix in result.fix
 
 
 def test_hsts_check(app: Flask) -> None:
     sent = https_headers(app)  # a real request over HTTPS to the application
-    assert doctor.check_hsts(sent).status is Status.OK
-    missing = doctor.check_hsts({"Content-Type": "text/html"})
+    assert serving.check_hsts(sent).status is Status.OK
+    missing = serving.check_hsts({"Content-Type": "text/html"})
     assert missing.status is Status.FAIL
     assert "Strict-Transport-Security: max-age=31536000` at the TLS proxy" in missing.fix
-    short = doctor.check_hsts({"Strict-Transport-Security": "max-age=300"})
+    short = serving.check_hsts({"Strict-Transport-Security": "max-age=300"})
     assert short.status is Status.WARN and "max-age=31536000" in short.fix
 
 
 def test_mail_not_configured_warns(tmp_path: Path) -> None:
-    result = doctor.check_mail(good(cheap_settings(tmp_path)).replace(smtp_host="", smtp_from=""))
+    result = mail.check_mail(good(cheap_settings(tmp_path)).replace(smtp_host="", smtp_from=""))
     assert result.status is Status.WARN
     assert "ombudspersons hear of no new case" in result.message
     assert "set smtp_host, smtp_from" in result.fix
-    plain = doctor.check_mail(good(cheap_settings(tmp_path)).replace(smtp_starttls=False))
+    plain = mail.check_mail(good(cheap_settings(tmp_path)).replace(smtp_starttls=False))
     assert plain.status is Status.WARN and "smtp_starttls = true" in plain.fix
 
 
 def test_unreachable_redis_fails_without_showing_the_password(tmp_path: Path) -> None:
     settings = good(cheap_settings(tmp_path)).replace(redis_url="redis://:s3cret@127.0.0.1:1/0")
-    result = doctor.check_redis(settings)
+    result = mail.check_redis(settings)
     assert result.status is Status.FAIL
     assert "Redis at 127.0.0.1:1 does not answer" in result.message
     assert "s3cret" not in result.message + result.fix
@@ -435,18 +438,18 @@ def test_unreachable_redis_fails_without_showing_the_password(tmp_path: Path) ->
     not REDIS_URL, reason="PORTAL_TEST_REDIS_URL is not set: Redis variants skipped"
 )
 def test_reachable_redis_passes(tmp_path: Path) -> None:
-    result = doctor.check_redis(good(cheap_settings(tmp_path)).replace(redis_url=REDIS_URL))
+    result = mail.check_redis(good(cheap_settings(tmp_path)).replace(redis_url=REDIS_URL))
     assert result.status is Status.OK and "answers" in result.message
 
 
 def test_weak_argon2_fails(tmp_path: Path) -> None:
-    weak = doctor.check_argon2(cheap_settings(tmp_path).with_argon2(TEST_ARGON2))
+    weak = capacity.check_argon2(cheap_settings(tmp_path).with_argon2(TEST_ARGON2))
     assert weak.status is Status.FAIL
     assert "kdf_* is t=1, m=8 KiB, p=1" in weak.message and "password_*" in weak.message
     assert "remove the kdf_* and password_* overrides" in weak.fix
     # One parameter of one family below is enough.
     half = good(cheap_settings(tmp_path)).replace(password_memory_kib=32 * 1024)
-    result = doctor.check_argon2(half)
+    result = capacity.check_argon2(half)
     assert result.status is Status.FAIL
     assert "password_* is t=3, m=32768 KiB" in result.message and "kdf_* is" not in result.message
 
@@ -455,19 +458,19 @@ def test_quick_exit_to_the_portal_fails(tmp_path: Path) -> None:
     settings = good(cheap_settings(tmp_path)).replace(
         quick_exit_url="https://OMBUDS.example.org/report"
     )
-    result = doctor.check_quick_exit(settings)
+    result = serving.check_quick_exit(settings)
     assert result.status is Status.FAIL and "points at the portal itself" in result.message
     assert "neutral site" in result.fix
 
 
 def test_debug_logging(tmp_path: Path) -> None:
-    production = doctor.check_log_level(good(cheap_settings(tmp_path)).replace(log_level="debug"))
+    production = serving.check_log_level(good(cheap_settings(tmp_path)).replace(log_level="debug"))
     assert production.status is Status.FAIL
     assert production.fix == 'set log_level = "INFO" (PORTAL_LOG_LEVEL)'
     development = good(cheap_settings(tmp_path)).replace(
         log_level="DEBUG", portal_url="http://localhost:5000"
     )
-    assert doctor.check_log_level(development).status is Status.WARN
+    assert serving.check_log_level(development).status is Status.WARN
 
 
 # --- the Argon2 pool ------------------------------------------------------------------------------
@@ -475,7 +478,7 @@ def test_debug_logging(tmp_path: Path) -> None:
 GIB = 1024**3
 MIB = 1024**2
 #: A machine of 8 GiB and 4 CPUs, not in a container.
-EIGHT_GIB = doctor.Machine(8 * GIB, "the machine's memory", 4, 8 * GIB)
+EIGHT_GIB = capacity.Machine(8 * GIB, "the machine's memory", 4, 8 * GIB)
 
 
 def _pool(tmp_path: Path, **changes: object) -> Settings:
@@ -485,7 +488,7 @@ def _pool(tmp_path: Path, **changes: object) -> Settings:
 def test_argon2_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> None:
     """docs/deploy.md's start: workers = cores, threads = 2, argon2_max_concurrent = 1."""
     settings = _pool(tmp_path, argon2_max_concurrent=1)
-    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    result = capacity.check_argon2_pool(settings, EIGHT_GIB, capacity.Server(workers=4, threads=2))
     assert result.status is Status.OK and result.fix == ""
     assert "each worker runs at most 1 Argon2 computation(s) at once" in result.message
     assert "at worst 256 MiB of Argon2 memory at once (4 worker(s) × 1 × 64 MiB)" in result.message
@@ -495,7 +498,7 @@ def test_argon2_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> None:
 def test_argon2_pool_without_workers_counts_one_and_says_how_to_count_them_all(
     tmp_path: Path,
 ) -> None:
-    result = doctor.check_argon2_pool(_pool(tmp_path), EIGHT_GIB, doctor.Server())
+    result = capacity.check_argon2_pool(_pool(tmp_path), EIGHT_GIB, capacity.Server())
     # automatic: a quarter of 8 GiB holds 32 computations of 64 MiB, at most one per CPU
     assert result.status is Status.OK
     assert "(automatic: 4)" in result.message and "one worker process: 4 × 64 MiB" in result.message
@@ -503,9 +506,11 @@ def test_argon2_pool_without_workers_counts_one_and_says_how_to_count_them_all(
 
 
 def test_argon2_pool_above_the_machine_memory_fails_with_the_value_to_set(tmp_path: Path) -> None:
-    machine = doctor.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
+    machine = capacity.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
     # automatic on 1 GiB: 4 slots per process; 8 threaded workers can hold 8 × 4 × 64 MiB.
-    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=8, threads=4))
+    result = capacity.check_argon2_pool(
+        _pool(tmp_path), machine, capacity.Server(workers=8, threads=4)
+    )
     assert result.status is Status.FAIL
     assert "at worst 2.0 GiB of Argon2 memory at once (8 worker(s) × 4 × 64 MiB)" in result.message
     assert "more than the machine's memory (1.0 GiB)" in result.message
@@ -514,9 +519,9 @@ def test_argon2_pool_above_the_machine_memory_fails_with_the_value_to_set(tmp_pa
 
 
 def test_argon2_pool_above_half_the_memory_warns(tmp_path: Path) -> None:
-    machine = doctor.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
+    machine = capacity.Machine(1 * GIB, "the machine's memory", 4, 1 * GIB)
     settings = _pool(tmp_path, argon2_max_concurrent=4)
-    result = doctor.check_argon2_pool(settings, machine, doctor.Server(workers=3, threads=4))
+    result = capacity.check_argon2_pool(settings, machine, capacity.Server(workers=3, threads=4))
     assert result.status is Status.WARN
     assert (
         "768 MiB" in result.message and "more than half of the machine's memory" in result.message
@@ -525,9 +530,9 @@ def test_argon2_pool_above_half_the_memory_warns(tmp_path: Path) -> None:
 
 
 def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> None:
-    machine = doctor.Machine(256 * MIB, "the machine's memory", 4, 256 * MIB)
+    machine = capacity.Machine(256 * MIB, "the machine's memory", 4, 256 * MIB)
     settings = _pool(tmp_path, argon2_max_concurrent=1)
-    result = doctor.check_argon2_pool(settings, machine, doctor.Server(workers=8, threads=1))
+    result = capacity.check_argon2_pool(settings, machine, capacity.Server(workers=8, threads=1))
     assert result.status is Status.FAIL
     assert result.fix.startswith("run at most 2 worker(s), or give the machine more memory")
     assert "keep the Argon2 costs" in result.fix
@@ -536,13 +541,13 @@ def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> 
 def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> None:
     """In a container the automatic size follows the memory limit, as the app computes it
     (settings.total_memory_bytes): a quarter of 512 MiB holds two computations of 64 MiB."""
-    machine = doctor.Machine(512 * MIB, "the container's memory limit", 16, 512 * MIB)
-    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=1))
+    machine = capacity.Machine(512 * MIB, "the container's memory limit", 16, 512 * MIB)
+    result = capacity.check_argon2_pool(_pool(tmp_path), machine, capacity.Server(workers=1))
     assert result.status is Status.OK, result.message
     assert "(automatic: 2)" in result.message
     # An explicit bound that ignores the limit is compared with it.
     explicit = _pool(tmp_path, argon2_max_concurrent=16)
-    result = doctor.check_argon2_pool(explicit, machine, doctor.Server(workers=1))
+    result = capacity.check_argon2_pool(explicit, machine, capacity.Server(workers=1))
     assert result.status is Status.FAIL
     assert "one worker" not in result.message and "(1 worker(s) × 16 × 64 MiB)" in result.message
     assert "more than the container's memory limit (512 MiB)" in result.message
@@ -561,7 +566,7 @@ def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> N
 )
 def test_argon2_wait(tmp_path: Path, wait: int, status: Status, message: str) -> None:
     settings = _pool(tmp_path, argon2_max_concurrent=1, argon2_wait_seconds=wait)
-    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    result = capacity.check_argon2_pool(settings, EIGHT_GIB, capacity.Server(workers=4, threads=2))
     assert result.status is status and message in result.message
     if status is not Status.OK:
         fix = "= 10 (the default)" if wait == 0 else "to 10 or less (PORTAL_ARGON2_WAIT_SECONDS"
@@ -571,13 +576,13 @@ def test_argon2_wait(tmp_path: Path, wait: int, status: Status, message: str) ->
 def test_argon2_wait_does_not_matter_where_no_request_ever_waits(tmp_path: Path) -> None:
     """Sync workers (one request at a time) never find their slot busy."""
     settings = _pool(tmp_path, argon2_max_concurrent=1, argon2_wait_seconds=30)
-    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=1))
+    result = capacity.check_argon2_pool(settings, EIGHT_GIB, capacity.Server(workers=4, threads=1))
     assert result.status is Status.OK, result
 
 
 def test_argon2_pool_above_the_cpus_warns_and_every_problem_is_listed(tmp_path: Path) -> None:
     settings = _pool(tmp_path, argon2_max_concurrent=96, argon2_wait_seconds=20)
-    result = doctor.check_argon2_pool(settings, EIGHT_GIB, doctor.Server(workers=1))
+    result = capacity.check_argon2_pool(settings, EIGHT_GIB, capacity.Server(workers=1))
     assert result.status is Status.FAIL  # the wait fails; the CPUs and the memory warn
     assert "argon2_wait_seconds is 20" in result.message
     assert "argon2_max_concurrent is 96, more than the 4 CPU(s)" in result.message
@@ -588,8 +593,8 @@ def test_argon2_pool_above_the_cpus_warns_and_every_problem_is_listed(tmp_path: 
 
 
 def test_argon2_pool_with_the_memory_unknown(tmp_path: Path) -> None:
-    machine = doctor.Machine(0, "the machine's memory", 2, 0)
-    result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server())
+    machine = capacity.Machine(0, "the machine's memory", 2, 0)
+    result = capacity.check_argon2_pool(_pool(tmp_path), machine, capacity.Server())
     assert result.status is Status.OK
     assert "(automatic: 2)" in result.message and "memory is unknown" in result.message
 
@@ -600,7 +605,9 @@ def test_argon2_pool_with_the_memory_unknown(tmp_path: Path) -> None:
 def test_attachment_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> None:
     """workers = cores, threads = 2, one Argon2 and one cleaning slot per worker, 8 GiB."""
     settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=1)
-    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    result = capacity.check_attachment_pool(
+        settings, EIGHT_GIB, capacity.Server(workers=4, threads=2)
+    )
     assert result.status is Status.OK and result.fix == ""
     assert "each worker cleans at most 1 form(s) with attachments at once" in result.message
     assert "(attachment_max_concurrent: 1, 533 MiB each at worst)" in result.message
@@ -614,7 +621,7 @@ def test_attachment_pool_sized_as_docs_deploy_says_passes(tmp_path: Path) -> Non
 def test_attachment_pool_without_workers_counts_one_and_says_how_to_count_them_all(
     tmp_path: Path,
 ) -> None:
-    result = doctor.check_attachment_pool(_pool(tmp_path), EIGHT_GIB, doctor.Server())
+    result = capacity.check_attachment_pool(_pool(tmp_path), EIGHT_GIB, capacity.Server())
     # automatic: a quarter of 8 GiB holds 3 forms of 533 MiB (under the 4 CPUs); Argon2 4 × 64.
     assert result.status is Status.OK
     assert "(automatic: 3, 533 MiB each at worst)" in result.message
@@ -625,9 +632,11 @@ def test_attachment_pool_without_workers_counts_one_and_says_how_to_count_them_a
 def test_attachment_pool_above_the_machine_memory_fails_with_the_value_to_set(
     tmp_path: Path,
 ) -> None:
-    machine = doctor.Machine(16 * GIB, "the machine's memory", 8, 16 * GIB)
+    machine = capacity.Machine(16 * GIB, "the machine's memory", 8, 16 * GIB)
     settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=8)
-    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=4, threads=8))
+    result = capacity.check_attachment_pool(
+        settings, machine, capacity.Server(workers=4, threads=8)
+    )
     assert result.status is Status.FAIL
     assert "at worst 17.5 GiB held at once (4 worker(s) × (8 × 533 MiB" in result.message
     assert "more than the machine's memory (16.0 GiB); a burst of uploads" in result.message
@@ -641,9 +650,11 @@ def test_attachment_pool_above_the_machine_memory_fails_with_the_value_to_set(
 
 
 def test_attachment_pool_above_three_quarters_of_the_memory_warns(tmp_path: Path) -> None:
-    machine = doctor.Machine(4 * GIB, "the container's memory limit", 4, 4 * GIB)
+    machine = capacity.Machine(4 * GIB, "the container's memory limit", 4, 4 * GIB)
     settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=1)
-    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=4, threads=2))
+    result = capacity.check_attachment_pool(
+        settings, machine, capacity.Server(workers=4, threads=2)
+    )
     assert result.status is Status.WARN
     assert "at worst 3.1 GiB held at once" in result.message
     assert "more than 75% of the container's memory limit (4.0 GiB)" in result.message
@@ -654,7 +665,7 @@ def test_attachment_pool_above_three_quarters_of_the_memory_warns(tmp_path: Path
 
 def test_attachment_pool_counts_smaller_attachment_limits(tmp_path: Path) -> None:
     """Lower limits lower one form's estimate: 3 files of 5 MiB make 30 + 128 + 305 MiB."""
-    machine = doctor.Machine(4 * GIB, "the machine's memory", 4, 4 * GIB)
+    machine = capacity.Machine(4 * GIB, "the machine's memory", 4, 4 * GIB)
     settings = _pool(
         tmp_path,
         argon2_max_concurrent=1,
@@ -662,15 +673,17 @@ def test_attachment_pool_counts_smaller_attachment_limits(tmp_path: Path) -> Non
         attachment_max_count=3,
         attachment_max_bytes=5 * MIB,
     )
-    result = doctor.check_attachment_pool(settings, machine, doctor.Server(workers=3, threads=2))
+    result = capacity.check_attachment_pool(
+        settings, machine, capacity.Server(workers=3, threads=2)
+    )
     assert result.status is Status.OK, result.message
     assert "463 MiB each at worst" in result.message
 
 
 def test_attachment_pool_with_attachments_off(tmp_path: Path) -> None:
-    tiny = doctor.Machine(256 * MIB, "the machine's memory", 1, 256 * MIB)
-    result = doctor.check_attachment_pool(
-        _pool(tmp_path, attachment_max_count=0), tiny, doctor.Server(workers=8, threads=8)
+    tiny = capacity.Machine(256 * MIB, "the machine's memory", 1, 256 * MIB)
+    result = capacity.check_attachment_pool(
+        _pool(tmp_path, attachment_max_count=0), tiny, capacity.Server(workers=8, threads=8)
     )
     assert result.status is Status.OK
     assert result.message == "attachments are off (attachment_max_count = 0): nothing is cleaned"
@@ -696,7 +709,9 @@ def test_attachment_wait(
         attachment_wait_seconds=attachment_wait,
         argon2_wait_seconds=argon2_wait,
     )
-    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=4, threads=2))
+    result = capacity.check_attachment_pool(
+        settings, EIGHT_GIB, capacity.Server(workers=4, threads=2)
+    )
     assert result.status is status and message in result.message
     if status is not Status.OK:
         fix = "= 10 (the default)" if attachment_wait == 0 else "to 10 or less"
@@ -706,21 +721,23 @@ def test_attachment_wait(
 def test_attachment_wait_does_not_matter_where_no_request_ever_waits(tmp_path: Path) -> None:
     """Sync workers (one request at a time) never find their cleaning slot busy."""
     settings = _pool(tmp_path, attachment_max_concurrent=1, attachment_wait_seconds=0)
-    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=2, threads=1))
+    result = capacity.check_attachment_pool(
+        settings, EIGHT_GIB, capacity.Server(workers=2, threads=1)
+    )
     assert result.status is Status.OK, result
 
 
 def test_attachment_pool_above_the_cpus_warns(tmp_path: Path) -> None:
     settings = _pool(tmp_path, argon2_max_concurrent=1, attachment_max_concurrent=8)
-    result = doctor.check_attachment_pool(settings, EIGHT_GIB, doctor.Server(workers=1))
+    result = capacity.check_attachment_pool(settings, EIGHT_GIB, capacity.Server(workers=1))
     assert result.status is Status.WARN
     assert "attachment_max_concurrent is 8, more than the 4 CPU(s)" in result.message
     assert result.fix == "set attachment_max_concurrent to 4 or less, or 0 (automatic)"
 
 
 def test_attachment_pool_with_the_memory_unknown(tmp_path: Path) -> None:
-    machine = doctor.Machine(0, "the machine's memory", 2, 0)
-    result = doctor.check_attachment_pool(_pool(tmp_path), machine, doctor.Server())
+    machine = capacity.Machine(0, "the machine's memory", 2, 0)
+    result = capacity.check_attachment_pool(_pool(tmp_path), machine, capacity.Server())
     assert result.status is Status.OK
     assert "(automatic: 2," in result.message and "memory is unknown" in result.message
 
@@ -728,15 +745,15 @@ def test_attachment_pool_with_the_memory_unknown(tmp_path: Path) -> None:
 def test_this_machine_reads_proc_meminfo_and_a_cgroup_limit(tmp_path: Path) -> None:
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:        8049032 kB\nMemFree:  1 kB\n")
-    assert doctor._meminfo_total(meminfo) == 8049032 * 1024
-    assert doctor._meminfo_total(tmp_path / "missing") == 0
+    assert capacity._meminfo_total(meminfo) == 8049032 * 1024
+    assert capacity._meminfo_total(tmp_path / "missing") == 0
     limit = tmp_path / "memory.max"
     limit.write_text("max\n")
     assert memory_limit_bytes(limit) == 0
     limit.write_text("536870912\n")
     assert memory_limit_bytes(limit) == 512 * MIB
     assert memory_limit_bytes(tmp_path / "missing") == 0
-    here = doctor.this_machine()
+    here = capacity.this_machine()
     assert here.memory_bytes > 0 and here.cpus >= 1 and here.physical_bytes > 0
 
 
@@ -782,7 +799,7 @@ def test_no_request_runs_more_argon2_than_the_doctor_assumes(
     )
 
     assert counts == {"concern": 1, "staff log-in": 2, "password change": 3}
-    assert max(counts.values()) == doctor.ARGON2_PER_REQUEST_MAX
+    assert max(counts.values()) == capacity.ARGON2_PER_REQUEST_MAX
 
 
 # --- proxy_hops -----------------------------------------------------------------------------------
@@ -790,7 +807,7 @@ def test_no_request_runs_more_argon2_than_the_doctor_assumes(
 
 @pytest.mark.parametrize("hops", [1, 2])
 def test_proxy_hops_behind_the_tls_proxy_passes(tmp_path: Path, hops: int) -> None:
-    result = doctor.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
+    result = serving.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
     assert result.status is Status.OK and result.fix == ""
     assert f"proxy_hops is {hops}: the rate limits take the client's address" in result.message
 
@@ -799,7 +816,7 @@ def test_https_without_proxy_hops_fails(tmp_path: Path) -> None:
     settings = good(cheap_settings(tmp_path)).replace(
         proxy_hops=0, submit_max_per_client=5, submit_client_window_seconds=600
     )
-    result = doctor.check_proxy_hops(settings)
+    result = serving.check_proxy_hops(settings)
     assert result.status is Status.FAIL
     assert "so a TLS proxy is in front of gunicorn, but proxy_hops is 0" in result.message
     assert "all reporters together may send 5 concerns per 10 minutes" in result.message
@@ -810,7 +827,7 @@ def test_https_without_proxy_hops_fails(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("hops", [3, 5])
 def test_more_proxy_hops_than_plausible_warns(tmp_path: Path, hops: int) -> None:
-    result = doctor.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
+    result = serving.check_proxy_hops(good(cheap_settings(tmp_path)).replace(proxy_hops=hops))
     assert result.status is Status.WARN
     assert f"proxy_hops is {hops}, more proxies than a usual deployment has" in result.message
     assert "escape the per-client limits" in result.message
@@ -819,14 +836,14 @@ def test_more_proxy_hops_than_plausible_warns(tmp_path: Path, hops: int) -> None
 
 def test_proxy_hops_without_a_proxy(tmp_path: Path) -> None:
     local = good(cheap_settings(tmp_path)).replace(portal_url="http://localhost:5000")
-    spoofable = doctor.check_proxy_hops(local.replace(proxy_hops=1))
+    spoofable = serving.check_proxy_hops(local.replace(proxy_hops=1))
     assert spoofable.status is Status.WARN
     assert "any client can write its own address" in spoofable.message
     assert (
         spoofable.fix == "set proxy_hops = 0 unless a proxy that sets X-Forwarded-For is in front"
     )
-    assert doctor.check_proxy_hops(local.replace(proxy_hops=0)).status is Status.OK
-    unknown = doctor.check_proxy_hops(local.replace(portal_url="", proxy_hops=0))
+    assert serving.check_proxy_hops(local.replace(proxy_hops=0)).status is Status.OK
+    unknown = serving.check_proxy_hops(local.replace(portal_url="", proxy_hops=0))
     assert unknown.status is Status.OK and "portal_url is empty" in unknown.message
 
 

@@ -18,7 +18,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 from portal.app import create_app
-from portal.runtime import serving
+from portal.runtime import serving, slots
 from tests.support import served
 from tests.support.factories import cheap_settings
 
@@ -40,7 +40,7 @@ def test_threads_above_one_make_threaded_workers(tmp_path: Path) -> None:
     assert config.worker_class is ThreadWorker
     assert config.accesslog is None  # no access log: it would record client addresses
     assert config.bind == ["127.0.0.1:8000"]
-    assert config.timeout == serving.WORKER_TIMEOUT_SECONDS
+    assert config.timeout == slots.WORKER_TIMEOUT_SECONDS
     # A proxy on this host may mark requests as HTTPS; nobody else may.
     assert config.forwarded_allow_ips == ["127.0.0.1", "::1"]
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from portal.models import Role, StaffUser
 from portal.services.accounts import api_tokens
-from portal.services.insights import figures as insights
+from portal.services.insights import store as insights_store
 from tests.support import insights_helpers
 from tests.support.factories import Portal
 
@@ -45,7 +45,7 @@ def released_quarter(portal: Portal) -> list[str]:
         )
         handles.append(submitted.handle)
     handles.append(portal.submit(today=dt.date(2025, 4, 2), description=SECRET_TEXT).handle)
-    insights.refresh(portal.session, TODAY, insights_helpers.KEY)
+    insights_store.refresh(portal.session, TODAY, insights_helpers.KEY)
     portal.session.commit()
     return handles
 

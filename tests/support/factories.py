@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from portal.instance import InstanceSecrets
 from portal.models import Role, StaffUser
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
 from portal.services.reporting import intake
 from portal.settings import TEST_ARGON2, Settings
 
@@ -87,7 +88,7 @@ class Portal:
             now=dt.datetime.now(dt.UTC),
         )
         if totp_secret is not None:
-            staff.assign_totp_secret(self.session, created.user, totp_secret)
+            second_factor.assign_totp_secret(self.session, created.user, totp_secret)
         self.session.commit()
         return created.user
 

@@ -3,10 +3,11 @@ from its instance secret; tests that model the reader never use it (they replay 
 
 from __future__ import annotations
 
+from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import figures as insights
 
 KEY = insights.release_key(b"an instance secret for the tests".ljust(32, b"."))
 
 
-def order(quarter: insights.Quarter) -> insights.ComplementOrder:
+def order(quarter: insights_calendar.Quarter) -> insights.ComplementOrder:
     return insights.keyed_order(KEY, quarter)

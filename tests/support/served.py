@@ -22,7 +22,7 @@ from portal.db import make_engine, make_sessionmaker
 from portal.instance import ensure_secrets
 from portal.models import Queue, Role
 from portal.ops import migrate
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.configuration import taxonomy
 from portal.settings import PROJECT_ROOT, TEST_ARGON2
 from tests.support.factories import PASSWORD, cheap_settings

@@ -15,8 +15,8 @@ import datetime as dt
 from email.message import EmailMessage
 
 from portal.models import StaffUser
+from portal.services.accounts.accounts import ONE_TIME_PASSWORD_HOURS, PasswordReset
 from portal.services.accounts.administration import NewAccount
-from portal.services.accounts.staff import ONE_TIME_PASSWORD_HOURS, PasswordReset
 from portal.services.notifications.mail import compose
 from portal.services.notifications.notify import Texts
 from portal.settings import Settings

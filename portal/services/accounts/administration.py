@@ -35,7 +35,7 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import access_requests

@@ -25,8 +25,10 @@ from portal import crypto
 from portal.errors import InvalidCredentials, InvalidInput, WrongCode
 from portal.i18n.wording import N_
 from portal.models import SessionStage, StaffUser
-from portal.services.accounts import staff
-from portal.services.accounts.staff import ActiveSession, SessionInvalid
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import second_factor
+from portal.services.accounts import sessions as staff_sessions
+from portal.services.accounts.sessions import ActiveSession, SessionInvalid
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.settings import Settings
@@ -75,14 +77,16 @@ def check_password(
         else:
             audit.record(session, Action.LOGIN_FAILED, now, target=target, factor="password")
         raise
-    staff.delete_expired_sessions(session, settings, user, now)
+    staff_sessions.delete_expired_sessions(session, settings, user, now)
     stage = _fresh_stage(user)
     pending = (
-        staff.seal_totp_secret(user, crypto.new_totp_secret())
+        second_factor.seal_totp_secret(user, crypto.new_totp_secret())
         if stage == SessionStage.ENROL
         else None
     )
-    cookie = staff.start_session(session, user, private_key, now, stage, pending_totp=pending)
+    cookie = staff_sessions.start_session(
+        session, user, private_key, now, stage, pending_totp=pending
+    )
     return Step(cookie, stage, user)
 
 
@@ -116,11 +120,11 @@ def check_password_and_code(
         # No second factor yet: nothing to pair the password with while it is being guessed.
         audit.record(session, Action.LOGIN_FAILED, now, target=user, factor="totp")
         raise WrongCode
-    secret = staff.open_totp_secret(private_key, user.totp_sealed)
+    secret = second_factor.open_totp_secret(private_key, user.totp_sealed)
     _accept(session, user, secret, code, now, "totp")
-    staff.delete_expired_sessions(session, settings, user, now)
+    staff_sessions.delete_expired_sessions(session, settings, user, now)
     stage = _after_second_factor(user)
-    cookie = staff.start_session(session, user, private_key, now, stage)
+    cookie = staff_sessions.start_session(session, user, private_key, now, stage)
     audit.record(
         session,
         Action.LOGIN,
@@ -174,7 +178,7 @@ def _advance(session: Session, active: ActiveSession, now: dt.datetime) -> Step:
     stage = _after_second_factor(active.user)
     session.delete(active.row)
     session.flush()
-    cookie = staff.start_session(session, active.user, active.private_key, now, stage)
+    cookie = staff_sessions.start_session(session, active.user, active.private_key, now, stage)
     audit.record(
         session,
         Action.LOGIN,
@@ -217,7 +221,7 @@ def check_code(session: Session, active: ActiveSession, code_text: str, now: dt.
     if active.stage != SessionStage.TOTP or active.user.totp_sealed is None:
         raise SessionInvalid
     code = normalise_code(code_text)
-    secret = staff.open_totp_secret(active.private_key, active.user.totp_sealed)
+    secret = second_factor.open_totp_secret(active.private_key, active.user.totp_sealed)
     _accept(session, active.user, secret, code, now, "totp")
     return _advance(session, active, now)
 
@@ -234,7 +238,7 @@ def enrolment(settings: Settings, active: ActiveSession) -> Enrolment:
     the session row), as text and as an otpauth URI naming the organisation as issuer."""
     if active.stage != SessionStage.ENROL or active.row.pending_totp is None:
         raise SessionInvalid
-    secret = staff.open_totp_secret(active.private_key, active.row.pending_totp)
+    secret = second_factor.open_totp_secret(active.private_key, active.row.pending_totp)
     return Enrolment(
         secret=secret,
         grouped=crypto.group_totp_secret(secret),
@@ -261,4 +265,4 @@ def confirm_enrolment(
 
 def log_out(session: Session, active: ActiveSession, cookie: str, now: dt.datetime) -> None:
     audit.record(session, Action.LOGOUT, now, actor=active.user, stage=active.stage.value)
-    staff.end_session(session, cookie)
+    staff_sessions.end_session(session, cookie)

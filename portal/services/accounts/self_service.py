@@ -12,7 +12,8 @@ from portal import crypto
 from portal.errors import InvalidCredentials, InvalidInput, UnknownSession
 from portal.i18n.wording import N_
 from portal.models import SessionStage, StaffSession, StaffUser
-from portal.services.accounts import passwords, staff
+from portal.services.accounts import passwords
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.settings import Settings
@@ -47,7 +48,7 @@ def sessions_of(
             current=row.public_id == current_public_id,
         )
         for row in rows
-        if not staff.is_expired(row, settings, now)
+        if not staff_sessions.is_expired(row, settings, now)
     ]
 
 
@@ -137,7 +138,7 @@ def change_password(
         recovery, user.key_by_recovery = crypto.wrap_with_new_recovery_key(private_key)
         user.must_change_password = False
         user.one_time_password_expires_at = None
-    revoked = staff.revoke_all_sessions(session, user)
+    revoked = staff_sessions.revoke_all_sessions(session, user)
     audit.record(
         session,
         Action.PASSWORD_CHANGED,

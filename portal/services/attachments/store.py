@@ -36,7 +36,8 @@ from portal.errors import PortalError
 from portal.models import Attachment, AttachmentChunk, MessageAuthor
 from portal.runtime.slots import SlotPool
 from portal.services.attachments import sanitize
-from portal.services.attachments.sanitize import (
+from portal.services.attachments.sanitize import detect as sanitize_detect
+from portal.services.attachments.sanitize.core import (
     CannotClean,
     CleanFailure,
     FileKind,
@@ -239,7 +240,7 @@ def prepare(
         if keepable and keep_uncleaned:
             prepared.append(
                 PreparedFile(
-                    sanitize.safe_filename_as_is(upload.filename),
+                    sanitize_detect.safe_filename_as_is(upload.filename),
                     UNCLEANED_TYPE,
                     upload.data,
                     cleaned=False,

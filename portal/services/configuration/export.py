@@ -42,7 +42,7 @@ from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework.text import has_control_characters
 from portal.services.configuration import editing as configuration
-from portal.services.configuration import policy, taxonomy
+from portal.services.configuration import policy, queue_editing, rule_editing, taxonomy
 from portal.services.reporting import routing
 
 #: The largest file an import accepts (docs/limits.md); the default taxonomy is about 7 KiB.
@@ -88,7 +88,7 @@ def _texts(row: Queue | Category | OrgUnit | WorkflowStatus | Outcome) -> dict[s
 def export_data(session: Session) -> dict[str, Any]:
     """The configuration as the data of a taxonomy file."""
     data: dict[str, Any] = {"fallback_queue": routing.fallback_queue(session).slug}
-    data["queues"] = [{"slug": q.slug} | _texts(q) for q in configuration.queues(session)]
+    data["queues"] = [{"slug": q.slug} | _texts(q) for q in queue_editing.queues(session)]
     data["categories"] = [
         {"code": c.code} | _texts(c)
         for c in session.scalars(
@@ -107,7 +107,7 @@ def export_data(session: Session) -> dict[str, Any]:
             )
         ]
     data["routing"] = []
-    for rule in configuration.rule_views(session):
+    for rule in rule_editing.rule_views(session):
         entry: dict[str, Any] = {}
         if rule.category is not None:
             entry["category"] = rule.category.code

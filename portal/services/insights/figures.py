@@ -1,8 +1,8 @@
 """Management insights: the figures published per calendar quarter, already protected.
 
-No Flask here. :func:`refresh` (the ``portal insights refresh`` job) computes *releases* and
-stores them; pages, CSV and the API only read stored releases, so a request never touches a
-case and never costs more than reading a few kilobytes of JSON.
+No Flask here. :func:`store.refresh` (the ``portal insights refresh`` job) computes *releases*
+with this module and stores them; pages, CSV and the API only read stored releases, so a request
+never touches a case and never costs more than reading a few kilobytes of JSON.
 
 What is published, and why it is safe together
 -----------------------------------------------
@@ -56,242 +56,41 @@ given by subtraction) and at least k, so whether it is there tells nothing new.
 
 Sites and departments below the policy's minimum headcount are merged into "other" in every
 view, from configuration and not from the data.
+
+Beside this module: ``calendar`` (quarters and when they are published), ``releases`` (what a
+release holds), ``store`` (refreshing, storing and reading releases).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
-from portal.errors import InvalidInput
 from portal.i18n import labels as i18n
-from portal.i18n.wording import N_
-from portal.models import (
-    Case,
-    Category,
-    InsightRelease,
-    OrgUnit,
-    OrgUnitKind,
-    Outcome,
-    RetainedCase,
-)
+from portal.models import Case, Category, OrgUnit, OrgUnitKind, Outcome, RetainedCase
 from portal.services.casework import deadlines
 from portal.services.configuration import policy
 from portal.services.insights import disclosure
-
-VOLUME = "volume"
-PROGRESS = "progress"
-OTHER = disclosure.OTHER
-NOT_GIVEN = "not-given"
-
-#: The views of each release, in display order: every one a partition of the quarter's cases.
-VOLUME_VIEWS = ("months", "category", "site", "department", "anonymity")
-PROGRESS_VIEWS = ("outcome", "acknowledgement", "feedback")
-
-ANONYMITY_ROWS = ("named", "anonymous_returned", "anonymous_silent")
-#: "Not on time" is late, not done yet, or (feedback after a late acknowledgement) not yet due:
-#: one row, because apart the rows would be tied to other views by the workflow (a closed case
-#: was acknowledged) and by dates (only late arrivals can be "not yet due").
-DEADLINE_ROWS = ("on_time", "not_on_time")
-
-#: The version of the publication rule (docs/insights.md). Releases stored with method 1 (the
-#: queue view, the category-by-site table, complements by size) keep their figures.
-METHOD = 2
-
-_PERIOD = re.compile(r"(\d{4})-Q([1-4])", re.ASCII)
-
-
-# --- calendar -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Quarter:
-    year: int
-    number: int
-
-    @classmethod
-    def of(cls, day: dt.date) -> Quarter:
-        return cls(day.year, (day.month - 1) // 3 + 1)
-
-    @classmethod
-    def parse(cls, text: str) -> Quarter:
-        match = _PERIOD.fullmatch(text)
-        if match is None:
-            raise InvalidInput("period", N_("A period is a calendar quarter such as 2026-Q3."))
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    def __str__(self) -> str:
-        return f"{self.year}-Q{self.number}"
-
-    @property
-    def start(self) -> dt.date:
-        return dt.date(self.year, 3 * self.number - 2, 1)
-
-    @property
-    def end(self) -> dt.date:
-        """The first day after the quarter."""
-        return self.next().start
-
-    @property
-    def months(self) -> tuple[str, ...]:
-        return tuple(f"{self.year}-{3 * self.number - 2 + i:02d}" for i in range(3))
-
-    def next(self) -> Quarter:
-        return (
-            Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
-        )
-
-
-def release_date(today: dt.date) -> dt.date:
-    """The "as of" date of figures computed today: the first day of the month."""
-    return today.replace(day=1)
-
-
-def complete_quarters(first_case: dt.date | None, as_of: dt.date) -> list[Quarter]:
-    """The quarters from the first case's up to the last one that ended by ``as_of``."""
-    if first_case is None:
-        return []
-    quarters = []
-    q = Quarter.of(first_case)
-    while q.end <= as_of:
-        quarters.append(q)
-        q = q.next()
-    return quarters
-
-
-# --- published views ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Label:
-    code: str
-    label: str
-
-
-@dataclass(frozen=True)
-class View:
-    """A published table: ``None`` marks a hidden count. A 1-D view has one column, no column
-    totals, and ``row_totals`` None."""
-
-    name: str
-    rows: tuple[Label, ...]
-    columns: tuple[Label, ...]
-    cells: tuple[tuple[int | None, ...], ...]
-    row_totals: tuple[int | None, ...] | None
-    column_totals: tuple[int | None, ...] | None
-    total: int | None
-
-    @property
-    def is_cross(self) -> bool:
-        return self.row_totals is not None
-
-    def column(self, index: int = 0) -> tuple[int | None, ...]:
-        return tuple(row[index] for row in self.cells)
-
-    def value(self, code: str) -> int | None:
-        """A 1-D view's count for row ``code`` (None: hidden or not a row)."""
-        for label, row in zip(self.rows, self.cells, strict=True):
-            if label.code == code:
-                return row[0]
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "rows": [[r.code, r.label] for r in self.rows],
-            "columns": [[c.code, c.label] for c in self.columns],
-            "cells": [list(row) for row in self.cells],
-            "row_totals": None if self.row_totals is None else list(self.row_totals),
-            "column_totals": None if self.column_totals is None else list(self.column_totals),
-            "total": self.total,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> View:
-        def labels(items: Iterable[Sequence[str]]) -> tuple[Label, ...]:
-            return tuple(Label(code, label) for code, label in items)
-
-        def opt(values: Sequence[int | None] | None) -> tuple[int | None, ...] | None:
-            return None if values is None else tuple(values)
-
-        return cls(
-            name=data["name"],
-            rows=labels(data["rows"]),
-            columns=labels(data["columns"]),
-            cells=tuple(tuple(row) for row in data["cells"]),
-            row_totals=opt(data["row_totals"]),
-            column_totals=opt(data["column_totals"]),
-            total=data["total"],
-        )
-
-
-@dataclass(frozen=True)
-class Durations:
-    """Median and 90th percentile of whole days, over at least k cases (else None)."""
-
-    median: float | None
-    p90: float | None
-
-
-@dataclass(frozen=True)
-class Release:
-    period: Quarter
-    kind: str
-    as_of: dt.date
-    threshold: int
-    total: int | None  # None: fewer than k cases, nothing else is published
-    views: Mapping[str, View] = field(default_factory=dict)
-    durations: Mapping[str, Durations] = field(default_factory=dict)
-    # Configuration, not data: headcounts of the units shown (merged ones summed into "other").
-    headcounts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    method: int = METHOD
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "method": self.method,
-                "period": str(self.period),
-                "kind": self.kind,
-                "as_of": self.as_of.isoformat(),
-                "threshold": self.threshold,
-                "total": self.total,
-                "views": {name: view.to_json() for name, view in self.views.items()},
-                "durations": {
-                    name: {"median": d.median, "p90": d.p90} for name, d in self.durations.items()
-                },
-                "headcounts": {kind: dict(h) for kind, h in self.headcounts.items()},
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Release:
-        data = json.loads(text)
-        return cls(
-            period=Quarter.parse(data["period"]),
-            kind=data["kind"],
-            as_of=dt.date.fromisoformat(data["as_of"]),
-            threshold=data["threshold"],
-            total=data["total"],
-            views={name: View.from_json(v) for name, v in data["views"].items()},
-            durations={
-                name: Durations(d["median"], d["p90"]) for name, d in data["durations"].items()
-            },
-            headcounts=data["headcounts"],
-            method=data.get("method", 1),
-        )
-
+from portal.services.insights.calendar import Quarter
+from portal.services.insights.releases import (
+    ANONYMITY_ROWS,
+    DEADLINE_ROWS,
+    NOT_GIVEN,
+    OTHER,
+    PROGRESS,
+    VOLUME,
+    VOLUME_VIEWS,
+    Durations,
+    Label,
+    Release,
+    View,
+)
 
 # --- the cases of a quarter ---------------------------------------------------------------------
 
@@ -807,90 +606,3 @@ def per_100(count: int | None, headcount: int | None) -> float | None:
     if count is None or not headcount:
         return None
     return 100 * count / headcount
-
-
-# --- storing and reading ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RefreshReport:
-    as_of: dt.date
-    computed: list[str]
-
-
-def refresh(session: Session, today: dt.date, key: bytes) -> RefreshReport:
-    """Compute what is missing: the volume release of every complete quarter that has none,
-    and every progress release older than this month's. Idempotent; the caller commits.
-    ``key`` orders complements (:func:`release_key`); it must stay the same over time."""
-    as_of = release_date(today)
-    # A quarter keeps the threshold it was first published with: two releases of the same
-    # cases protected differently could be combined to undo the protection.
-    current_k = policy.values(session).anonymity_threshold
-    firsts = [
-        session.scalar(select(func.min(Case.received_on))),
-        session.scalar(select(func.min(RetainedCase.received_on))),
-    ]
-    first = min((d for d in firsts if d is not None), default=None)
-    existing = {(r.period, r.kind): r for r in session.scalars(select(InsightRelease))}
-    taxonomy: _Taxonomy | None = None
-    computed = []
-    for quarter in complete_quarters(first, as_of):
-        volume = existing.get((str(quarter), VOLUME))
-        progress = existing.get((str(quarter), PROGRESS))
-        if volume is not None and progress is not None and progress.as_of >= as_of:
-            continue
-        taxonomy = taxonomy or _taxonomy(session)
-        rows = _rows(session, quarter)
-        k = current_k if volume is None else volume.threshold
-        order = keyed_order(key, quarter)
-        if volume is None:
-            session.add(_row(volume_release(rows, quarter, as_of, k, taxonomy, order)))
-            computed.append(f"{quarter} {VOLUME}")
-        fresh = progress_release(rows, quarter, as_of, k, taxonomy, order)
-        if progress is None:
-            session.add(_row(fresh))
-        else:
-            progress.as_of, progress.threshold = fresh.as_of, fresh.threshold
-            progress.payload = fresh.to_json()
-        computed.append(f"{quarter} {PROGRESS}")
-    session.flush()
-    return RefreshReport(as_of, computed)
-
-
-def _row(release: Release) -> InsightRelease:
-    return InsightRelease(
-        period=str(release.period),
-        kind=release.kind,
-        as_of=release.as_of,
-        threshold=release.threshold,
-        payload=release.to_json(),
-    )
-
-
-def periods(session: Session) -> list[Quarter]:
-    """Released quarters, oldest first."""
-    return sorted(
-        Quarter.parse(p)
-        for p in session.scalars(select(InsightRelease.period).where(InsightRelease.kind == VOLUME))
-    )
-
-
-def load(session: Session, quarter: Quarter, kind: str) -> Release | None:
-    row = session.scalar(
-        select(InsightRelease).where(
-            InsightRelease.period == str(quarter), InsightRelease.kind == kind
-        )
-    )
-    if row is None:
-        return None
-    release = Release.from_json(row.payload)
-    # Only the views of the current method are served: a release stored with method 1 also
-    # holds the queue view and the category-by-site table, which are not safe to show.
-    served = VOLUME_VIEWS if kind == VOLUME else PROGRESS_VIEWS
-    views = {name: view for name, view in release.views.items() if name in served}
-    durations = {name: d for name, d in release.durations.items() if name == "close"}
-    return dataclasses.replace(release, views=views, durations=durations)
-
-
-def substantiated_codes(session: Session) -> list[str]:
-    return list(session.scalars(select(Outcome.code).where(Outcome.substantiated)))

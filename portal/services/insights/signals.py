@@ -38,7 +38,7 @@ from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework import cases
 from portal.services.configuration import policy
-from portal.services.insights.figures import Quarter
+from portal.services.insights.calendar import Quarter
 from portal.services.notifications.mail import Mailer, compose
 from portal.services.notifications.notify import Notice, RunResult, Texts, deliver, link_lines
 from portal.settings import Settings

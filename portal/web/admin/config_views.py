@@ -20,9 +20,17 @@ from portal.errors import InvalidInput
 from portal.i18n import labels as i18n
 from portal.models import OrgUnitKind, Queue, RoutingRule
 from portal.services.accounts.permissions import Permission
-from portal.services.configuration import editing as configuration
-from portal.services.configuration import policy, taxonomy
-from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields
+from portal.services.configuration import (
+    editing,
+    list_editing,
+    policy,
+    queue_editing,
+    rule_editing,
+    tag_editing,
+    taxonomy,
+)
+from portal.services.configuration.list_editing import LIST_KINDS, ListKind
+from portal.services.configuration.rule_editing import RuleFields
 from portal.services.reporting import routing
 from portal.web import state
 from portal.web.admin import bp, section
@@ -118,7 +126,7 @@ def _render_queues(
     session = state.db()
     return render_template(
         "admin/queues.html",
-        rows=configuration.queue_overview(session),
+        rows=queue_editing.queue_overview(session),
         form=form or QueueForm(formdata=None),
         action_form=ActionForm(formdata=None),
         row_error=row_error,
@@ -134,7 +142,7 @@ def queues() -> ResponseReturnValue:
     form = QueueForm()
     if form.validate_on_submit():
         with commit_or_form_error(form) as work:
-            queue = configuration.add_queue(
+            queue = queue_editing.add_queue(
                 state.db(),
                 slug=form.slug.data,
                 name=form.name.data,
@@ -157,7 +165,7 @@ csrf_recoverable("staff.admin.queues")
 @bp.route("/config/queues/<int:queue_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def queue_edit(queue_id: int) -> ResponseReturnValue:
-    queue = configuration.get_queue(state.db(), queue_id)
+    queue = queue_editing.get_queue(state.db(), queue_id)
     form = (
         QueueForm()
         if request.method == "POST"
@@ -167,7 +175,7 @@ def queue_edit(queue_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         if form.validate_on_submit():
             with commit_or_form_error(form) as work:
-                changed = configuration.edit_queue(
+                changed = queue_editing.edit_queue(
                     state.db(),
                     queue,
                     name=form.name.data,
@@ -200,11 +208,11 @@ def _translation_fields() -> dict[str, object]:
 @bp.post("/config/queues/<int:queue_id>/fallback")
 @requires(Permission.ADMIN_CONFIG)
 def queue_fallback(queue_id: int) -> ResponseReturnValue:
-    queue = configuration.get_queue(state.db(), queue_id)
+    queue = queue_editing.get_queue(state.db(), queue_id)
     if not ActionForm().validate_on_submit():
         return _csrf_failed()
     session = state.db()
-    changed = configuration.set_fallback(session, queue, actor=current_staff(), now=state.now())
+    changed = queue_editing.set_fallback(session, queue, actor=current_staff(), now=state.now())
     session.commit()
     if not changed:
         return _unchanged("staff.admin.queues")
@@ -223,7 +231,7 @@ def _spec(kind: str) -> ListKind:
 
 def _translated(spec: ListKind) -> tuple[str, ...]:
     """The translatable fields of a list's rows (``label``; categories' ``description``)."""
-    return configuration.model_of(spec).TRANSLATED
+    return list_editing.model_of(spec).TRANSLATED
 
 
 def _render_list(
@@ -238,7 +246,7 @@ def _render_list(
         kind=kind,
         title=LIST_TITLES[kind],
         hint=LIST_HINTS[kind],
-        items=configuration.items(session, _spec(kind)),
+        items=list_editing.items(session, _spec(kind)),
         form=form or _FORMS[kind](formdata=None),
         action_form=ActionForm(formdata=None),
         row_error=row_error,
@@ -256,7 +264,7 @@ def listing(kind: str) -> ResponseReturnValue:
     form = _FORMS[kind]()
     if form.validate_on_submit():
         with commit_or_form_error(form) as work:
-            item = configuration.add_item(
+            item = list_editing.add_item(
                 state.db(),
                 spec,
                 code=form.code.data,
@@ -283,7 +291,7 @@ csrf_recoverable("staff.admin.listing")
 @requires(Permission.ADMIN_CONFIG)
 def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = configuration.get_item(state.db(), spec, item_id)
+    item = list_editing.get_item(state.db(), spec, item_id)
     form_class = _FORMS[kind]
     form = (
         form_class()
@@ -297,7 +305,7 @@ def item_edit(kind: str, item_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         if form.validate_on_submit():
             with commit_or_form_error(form) as work:
-                changed = configuration.edit_item(
+                changed = list_editing.edit_item(
                     state.db(),
                     spec,
                     item,
@@ -334,12 +342,12 @@ csrf_recoverable("staff.admin.item_edit")
 @requires(Permission.ADMIN_CONFIG)
 def item_move(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = configuration.get_item(state.db(), spec, item_id)
+    item = list_editing.get_item(state.db(), spec, item_id)
     form = MoveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_list(kind, code=400)
     session = state.db()
-    changed = configuration.move_item(
+    changed = list_editing.move_item(
         session, spec, item, up=form.direction.data == "up", actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -352,14 +360,14 @@ def item_move(kind: str, item_id: int) -> ResponseReturnValue:
 @requires(Permission.ADMIN_CONFIG)
 def item_active(kind: str, item_id: int) -> ResponseReturnValue:
     spec = _spec(kind)
-    item = configuration.get_item(state.db(), spec, item_id)
+    item = list_editing.get_item(state.db(), spec, item_id)
     form = ActiveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_list(kind, code=400)
     active = form.active.data == "yes"
     try:
         with unit_of_work():
-            changed = configuration.set_item_active(
+            changed = list_editing.set_item_active(
                 state.db(), spec, item, active, actor=current_staff(), now=state.now()
             )
     except InvalidInput as error:
@@ -382,7 +390,7 @@ def item_active(kind: str, item_id: int) -> ResponseReturnValue:
 def tags() -> ResponseReturnValue:
     return render_template(
         "admin/tags.html",
-        tags=configuration.tags(state.db()),
+        tags=tag_editing.tags(state.db()),
         action_form=ActionForm(),
         logout_form=ActionForm(),
     )
@@ -391,13 +399,13 @@ def tags() -> ResponseReturnValue:
 @bp.route("/config/tags/<int:tag_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def tag_edit(tag_id: int) -> ResponseReturnValue:
-    tag = configuration.get_tag(state.db(), tag_id)
+    tag = tag_editing.get_tag(state.db(), tag_id)
     form = TagForm() if request.method == "POST" else TagForm(None, obj=tag)
     code = 200
     if request.method == "POST":
         if form.validate_on_submit():
             with commit_or_form_error(form) as work:
-                changed = configuration.rename_tag(
+                changed = tag_editing.rename_tag(
                     state.db(), tag, form.label.data, actor=current_staff(), now=state.now()
                 )
             if work.committed:
@@ -416,13 +424,13 @@ csrf_recoverable("staff.admin.tag_edit")
 @bp.post("/config/tags/<int:tag_id>/active")
 @requires(Permission.ADMIN_CONFIG)
 def tag_active(tag_id: int) -> ResponseReturnValue:
-    tag = configuration.get_tag(state.db(), tag_id)
+    tag = tag_editing.get_tag(state.db(), tag_id)
     form = ActiveForm()
     if not form.validate_on_submit():
         return _csrf_failed()
     active = form.active.data == "yes"
     session = state.db()
-    changed = configuration.set_tag_active(
+    changed = tag_editing.set_tag_active(
         session, tag, active, actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -451,7 +459,7 @@ def _rule_choices(form: RuleForm) -> RuleForm:
         for u in taxonomy.active_units(session, OrgUnitKind.DEPARTMENT)
     ]
     form.queue.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(str(q.id), i18n.shown(q, "name")) for q in configuration.queues(session)
+        SelectChoice(str(q.id), i18n.shown(q, "name")) for q in queue_editing.queues(session)
     ]
     return form
 
@@ -488,7 +496,7 @@ def _render_rules(form: RuleForm | None = None, code: int = 200) -> ResponseRetu
     session = state.db()
     return render_template(
         "admin/rules.html",
-        rules=configuration.rule_views(session),
+        rules=rule_editing.rule_views(session),
         fallback=routing.fallback_queue(session),
         form=form or _rule_choices(RuleForm(formdata=None)),
         action_form=ActionForm(formdata=None),
@@ -505,7 +513,7 @@ def rules() -> ResponseReturnValue:
     form = _rule_choices(RuleForm())
     if form.validate_on_submit():
         with commit_or_form_error(form) as work:
-            rule = configuration.add_rule(
+            rule = rule_editing.add_rule(
                 state.db(), _rule_fields(form), actor=current_staff(), now=state.now()
             )
         if work.committed:
@@ -522,7 +530,7 @@ csrf_recoverable("staff.admin.rules")
 @bp.route("/config/rules/<int:rule_id>", methods=["GET", "POST"])
 @requires(Permission.ADMIN_CONFIG)
 def rule_edit(rule_id: int) -> ResponseReturnValue:
-    rule = configuration.get_rule(state.db(), rule_id)
+    rule = rule_editing.get_rule(state.db(), rule_id)
     if request.method == "GET":
         form = _rule_choices(RuleForm(formdata=None, data=_rule_form_data(rule)))
         code = 200
@@ -531,7 +539,7 @@ def rule_edit(rule_id: int) -> ResponseReturnValue:
         code = 400
         if form.validate_on_submit():
             with commit_or_form_error(form) as work:
-                changed = configuration.edit_rule(
+                changed = rule_editing.edit_rule(
                     state.db(), rule, _rule_fields(form), actor=current_staff(), now=state.now()
                 )
             if work.committed:
@@ -551,12 +559,12 @@ csrf_recoverable("staff.admin.rule_edit")
 @bp.post("/config/rules/<int:rule_id>/move")
 @requires(Permission.ADMIN_CONFIG)
 def rule_move(rule_id: int) -> ResponseReturnValue:
-    rule = configuration.get_rule(state.db(), rule_id)
+    rule = rule_editing.get_rule(state.db(), rule_id)
     form = MoveForm()
     if not form.validate_on_submit():
         return _csrf_failed() if form.expired else _render_rules(code=400)
     session = state.db()
-    changed = configuration.move_rule(
+    changed = rule_editing.move_rule(
         session, rule, up=form.direction.data == "up", actor=current_staff(), now=state.now()
     )
     session.commit()
@@ -570,12 +578,12 @@ def rule_move(rule_id: int) -> ResponseReturnValue:
 @bp.post("/config/rules/<int:rule_id>/delete")
 @requires(Permission.ADMIN_CONFIG)
 def rule_delete(rule_id: int) -> ResponseReturnValue:
-    rule = configuration.get_rule(state.db(), rule_id)
+    rule = rule_editing.get_rule(state.db(), rule_id)
     if not ActionForm().validate_on_submit():
         return _csrf_failed()
     session = state.db()
     position = rule.position
-    configuration.delete_rule(session, rule, actor=current_staff(), now=state.now())
+    rule_editing.delete_rule(session, rule, actor=current_staff(), now=state.now())
     session.commit()
     return _done(_("Rule %(position)d deleted.", position=position), "staff.admin.rules")
 
@@ -595,7 +603,7 @@ def policy_edit() -> ResponseReturnValue:
         code = 400
         if form.validate_on_submit():
             with commit_or_form_error(form) as work:
-                changed = configuration.update_policy(
+                changed = editing.update_policy(
                     session,
                     actor=current_staff(),
                     now=state.now(),

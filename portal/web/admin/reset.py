@@ -11,8 +11,8 @@ from wtforms import BooleanField, StringField
 
 from portal.models import StaffUser
 from portal.services.accounts import account_mail
+from portal.services.accounts import accounts as staff_service
 from portal.services.accounts import administration as admin
-from portal.services.accounts import staff as staff_service
 from portal.services.accounts.permissions import Permission
 from portal.web import state
 from portal.web.admin import bp, mailing, section

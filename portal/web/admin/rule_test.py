@@ -19,8 +19,7 @@ from portal.errors import InvalidInput
 from portal.i18n import labels as i18n
 from portal.models import OrgUnitKind
 from portal.services.accounts.permissions import Permission
-from portal.services.configuration import editing as configuration
-from portal.services.configuration import taxonomy
+from portal.services.configuration import rule_editing, taxonomy
 from portal.web import state
 from portal.web.admin import bp, section
 from portal.web.admin.forms import PRIORITY_LABELS, RuleTestForm
@@ -59,7 +58,7 @@ def rule_test() -> ResponseReturnValue:
         code = 400
         if form.validate_on_submit():
             try:
-                trial = configuration.try_rules(
+                trial = rule_editing.try_rules(
                     state.db(),
                     category_id=int(form.category.data),
                     site_id=int(form.site.data) if form.site.data else None,

@@ -17,7 +17,7 @@ from portal.services.accounts import account_mail
 from portal.services.accounts import administration as admin
 from portal.services.accounts.permissions import Permission
 from portal.services.casework import access_requests
-from portal.services.configuration import editing as configuration
+from portal.services.configuration import queue_editing
 from portal.web import state
 from portal.web.admin import bp, mailing, section
 from portal.web.admin.forms import (
@@ -42,7 +42,7 @@ STAFF_ACTIONS: list[tuple[str, object]] = []
 
 
 def _queue_choices() -> list[SelectChoice]:
-    return [SelectChoice(q.slug, i18n.shown(q, "name")) for q in configuration.queues(state.db())]
+    return [SelectChoice(q.slug, i18n.shown(q, "name")) for q in queue_editing.queues(state.db())]
 
 
 @bp.get("/staff")

@@ -10,7 +10,10 @@ from flask import Response, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
 from portal.errors import InvalidInput
+from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import figures as insights
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
 from portal.web import state
 from portal.web.api import bp
 from portal.web.api.openapi import document
@@ -20,7 +23,7 @@ from portal.web.errors import api_error
 _GET = {"methods": ["GET"], "provide_automatic_options": False}
 
 
-def _release_json(release: insights.Release) -> dict[str, Any]:
+def _release_json(release: insights_releases.Release) -> dict[str, Any]:
     """The stored release as it is stored (``to_json`` is what the database holds)."""
     data: dict[str, Any] = json.loads(release.to_json())
     return data
@@ -41,24 +44,30 @@ def kpis_json(value: insights.Kpis) -> dict[str, Any]:
     }
 
 
-def _releases(period: str) -> tuple[insights.Release, insights.Release | None] | None:
+def _releases(
+    period: str,
+) -> tuple[insights_releases.Release, insights_releases.Release | None] | None:
     try:
-        quarter = insights.Quarter.parse(period)
+        quarter = insights_calendar.Quarter.parse(period)
     except InvalidInput:
         return None
     session = state.db()
-    volume = insights.load(session, quarter, insights.VOLUME)
+    volume = insights_store.load(session, quarter, insights_releases.VOLUME)
     if volume is None:
         return None
-    return volume, insights.load(session, quarter, insights.PROGRESS)
+    return volume, insights_store.load(session, quarter, insights_releases.PROGRESS)
 
 
 def _unknown_period(period: str) -> Response:
     return api_error(404, f"No released quarter {period!r}: see /api/v1/insights/periods.")
 
 
-def _kpis(volume: insights.Release, progress: insights.Release | None) -> dict[str, Any]:
-    return kpis_json(insights.kpis(volume, progress, insights.substantiated_codes(state.db())))
+def _kpis(
+    volume: insights_releases.Release, progress: insights_releases.Release | None
+) -> dict[str, Any]:
+    return kpis_json(
+        insights.kpis(volume, progress, insights_store.substantiated_codes(state.db()))
+    )
 
 
 @bp.route("/insights/periods", **_GET)
@@ -67,7 +76,7 @@ def periods() -> ResponseReturnValue:
         {
             "periods": [
                 {"period": str(q), "url": url_for("api.period", period=str(q))}
-                for q in insights.periods(state.db())
+                for q in insights_store.periods(state.db())
             ]
         }
     )

@@ -19,7 +19,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.services.insights import figures as insights
-from portal.services.insights.figures import NOT_GIVEN, OTHER, Kpis, Label, Names, Quarter, Release
+from portal.services.insights import releases as insights_releases
+from portal.services.insights.calendar import Quarter
+from portal.services.insights.figures import Kpis, Names
+from portal.services.insights.releases import NOT_GIVEN, OTHER, Label, Release
 
 #: Where the year page has no count because the row did not exist in that quarter (its cases
 #: were counted in "other" that quarter).
@@ -66,7 +69,7 @@ ROW_TABLES = {
     "department": "department",
     "outcome": "outcome",
 }
-ALL_VIEWS = (*insights.VOLUME_VIEWS, *insights.PROGRESS_VIEWS)
+ALL_VIEWS = (*insights_releases.VOLUME_VIEWS, *insights_releases.PROGRESS_VIEWS)
 
 
 def hidden_mark() -> str:

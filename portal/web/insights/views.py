@@ -15,7 +15,10 @@ from portal.services.accounts.permissions import Permission
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.insights import figures as insights
-from portal.services.insights.figures import PROGRESS, VOLUME, Quarter, Release
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
+from portal.services.insights.calendar import Quarter
+from portal.services.insights.releases import PROGRESS, VOLUME, Release
 from portal.web import state
 from portal.web.auth import current_staff, requires
 from portal.web.insights import bp, charts, present
@@ -30,10 +33,10 @@ def _quarter(period: str) -> Quarter:
 
 
 def _releases(session: Session, quarter: Quarter) -> tuple[Release, Release | None]:
-    volume = insights.load(session, quarter, VOLUME)
+    volume = insights_store.load(session, quarter, VOLUME)
     if volume is None:
         abort(404)
-    return volume, insights.load(session, quarter, PROGRESS)
+    return volume, insights_store.load(session, quarter, PROGRESS)
 
 
 def _names(session: Session) -> insights.Names:
@@ -42,7 +45,9 @@ def _names(session: Session) -> insights.Names:
 
 
 def _kpis(session: Session, volume: Release, progress: Release | None) -> present.Grid:
-    return present.kpi_grid(insights.kpis(volume, progress, insights.substantiated_codes(session)))
+    return present.kpi_grid(
+        insights.kpis(volume, progress, insights_store.substantiated_codes(session))
+    )
 
 
 def _chart(grid: present.Grid, chart_id: str) -> object:
@@ -70,7 +75,7 @@ def _page(template: str, **context: object) -> ResponseReturnValue:
 @requires(Permission.INSIGHTS_READ)
 def overview() -> ResponseReturnValue:
     session = state.db()
-    quarters = insights.periods(session)
+    quarters = insights_store.periods(session)
     if not quarters:
         return _page("insights/overview.html", quarters=[])
     loaded = [(q, *_releases(session, q)) for q in quarters]
@@ -79,7 +84,7 @@ def overview() -> ResponseReturnValue:
     figures = insights.series([(volume, progress) for _q, volume, progress in loaded])
     trend = figures.trend
     months = [
-        (present.label_for("months", insights.Label(month, month)), count)
+        (present.label_for("months", insights_releases.Label(month, month)), count)
         for month, count in figures.months
     ]
     backlog, backlog_total = figures.backlog, figures.backlog_total
@@ -123,7 +128,7 @@ def overview() -> ResponseReturnValue:
 @requires(Permission.INSIGHTS_READ)
 def year_page(year: int) -> ResponseReturnValue:
     session = state.db()
-    released = [q for q in insights.periods(session) if q.year == year]
+    released = [q for q in insights_store.periods(session) if q.year == year]
     if not released:
         abort(404)
     releases: dict[str, list[tuple[Quarter, Release | None]]] = {VOLUME: [], PROGRESS: []}
@@ -131,12 +136,18 @@ def year_page(year: int) -> ResponseReturnValue:
         quarter = Quarter(year, number)
         for kind in (VOLUME, PROGRESS):
             releases[kind].append(
-                (quarter, insights.load(session, quarter, kind) if quarter in released else None)
+                (
+                    quarter,
+                    insights_store.load(session, quarter, kind) if quarter in released else None,
+                )
             )
     names = _names(session)
-    grids = [present.year_grid(name, releases[VOLUME], names) for name in insights.VOLUME_VIEWS]
+    grids = [
+        present.year_grid(name, releases[VOLUME], names) for name in insights_releases.VOLUME_VIEWS
+    ]
     grids += [
-        present.year_grid(name, releases[PROGRESS], names) for name in insights.PROGRESS_VIEWS
+        present.year_grid(name, releases[PROGRESS], names)
+        for name in insights_releases.PROGRESS_VIEWS
     ]
     thresholds = [r.threshold for _q, r in releases[VOLUME] if r is not None]
     return _page(
@@ -165,12 +176,12 @@ def quarter_page(period: str) -> ResponseReturnValue:
             ("acknowledgement", insights.acknowledgement_published_from(quarter)),
             ("feedback", insights.feedback_published_from(quarter)),
         ):
-            if name not in progress.views and progress.method >= insights.METHOD:
+            if name not in progress.views and progress.method >= insights_releases.METHOD:
                 upcoming.append((str(present.VIEW_TITLES[name]), first))
     if volume.total is not None:
         names = _names(session)
         for name in present.ALL_VIEWS:  # display order (stored releases sort their keys)
-            release = progress if name in insights.PROGRESS_VIEWS else volume
+            release = progress if name in insights_releases.PROGRESS_VIEWS else volume
             if release is None or name not in release.views:
                 continue
             grid = present.view_grid(release, name, names)
@@ -197,7 +208,7 @@ def csv_file(period: str, view: str) -> ResponseReturnValue:
     if view == "kpis":
         grid = _kpis(session, volume, progress)
     else:
-        release = progress if view in insights.PROGRESS_VIEWS else volume
+        release = progress if view in insights_releases.PROGRESS_VIEWS else volume
         if release is None or view not in release.views:
             abort(404)
         grid = present.view_grid(release, view, _names(session))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.services.attachments.sanitize import CleanFailure, TypeRefusal
+from portal.services.attachments.sanitize.core import CleanFailure, TypeRefusal
 from portal.services.attachments.store import AttachmentsRefused, Rules
 from portal.web.labels import file_size
 

@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 
 from portal.errors import InvalidCredentials, InvalidInput
 from portal.models import SessionStage
-from portal.services.accounts import api_tokens, staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import api_tokens
 from portal.services.accounts import self_service as account_service
 from portal.services.accounts.permissions import Permission, can
 from portal.web import state

@@ -14,10 +14,10 @@ from werkzeug.wrappers import Response
 from portal import crypto
 from portal.errors import InvalidCredentials, WrongCode
 from portal.models import SessionStage
+from portal.services.accounts import accounts as staff_service
 from portal.services.accounts import login as login_service
-from portal.services.accounts import staff as staff_service
 from portal.services.accounts.permissions import Permission
-from portal.services.accounts.staff import SessionInvalid
+from portal.services.accounts.sessions import SessionInvalid
 from portal.web import client, qr, state
 from portal.web.auth import (
     COOKIE,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from portal.errors import InvalidInput
 from portal.models import Role, StaffUser
-from portal.services.accounts import passwords, staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import passwords
 from portal.settings import STAFF_PASSWORD_MIN_CHARS_FLOOR, Settings, SettingsError, load_settings
 from tests.support.factories import PASSWORD, Portal, cheap_settings
 from tests.support.pages import csrf_token, login

@@ -29,7 +29,7 @@ from werkzeug.test import TestResponse
 from portal import crypto
 from portal.errors import InvalidCredentials
 from portal.models import AuditEvent, CaseAccess, PendingRegrant, Role, StaffUser
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.audit.chain import Action
 from tests.support.factories import Portal
 from tests.support.pages import csrf_token, login, login_password, next_code

@@ -30,6 +30,9 @@ from portal.models import Attachment, AttachmentChunk, Case, Message
 from portal.runtime import memory
 from portal.services.attachments import sanitize
 from portal.services.attachments import store as attachments
+from portal.services.attachments.sanitize import core as sanitize_core
+from portal.services.attachments.sanitize import images as sanitize_images
+from portal.services.attachments.sanitize import ooxml as sanitize_ooxml
 from portal.services.attachments.store import AttachmentsBusy, AttachmentsRefused, Rules, Upload
 from portal.settings import (
     ATTACHMENT_MAX_CONCURRENT_CEILING,
@@ -53,7 +56,9 @@ TEXT = b"What the supervisor said on the night shift, word for word.\n"
 FILE_NAME = "notes-from-the-night-shift.txt"
 DESCRIPTION = "The night-shift supervisor signs the safety checks without doing them."
 MESSAGE = "Here are my notes, as promised; they are long and must not be lost."
-RULES = Rules(max_bytes=MIB, max_count=2, kinds=frozenset(sanitize.FileKind), keep_uncleaned=False)
+RULES = Rules(
+    max_bytes=MIB, max_count=2, kinds=frozenset(sanitize_core.FileKind), keep_uncleaned=False
+)
 UPLOAD = Upload(FILE_NAME, "text/plain", TEXT)
 
 
@@ -74,7 +79,7 @@ def _gauged_cleaning(monkeypatch: pytest.MonkeyPatch, gauge: Gauge) -> None:
     """Every file cleaned goes through the gauge first, then the real cleaner."""
     clean = sanitize.clean_attachment
 
-    def gauged(*args: object, **kwargs: object) -> sanitize.CleanedFile:
+    def gauged(*args: object, **kwargs: object) -> sanitize_core.CleanedFile:
         gauge.run()
         return clean(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -198,9 +203,10 @@ def test_apps_in_one_process_share_one_bound(tmp_path: Path, secrets: InstanceSe
 
 _OTHER_PROCESS = """
 import sys
-from portal.services.attachments import store as attachments, sanitize
+from portal.services.attachments import store as attachments
+from portal.services.attachments.sanitize import core as sanitize_core
 attachments.configure_cleaning_pool(1, 0)
-rules = attachments.Rules(1024, 1, frozenset(sanitize.FileKind), False)
+rules = attachments.Rules(1024, 1, frozenset(sanitize_core.FileKind), False)
 with attachments.cleaning_slot([attachments.Upload("a.txt", "text/plain", b"words")], rules):
     print("cleaned in its own slot")
 """
@@ -287,8 +293,8 @@ def test_the_memory_estimate_of_one_form() -> None:
     """Each file as sent and as cleaned, plus the largest cleaning at work: an Office file
     unpacked and written again with a 40-megapixel picture inside, decoded and copied at 4 bytes
     a pixel. The constants follow the cleaner's own limits."""
-    assert CLEANING_PICTURE_BYTES == 2 * 4 * sanitize.MAX_IMAGE_PIXELS
-    assert CLEANING_OFFICE_BYTES == 2 * sanitize.MAX_ZIP_UNCOMPRESSED
+    assert CLEANING_PICTURE_BYTES == 2 * 4 * sanitize_images.MAX_IMAGE_PIXELS
+    assert CLEANING_OFFICE_BYTES == 2 * sanitize_ooxml.MAX_ZIP_UNCOMPRESSED
     defaults = Settings()
     assert defaults.attachment_form_bytes == attachment_form_memory_bytes(10 * MIB, 5)
     assert defaults.attachment_form_bytes == 100 * MIB + 128 * MIB + 320_000_000

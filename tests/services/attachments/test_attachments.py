@@ -38,6 +38,8 @@ from portal.models import (
 )
 from portal.services.attachments import sanitize
 from portal.services.attachments import store as attachments
+from portal.services.attachments.sanitize import core as sanitize_core
+from portal.services.attachments.sanitize import detect as sanitize_detect
 from portal.services.audit.chain import Action
 from portal.services.configuration import policy
 from portal.services.reporting import followup
@@ -207,7 +209,9 @@ def test_docx_creator_is_gone_from_the_stored_and_the_downloaded_file(
 ) -> None:
     receipt_page_after(
         client,
-        post_report(client, [_file(docx_sample(), DOCX_NAME, sanitize.FileKind.DOCX.info.mime)]),
+        post_report(
+            client, [_file(docx_sample(), DOCX_NAME, sanitize_core.FileKind.DOCX.info.mime)]
+        ),
     )
     assert_stored_nowhere(db, [DOCX_NAME.encode(), AUTHOR.encode(), COMPANY.encode()])
 
@@ -699,7 +703,7 @@ def test_no_file_name_reaches_the_logs(
 def test_setting_groups_name_every_type_the_cleaner_knows() -> None:
     named = {kind for group in ATTACHMENT_TYPE_GROUPS.values() for kind in group}
 
-    assert named == {kind.value for kind in sanitize.FileKind}
+    assert named == {kind.value for kind in sanitize_core.FileKind}
     assert Settings().attachment_type_names == named
 
 
@@ -768,4 +772,4 @@ def test_the_keep_as_is_switch_is_an_audited_policy_change(
 def test_a_file_kept_as_is_gets_a_safe_name_with_its_own_extension(
     name: str, expected: str
 ) -> None:
-    assert sanitize.safe_filename_as_is(name) == expected
+    assert sanitize_detect.safe_filename_as_is(name) == expected

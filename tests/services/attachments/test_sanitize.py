@@ -31,13 +31,16 @@ from pptx.opc.constants import RELATIONSHIP_TYPE as PptxRelType
 from pptx.shapes.picture import Picture as PptxPicture
 
 from portal.services.attachments import sanitize
-from portal.services.attachments.sanitize import (
+from portal.services.attachments.sanitize import clean_attachment
+from portal.services.attachments.sanitize import detect as sanitize_detect
+from portal.services.attachments.sanitize import images as sanitize_images
+from portal.services.attachments.sanitize import ooxml as sanitize_ooxml
+from portal.services.attachments.sanitize.core import (
     CannotClean,
     CleanFailure,
     FileKind,
     TypeNotAllowed,
     TypeRefusal,
-    clean_attachment,
 )
 from tests.support.samples import (
     AUTHOR,
@@ -124,7 +127,7 @@ def test_animated_gif_is_refused() -> None:
 
 
 def test_decompression_bomb_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sanitize, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(sanitize_images, "MAX_IMAGE_PIXELS", 1000)
     out = io.BytesIO()
     Image.new("L", (100, 100)).save(out, "PNG")
     with pytest.raises(CannotClean) as refused:
@@ -257,7 +260,7 @@ def test_zip_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         clean_attachment("bomb.docx", "", out.getvalue())
     assert refused.value.reason is CleanFailure.ARCHIVE_TOO_LARGE
     # Too many entries, each one small.
-    monkeypatch.setattr(sanitize, "MAX_ZIP_ENTRIES", 5)
+    monkeypatch.setattr(sanitize_ooxml, "MAX_ZIP_ENTRIES", 5)
     with pytest.raises(CannotClean) as refused:
         clean_attachment("many.docx", "", docx_sample())
     assert refused.value.reason is CleanFailure.ARCHIVE_TOO_LARGE
@@ -362,8 +365,8 @@ def _assert_clean_office(source: bytes, cleaned: bytes, needles: tuple[str, ...]
     with zipfile.ZipFile(io.BytesIO(cleaned)) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert archive.comment == b""
-    assert parts["docProps/core.xml"] == sanitize._BLANK_CORE
-    assert parts["docProps/app.xml"] == sanitize._BLANK_APP
+    assert parts["docProps/core.xml"] == sanitize_ooxml._BLANK_CORE
+    assert parts["docProps/app.xml"] == sanitize_ooxml._BLANK_APP
     for name in parts:
         lowered = name.lower()
         assert "thumbnail" not in lowered and "printersettings" not in lowered, name
@@ -737,7 +740,7 @@ def test_corrupt_files_are_refused(name: str, declared: str, data: bytes) -> Non
     ],
 )
 def test_file_names_are_normalised(name: str, expected: str) -> None:
-    assert sanitize.safe_filename(name, FileKind.JPEG) == expected
+    assert sanitize_detect.safe_filename(name, FileKind.JPEG) == expected
 
 
 # --- Never crashes ----------------------------------------------------------------------------
@@ -779,9 +782,9 @@ def _mutate(sample: bytes, flips: list[tuple[int, int]]) -> bytes:
 
 @pytest.mark.parametrize("byte", [*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 def test_a_control_character_makes_text_binary(byte: int) -> None:
-    assert not sanitize._is_text(b"plain words " + bytes([byte]) + b" more")
+    assert not sanitize_detect._is_text(b"plain words " + bytes([byte]) + b" more")
 
 
 @pytest.mark.parametrize("sample", ["tab\there", "lines\r\nand\nfeeds\f", "中文与 English ✓"])
 def test_text_with_layout_characters_and_any_script_is_text(sample: str) -> None:
-    assert sanitize._is_text(sample.encode())
+    assert sanitize_detect._is_text(sample.encode())

@@ -14,6 +14,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from portal.services.attachments import sanitize
+from portal.services.attachments.sanitize import detect as sanitize_detect
 from portal.web import uploads
 from tests.support.samples import AUTHOR, jpeg_with_gps
 
@@ -124,14 +125,14 @@ def test_a_stream_that_is_not_in_memory_is_read() -> None:
 
 
 def test_text_is_checked_in_steps_without_losing_a_character_across_them() -> None:
-    step = sanitize._TEXT_STEP
+    step = sanitize_detect._TEXT_STEP
     # A four-byte character that starts one byte before a step ends, and a CJK one across the
     # next boundary: both decode whole.
     text = b"a" * (step - 1) + "😀".encode() + b"b" * (step - 5) + "报".encode() + b"\n"
-    assert sanitize._is_text(text)
+    assert sanitize_detect._is_text(text)
     cleaned = sanitize.clean_attachment("notes.txt", "text/plain", text)
     assert cleaned.data is text  # kept as sent, not copied
     # A character cut short at the very end, or a control byte in a later step, is refused.
-    assert not sanitize._is_text(text + "报".encode()[:2])
-    assert not sanitize._is_text(b"a" * (2 * step + 10) + b"\x00" + b"a")
-    assert not sanitize._is_text(b"a" * (step + 3) + b"\xff")
+    assert not sanitize_detect._is_text(text + "报".encode()[:2])
+    assert not sanitize_detect._is_text(b"a" * (2 * step + 10) + b"\x00" + b"a")
+    assert not sanitize_detect._is_text(b"a" * (step + 3) + b"\xff")

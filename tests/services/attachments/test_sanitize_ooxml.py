@@ -32,8 +32,9 @@ from defusedxml import ElementTree as SafeET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.services.attachments import sanitize
-from portal.services.attachments.sanitize import FileKind, clean_attachment
+from portal.services.attachments.sanitize import clean_attachment
+from portal.services.attachments.sanitize import ooxml as sanitize_ooxml
+from portal.services.attachments.sanitize.core import FileKind
 
 NAME = "Alice Reporter"
 ACCOUNT = "AliceReporter"
@@ -120,7 +121,10 @@ def _assert_consistent(kind: FileKind, data: bytes) -> None:
         if name == "[Content_Types].xml" or name.endswith(".rels"):
             continue
         content_type = overrides[name].lower()
-        assert content_type in sanitize.KEPT_PART_TYPES[kind] | _PICTURE_TYPES, (name, content_type)
+        assert content_type in sanitize_ooxml.KEPT_PART_TYPES[kind] | _PICTURE_TYPES, (
+            name,
+            content_type,
+        )
         assert name in targets, f"{name} is reached by no relationship"
 
 
@@ -708,8 +712,8 @@ def test_unknown_parts_and_custom_properties_are_dropped(kind: FileKind) -> None
     cleaned = _check(kind, _with_unknown_part(kind, _base(kind)))
     parts = _parts(cleaned)
     assert not any("addin" in name or "custom" in name for name in parts)
-    assert parts["docProps/core.xml"] == sanitize._BLANK_CORE
-    assert parts["docProps/app.xml"] == sanitize._BLANK_APP
+    assert parts["docProps/core.xml"] == sanitize_ooxml._BLANK_CORE
+    assert parts["docProps/app.xml"] == sanitize_ooxml._BLANK_APP
 
 
 #: Every sample above, by kind, and one file of each kind carrying all of them at once.
@@ -999,7 +1003,7 @@ def test_the_part_filter_writes_back_exactly_what_it_read(tree: str) -> None:
         body,
         b"\xff\xfe" + body.decode().replace("UTF-8", "UTF-16").encode("utf-16-le"),
     ):
-        written = sanitize._filtered_part(encoded, "application/xml", set())
+        written = sanitize_ooxml._filtered_part(encoded, "application/xml", set())
         assert _shape(SafeET.fromstring(written)) == _shape(SafeET.fromstring(body))
         prefixes = set(re.findall(rb"</?(\w+):", written))
         assert prefixes <= {b"t"}, prefixes

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, AuditHead, Role, StaffUser
-from portal.ops import backup
+from portal.ops.backup import make, restore
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.notifications import notify
@@ -301,18 +301,18 @@ def test_every_backup_manifest_holds_the_anchor(
     _chain(portal, db)
     expected = audit.current_anchor(db)
     path = tmp_path / "portal.pbk"
-    made = backup.create_backup(
+    made = make.create_backup(
         db, secrets, path, PASSPHRASE, portal.settings.kdf_cost, T0 + dt.timedelta(days=1)
     )
     db.commit()
     assert made.audit_anchor == expected.text()
-    manifest = backup.read_manifest(path, PASSPHRASE)
+    manifest = restore.read_manifest(path, PASSPHRASE)
     assert manifest["audit_anchor"] == expected.text()
     # A later rollback of the live database to before the backup fails against it.
     older = _snapshot(db)
     _chain(portal, db, n=2, start=T0 + dt.timedelta(days=2))
     second = tmp_path / "second.pbk"
-    later = backup.create_backup(
+    later = make.create_backup(
         db, secrets, second, PASSPHRASE, portal.settings.kdf_cost, T0 + dt.timedelta(days=3)
     )
     db.commit()

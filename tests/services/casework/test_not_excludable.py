@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal import crypto
 from portal.models import CaseAccess, Queue, QueueMembership, Role, StaffUser
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
 from portal.services.casework import cases, content
 from portal.services.reporting import routing
 from tests.support.factories import Portal

@@ -37,7 +37,8 @@ from portal.services.casework import retention
 from portal.services.configuration import export as taxonomy_export
 from portal.services.configuration import policy, taxonomy
 from portal.services.configuration.taxonomy import TaxonomyError
-from portal.services.insights import figures as insights
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
 from portal.services.reporting import followup, intake
 from portal.settings import Settings
 from tests.support import insights_helpers
@@ -415,10 +416,10 @@ def _releases(db: Session) -> dict[tuple[str, str], str]:
 def test_published_insight_figures_do_not_change_nor_on_recomputation(
     world: dict[str, Any], db: Session, run: Runner
 ) -> None:
-    insights.refresh(db, TODAY, insights_helpers.KEY)
+    insights_store.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     published = _releases(db)
-    first = insights.Release.from_json(published[("2025-Q4", insights.VOLUME)])
+    first = insights_releases.Release.from_json(published[("2025-Q4", insights_releases.VOLUME)])
     assert first.total == 7  # six closed and one open, above the threshold of 5
 
     run(T0)
@@ -427,12 +428,12 @@ def test_published_insight_figures_do_not_change_nor_on_recomputation(
 
     # A refresh in the same month recomputes nothing; throwing every release away and
     # computing them again as of the same day gives the very same figures from the stubs.
-    insights.refresh(db, TODAY, insights_helpers.KEY)
+    insights_store.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     assert _releases(db) == published
     db.execute(delete(InsightRelease))
     db.commit()
-    insights.refresh(db, TODAY, insights_helpers.KEY)
+    insights_store.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     assert _releases(db) == published
 

@@ -24,7 +24,8 @@ from portal.errors import (
     UnknownReceipt,
 )
 from portal.models import Case, CaseAccess, Message, Role, StaffSession, Visibility
-from portal.services.accounts import staff
+from portal.services.accounts import accounts as staff
+from portal.services.accounts import sessions as staff_sessions
 from portal.services.casework import cases
 from portal.services.configuration import taxonomy
 from portal.services.reporting import followup, routing
@@ -292,24 +293,26 @@ def test_session_round_trip_idle_expiry_and_end(portal: Portal, db: Session) -> 
     alice = portal.staff("alice")
     key = portal.private_key(alice)
     start = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
-    cookie = staff.start_session(db, alice, key, start)
+    cookie = staff_sessions.start_session(db, alice, key, start)
     db.commit()
     row = db.scalars(select(StaffSession)).one()
     assert key not in row.wrapped_private_key and cookie.split(".")[0].encode() not in row.id_digest
-    user, unlocked = staff.resume_session(
+    user, unlocked = staff_sessions.resume_session(
         db, portal.settings, cookie, start + dt.timedelta(minutes=29)
     )
     assert user.id == alice.id and unlocked == key
-    with pytest.raises(staff.SessionInvalid):  # right id, wrong key
-        staff.resume_session(db, portal.settings, cookie.split(".")[0] + ".AAAA", start)
+    with pytest.raises(staff_sessions.SessionInvalid):  # right id, wrong key
+        staff_sessions.resume_session(db, portal.settings, cookie.split(".")[0] + ".AAAA", start)
     idle = dt.timedelta(minutes=portal.settings.staff_session_idle_minutes + 1)
-    with pytest.raises(staff.SessionInvalid):
-        staff.resume_session(db, portal.settings, cookie, start + dt.timedelta(minutes=29) + idle)
+    with pytest.raises(staff_sessions.SessionInvalid):
+        staff_sessions.resume_session(
+            db, portal.settings, cookie, start + dt.timedelta(minutes=29) + idle
+        )
     assert _count(db, StaffSession) == 0
-    cookie = staff.start_session(db, alice, key, start)
-    staff.end_session(db, cookie)
-    with pytest.raises(staff.SessionInvalid):
-        staff.resume_session(db, portal.settings, cookie, start)
+    cookie = staff_sessions.start_session(db, alice, key, start)
+    staff_sessions.end_session(db, cookie)
+    with pytest.raises(staff_sessions.SessionInvalid):
+        staff_sessions.resume_session(db, portal.settings, cookie, start)
 
 
 # --- casework ----------------------------------------------------------------------------------

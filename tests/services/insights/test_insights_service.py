@@ -12,8 +12,13 @@ from sqlalchemy.orm import Session
 from portal.errors import InvalidInput
 from portal.models import Case, Category, InsightRelease, Outcome
 from portal.services.configuration import policy
+from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import figures as insights
-from portal.services.insights.figures import Label, Quarter, _Row, _Taxonomy
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
+from portal.services.insights.calendar import Quarter
+from portal.services.insights.figures import _Row, _Taxonomy
+from portal.services.insights.releases import Label
 from tests.support import insights_helpers
 from tests.support.factories import Portal
 
@@ -77,11 +82,11 @@ def test_quarters_parse_print_and_bound() -> None:
         with pytest.raises(InvalidInput):
             Quarter.parse(bad)
     # Only quarters that have ended by the as-of date are released.
-    assert insights.complete_quarters(dt.date(2026, 5, 3), dt.date(2026, 10, 1)) == [
+    assert insights_calendar.complete_quarters(dt.date(2026, 5, 3), dt.date(2026, 10, 1)) == [
         Quarter(2026, 2),
         Quarter(2026, 3),
     ]
-    assert insights.complete_quarters(None, AS_OF) == []
+    assert insights_calendar.complete_quarters(None, AS_OF) == []
 
 
 def test_a_quarter_below_the_threshold_publishes_only_that_fact() -> None:
@@ -163,7 +168,7 @@ def test_progress_is_as_of_the_first_of_the_month() -> None:
     assert outcome.column() == (6, None, None, 6)
     assert [label.code for label in outcome.rows] == ["upheld", "not-upheld", "none", "open"]
     # 11 closed before 1 November: 5 after 15 days, 6 after 30.
-    assert release.durations["close"] == insights.Durations(30.0, 30.0)
+    assert release.durations["close"] == insights_releases.Durations(30.0, 30.0)
     # Every acknowledgement deadline of Q3 has passed by 1 November (7 days at most after 30
     # September), so that view is published; feedback deadlines run into January, so not yet.
     assert insights.acknowledgement_published_from(Q3) == dt.date(2026, 11, 1)
@@ -236,7 +241,7 @@ def test_kpis_come_from_shown_counts_only() -> None:
 def test_derived_figures_need_every_part() -> None:
     assert insights.derived_sum([5, 0, 7]) == 12
     assert insights.derived_sum([5, None]) is None
-    view = insights.View(
+    view = insights_releases.View(
         "x",
         (Label("a", "a"), Label("b", "b"), Label("c", "c")),
         (Label("count", "count"),),
@@ -261,7 +266,7 @@ def _cases(portal: Portal, n: int, day: dt.date, category: str = "pay") -> None:
 def test_refresh_computes_once_and_volume_never_changes(portal: Portal, db: Session) -> None:
     portal.staff("hana", queues=("hr", "general", "ethics", "safety"))
     _cases(portal, 6, dt.date(2026, 7, 10))
-    report = insights.refresh(db, dt.date(2026, 10, 15), insights_helpers.KEY)
+    report = insights_store.refresh(db, dt.date(2026, 10, 15), insights_helpers.KEY)
     db.commit()
     assert report.as_of == dt.date(2026, 10, 1)
     assert report.computed == ["2026-Q3 volume", "2026-Q3 progress"]
@@ -270,27 +275,27 @@ def test_refresh_computes_once_and_volume_never_changes(portal: Portal, db: Sess
     # A reclassification after the quarter ended does not change what was published ...
     other = db.scalar(select(Category.id).where(Category.code == "fraud"))
     db.execute(update(Case).values(org_category_id=other))
-    assert insights.refresh(db, dt.date(2026, 10, 20), insights_helpers.KEY).computed == []
+    assert insights_store.refresh(db, dt.date(2026, 10, 20), insights_helpers.KEY).computed == []
     # ... and next month only the progress figures are recomputed.
-    assert insights.refresh(db, dt.date(2026, 11, 3), insights_helpers.KEY).computed == [
+    assert insights_store.refresh(db, dt.date(2026, 11, 3), insights_helpers.KEY).computed == [
         "2026-Q3 progress"
     ]
     db.commit()
     after = db.scalar(select(InsightRelease.payload).where(InsightRelease.kind == "volume"))
     assert after == before
-    progress = insights.load(db, Q3, insights.PROGRESS)
+    progress = insights_store.load(db, Q3, insights_releases.PROGRESS)
     assert progress is not None and progress.as_of == dt.date(2026, 11, 1)
-    assert insights.periods(db) == [Q3]
+    assert insights_store.periods(db) == [Q3]
 
 
 def test_a_quarter_keeps_the_threshold_it_was_published_with(portal: Portal, db: Session) -> None:
     portal.staff("hana", queues=("hr", "general", "ethics", "safety"))
     _cases(portal, 6, dt.date(2026, 7, 10))
-    insights.refresh(db, dt.date(2026, 10, 15), insights_helpers.KEY)
+    insights_store.refresh(db, dt.date(2026, 10, 15), insights_helpers.KEY)
     policy.update(db, anonymity_threshold=8, signal_threshold=8)
-    insights.refresh(db, dt.date(2026, 11, 15), insights_helpers.KEY)
-    progress = insights.load(db, Q3, insights.PROGRESS)
-    volume = insights.load(db, Q3, insights.VOLUME)
+    insights_store.refresh(db, dt.date(2026, 11, 15), insights_helpers.KEY)
+    progress = insights_store.load(db, Q3, insights_releases.PROGRESS)
+    volume = insights_store.load(db, Q3, insights_releases.VOLUME)
     assert volume is not None and progress is not None
     assert volume.threshold == progress.threshold == 5
     assert volume.total == 6
@@ -298,7 +303,7 @@ def test_a_quarter_keeps_the_threshold_it_was_published_with(portal: Portal, db:
 
 def test_substantiated_codes_follow_the_outcomes(db: Session) -> None:
     expected = set(db.scalars(select(Outcome.code).where(Outcome.substantiated)))
-    assert set(insights.substantiated_codes(db)) == expected and expected
+    assert set(insights_store.substantiated_codes(db)) == expected and expected
 
 
 def test_series_across_quarters_hides_what_a_release_hides() -> None:

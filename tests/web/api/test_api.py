@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from portal.models import InsightRelease, Role
 from portal.services.accounts import administration as admin
 from portal.services.insights import figures as insights
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
 from portal.web.api.openapi import RESPONSE_SCHEMAS, SCHEMAS, document
 from tests.support.api_helpers import (
     QUARTER,
@@ -77,9 +79,9 @@ def test_a_quarter_is_exactly_the_stored_releases(api: Any, db: Session) -> None
     assert body["volume"] == volume
     assert body["progress"] == progress
     expected_kpis = insights.kpis(
-        insights.Release.from_json(json.dumps(volume)),
-        insights.Release.from_json(json.dumps(progress)),
-        insights.substantiated_codes(db),
+        insights_releases.Release.from_json(json.dumps(volume)),
+        insights_releases.Release.from_json(json.dumps(progress)),
+        insights_store.substantiated_codes(db),
     )
     assert body["kpis"]["total"] == expected_kpis.total == 9
     assert body["kpis"]["anonymous_share"] == expected_kpis.anonymous_share

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from portal.models import AuditEvent, Case, Role
 from portal.services.audit.chain import Action
-from portal.services.insights import figures as insights
-from portal.services.insights.figures import Quarter
+from portal.services.insights import releases as insights_releases
+from portal.services.insights import store as insights_store
+from portal.services.insights.calendar import Quarter
 from portal.web.insights import charts, present
 from tests.support import insights_helpers
 from tests.support.factories import Portal
@@ -131,7 +132,7 @@ def released(manager: FlaskClient, portal: Portal, db: Session) -> Released:
         .where(Case.received_on == dt.date(2026, 1, 12))
         .values(acknowledged_on=dt.date(2026, 1, 14))
     )
-    insights.refresh(db, TODAY, insights_helpers.KEY)
+    insights_store.refresh(db, TODAY, insights_helpers.KEY)
     db.commit()
     return Released(manager, db)
 
@@ -200,8 +201,8 @@ def test_every_view_of_a_quarter_agrees_in_chart_table_and_csv(released: Release
     page = client.get("/insights/2026-Q1/")
     assert page.status_code == 200
     found = tables(page.text)
-    volume = insights.load(released.db, Quarter(2026, 1), insights.VOLUME)
-    progress = insights.load(released.db, Quarter(2026, 1), insights.PROGRESS)
+    volume = insights_store.load(released.db, Quarter(2026, 1), insights_releases.VOLUME)
+    progress = insights_store.load(released.db, Quarter(2026, 1), insights_releases.PROGRESS)
     assert volume is not None and progress is not None
     assert 'id="threshold">5<' in page.text
     assert f'id="as-of">{progress.as_of.isoformat()}<' in page.text
@@ -231,7 +232,7 @@ def test_every_view_of_a_quarter_agrees_in_chart_table_and_csv(released: Release
 
 
 def test_hidden_cells_are_hidden_in_chart_table_and_csv(released: Released) -> None:
-    volume = insights.load(released.db, Quarter(2026, 1), insights.VOLUME)
+    volume = insights_store.load(released.db, Quarter(2026, 1), insights_releases.VOLUME)
     assert volume is not None
     category = volume.views["category"]
     hidden = [i for i, (v,) in enumerate(category.cells) if v is None]
@@ -266,8 +267,10 @@ def test_a_deadline_table_not_yet_published_says_from_when(released: Released) -
 def test_no_small_group_appears_anywhere(released: Released) -> None:
     client = released.client
     for period in ("2026-Q1", "2026-Q2"):
-        volume = insights.load(released.db, Quarter.parse(period), insights.VOLUME)
-        progress = insights.load(released.db, Quarter.parse(period), insights.PROGRESS)
+        volume = insights_store.load(released.db, Quarter.parse(period), insights_releases.VOLUME)
+        progress = insights_store.load(
+            released.db, Quarter.parse(period), insights_releases.PROGRESS
+        )
         assert volume is not None and progress is not None
         for name in (*volume.views, *progress.views):
             rows = read_csv(client.get(f"/insights/{period}/{name}.csv").data.decode("utf-8"))
@@ -338,8 +341,8 @@ def test_year_page_sums_only_fully_shown_rows(released: Released) -> None:
     january = next(row for row in months if row[0] == "January 2026")
     assert january == ["January 2026", "7", "", "", "", "7"]
     category = {row[0]: row for row in found["table-category"][1:]}
-    q1 = insights.load(released.db, Quarter(2026, 1), insights.VOLUME)
-    q2 = insights.load(released.db, Quarter(2026, 2), insights.VOLUME)
+    q1 = insights_store.load(released.db, Quarter(2026, 1), insights_releases.VOLUME)
+    q2 = insights_store.load(released.db, Quarter(2026, 2), insights_releases.VOLUME)
     assert q1 is not None and q2 is not None
     q1_codes = {label.code for label in q1.views["category"].rows}
     q2_codes = {label.code for label in q2.views["category"].rows}
@@ -358,7 +361,7 @@ def test_year_totals_are_shown_when_every_quarter_is(
         _submit_many(portal, dt.date(2025, month, 9), 6, "harassment")
         _submit_many(portal, dt.date(2025, month + 1, 9), 3, "pay")
         _submit_many(portal, dt.date(2025, month + 2, 9), 2, "fraud")
-    insights.refresh(db, dt.date(2026, 2, 1), insights_helpers.KEY)
+    insights_store.refresh(db, dt.date(2026, 2, 1), insights_helpers.KEY)
     db.commit()
 
     found = tables(manager.get("/insights/2025/").text)
@@ -461,15 +464,21 @@ def test_csv_cells_cannot_start_a_formula(app: Flask) -> None:
 
 def test_fixed_codes_get_human_labels(app: Flask) -> None:
     with app.test_request_context():
-        assert present.label_for("anonymity", insights.Label("named", "named")) == "Named"
+        assert present.label_for("anonymity", insights_releases.Label("named", "named")) == "Named"
         assert (
-            present.label_for("feedback", insights.Label("not_on_time", "not_on_time"))
+            present.label_for("feedback", insights_releases.Label("not_on_time", "not_on_time"))
             == "Not on time (late, or not done yet)"
         )
-        assert present.label_for("outcome", insights.Label("open", "open")) == "Still open"
-        assert present.label_for("site", insights.Label("not-given", "not given")) == "Not given"
-        assert present.label_for("months", insights.Label("2026-07", "2026-07")) == "July 2026"
-        merged = present.label_for("site", insights.Label("other", "other"))
+        assert present.label_for("outcome", insights_releases.Label("open", "open")) == "Still open"
+        assert (
+            present.label_for("site", insights_releases.Label("not-given", "not given"))
+            == "Not given"
+        )
+        assert (
+            present.label_for("months", insights_releases.Label("2026-07", "2026-07"))
+            == "July 2026"
+        )
+        merged = present.label_for("site", insights_releases.Label("other", "other"))
         assert merged.startswith("Other")
 
 

@@ -1,9 +1,9 @@
 """PDF cleaning: remove what identifies the author, and everything a viewer would run or open
 by itself (issue 5, "Attachments"; issue 13, finding 3).
 
-Called by ``sanitize.clean_attachment``, which turns ``EncryptedPdf`` and any parser exception
-into ``CannotClean``. What is removed and kept is written in docs/security-model.md
-("Attachments: metadata removal", "PDF: actions, scripts and forms").
+Called by ``sanitize.clean_attachment``, which turns any parser exception into ``CannotClean``
+(``_clean_pdf`` below turns ``EncryptedPdf`` into one). What is removed and kept is written in
+docs/security-model.md ("Attachments: metadata removal", "PDF: actions, scripts and forms").
 
 Active content is removed by one walk over every object of the file, not by a list of
 places: a JavaScript action on a bookmark and an ``/AcroForm /XFA`` script came through a
@@ -21,6 +21,8 @@ import io
 import re
 
 import pikepdf
+
+from portal.services.attachments.sanitize.core import CannotClean, CleanFailure
 
 ALLOWED_ACTIONS = frozenset({"/GoTo"})
 """The only action kept: a jump inside the document (bookmarks, internal links, the table of
@@ -288,3 +290,12 @@ def _remove_annotation_authors(pdf: pikepdf.Pdf) -> None:
                         del annot[key]
             kept.append(annot)
         page.obj["/Annots"] = kept
+
+
+def _clean_pdf(data: bytes) -> bytes:
+    # Metadata and active content (actions, scripts, XFA, embedded files) are removed by
+    # clean_pdf, by one walk over the whole object graph (issue 13, finding 3).
+    try:
+        return clean_pdf(data)
+    except EncryptedPdf as exc:
+        raise CannotClean(CleanFailure.ENCRYPTED) from exc

@@ -1,26 +1,12 @@
-"""Attachment cleaning: detect a file's real type and remove the metadata that could identify
-its author, before the file is encrypted (issue 5, "Attachments").
-
-Pure functions, no Flask and no database. ``clean_attachment`` takes what an upload gives
-(file name, declared content type, bytes) and returns cleaned bytes with a safe file name and
-the type found in the content, or raises ``CannotClean`` / ``TypeNotAllowed``. The type comes
-from the content alone (magic bytes, then parsing); the name's extension and the declared
-type are only compared with it, and a mismatch is refused.
-
-What is removed, and what is not, is written in docs/security-model.md ("Attachments: metadata
-removal").
-"""
+"""Office Open XML (Word, Excel, PowerPoint): detect which one a zip is, and rebuild it from a
+keep-list of parts, each re-serialised through a filter."""
 
 from __future__ import annotations
 
-import codecs
-import enum
 import io
 import posixpath
 import re
 import typing
-import unicodedata
-import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,18 +16,17 @@ from xml.parsers import expat  # nosec B407  # DTDs and entities refused: _refus
 from xml.sax.saxutils import escape  # nosec B406  # escaping output, not parsing
 
 from defusedxml import ElementTree as SafeET
-from PIL import Image, ImageOps
 
 from portal.errors import PortalError
-from portal.services.attachments import sanitize_pdf
-
-# --- Limits -------------------------------------------------------------------------------
-
-MAX_BYTES = 10 * 1024 * 1024
-"""Default largest upload accepted, in bytes (the caller may pass its configured limit)."""
-
-MAX_IMAGE_PIXELS = 40_000_000
-"""Largest image (width x height) decoded: a 10 MiB PNG can otherwise expand to gigabytes."""
+from portal.services.attachments.sanitize.core import (
+    _OOXML,
+    CannotClean,
+    CleanFailure,
+    FileKind,
+    TypeNotAllowed,
+    TypeRefusal,
+)
+from portal.services.attachments.sanitize.images import _clean_image
 
 MAX_ZIP_ENTRIES = 2_000
 """Most parts an Office file may have."""
@@ -52,221 +37,8 @@ MAX_ZIP_UNCOMPRESSED = 64 * 1024 * 1024
 MAX_ZIP_RATIO = 200
 """Largest compression ratio of one part: ordinary XML compresses about 10:1, bombs 1000:1."""
 
-MAX_FILENAME_STEM = 100
-"""Characters kept of the name before the extension."""
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # every rewritten zip entry: saved-at times are metadata
-
-
-# --- Errors -------------------------------------------------------------------------------
-
-
-class CleanFailure(enum.StrEnum):
-    """Why a file of an accepted type could not be cleaned (the views word it)."""
-
-    EMPTY = "empty"
-    TOO_LARGE = "too_large"
-    CORRUPT = "corrupt"  # the content could not be read as the type it claims to be
-    ENCRYPTED = "encrypted"  # password-protected: its metadata cannot be reached
-    TOO_MANY_PIXELS = "too_many_pixels"
-    ANIMATED = "animated"
-    ARCHIVE_TOO_LARGE = "archive_too_large"  # too many parts or too much when unpacked
-    NOT_UTF8 = "not_utf8"
-
-
-class TypeRefusal(enum.StrEnum):
-    """Why a file's type is refused (the views word it)."""
-
-    UNSUPPORTED = "unsupported"  # not a type the portal can clean
-    NOT_ENABLED = "not_enabled"  # a type the portal can clean, but not allowed here
-    MISMATCH = "mismatch"  # the name or declared type says something else than the content
-    MACROS = "macros"  # macro-enabled Office file
-    LEGACY_OFFICE = "legacy_office"  # .doc/.xls/.ppt, or an encrypted Office file
-
-
-class CannotClean(PortalError):
-    """The file is of an accepted type but could not be cleaned; nothing of it is kept."""
-
-    def __init__(self, reason: CleanFailure, detail: str = "") -> None:
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
-        self.detail = detail
-
-
-class TypeNotAllowed(PortalError):
-    """The file's real type is not accepted, or does not match its name or declared type."""
-
-    def __init__(self, reason: TypeRefusal, detail: str = "") -> None:
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
-        self.detail = detail
-
-
-# --- Types --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _TypeInfo:
-    mime: str
-    extensions: tuple[str, ...]  # the first is the one a cleaned name gets
-    declared: frozenset[str]  # content types a browser may declare for it
-
-
-_GENERIC = frozenset({"", "application/octet-stream"})
-_ZIP_DECLARED = frozenset({"application/zip", "application/x-zip-compressed"})
-
-
-class FileKind(enum.StrEnum):
-    JPEG = "jpeg"
-    PNG = "png"
-    WEBP = "webp"
-    GIF = "gif"
-    PDF = "pdf"
-    DOCX = "docx"
-    XLSX = "xlsx"
-    PPTX = "pptx"
-    TEXT = "text"
-
-    @property
-    def info(self) -> _TypeInfo:
-        return _TYPES[self]
-
-
-_OOXML = "application/vnd.openxmlformats-officedocument."
-_TYPES: dict[FileKind, _TypeInfo] = {
-    FileKind.JPEG: _TypeInfo(
-        "image/jpeg", ("jpg", "jpeg", "jpe"), frozenset({"image/jpeg", "image/pjpeg", "image/jpg"})
-    ),
-    FileKind.PNG: _TypeInfo("image/png", ("png",), frozenset({"image/png", "image/x-png"})),
-    FileKind.WEBP: _TypeInfo("image/webp", ("webp",), frozenset({"image/webp"})),
-    FileKind.GIF: _TypeInfo("image/gif", ("gif",), frozenset({"image/gif"})),
-    FileKind.PDF: _TypeInfo(
-        "application/pdf", ("pdf",), frozenset({"application/pdf", "application/x-pdf"})
-    ),
-    FileKind.DOCX: _TypeInfo(
-        _OOXML + "wordprocessingml.document",
-        ("docx",),
-        frozenset({_OOXML + "wordprocessingml.document"}) | _ZIP_DECLARED,
-    ),
-    FileKind.XLSX: _TypeInfo(
-        _OOXML + "spreadsheetml.sheet",
-        ("xlsx",),
-        frozenset({_OOXML + "spreadsheetml.sheet"}) | _ZIP_DECLARED,
-    ),
-    FileKind.PPTX: _TypeInfo(
-        _OOXML + "presentationml.presentation",
-        ("pptx",),
-        frozenset({_OOXML + "presentationml.presentation"}) | _ZIP_DECLARED,
-    ),
-    FileKind.TEXT: _TypeInfo("text/plain", ("txt", "text"), frozenset({"text/plain"})),
-}
-
-DEFAULT_ALLOWED: frozenset[FileKind] = frozenset(FileKind)
-"""Every type this module can clean (issue 5's default: images, PDF, plain text, Office)."""
-
-
-@dataclass(frozen=True)
-class CleanedFile:
-    filename: str  # safe to show and to put in a Content-Disposition (after the usual quoting)
-    content_type: str  # of the detected type, never the declared one
-    kind: FileKind
-    data: bytes
-
-
-# --- Entry point --------------------------------------------------------------------------
-
-
-def clean_attachment(
-    filename: str,
-    declared_type: str,
-    data: bytes,
-    *,
-    max_bytes: int = MAX_BYTES,
-    allowed: frozenset[FileKind] = DEFAULT_ALLOWED,
-) -> CleanedFile:
-    """Detect the type of ``data`` from its content, check it against ``filename`` and
-    ``declared_type``, and return it with identifying metadata removed.
-
-    Raises ``CannotClean`` or ``TypeNotAllowed``; no other exception escapes for any input."""
-    if not data:
-        raise CannotClean(CleanFailure.EMPTY)
-    if len(data) > max_bytes:
-        raise CannotClean(CleanFailure.TOO_LARGE, f"{len(data)} bytes, at most {max_bytes}")
-    kind = _detect(filename, declared_type, data)
-    if kind not in allowed:
-        raise TypeNotAllowed(TypeRefusal.NOT_ENABLED, kind.value)
-    _check_claims(kind, filename, declared_type)
-    try:
-        cleaned = _CLEANERS[kind](data)
-    except PortalError:
-        raise
-    except Exception as exc:
-        # The parsers raise many kinds of exception on hostile input (OSError, ValueError,
-        # SyntaxError, struct.error, zipfile.BadZipFile, pikepdf.PdfError...): each means the
-        # content cannot be read, and nothing of it is kept.
-        raise CannotClean(CleanFailure.CORRUPT, type(exc).__name__) from exc
-    return CleanedFile(
-        filename=safe_filename(filename, kind),
-        content_type=kind.info.mime,
-        kind=kind,
-        data=cleaned,
-    )
-
-
-# --- Detection ----------------------------------------------------------------------------
-
-
-def _detect(filename: str, declared_type: str, data: bytes) -> FileKind:
-    if data.startswith(b"\xff\xd8\xff"):
-        return FileKind.JPEG
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return FileKind.PNG
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return FileKind.WEBP
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return FileKind.GIF
-    if data.startswith(b"%PDF-"):
-        return FileKind.PDF
-    if data.startswith(b"PK\x03\x04"):
-        return _detect_ooxml(data)
-    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        # OLE compound file: .doc/.xls/.ppt, and also every password-protected Office file.
-        raise TypeNotAllowed(TypeRefusal.LEGACY_OFFICE)
-    if _is_text(data):
-        return FileKind.TEXT
-    if _extension(filename) in FileKind.TEXT.info.extensions or _media_type(declared_type) in (
-        FileKind.TEXT.info.declared
-    ):
-        raise CannotClean(CleanFailure.NOT_UTF8)
-    raise TypeNotAllowed(TypeRefusal.UNSUPPORTED)
-
-
-#: Control characters other than tab, line feed, form feed and carriage return, and DEL: their
-#: presence means binary. In UTF-8 these bytes never occur inside a multi-byte character, so the
-#: raw bytes can be checked (a per-character loop took seconds on a 10 MiB file; deleting them
-#: with bytes.translate and comparing lengths runs at memory speed).
-_BINARY_BYTES = bytes(range(0x00, 0x09)) + b"\x0b" + bytes(range(0x0E, 0x20)) + b"\x7f"
-
-
-#: How much of a file ``_is_text`` looks at in one go: decoding or translating it whole would
-#: hold a copy of it as large as the file (or, decoded, up to four times as large).
-_TEXT_STEP = 1024 * 1024
-
-
-def _is_text(data: bytes) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()  # a character may span two steps
-    view = memoryview(data)
-    try:
-        for start in range(0, len(data), _TEXT_STEP):
-            decoder.decode(view[start : start + _TEXT_STEP])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    for start in range(0, len(data), _TEXT_STEP):
-        step = data[start : start + _TEXT_STEP]
-        if len(step.translate(None, _BINARY_BYTES)) != len(step):
-            return False
-    return True
 
 
 _MAIN_PARTS: dict[str, FileKind] = {
@@ -300,158 +72,6 @@ def _detect_ooxml(data: bytes) -> FileKind:
     if len(kinds) != 1:
         raise TypeNotAllowed(TypeRefusal.UNSUPPORTED, "not a Word, Excel or PowerPoint document")
     return kinds.pop()
-
-
-def _extension(filename: str) -> str:
-    base = _basename(filename)
-    return base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
-
-
-def _basename(filename: str) -> str:
-    return filename.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def _media_type(declared_type: str) -> str:
-    return declared_type.split(";", 1)[0].strip().lower()
-
-
-def _check_claims(kind: FileKind, filename: str, declared_type: str) -> None:
-    extension = _extension(filename)
-    if extension and extension not in kind.info.extensions:
-        raise TypeNotAllowed(
-            TypeRefusal.MISMATCH, f"named .{extension} but the content is {kind.value}"
-        )
-    declared = _media_type(declared_type)
-    if declared not in _GENERIC and declared not in kind.info.declared:
-        raise TypeNotAllowed(
-            TypeRefusal.MISMATCH, f"declared {declared} but the content is {kind.value}"
-        )
-
-
-def safe_filename(filename: str, kind: FileKind) -> str:
-    """The name's last path component without its extension, in NFKC, with anything but
-    letters, digits, space and ``-_.()`` replaced, shortened, and the type's extension."""
-    base = unicodedata.normalize("NFKC", _basename(filename))
-    stem = base.rsplit(".", 1)[0] if _extension(base) else base
-    stem = "".join(ch if ch.isalnum() or ch in " -_.()" else "_" for ch in stem)
-    stem = re.sub(r"\s+", " ", stem).strip(" ._")[:MAX_FILENAME_STEM].strip(" ._")
-    return f"{stem or 'attachment'}.{kind.info.extensions[0]}"
-
-
-def safe_filename_as_is(filename: str) -> str:
-    """For a file kept uncleaned (its type unknown): the same normalising as ``safe_filename``,
-    keeping the name's own extension (letters and digits only, at most 10), or none."""
-    base = unicodedata.normalize("NFKC", _basename(filename))
-    extension = _extension(base)
-    stem = base.rsplit(".", 1)[0] if extension else base
-    stem = "".join(ch if ch.isalnum() or ch in " -_.()" else "_" for ch in stem)
-    stem = re.sub(r"\s+", " ", stem).strip(" ._")[:MAX_FILENAME_STEM].strip(" ._")
-    extension = "".join(ch for ch in extension if ch.isascii() and ch.isalnum())[:10]
-    return f"{stem or 'attachment'}.{extension}" if extension else stem or "attachment"
-
-
-# --- Images -------------------------------------------------------------------------------
-
-_PIL_FORMATS = {
-    FileKind.JPEG: "JPEG",
-    FileKind.PNG: "PNG",
-    FileKind.WEBP: "WEBP",
-    FileKind.GIF: "GIF",
-}
-
-
-def _clean_image(kind: FileKind, data: bytes) -> bytes:
-    """A new file holding the picture's pixels only, turned upright.
-
-    Memory: the decoded pixels are the large part (Pillow keeps 4 bytes a pixel for RGB, 92 MiB
-    for a 24-megapixel photo). They are turned in place and copied once into the clean image,
-    then released before it is encoded, so at most two copies exist at once (docs/limits.md,
-    "Attachment cleaning: memory"). The picture is decoded at its full size: ``Image.draft``
-    would decode a JPEG at a fraction of it for less memory, but the file kept would then be
-    smaller than the one sent, which nobody asked for."""
-    pil_format = _PIL_FORMATS[kind]
-    with warnings.catch_warnings():
-        # Pillow warns (rather than raises) between its own limit and twice it; our own
-        # limit below is stricter, but a warning must never turn into an unexpected error.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            opened = Image.open(io.BytesIO(data), formats=[pil_format])
-        except Image.DecompressionBombError as exc:
-            raise CannotClean(CleanFailure.TOO_MANY_PIXELS) from exc
-        try:
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise CannotClean(CleanFailure.TOO_MANY_PIXELS, f"{width}x{height}")
-            if getattr(opened, "is_animated", False):
-                raise CannotClean(CleanFailure.ANIMATED)
-            opened.load()
-            # Turn the pixels as the EXIF orientation says, before the EXIF is dropped. In
-            # place: the turned pixels replace the decoded ones (a copy is made only where
-            # there is something to turn, and the decoded pixels are freed at once).
-            ImageOps.exif_transpose(opened, in_place=True)
-            fresh = _pixels_only(opened, kind)
-        finally:
-            opened.close()  # the decoded pixels, if _pixels_only has not released them yet
-    out = io.BytesIO()
-    if kind is FileKind.JPEG:
-        fresh.save(out, "JPEG", quality=90)
-    elif kind is FileKind.WEBP:
-        fresh.save(out, "WEBP", quality=90)
-    else:
-        fresh.save(out, pil_format)
-    return out.getvalue()  # the BytesIO's own buffer, not a copy of it
-
-
-_KEPT_MODES = {
-    FileKind.JPEG: {"L", "RGB", "CMYK"},
-    FileKind.PNG: {"1", "L", "LA", "RGB", "RGBA", "I", "I;16", "P"},
-    FileKind.WEBP: {"RGB", "RGBA"},
-    FileKind.GIF: {"L", "P"},
-}
-
-
-def _pixels_only(image: Image.Image, kind: FileKind) -> Image.Image:
-    """A new image holding only the pixels (and palette): no ``info``, hence no EXIF, XMP,
-    ICC profile, text chunks or comments for the encoder to copy.
-
-    ``image`` is closed (its pixels released) as soon as they are copied, and so is an image
-    converted from it, so that no more than two copies of the pixels exist at any time."""
-    if image.mode not in _KEPT_MODES[kind]:
-        if kind is FileKind.GIF:
-            converted = image.convert("P")
-        else:
-            alpha = "A" in image.mode or image.has_transparency_data
-            target = "RGBA" if alpha and kind is not FileKind.JPEG else "RGB"
-            converted = image.convert(target)
-        image.close()
-        image = converted
-    # A new, blank image of the same mode and size, and the pixels pasted into it (a raw
-    # copy, the modes being equal): nothing else of ``image`` comes along. This is what
-    # ``Image.frombytes(image.tobytes())`` did, without the two intermediate byte strings.
-    fresh = Image.new(image.mode, image.size)
-    fresh.paste(image)
-    if image.mode == "P" and image.palette is not None:
-        palette_mode = image.palette.mode
-        fresh.putpalette(image.getpalette(palette_mode) or [], palette_mode)
-        transparency = image.info.get("transparency")
-        if isinstance(transparency, int | bytes):
-            fresh.info["transparency"] = transparency  # which colour is see-through: pixels
-    elif image.mode in {"L", "RGB"} and "transparency" in image.info:
-        fresh.info["transparency"] = image.info["transparency"]
-    image.close()
-    return fresh
-
-
-# --- PDF ----------------------------------------------------------------------------------
-
-
-def _clean_pdf(data: bytes) -> bytes:
-    # Metadata and active content (actions, scripts, XFA, embedded files) are removed in
-    # sanitize_pdf, by one walk over the whole object graph (issue 13, finding 3).
-    try:
-        return sanitize_pdf.clean_pdf(data)
-    except sanitize_pdf.EncryptedPdf as exc:
-        raise CannotClean(CleanFailure.ENCRYPTED) from exc
 
 
 # --- Office Open XML ----------------------------------------------------------------------
@@ -1166,25 +786,3 @@ def _read(archive: zipfile.ZipFile, name: str) -> bytes:
     if len(body) != info.file_size:
         raise CannotClean(CleanFailure.CORRUPT, f"{name} has the wrong size")
     return body
-
-
-# --- Plain text ---------------------------------------------------------------------------
-
-
-def _clean_text(data: bytes) -> bytes:
-    # Detection already decoded it as UTF-8 without control characters; text has no
-    # metadata of its own, and its content is what the reporter chose to send.
-    return data
-
-
-_CLEANERS: dict[FileKind, Callable[[bytes], bytes]] = {
-    FileKind.JPEG: lambda data: _clean_image(FileKind.JPEG, data),
-    FileKind.PNG: lambda data: _clean_image(FileKind.PNG, data),
-    FileKind.WEBP: lambda data: _clean_image(FileKind.WEBP, data),
-    FileKind.GIF: lambda data: _clean_image(FileKind.GIF, data),
-    FileKind.PDF: _clean_pdf,
-    FileKind.DOCX: lambda data: _clean_ooxml(FileKind.DOCX, data),
-    FileKind.XLSX: lambda data: _clean_ooxml(FileKind.XLSX, data),
-    FileKind.PPTX: lambda data: _clean_ooxml(FileKind.PPTX, data),
-    FileKind.TEXT: _clean_text,
-}
