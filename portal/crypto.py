@@ -43,7 +43,6 @@ import pyotp
 from argon2.low_level import Type, hash_secret_raw
 
 from portal.runtime.slots import SlotPool
-from portal.settings import Argon2Cost
 
 KEY_BYTES = 32
 SALT_BYTES = 16
@@ -57,6 +56,30 @@ RECEIPT_BITS = RECEIPT_SYMBOLS * 5
 RECOVERY_SYMBOLS = 32  # 160 bits
 TEMPORARY_PASSWORD_SYMBOLS = 20  # 100 bits
 _GROUP = 4
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """Argon2id cost parameters (RFC 9106 section 4). The settings hold the numbers
+    (``Settings.kdf_cost``, ``password_cost``); the type lives here, beside the only code that
+    runs Argon2, so this module imports nothing of the settings."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+    def encode(self) -> str:
+        """How the costs are stored next to a salt, so changing the settings later does not
+        lock out receipts and passwords derived under the old costs."""
+        return f"argon2id:t={self.time_cost},m={self.memory_kib},p={self.parallelism}"
+
+    @classmethod
+    def decode(cls, text: str) -> Argon2Cost:
+        kind, _, params = text.partition(":")
+        values = dict(item.split("=", 1) for item in params.split(","))
+        if kind != "argon2id" or set(values) != {"t", "m", "p"}:
+            raise ValueError(f"unknown key derivation {text!r}")
+        return cls(int(values["t"]), int(values["m"]), int(values["p"]))
 
 
 class DecryptionFailed(Exception):

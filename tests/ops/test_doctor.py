@@ -26,6 +26,7 @@ from portal.instance import SECRET_FILES, ensure_secrets
 from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, StaffUser
 from portal.ops import doctor, migrate
 from portal.ops.doctor import Status
+from portal.runtime.capacity import memory_limit_bytes
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.reporting import access_code
@@ -34,7 +35,6 @@ from portal.settings import (
     PROJECT_ROOT,
     TEST_ARGON2,
     Settings,
-    memory_limit_bytes,
 )
 from tests.support.factories import PASSWORD, REDIS_URL, DatabaseUnderTest, Portal, cheap_settings
 from tests.support.pages import csrf_token, next_code, report_form
@@ -535,7 +535,7 @@ def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> 
 
 def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> None:
     """In a container the automatic size follows the memory limit, as the app computes it
-    (settings.total_memory_bytes): a quarter of 512 MiB holds two computations of 64 MiB."""
+    (``Capacity.total_memory_bytes``): a quarter of 512 MiB holds two computations of 64 MiB."""
     machine = doctor.Machine(512 * MIB, "the container's memory limit", 16, 512 * MIB)
     result = doctor.check_argon2_pool(_pool(tmp_path), machine, doctor.Server(workers=1))
     assert result.status is Status.OK, result.message

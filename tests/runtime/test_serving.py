@@ -56,7 +56,9 @@ def test_one_thread_keeps_sync_workers(tmp_path: Path) -> None:
 
 def test_serve_passes_workers_and_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, object] = {}
-    monkeypatch.setattr(serving, "run_gunicorn", lambda settings, **kw: seen.update(kw))
+    monkeypatch.setattr(
+        serving, "run_gunicorn", lambda settings, app_factory, **kw: seen.update(kw)
+    )
     app = create_app(cheap_settings(tmp_path / "instance"))
     result = app.test_cli_runner().invoke(
         args=["serve", "--port", "8123", "--workers", "3", "--threads", "4"]

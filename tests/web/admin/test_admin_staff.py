@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.models import CaseAccess, Queue, QueueMembership, Role, StaffSession, StaffUser
 from portal.services.accounts import administration as admin
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
-from portal.settings import Argon2Cost
 from tests.support.admin_helpers import (
     admin_user,
     approve_all,
