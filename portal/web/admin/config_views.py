@@ -25,7 +25,7 @@ from portal.services.configuration import policy, taxonomy
 from portal.services.configuration.editing import LIST_KINDS, ListKind, RuleFields, UnknownItem
 from portal.services.reporting import routing
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import (
     PRIORITY_LABELS,
     STATUS_KIND_LABELS,

@@ -15,7 +15,8 @@ from portal.services.accounts import account_mail
 from portal.services.accounts import staff as staff_service
 from portal.services.accounts.permissions import Permission
 from portal.web import state
-from portal.web.admin import bp, mailing, section
+from portal.web.admin import mailing
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.staff_views import STAFF_ACTIONS
 from portal.web.forms import PortalForm
 from portal.web.staff.auth import current_staff, requires

@@ -22,7 +22,7 @@ from portal.services.accounts.permissions import Permission
 from portal.services.configuration import editing as configuration
 from portal.services.configuration import taxonomy
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import PRIORITY_LABELS, RuleTestForm
 from portal.web.errors import csrf_recoverable
 from portal.web.staff.auth import requires

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from portal.errors import InvalidInput
 from portal.services.insights import figures as insights
 from portal.web import state
-from portal.web.api import bp
+from portal.web.api.blueprint import bp
 from portal.web.api.openapi import document
 from portal.web.errors import api_error
 

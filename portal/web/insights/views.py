@@ -17,7 +17,8 @@ from portal.services.audit.chain import Action
 from portal.services.insights import figures as insights
 from portal.services.insights.figures import PROGRESS, VOLUME, Quarter, Release
 from portal.web import state
-from portal.web.insights import bp, charts, present
+from portal.web.insights import charts, present
+from portal.web.insights.blueprint import bp
 from portal.web.staff.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm
 

@@ -19,8 +19,8 @@ from portal.services.casework.cases import CaseDetail
 from portal.services.insights import signals
 from portal.web import state
 from portal.web.forms import PortalForm
-from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
+from portal.web.staff.blueprint import bp
 from portal.web.staff.views import CASE_LIST_PANELS, CASE_PANELS, _render_case
 
 

@@ -12,7 +12,6 @@ from portal.services.accounts import api_tokens, staff
 from portal.services.accounts import self_service as account_service
 from portal.services.accounts.permissions import Permission, can
 from portal.web import state
-from portal.web.staff import bp
 from portal.web.staff.auth import (
     clear_session_cookie,
     count_failure,
@@ -24,6 +23,7 @@ from portal.web.staff.auth import (
     throttle_keys,
     throttled,
 )
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm, ApiTokenForm, PasswordChangeForm
 
 

@@ -26,7 +26,7 @@ from portal.services.accounts.permissions import Permission, can
 from portal.services.accounts.staff import ActiveSession, SessionInvalid
 from portal.web import client, qr, state
 from portal.web.errors import csrf_recoverable
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm, CodeForm, LoginForm
 
 COOKIE = "portal_staff"

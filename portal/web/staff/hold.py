@@ -19,8 +19,8 @@ from portal.web import state
 from portal.web.errors import csrf_recoverable
 from portal.web.forms import PortalForm
 from portal.web.labels import translated
-from portal.web.staff import bp
 from portal.web.staff.auth import current_private_key, current_staff, requires
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm
 from portal.web.staff.views import CASE_PANELS, _render_case
 
