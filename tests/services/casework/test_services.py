@@ -138,7 +138,12 @@ def test_named_submission_encrypts_contact(portal: Portal, db: Session) -> None:
     assert case is not None and not case.is_anonymous
     assert case.contact_ciphertext is not None and b"Bloggs" not in case.contact_ciphertext
     detail = cases.open_case(
-        db, portal.settings, gen, portal.private_key(gen), case.handle, dt.date.today()
+        db,
+        portal.settings,
+        gen,
+        portal.private_key(gen),
+        case.handle,
+        dt.datetime.now(dt.UTC).date(),
     )
     assert detail.contact is not None
     assert (detail.contact.name, detail.contact.details) == ("Jo Bloggs", "jo@example.org")
@@ -178,7 +183,12 @@ def test_text_is_normalised(portal: Portal, db: Session) -> None:
     gen = portal.staff("gen")
     submitted = portal.submit(description="  line one\r\nline\x00 two\x1b  ")
     detail = cases.open_case(
-        db, portal.settings, gen, portal.private_key(gen), submitted.handle, dt.date.today()
+        db,
+        portal.settings,
+        gen,
+        portal.private_key(gen),
+        submitted.handle,
+        dt.datetime.now(dt.UTC).date(),
     )
     assert detail.report.description == "line one\nline two"
 
@@ -319,7 +329,7 @@ def test_list_groups_by_queue_and_needs_no_key(portal: Portal, db: Session) -> N
     alice = portal.staff("alice", queues=("general", "hr"))
     portal.submit(category_code="harassment")
     portal.submit(category_code="other")
-    groups = cases.list_for(db, portal.settings, alice, dt.date.today())
+    groups = cases.list_for(db, portal.settings, alice, dt.datetime.now(dt.UTC).date())
     assert sorted(g.queue.slug for g in groups) == ["general", "hr"]
     assert all(len(g.rows) == 1 for g in groups)
 
