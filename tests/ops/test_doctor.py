@@ -11,10 +11,11 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.orm import Session
 
 from portal import crypto
@@ -149,7 +150,8 @@ def test_migrated_database_passes(database: DatabaseUnderTest) -> None:
         ("database", Status.OK),
         ("migrations", Status.OK),
     ]
-    assert migrate.head_revision(database.engine) in results[1].message
+    head = migrate.head_revision(database.engine)
+    assert head is not None and head in results[1].message
 
 
 def test_database_without_schema_fails(tmp_path: Path) -> None:
@@ -240,7 +242,7 @@ def test_signal_threshold_below_anonymity_threshold_fails(db: Session) -> None:
 
 
 def test_threshold_check_writes_no_policy_row(db: Session) -> None:
-    db.execute(Policy.__table__.delete())
+    db.execute(cast(Table, Policy.__table__).delete())
     db.commit()
     result = doctor.check_threshold(db)
     db.rollback()

@@ -152,7 +152,7 @@ def test_the_logger_class_masks_addresses_and_request_errors_in_any_message() ->
     logger = serving.PrivateLogger(config)
     stream = io.StringIO()
     for handler in logger.error_log.handlers + logger.access_log.handlers:
-        handler.setStream(stream)  # type: ignore[attr-defined]
+        handler.setStream(stream)
     logger.warning("Invalid request from ip=203.0.113.7: Invalid HTTP request line: 'GET /?q=1'")
     logger.info("Some future message about 198.51.100.4:51234 and [2001:db8::1]:443")
     logger.info("Listening at: http://127.0.0.1:8000 (1)")

@@ -174,7 +174,8 @@ def test_only_the_host_of_portal_url_and_loopback_are_served(
         with client.get("/static/portal.css", headers={"Host": host}) as served:
             assert served.status_code == 200, host
     for host in refused:
-        with client.get("/static/portal.css", headers={"Host": host}) as response:
+        response = client.get("/static/portal.css", headers={"Host": host})
+        with response:
             assert response.status_code == 400, host
             assert "This address is not the portal" in response.text, host
             assert host.lower() not in response.text.lower(), host

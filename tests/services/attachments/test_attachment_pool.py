@@ -276,7 +276,12 @@ def test_create_app_maps_large_blocks(
     tmp_path: Path, secrets: InstanceSecrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(memory, "map_large_blocks", lambda: calls.append(1) or True)
+
+    def map_large_blocks() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "map_large_blocks", map_large_blocks)
     create_app(Settings(instance_path=tmp_path).with_argon2(TEST_ARGON2), secrets=secrets)
     assert calls == [1]
 

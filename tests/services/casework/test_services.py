@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -165,7 +166,7 @@ def test_named_submission_encrypts_contact(portal: Portal, db: Session) -> None:
     ],
 )
 def test_invalid_concerns_are_refused_before_anything_is_stored(
-    portal: Portal, db: Session, fields: dict[str, object], error: type[Exception]
+    portal: Portal, db: Session, fields: dict[str, Any], error: type[Exception]
 ) -> None:
     portal.staff("gen")
     with pytest.raises(error):

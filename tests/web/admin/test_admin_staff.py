@@ -5,11 +5,12 @@ protection of the last admin. Accounts made through the console are checked in t
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
@@ -69,7 +70,8 @@ def test_list_shows_roles_queues_markers_state_and_second_factor(
 ) -> None:
     chair = portal.staff("chair", queues=("board", "general"))
     db.execute(
-        QueueMembership.__table__.update()
+        cast(Table, QueueMembership.__table__)
+        .update()
         .where(QueueMembership.staff_id == chair.id)
         .where(
             QueueMembership.queue_id
