@@ -36,9 +36,11 @@ SALT = b"\0" * crypto.SALT_BYTES
 
 
 @pytest.fixture(autouse=True)
-def _restore_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+def _restore_pool() -> Iterator[None]:
     """Whatever a test configures, the pool is put back afterwards."""
-    monkeypatch.setattr(crypto, "_pool", crypto._pool)
+    size, wait = crypto.ARGON2_POOL.size, crypto.ARGON2_POOL.wait_seconds
+    yield
+    crypto.ARGON2_POOL.configure(size, wait)
 
 
 class _Gauge:
@@ -252,7 +254,7 @@ def test_create_app_sets_the_pool_from_the_settings(
     settings = Settings(instance_path=tmp_path, argon2_max_concurrent=3, argon2_wait_seconds=4)
     create_app(settings.with_argon2(TEST_ARGON2), secrets=secrets)
     assert crypto.argon2_pool_size() == 3
-    assert crypto._pool.wait_seconds == 4
+    assert crypto.ARGON2_POOL.wait_seconds == 4
 
 
 @pytest.mark.parametrize(

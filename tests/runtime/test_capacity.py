@@ -93,14 +93,20 @@ def test_this_process_is_probed_once() -> None:
 
 
 def test_create_app_sizes_the_automatic_pools_from_the_capacity_given(
-    tmp_path: Path, secrets: InstanceSecrets, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, secrets: InstanceSecrets
 ) -> None:
-    monkeypatch.setattr(crypto, "_pool", crypto._pool)
-    monkeypatch.setattr(attachments, "_pool", attachments._pool)
-    machine = Capacity(physical_memory_bytes=64 * GIB, memory_limit_bytes=2 * GIB, cpus=32)
-    settings = Settings(instance_path=tmp_path).with_argon2(TEST_ARGON2)
-    app = create_app(settings, secrets=secrets, capacity=machine)
-    # TEST_ARGON2 holds 8 KiB: the 32 CPUs bound it; one 533 MiB form fits a quarter of 2 GiB.
-    assert crypto.argon2_pool_size() == 32
-    assert attachments.cleaning_pool_size() == 1
-    assert app.extensions["portal"].capacity is machine
+    pools = [
+        (pool, pool.size, pool.wait_seconds)
+        for pool in (crypto.ARGON2_POOL, attachments.CLEANING_POOL)
+    ]
+    try:
+        machine = Capacity(physical_memory_bytes=64 * GIB, memory_limit_bytes=2 * GIB, cpus=32)
+        settings = Settings(instance_path=tmp_path).with_argon2(TEST_ARGON2)
+        app = create_app(settings, secrets=secrets, capacity=machine)
+        # TEST_ARGON2 holds 8 KiB: the 32 CPUs bound it; one 533 MiB form fits a quarter of 2 GiB.
+        assert crypto.argon2_pool_size() == 32
+        assert attachments.cleaning_pool_size() == 1
+        assert app.extensions["portal"].capacity is machine
+    finally:
+        for pool, size, wait in pools:
+            pool.configure(size, wait)

@@ -58,9 +58,11 @@ UPLOAD = Upload(FILE_NAME, "text/plain", TEXT)
 
 
 @pytest.fixture(autouse=True)
-def _restore_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+def _restore_pool() -> Iterator[None]:
     """Whatever a test configures, the process's pool is put back afterwards."""
-    monkeypatch.setattr(attachments, "_pool", attachments._pool)
+    size, wait = attachments.CLEANING_POOL.size, attachments.CLEANING_POOL.wait_seconds
+    yield
+    attachments.CLEANING_POOL.configure(size, wait)
 
 
 @pytest.fixture
@@ -191,7 +193,7 @@ def test_apps_in_one_process_share_one_bound(tmp_path: Path, secrets: InstanceSe
     assert attachments.cleaning_pool_size() == 3
     build(1)
     assert attachments.cleaning_pool_size() == 1
-    assert attachments._pool.wait_seconds == 0
+    assert attachments.CLEANING_POOL.wait_seconds == 0
     with attachments.cleaning_slot([UPLOAD], RULES), pytest.raises(AttachmentsBusy):
         _clean_in_a_slot([UPLOAD])
 
@@ -330,7 +332,7 @@ def test_create_app_sets_the_pool_from_the_settings(
     )
     create_app(settings.with_argon2(TEST_ARGON2), secrets=secrets)
     assert attachments.cleaning_pool_size() == 3
-    assert attachments._pool.wait_seconds == 4
+    assert attachments.CLEANING_POOL.wait_seconds == 4
 
 
 @pytest.mark.parametrize(
