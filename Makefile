@@ -42,6 +42,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check portal tests bench
 	$(BIN)/mypy
 	$(BIN)/bandit -c pyproject.toml -r portal -q
+	$(BIN)/lint-imports --no-cache
 
 # After changing a translatable string: re-extract, update every catalogue (new strings come out
 # untranslated, removed ones go) and recompile the .mo files; then translate what is empty.

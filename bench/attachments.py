@@ -653,9 +653,10 @@ def phase_burst(app: Flask, files: list[Sample], reporters: int) -> dict[str, An
                 "memory": vars(memory),
             }
     finally:
-        settings = app.extensions["portal"].settings
+        state = app.extensions["portal"]
         attachments.configure_cleaning_pool(
-            settings.attachment_pool_size, settings.attachment_wait_seconds
+            state.capacity.attachment_pool_size(state.settings),
+            state.settings.attachment_wait_seconds,
         )
     return {"reporters": reporters, "runs": results}
 

@@ -82,6 +82,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.db import make_engine, make_sessionmaker
 from portal.errors import UnknownReceipt
 from portal.instance import InstanceSecrets
@@ -93,7 +94,7 @@ from portal.services.attachments import store as attachments
 from portal.services.casework import content, thread
 from portal.services.configuration import taxonomy
 from portal.services.reporting import followup, routing
-from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
+from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Settings
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the loopback TCP proxy is shared with the fault tests
 from tests.support.tcp_proxy import TcpProxy

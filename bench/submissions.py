@@ -48,13 +48,14 @@ import benchlib
 from benchlib import CookieJar, Failed
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import Role
 from portal.ops import migrate
 from portal.services.accounts import accounts as staff
 from portal.services.configuration import taxonomy
-from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Argon2Cost, Settings
+from portal.settings import PRODUCTION_ARGON2, PROJECT_ROOT, TEST_ARGON2, Settings
 
 PROFILES: dict[str, Argon2Cost] = {"test": TEST_ARGON2, "production": PRODUCTION_ARGON2}
 RECEIPT_MARK = 'id="receipt"'

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import Babel
 from flask_babel import get_locale as babel_locale
 from flask_wtf.csrf import CSRFProtect
@@ -16,9 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import crypto
+from portal.cli.main import register as register_commands
+from portal.clock import utc_now
 from portal.db import make_engine, make_sessionmaker
 from portal.instance import InstanceSecrets, SecretsMissing, load_secrets
+from portal.runtime import capacity as runtime_capacity
 from portal.runtime import logconfig, memory
+from portal.runtime.capacity import Capacity
 from portal.services.attachments import store as attachments
 from portal.services.notifications import mail
 from portal.services.notifications.mail import Mailer
@@ -30,10 +35,15 @@ from portal.services.reporting.throttle import (
     make_throttle,
 )
 from portal.settings import Settings, load_settings
+from portal.web import errors, hidden_chars, labels, language, security, uploads
+from portal.web.api import bp as api_bp
+from portal.web.insights import bp as insights_bp
+from portal.web.reporter import bp as reporter_bp
+from portal.web.staff import bp as staff_bp
+from portal.web.state import close_db
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+if TYPE_CHECKING:
+    from portal.runtime.serving import AppFactory
 
 
 @dataclass
@@ -46,16 +56,16 @@ class PortalState:
     login_throttle: Throttle
     api_throttle: Throttle  # failed bearer tokens on the insights API, per client
     submission_limits: SubmissionLimits  # concerns and reporter messages, total and per client
+    # The CPUs and memory this process may use (probed once per process), which the automatic
+    # pool bounds were sized from.
+    capacity: Capacity
+    # How to build another app like this one: ``portal serve`` hands it to gunicorn, whose
+    # workers each build their own after the fork (so the commands never import this module).
+    app_factory: AppFactory
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # Sends mail from a request (a reset's one-time password to its owner); None when no SMTP
     # server is configured, and then what needs it is refused rather than shown to an admin.
     mailer: Mailer | None = None
-
-
-def state() -> PortalState:
-    """The state of the application serving this request or command."""
-    value: PortalState = current_app.extensions["portal"]
-    return value
 
 
 def create_app(
@@ -63,25 +73,24 @@ def create_app(
     *,
     secrets: InstanceSecrets | None = None,
     shared_counters: dict[str, SharedRegion] | None = None,
+    capacity: Capacity | None = None,
 ) -> Flask:
     """Build the application. Without ``secrets`` they are read from the instance folder; if they
     are missing the app still starts (so ``portal init`` can run through it) but every request
     answers 503 until they exist. ``shared_counters`` (made by ``portal serve`` before the
     fork) holds the rate-limit counters every worker of the server shares when there is no
-    Redis."""
-    # The web layer imports this module for PortalState, so it is imported here, not above.
-    from portal.web import errors, hidden_chars, labels, language, security, uploads
-    from portal.web.state import close_db
-
+    Redis. ``capacity`` (what this process may use, probed once per process when not given)
+    sizes the pools whose settings say 0 (automatic)."""
     settings = settings or load_settings()
+    capacity = capacity or runtime_capacity.this_process()
     logconfig.configure(settings.log_level)
     # One bound per process on the memory Argon2 may hold (several apps in one process, as in
     # the tests, share it; the last one built sets it).
-    crypto.configure_argon2_pool(settings.argon2_pool_size, settings.argon2_wait_seconds)
+    crypto.configure_argon2_pool(capacity.argon2_pool_size(settings), settings.argon2_wait_seconds)
     # The same for cleaning attachments, which holds hundreds of MiB for a large picture; and
     # large blocks given back when freed, else each thread of a worker keeps a cleaning's peak.
     attachments.configure_cleaning_pool(
-        settings.attachment_pool_size, settings.attachment_wait_seconds
+        capacity.attachment_pool_size(settings), settings.attachment_wait_seconds
     )
     memory.map_large_blocks()
     if secrets is None:
@@ -148,6 +157,8 @@ def create_app(
             settings.submit_client_window_seconds,
             shared=shared_counters,
         ),
+        capacity=capacity,
+        app_factory=create_app,
     )
     app.teardown_appcontext(close_db)
     Babel(app, locale_selector=language.select_locale)
@@ -162,11 +173,6 @@ def create_app(
     hidden_chars.init_app(app)
     language.init_app(app)
 
-    from portal.web.api import bp as api_bp
-    from portal.web.insights import bp as insights_bp
-    from portal.web.reporter import bp as reporter_bp
-    from portal.web.staff import bp as staff_bp
-
     app.register_blueprint(reporter_bp)
     app.register_blueprint(staff_bp)
     # The API is read-only (GET only; any other method is 405) and authenticated by a bearer
@@ -174,8 +180,6 @@ def create_app(
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(insights_bp)
-
-    from portal.cli.main import register as register_commands
 
     register_commands(app)
 

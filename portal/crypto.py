@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,8 +41,7 @@ import nacl.public
 import pyotp
 from argon2.low_level import Type, hash_secret_raw
 
-from portal.runtime.slots import SlotPool
-from portal.settings import Argon2Cost
+from portal.runtime.slots import ProcessPool
 
 KEY_BYTES = 32
 SALT_BYTES = 16
@@ -57,6 +55,30 @@ RECEIPT_BITS = RECEIPT_SYMBOLS * 5
 RECOVERY_SYMBOLS = 32  # 160 bits
 TEMPORARY_PASSWORD_SYMBOLS = 20  # 100 bits
 _GROUP = 4
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """Argon2id cost parameters (RFC 9106 section 4). The settings hold the numbers
+    (``Settings.kdf_cost``, ``password_cost``); the type lives here, beside the only code that
+    runs Argon2, so this module imports nothing of the settings."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+    def encode(self) -> str:
+        """How the costs are stored next to a salt, so changing the settings later does not
+        lock out receipts and passwords derived under the old costs."""
+        return f"argon2id:t={self.time_cost},m={self.memory_kib},p={self.parallelism}"
+
+    @classmethod
+    def decode(cls, text: str) -> Argon2Cost:
+        kind, _, params = text.partition(":")
+        values = dict(item.split("=", 1) for item in params.split(","))
+        if kind != "argon2id" or set(values) != {"t", "m", "p"}:
+            raise ValueError(f"unknown key derivation {text!r}")
+        return cls(int(values["t"]), int(values["m"]), int(values["p"]))
 
 
 class DecryptionFailed(Exception):
@@ -80,31 +102,28 @@ class Argon2Busy(Exception):
 # The bound is per process: gunicorn's workers each have their own pool.
 
 
-#: Until ``configure_argon2_pool`` runs (``create_app`` calls it), one slot per CPU, 10 s wait.
-_DEFAULT_POOL_SIZE = os.cpu_count() or 1
-_pool = SlotPool.of(_DEFAULT_POOL_SIZE, 10.0)
-_pool_lock = threading.Lock()
+#: This process's Argon2 pool. Until ``configure_argon2_pool`` runs (``create_app`` calls it):
+#: one slot per CPU, 10 s wait.
+ARGON2_POOL = ProcessPool(os.cpu_count() or 1, 10.0)
 
 
 def configure_argon2_pool(size: int, wait_seconds: float) -> None:
     """Set this process's bound on concurrent Argon2 computations and how long a caller waits
     for a slot. Computations already running keep (and give back) the slot they hold."""
-    global _pool
     if size < 1 or wait_seconds < 0:
         raise ValueError("the Argon2 pool needs at least one slot and a wait of 0 s or more")
-    with _pool_lock:
-        _pool = _pool.resized(size, wait_seconds)
+    ARGON2_POOL.configure(size, wait_seconds)
 
 
 def argon2_pool_size() -> int:
-    return _pool.size
+    return ARGON2_POOL.size
 
 
 @contextmanager
 def _argon2_slot() -> Iterator[None]:
     # The pool of the moment is bound here: the slot goes back to the semaphore it came from,
     # even if the pool is reconfigured meanwhile.
-    with _pool.slot(Argon2Busy):
+    with ARGON2_POOL.slot(Argon2Busy):
         yield
 
 

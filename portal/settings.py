@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from portal import crypto
+from portal.crypto import Argon2Cost as Argon2Cost  # re-exported: the costs' type
 from portal.i18n.locales import LOCALES
 
 #: The checkout (or installation) root: ``config/`` and ``static/`` sit beside ``portal/``.
@@ -45,28 +47,6 @@ STAFF_PASSWORD_MIN_CHARS_FLOOR = 15
 
 class SettingsError(Exception):
     """A setting is missing, unknown or of the wrong type."""
-
-
-@dataclass(frozen=True)
-class Argon2Cost:
-    """Argon2id cost parameters (RFC 9106 section 4)."""
-
-    time_cost: int
-    memory_kib: int
-    parallelism: int
-
-    def encode(self) -> str:
-        """How the costs are stored next to a salt, so changing the settings later does not
-        lock out receipts and passwords derived under the old costs."""
-        return f"argon2id:t={self.time_cost},m={self.memory_kib},p={self.parallelism}"
-
-    @classmethod
-    def decode(cls, text: str) -> Argon2Cost:
-        kind, _, params = text.partition(":")
-        values = dict(item.split("=", 1) for item in params.split(","))
-        if kind != "argon2id" or set(values) != {"t", "m", "p"}:
-            raise ValueError(f"unknown key derivation {text!r}")
-        return cls(int(values["t"]), int(values["m"]), int(values["p"]))
 
 
 #: RFC 9106, second recommended option: t=3, p=4, m=64 MiB.
@@ -111,16 +91,6 @@ ARGON2_MAX_CONCURRENT_CEILING = 256
 ARGON2_WAIT_SECONDS_CEILING = 19
 
 
-def auto_argon2_pool_size(memory_kib: int, total_memory_bytes: int, cpus: int) -> int:
-    """The default Argon2 bound: as many computations of ``memory_kib`` as fit in a quarter of
-    the machine's memory (one per CPU where the memory is unknown), at most one per CPU, at
-    least one."""
-    if total_memory_bytes <= 0:
-        return max(1, cpus)
-    fits = (total_memory_bytes // 4) // (memory_kib * 1024)
-    return max(1, min(cpus, fits))
-
-
 def attachment_form_memory_bytes(max_bytes: int, max_count: int) -> int:
     """An upper estimate of the memory one form's attachments hold while they are cleaned,
     encrypted and stored: every file as sent and as cleaned (2 x count x size; a cleaned file
@@ -130,54 +100,6 @@ def attachment_form_memory_bytes(max_bytes: int, max_count: int) -> int:
     if max_count == 0:
         return 0
     return 2 * max_count * max_bytes + CLEANING_OFFICE_BYTES + CLEANING_PICTURE_BYTES
-
-
-def auto_attachment_pool_size(form_bytes: int, total_memory_bytes: int, cpus: int) -> int:
-    """The default bound on forms cleaned at once: as many of ``form_bytes`` as fit in a
-    quarter of the machine's memory (one per CPU where the memory is unknown), at most one per
-    CPU (cleaning is CPU work), at least one."""
-    if total_memory_bytes <= 0 or form_bytes <= 0:
-        return max(1, cpus)
-    fits = (total_memory_bytes // 4) // form_bytes
-    return max(1, min(cpus, fits))
-
-
-#: A container's memory limit under cgroup v2 ("max" when there is none).
-CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
-
-
-def memory_limit_bytes(path: Path = CGROUP_MEMORY_MAX) -> int:
-    """A container's memory limit (cgroup v2), or 0 where there is none."""
-    try:
-        value = path.read_text().strip()
-    except OSError:
-        return 0
-    return int(value) if value.isdigit() else 0
-
-
-def physical_memory_bytes() -> int:
-    """The machine's physical memory, or 0 where the system does not say."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
-        return 0
-
-
-def total_memory_bytes() -> int:
-    """The memory the portal's processes may use: the physical memory, or a container's limit
-    when that is lower (in a container the physical memory is the host's); 0 where neither is
-    known."""
-    physical, limit = physical_memory_bytes(), memory_limit_bytes()
-    return min(physical, limit) if physical and limit else physical or limit
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (a container or ``taskset`` can allow fewer than the
-    machine has)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -353,26 +275,9 @@ class Settings:
         )
 
     @property
-    def argon2_pool_size(self) -> int:
-        """``argon2_max_concurrent``, or the default it stands for when 0."""
-        if self.argon2_max_concurrent:
-            return self.argon2_max_concurrent
-        largest = max(self.kdf_memory_kib, self.password_memory_kib)
-        return auto_argon2_pool_size(largest, total_memory_bytes(), usable_cpus())
-
-    @property
     def attachment_form_bytes(self) -> int:
         """The memory estimate of one form's attachments (``attachment_form_memory_bytes``)."""
         return attachment_form_memory_bytes(self.attachment_max_bytes, self.attachment_max_count)
-
-    @property
-    def attachment_pool_size(self) -> int:
-        """``attachment_max_concurrent``, or the default it stands for when 0."""
-        if self.attachment_max_concurrent:
-            return self.attachment_max_concurrent
-        return auto_attachment_pool_size(
-            self.attachment_form_bytes, total_memory_bytes(), usable_cpus()
-        )
 
     @property
     def attachment_type_names(self) -> frozenset[str]:
@@ -545,8 +450,6 @@ def _validate_argon2_pool(settings: Settings) -> None:
 
 
 def _validate_submissions(settings: Settings) -> None:
-    from portal import crypto  # crypto imports this module for Argon2Cost
-
     if settings.submit_client_window_seconds > 86_400 or settings.submit_total_window_seconds > (
         86_400
     ):

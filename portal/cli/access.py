@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.errors import AccessRefusal, AccessRefused
 from portal.models import Queue, QueueMembership, StaffUser
 from portal.services.accounts import accounts as staff
 from portal.services.casework import access
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _state() -> PortalState:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.app import PortalState, utc_now
 from portal.cli.notify import BabelTexts, report_deliveries
+from portal.clock import utc_now
 from portal.services.audit import chain as audit
 from portal.services.notifications import mail, notify
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _state() -> PortalState:

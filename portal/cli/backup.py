@@ -8,16 +8,20 @@ from __future__ import annotations
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.db import make_sessionmaker
 from portal.ops import migrate
 from portal.ops.backup import errors as backup_errors
 from portal.ops.backup import make, restore
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 _PASSPHRASE_FILE = click.option(
     "--passphrase-file",

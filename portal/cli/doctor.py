@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal.app import PortalState
 from portal.db import make_engine
 from portal.ops import doctor
 from portal.ops.doctor import capacity, core
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 #: How long doctor waits for PostgreSQL to accept a connection before calling it unreachable.
 DATABASE_CONNECT_TIMEOUT_SECONDS = 5

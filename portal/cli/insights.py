@@ -4,11 +4,11 @@ systemic-signal alerts. Both are meant for cron, daily (see docs/operations.md).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 from flask.cli import with_appcontext
 
-from portal.app import PortalState
 from portal.cli.notify import (
     BabelTexts,
     mail_locale,
@@ -22,6 +22,9 @@ from portal.services.insights import figures as insights
 from portal.services.insights import signals
 from portal.services.insights import store as insights_store
 from portal.services.notifications import mail
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _release_key(state: PortalState) -> bytes:

@@ -21,15 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.db import AUDIT_KEY
 from portal.errors import InvalidInput, PortalError
 from portal.instance import SECRET_FILES, SecretsMissing, ensure_secrets, load_secrets
@@ -42,6 +42,9 @@ from portal.services.casework import cases, triage
 from portal.services.configuration import taxonomy
 from portal.services.insights import figures as insights
 from portal.services.reporting import intake, routing
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 DEMO_DOMAIN = "demo.invalid"
 # Demo instances only: `portal demo` refuses a portal that has real staff accounts.
@@ -458,13 +461,13 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     if sys.platform.startswith("win"):  # pragma: no cover - gunicorn needs a POSIX system
         from werkzeug.serving import run_simple
 
-        from portal.app import create_app
-
-        run_simple(host, port, create_app(settings), threaded=True)
+        run_simple(host, port, _state().app_factory(settings), threaded=True)
         return
     from portal.runtime.serving import run_gunicorn
 
-    run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
+    run_gunicorn(
+        settings, _state().app_factory, host=host, port=port, workers=workers, threads=threads
+    )
 
 
 COMMANDS = [init_command, load_taxonomy_command, create_staff_command, demo_command, serve_command]
@@ -501,15 +504,3 @@ def register(app: Flask) -> None:
         taxonomy_group,
     ]:
         app.cli.add_command(command)
-
-
-def main() -> None:
-    from portal.app import create_app
-    from portal.settings import SettingsError, load_settings
-
-    try:
-        load_settings()
-    except SettingsError as error:
-        raise SystemExit(f"portal: {error}") from error
-    cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False)
-    cli(prog_name="portal")

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import flask_babel
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.app import PortalState
 from portal.i18n import labels as i18n
 from portal.services.casework.deadlines import DeadlineKind, DeadlineState
 from portal.services.notifications import mail, notify
 from portal.services.notifications.notify import Notice, RunResult
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 KIND_LABELS = {DeadlineKind.ACKNOWLEDGE: "acknowledgement", DeadlineKind.FEEDBACK: "feedback"}
 STATE_LABELS = {DeadlineState.DUE_SOON: "due soon", DeadlineState.OVERDUE: "OVERDUE"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -11,11 +12,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from portal import crypto
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.services.accounts import accounts as staff
 from portal.services.reporting import access_code
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _state() -> PortalState:

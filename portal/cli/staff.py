@@ -18,16 +18,20 @@ New accounts: `portal create-staff`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.errors import InvalidInput, UnknownQueue
 from portal.models import Role, StaffUser
 from portal.services.accounts import administration as admin
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _state() -> PortalState:

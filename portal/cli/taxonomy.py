@@ -7,14 +7,18 @@ portal taxonomy import FILE      check FILE completely, then load it (nothing ch
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.app import PortalState, utc_now
+from portal.clock import utc_now
 from portal.errors import TaxonomyError
 from portal.services.configuration import export as taxonomy_export
+
+if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
+    from portal.app import PortalState
 
 
 def _state() -> PortalState:

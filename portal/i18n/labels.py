@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Final, Protocol
 
-from portal.i18n.locales import LOCALES, NAMES
+from portal.i18n.locales import LOCALES as LOCALES  # re-exported: the one list of locales
+from portal.i18n.locales import NAMES
 
 #: The source language first (portal/i18n/locales.py holds the one list).
 DEFAULT_LOCALE: Final = LOCALES[0]

@@ -13,11 +13,12 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.crypto import Argon2Cost
 from portal.models import Case, Category, OrgUnit, OrgUnitKind, Outcome
 from portal.services.insights import calendar as insights_calendar
 from portal.services.insights import store as insights_store
 from portal.services.reporting import intake
-from portal.settings import Argon2Cost, Settings
+from portal.settings import Settings
 
 QUARTERS = 6
 #: Relative weights of the demo taxonomy's categories (codes missing here are not used).

@@ -2,7 +2,9 @@
 
 The access log stays off: on a reporter-facing server it would record client addresses. The
 error log goes through ``PrivateLogger``, which never writes a client's address nor what it sent.
-Each worker builds its own app (and so its own database engine) after the fork.
+Each worker builds its own app (and so its own database engine) after the fork, with the
+factory ``portal serve`` hands over (``PortalState.app_factory``): this module never imports the
+app, which registers the command that runs it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from typing import Any
+from typing import Any, Protocol
 
 import click
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
@@ -21,14 +24,27 @@ from portal.services.reporting import throttle
 from portal.settings import Settings
 
 
+class AppFactory(Protocol):
+    """``create_app``, as the workers call it."""
+
+    def __call__(
+        self,
+        settings: Settings | None = None,
+        *,
+        shared_counters: dict[str, throttle.SharedRegion] | None = None,
+    ) -> Flask: ...
+
+
 class _PortalServer(BaseApplication):  # type: ignore[misc]
     def __init__(
         self,
         settings: Settings,
+        app_factory: AppFactory,
         options: dict[str, Any],
         shared: dict[str, throttle.SharedRegion] | None = None,
     ) -> None:
         self._settings = settings
+        self._app_factory = app_factory
         self._options = options
         self._shared = shared
         super().__init__()
@@ -38,9 +54,7 @@ class _PortalServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from portal.app import create_app
-
-        return create_app(self._settings, shared_counters=self._shared)
+        return self._app_factory(self._settings, shared_counters=self._shared)
 
 
 #: What the error log says instead of a message that may carry a client's address or (part of)
@@ -157,10 +171,16 @@ def gunicorn_options(
 
 
 def run_gunicorn(
-    settings: Settings, *, host: str, port: int, workers: int, threads: int = 1
+    settings: Settings,
+    app_factory: AppFactory,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = 1,
 ) -> None:
     options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
-    _PortalServer(settings, options, rate_limit_counters(settings)).run()
+    _PortalServer(settings, app_factory, options, rate_limit_counters(settings)).run()
 
 
 def rate_limit_counters(settings: Settings) -> dict[str, throttle.SharedRegion] | None:

@@ -64,3 +64,33 @@ class SlotPool:
             yield
         finally:
             self.release()
+
+
+class ProcessPool:
+    """The pool of one kind of work in this process, as an object: the ``SlotPool`` of the
+    moment behind a lock, which ``create_app`` may resize (``configure``). Work binds the pool
+    of the moment when it starts, so a resize never unbalances a semaphore."""
+
+    def __init__(self, size: int, wait_seconds: float) -> None:
+        self._current = SlotPool.of(size, wait_seconds)
+        self._lock = threading.Lock()
+
+    def configure(self, size: int, wait_seconds: float) -> None:
+        if size < 1 or wait_seconds < 0:
+            raise ValueError("a pool needs at least one slot and a wait of 0 s or more")
+        with self._lock:
+            self._current = self._current.resized(size, wait_seconds)
+
+    @property
+    def size(self) -> int:
+        return self._current.size
+
+    @property
+    def wait_seconds(self) -> float:
+        return self._current.wait_seconds
+
+    @contextmanager
+    def slot(self, busy: Callable[[], Exception]) -> Iterator[None]:
+        """Hold a slot of the pool of the moment (``SlotPool.slot``)."""
+        with self._current.slot(busy):
+            yield

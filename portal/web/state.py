@@ -4,15 +4,25 @@ database session, settings, secrets, policy and clock."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from flask import g
+from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from portal.app import state as state  # re-exported: the views call state.state()
 from portal.instance import InstanceSecrets
 from portal.services.configuration import policy as policy_service
 from portal.services.configuration.policy import PolicyValues
 from portal.settings import Settings
+
+if TYPE_CHECKING:  # the type only: portal.app builds the web layer, never the reverse
+    from portal.app import PortalState
+
+
+def state() -> PortalState:
+    """The state of the application serving this request or command (``create_app`` put it
+    there)."""
+    value: PortalState = current_app.extensions["portal"]
+    return value
 
 
 def settings() -> Settings:

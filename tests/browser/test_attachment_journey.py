@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from flask import Flask
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 from sqlalchemy import select
 
 from portal.models import Case
@@ -39,7 +39,7 @@ def test_reporter_attaches_without_javascript_and_staff_download_the_cleaned_fil
     page.get_by_label("What happened?").fill(DESCRIPTION)
     page.get_by_label("When did it happen?").select_option("ongoing")
     page.get_by_label("Choose files").set_input_files(
-        [{"name": PHOTO, "mimeType": "image/jpeg", "buffer": photo}]
+        [FilePayload(name=PHOTO, mimeType="image/jpeg", buffer=photo)]
     )
     page.get_by_role("button", name="Send my concern").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your concern was received")

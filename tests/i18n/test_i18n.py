@@ -10,6 +10,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from babel.messages.catalog import Catalog
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -198,12 +199,12 @@ def test_a_form_with_errors_is_shown_in_the_chosen_language(
 
 
 @pytest.fixture(scope="module")
-def template_catalog() -> catalogues.Catalog:
+def template_catalog() -> Catalog:
     return catalogues.extract()
 
 
 @pytest.mark.parametrize("locale", catalogues.TRANSLATED)
-def test_every_string_has_a_translation(locale: str, template_catalog: catalogues.Catalog) -> None:
+def test_every_string_has_a_translation(locale: str, template_catalog: Catalog) -> None:
     """Fails on a string of the code or templates missing from the catalogue, left empty or
     fuzzy, with other placeholders than the English, on one no longer in the source, and on a
     .mo that is not its .po compiled. `make messages` updates both; then translate."""
@@ -211,7 +212,7 @@ def test_every_string_has_a_translation(locale: str, template_catalog: catalogue
 
 
 def test_the_completeness_check_catches_a_new_string(
-    template_catalog: catalogues.Catalog,
+    template_catalog: Catalog,
 ) -> None:
     template_catalog.add("A sentence nobody translated yet", None, [("portal/x.html", 1)])
     try:
@@ -231,7 +232,7 @@ REPORTER_PAGES = ["/", "/report", "/followup"]
 
 @pytest.mark.parametrize("path", REPORTER_PAGES)
 def test_reporter_pages_show_no_english_sentence_in_chinese(
-    client: FlaskClient, path: str, template_catalog: catalogues.Catalog
+    client: FlaskClient, path: str, template_catalog: Catalog
 ) -> None:
     """Rendered in Chinese, a page shows none of the English sentences (four words or more) of
     the catalogue: the .mo is loaded and every string of the page went through it."""

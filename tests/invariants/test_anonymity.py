@@ -7,11 +7,12 @@ import http.client
 import logging
 import re
 import threading
+from typing import cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Date, DateTime, LargeBinary, inspect, select, text
+from sqlalchemy import Date, DateTime, LargeBinary, Table, inspect, select, text
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
@@ -153,7 +154,7 @@ def test_ids_are_random_and_nothing_numbers_cases(portal: Portal, db: Session, a
     assert by_key != order
     integer_pk = [
         t.name
-        for t in (Case.__table__, Message.__table__, CaseAccess.__table__)
+        for t in (cast(Table, m.__table__) for m in (Case, Message, CaseAccess))
         if any(c.autoincrement is True for c in t.primary_key.columns)
     ]
     assert integer_pk == []

@@ -135,7 +135,8 @@ def seeded(app: Flask, portal: Portal) -> Seeded:
 
 def _case_id(app: Flask, handle: str) -> str:
     with app.extensions["portal"].sessions() as session:
-        return session.scalars(select(Case.id).where(Case.handle == handle)).one()
+        case_id: str = session.scalars(select(Case.id).where(Case.handle == handle)).one()
+        return case_id
 
 
 def swept_rules(app: Flask) -> list[tuple[Rule, str]]:
@@ -238,7 +239,7 @@ def test_every_answer_that_carries_case_plaintext_records_a_view(
     url = url_for_rule(rule, world)
     # Each sender: a label, its client, the staff id its audit events carry, its headers. The
     # API reads a bearer token only, so its routes are also sent with management's token.
-    senders = [
+    senders: list[tuple[str, FlaskClient, int, dict[str, str]]] = [
         (role.value, client_as(world, role), seeded.actors[role], {}) for role in STAFF_ROLES
     ]
     if rule.startswith("/api/"):

@@ -361,14 +361,14 @@ def test_every_shown_number_is_recomputed_from_the_rows(s: Scenario) -> None:
     assert set(progress.durations) == {"close"}
     # Durations: median and 90th percentile over at least k values whose number the views
     # determine (the exact LP range of that number is a single value), else nothing.
-    for name, values, view, under in (
+    for name, values, view_name, under in (
         ("close", expected.close_days, "outcome", expected.labels["outcome"][:-1]),
     ):
-        dim = ONE_WAY[view]
+        dim = ONE_WAY[view_name]
         model = _model(
             (dim,),
             expected.labels,
-            [f for f in _facts(progress.views[view]) if f.shown is not None],
+            [f for f in _facts(progress.views[view_name]) if f.shown is not None],
             [],
             s.k,
         )

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.app import create_app
@@ -37,8 +38,8 @@ from portal.services.accounts import sessions as staff_sessions
 from portal.services.audit.chain import Action
 from portal.services.casework import cases as case_service
 from portal.settings import PROJECT_ROOT, SettingsError, load_settings
+from portal.web.auth import COOKIE
 from portal.web.security import CSP, HSTS
-from portal.web.staff.auth import COOKIE
 from tests.support.factories import PASSWORD, TOTP_SECRET, Portal, cheap_settings
 from tests.support.pages import csrf_token, login, login_password, next_code
 from tests.support.smtp_server import Recorder, app_mailbox
@@ -58,7 +59,7 @@ def _fresh(db: Session, user: StaffUser) -> StaffUser:
     return db.get_one(StaffUser, user.id)
 
 
-def _post_code(client: FlaskClient, code: str, page: str = "/staff/login/code") -> object:
+def _post_code(client: FlaskClient, code: str, page: str = "/staff/login/code") -> TestResponse:
     token = csrf_token(client.get("/staff/login").text)
     return client.post(page, data={"csrf_token": token, "code": code})
 
@@ -484,7 +485,9 @@ def test_expired_sessions_of_the_user_are_deleted_at_log_in(
 # --- password change ---------------------------------------------------------------------------
 
 
-def _change(client: FlaskClient, current: str, new: str, confirm: str | None = None) -> object:
+def _change(
+    client: FlaskClient, current: str, new: str, confirm: str | None = None
+) -> TestResponse:
     token = csrf_token(client.get("/staff/account/password").text)
     return client.post(
         "/staff/account/password",
@@ -592,7 +595,7 @@ def _admin_client(app: Flask, portal: Portal) -> FlaskClient:
 
 def _reset(
     admin: FlaskClient, user: StaffUser, recovery_key: str = "", second_factor: bool = False
-) -> object:
+) -> TestResponse:
     url = f"/staff/admin/staff/{user.id}/reset"
     data = {"csrf_token": csrf_token(admin.get(url).text), "recovery_key": recovery_key}
     if second_factor:

@@ -22,7 +22,7 @@ import pkgutil
 import re
 import tomllib
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -217,7 +217,7 @@ def test_a_forged_post_is_refused_on_every_route_and_changes_nothing(
     app = world.app
     routes = state_changing_routes(app)
     clients: dict[R, FlaskClient] = {}
-    bodies: dict[tuple[str, str], dict[str, object]] = {}
+    bodies: dict[tuple[str, str], dict[str, str]] = {}
     for rule, method in routes:
         role = rightful_role(rule, method)
         if role not in clients:
@@ -399,12 +399,12 @@ def planted(field: str, kind: str) -> str:
     return text
 
 
-def _post(client: FlaskClient, page: str, url: str, data: dict[str, object]) -> TestResponse:
+def _post(client: FlaskClient, page: str, url: str, data: Mapping[str, object]) -> TestResponse:
     token = csrf_token(client.get(page).text)
     return client.post(url, data={"csrf_token": token, **data})
 
 
-def _saved(admin: FlaskClient, url: str, data: dict[str, object]) -> None:
+def _saved(admin: FlaskClient, url: str, data: Mapping[str, object]) -> None:
     response = _post(admin, url, url, data)
     assert response.status_code == 302, response.text
 
@@ -957,7 +957,7 @@ def _endpoint(app: Flask, response: TestResponse) -> str:
 def _one_charset(name: str, response: TestResponse) -> None:
     """A text type says its charset exactly once (a download said ``charset=utf-8`` twice)."""
     header = response.headers["Content-Type"]
-    if response.mimetype.startswith("text/"):
+    if (response.mimetype or "").startswith("text/"):
         assert header == f"{response.mimetype}; charset=utf-8", (name, header)
     else:
         assert header.lower().count("charset") <= 1, (name, header)
@@ -1203,7 +1203,7 @@ def test_an_imported_taxonomy_keeps_every_text_exactly_as_typed(
     kinds = sorted(PAYLOADS)
     data = taxonomy_export.export_data(db)
     data["routing"].append({"keywords": ["zq-keyword"], "queue": "general"})
-    expected = []
+    expected: list[object] = []
     for table, entries in data.items():
         if not isinstance(entries, list):
             continue

@@ -193,7 +193,7 @@ def test_round_trip_restores_cases_secrets_and_the_audit_chain(
             # The ombudsperson, with the password only.
             user, private = staff.authenticate(session, target, populated.alice.email, PASSWORD)
             detail = cases.open_case(
-                session, target, user, private, populated.handle, dt.date.today()
+                session, target, user, private, populated.handle, dt.datetime.now(dt.UTC).date()
             )
             assert detail.report.description == CASE_TEXT
             # The chain verifies under the restored audit key and ends with the restore.

@@ -11,10 +11,11 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.orm import Session
 
 from portal import crypto
@@ -29,6 +30,7 @@ from portal.ops.doctor import audit_log, capacity, mail, people, policy, serving
 from portal.ops.doctor import database as doctor_database
 from portal.ops.doctor import instance as doctor_instance
 from portal.ops.doctor.core import Status
+from portal.runtime.capacity import memory_limit_bytes
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.reporting import access_code
@@ -37,7 +39,6 @@ from portal.settings import (
     PROJECT_ROOT,
     TEST_ARGON2,
     Settings,
-    memory_limit_bytes,
 )
 from tests.support.factories import PASSWORD, REDIS_URL, DatabaseUnderTest, Portal, cheap_settings
 from tests.support.pages import csrf_token, next_code, report_form
@@ -152,7 +153,8 @@ def test_migrated_database_passes(database: DatabaseUnderTest) -> None:
         ("database", Status.OK),
         ("migrations", Status.OK),
     ]
-    assert migrate.head_revision(database.engine) in results[1].message
+    head = migrate.head_revision(database.engine)
+    assert head is not None and head in results[1].message
 
 
 def test_database_without_schema_fails(tmp_path: Path) -> None:
@@ -243,7 +245,7 @@ def test_signal_threshold_below_anonymity_threshold_fails(db: Session) -> None:
 
 
 def test_threshold_check_writes_no_policy_row(db: Session) -> None:
-    db.execute(Policy.__table__.delete())
+    db.execute(cast(Table, Policy.__table__).delete())
     db.commit()
     result = policy.check_threshold(db)
     db.rollback()
@@ -540,7 +542,7 @@ def test_argon2_pool_too_many_workers_for_even_one_slot_each(tmp_path: Path) -> 
 
 def test_argon2_pool_in_a_container_compares_with_its_limit(tmp_path: Path) -> None:
     """In a container the automatic size follows the memory limit, as the app computes it
-    (settings.total_memory_bytes): a quarter of 512 MiB holds two computations of 64 MiB."""
+    (``Capacity.total_memory_bytes``): a quarter of 512 MiB holds two computations of 64 MiB."""
     machine = capacity.Machine(512 * MIB, "the container's memory limit", 16, 512 * MIB)
     result = capacity.check_argon2_pool(_pool(tmp_path), machine, capacity.Server(workers=1))
     assert result.status is Status.OK, result.message

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import argon2
+import argon2  # noqa: TID251  # the error argon2 itself raises, which crypto lets through
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,14 +21,13 @@ from portal import crypto
 from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import AuditEvent, Case
+from portal.runtime.capacity import Capacity, auto_argon2_pool_size
 from portal.settings import (
     PRODUCTION_ARGON2,
     TEST_ARGON2,
     Settings,
     SettingsError,
-    auto_argon2_pool_size,
     load_settings,
-    total_memory_bytes,
 )
 from tests.support.concurrency import Gauge
 from tests.support.factories import PASSWORD, Portal
@@ -38,9 +37,11 @@ SALT = b"\0" * crypto.SALT_BYTES
 
 
 @pytest.fixture(autouse=True)
-def _restore_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+def _restore_pool() -> Iterator[None]:
     """Whatever a test configures, the pool is put back afterwards."""
-    monkeypatch.setattr(crypto, "_pool", crypto._pool)
+    size, wait = crypto.ARGON2_POOL.size, crypto.ARGON2_POOL.wait_seconds
+    yield
+    crypto.ARGON2_POOL.configure(size, wait)
 
 
 class _GaugedHasher:
@@ -201,33 +202,31 @@ def test_automatic_bound_comes_from_memory_and_cpus() -> None:
     assert auto_argon2_pool_size(production, 0, 3) == 3  # memory unknown: one per CPU
 
 
-def test_settings_bound_explicit_or_automatic(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings(argon2_max_concurrent=7).argon2_pool_size == 7
-    monkeypatch.setattr("portal.settings.total_memory_bytes", lambda: 1024**3)
-    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 32)
+def test_settings_bound_explicit_or_automatic() -> None:
+    gib = 1024**3
+    assert Capacity(0, 0, 1).argon2_pool_size(Settings(argon2_max_concurrent=7)) == 7
+    machine = Capacity(physical_memory_bytes=gib, memory_limit_bytes=0, cpus=32)
     # The larger of the two memory costs counts: 256 MiB / 128 MiB = 2.
     settings = Settings(password_memory_kib=128 * 1024)
-    assert settings.argon2_pool_size == 2
+    assert machine.argon2_pool_size(settings) == 2
     # The CPUs counted are those this process may use, not all the machine's.
-    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 1)
-    assert settings.argon2_pool_size == 1
+    machine = Capacity(physical_memory_bytes=gib, memory_limit_bytes=0, cpus=1)
+    assert machine.argon2_pool_size(settings) == 1
 
 
-def test_a_container_limit_lowers_the_memory_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_container_limit_lowers_the_memory_counted() -> None:
     """In a container the physical memory is the host's: the cgroup limit, when lower, is what
     the automatic Argon2 bound divides (else a 512 MiB container on a 64 GiB host would allow
     computations for 16 GiB)."""
     gib = 1024**3
-    monkeypatch.setattr("portal.settings.physical_memory_bytes", lambda: 64 * gib)
-    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: gib // 2)
-    assert total_memory_bytes() == gib // 2
-    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 16)
-    assert Settings().argon2_pool_size == 2  # a quarter of 512 MiB at 64 MiB each
-    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: 0)  # no limit
-    assert total_memory_bytes() == 64 * gib
-    monkeypatch.setattr("portal.settings.physical_memory_bytes", lambda: 0)  # nothing known
-    assert total_memory_bytes() == 0
-    assert Settings().argon2_pool_size == 16  # one per CPU
+    machine = Capacity(physical_memory_bytes=64 * gib, memory_limit_bytes=gib // 2, cpus=16)
+    assert machine.total_memory_bytes == gib // 2
+    assert machine.argon2_pool_size(Settings()) == 2  # a quarter of 512 MiB at 64 MiB each
+    machine = Capacity(physical_memory_bytes=64 * gib, memory_limit_bytes=0, cpus=16)  # no limit
+    assert machine.total_memory_bytes == 64 * gib
+    machine = Capacity(physical_memory_bytes=0, memory_limit_bytes=0, cpus=16)  # nothing known
+    assert machine.total_memory_bytes == 0
+    assert machine.argon2_pool_size(Settings()) == 16  # one per CPU
 
 
 def test_create_app_sets_the_pool_from_the_settings(
@@ -236,7 +235,7 @@ def test_create_app_sets_the_pool_from_the_settings(
     settings = Settings(instance_path=tmp_path, argon2_max_concurrent=3, argon2_wait_seconds=4)
     create_app(settings.with_argon2(TEST_ARGON2), secrets=secrets)
     assert crypto.argon2_pool_size() == 3
-    assert crypto._pool.wait_seconds == 4
+    assert crypto.ARGON2_POOL.wait_seconds == 4
 
 
 @pytest.mark.parametrize(
@@ -259,7 +258,8 @@ def test_pool_settings_load_from_the_environment() -> None:
     settings = load_settings(
         {"PORTAL_ARGON2_MAX_CONCURRENT": "4", "PORTAL_ARGON2_WAIT_SECONDS": "0"}
     )
-    assert (settings.argon2_pool_size, settings.argon2_wait_seconds) == (4, 0)
+    pool_size = Capacity(0, 0, 1).argon2_pool_size(settings)
+    assert (pool_size, settings.argon2_wait_seconds) == (4, 0)
 
 
 # --- the web: 503 "busy", with the typed text kept ----------------------------------------------

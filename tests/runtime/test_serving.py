@@ -56,7 +56,9 @@ def test_one_thread_keeps_sync_workers(tmp_path: Path) -> None:
 
 def test_serve_passes_workers_and_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, object] = {}
-    monkeypatch.setattr(serving, "run_gunicorn", lambda settings, **kw: seen.update(kw))
+    monkeypatch.setattr(
+        serving, "run_gunicorn", lambda settings, app_factory, **kw: seen.update(kw)
+    )
     app = create_app(cheap_settings(tmp_path / "instance"))
     result = app.test_cli_runner().invoke(
         args=["serve", "--port", "8123", "--workers", "3", "--threads", "4"]
@@ -150,7 +152,7 @@ def test_the_logger_class_masks_addresses_and_request_errors_in_any_message() ->
     logger = serving.PrivateLogger(config)
     stream = io.StringIO()
     for handler in logger.error_log.handlers + logger.access_log.handlers:
-        handler.setStream(stream)  # type: ignore[attr-defined]
+        handler.setStream(stream)
     logger.warning("Invalid request from ip=203.0.113.7: Invalid HTTP request line: 'GET /?q=1'")
     logger.info("Some future message about 198.51.100.4:51234 and [2001:db8::1]:443")
     logger.info("Listening at: http://127.0.0.1:8000 (1)")

@@ -25,9 +25,9 @@ from werkzeug.test import TestResponse
 from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.settings import Settings
+from portal.web import auth as web_auth
 from portal.web.reporter import receipt_cookie
 from portal.web.reporter import session as reporter_session
-from portal.web.staff import auth as staff_auth
 from tests.invariants.test_authorization import (
     MATRIX,
     R,
@@ -44,7 +44,7 @@ FORGED_HOST = "forged-host.example"
 FORGED_PROXY = "forged-proxy.example"
 FORGED = (FORGED_HOST, FORGED_PROXY)
 #: Every cookie the portal sets: a forged-host request carries the same ones as a real one.
-COOKIES = ("portal_form", receipt_cookie.COOKIE, reporter_session.COOKIE, staff_auth.COOKIE)
+COOKIES = ("portal_form", receipt_cookie.COOKIE, reporter_session.COOKIE, web_auth.COOKIE)
 
 
 @pytest.fixture
@@ -174,7 +174,8 @@ def test_only_the_host_of_portal_url_and_loopback_are_served(
         with client.get("/static/portal.css", headers={"Host": host}) as served:
             assert served.status_code == 200, host
     for host in refused:
-        with client.get("/static/portal.css", headers={"Host": host}) as response:
+        response = client.get("/static/portal.css", headers={"Host": host})
+        with response:
             assert response.status_code == 400, host
             assert "This address is not the portal" in response.text, host
             assert host.lower() not in response.text.lower(), host

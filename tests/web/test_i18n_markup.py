@@ -258,7 +258,7 @@ def unmarked_flashes(source: str, name: str = "<string>") -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
         flash = isinstance(node, ast.Call) and _callee(node) == "flash" and node.args
-        if flash and _is_literal_text(node.args[0]):  # type: ignore[attr-defined]
+        if flash and isinstance(node, ast.Call) and _is_literal_text(node.args[0]):
             found.append(f"{name}:{node.lineno}: flash() of an unmarked string")
     return found
 

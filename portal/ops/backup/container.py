@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.ops.backup.errors import BackupDamaged, NotABackup, WeakPassphrase, WrongPassphrase
-from portal.settings import Argon2Cost
 
 MAGIC = b"PORTALBK"
 FORMAT_VERSION = 1

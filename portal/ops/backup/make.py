@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from portal.crypto import Argon2Cost
 from portal.instance import SECRET_FILES, InstanceSecrets
 from portal.models import AuditEvent
 from portal.ops.backup.container import (
@@ -26,7 +27,6 @@ from portal.ops.backup.databases import _postgres_snapshot, _sqlite_snapshot, da
 from portal.ops.backup.errors import BackupError, BackupExists
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
-from portal.settings import Argon2Cost
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from portal.crypto import Argon2Cost
 from portal.ops.doctor.core import CheckResult, _fail, _ok, _warn
-from portal.runtime.slots import WORKER_TIMEOUT_SECONDS
-from portal.settings import (
-    PRODUCTION_ARGON2,
-    Argon2Cost,
-    Settings,
+from portal.runtime.capacity import (
     auto_argon2_pool_size,
     auto_attachment_pool_size,
     memory_limit_bytes,
@@ -18,6 +15,8 @@ from portal.settings import (
     total_memory_bytes,
     usable_cpus,
 )
+from portal.runtime.slots import WORKER_TIMEOUT_SECONDS
+from portal.settings import PRODUCTION_ARGON2, Settings
 
 #: The most Argon2 computations one request runs, one after the other, each taking its own slot
 #: of the pool (so it may wait ``argon2_wait_seconds`` for each): a password change verifies the

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.errors import InvalidCredentials, InvalidInput, StaffExists, UnknownQueue
 from portal.i18n.wording import N_
 from portal.models import (
@@ -27,7 +28,7 @@ from portal.services.accounts.sessions import revoke_all_sessions
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.casework.text import has_control_characters
-from portal.settings import Argon2Cost, Settings
+from portal.settings import Settings
 
 #: How long the one-time password of a new or reset account logs in: long enough for a mail to
 #: be read after a weekend, short enough not to stay usable in a mailbox.

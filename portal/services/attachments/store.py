@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.errors import PortalError
 from portal.models import Attachment, AttachmentChunk, MessageAuthor
-from portal.runtime.slots import SlotPool
+from portal.runtime.slots import ProcessPool
 from portal.services.attachments import sanitize
 from portal.services.attachments.sanitize import detect as sanitize_detect
 from portal.services.attachments.sanitize.core import (
@@ -156,23 +155,21 @@ class AttachmentsBusy(PortalError):
 
 # --- the cleaning pool -----------------------------------------------------------------------
 
-#: Until ``configure_cleaning_pool`` runs (``create_app`` calls it): one slot per CPU, 10 s.
-_pool = SlotPool.of(os.cpu_count() or 1, 10.0)
-_pool_lock = threading.Lock()
+#: This process's cleaning pool. Until ``configure_cleaning_pool`` runs (``create_app`` calls
+#: it): one slot per CPU, 10 s.
+CLEANING_POOL = ProcessPool(os.cpu_count() or 1, 10.0)
 
 
 def configure_cleaning_pool(size: int, wait_seconds: float) -> None:
     """Set this process's bound on forms whose files are cleaned at once, and how long a form
     waits for a slot. Forms already being cleaned keep (and give back) the slot they hold."""
-    global _pool
     if size < 1 or wait_seconds < 0:
         raise ValueError("the cleaning pool needs at least one slot and a wait of 0 s or more")
-    with _pool_lock:
-        _pool = _pool.resized(size, wait_seconds)
+    CLEANING_POOL.configure(size, wait_seconds)
 
 
 def cleaning_pool_size() -> int:
-    return _pool.size
+    return CLEANING_POOL.size
 
 
 @contextmanager
@@ -185,7 +182,7 @@ def cleaning_slot(uploads: Sequence[Upload], rules: Rules) -> Iterator[None]:
     if not uploads or len(uploads) > rules.max_count:
         yield
         return
-    with _pool.slot(AttachmentsBusy):
+    with CLEANING_POOL.slot(AttachmentsBusy):
         yield
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import unicodedata
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.errors import InvalidInput
 from portal.i18n.wording import N_
-from portal.settings import Argon2Cost
 
 MIN_CHARS = 8
 MAX_CHARS = 200

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.db import mark_reporter_write
 from portal.errors import MalformedReceipt, UnknownReceipt
 from portal.i18n import labels as i18n
@@ -18,7 +19,7 @@ from portal.services.attachments import store as attachments
 from portal.services.casework import content, thread, workflow
 from portal.services.casework.text import clean_text
 from portal.services.configuration import taxonomy
-from portal.settings import Argon2Cost, Settings
+from portal.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from portal.services.audit import chain as audit
 from portal.services.audit import reading as log_service
 from portal.services.audit.chain import Action, Filter
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import AuditExportForm, AuditFilterForm, VerifyForm
 from portal.web.auth import current_staff, requires
 from portal.web.labels import ACTION_LABELS, action_label

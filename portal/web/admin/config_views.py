@@ -33,7 +33,7 @@ from portal.services.configuration.list_editing import LIST_KINDS, ListKind
 from portal.services.configuration.rule_editing import RuleFields
 from portal.services.reporting import routing
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import (
     PRIORITY_LABELS,
     STATUS_KIND_LABELS,

@@ -15,7 +15,8 @@ from portal.services.accounts import accounts as staff_service
 from portal.services.accounts import administration as admin
 from portal.services.accounts.permissions import Permission
 from portal.web import state
-from portal.web.admin import bp, mailing, section
+from portal.web.admin import mailing
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.staff_views import STAFF_ACTIONS
 from portal.web.auth import current_staff, requires
 from portal.web.forms import PortalForm

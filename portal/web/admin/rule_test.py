@@ -21,7 +21,7 @@ from portal.models import OrgUnitKind
 from portal.services.accounts.permissions import Permission
 from portal.services.configuration import rule_editing, taxonomy
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import PRIORITY_LABELS, RuleTestForm
 from portal.web.auth import requires
 from portal.web.errors import csrf_recoverable

@@ -19,7 +19,8 @@ from portal.services.accounts.permissions import Permission
 from portal.services.casework import access_requests
 from portal.services.configuration import queue_editing
 from portal.web import state
-from portal.web.admin import bp, mailing, section
+from portal.web.admin import mailing
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import (
     ROLE_NAMES,
     NewStaffForm,

@@ -14,7 +14,7 @@ from portal.errors import TaxonomyError
 from portal.services.accounts.permissions import Permission
 from portal.services.configuration import export as taxonomy_export
 from portal.web import state
-from portal.web.admin import bp, section
+from portal.web.admin.blueprint import bp, section
 from portal.web.admin.forms import ImportForm
 from portal.web.auth import current_staff, requires
 from portal.web.staff.forms import ActionForm

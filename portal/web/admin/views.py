@@ -6,7 +6,7 @@ from flask import current_app, g, render_template
 from flask.typing import ResponseReturnValue
 
 from portal.services.accounts.permissions import Permission, can
-from portal.web.admin import SECTIONS, bp
+from portal.web.admin.blueprint import SECTIONS, bp
 from portal.web.auth import requires
 from portal.web.staff.forms import ActionForm
 

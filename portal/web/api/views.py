@@ -15,7 +15,7 @@ from portal.services.insights import figures as insights
 from portal.services.insights import releases as insights_releases
 from portal.services.insights import store as insights_store
 from portal.web import state
-from portal.web.api import bp
+from portal.web.api.blueprint import bp
 from portal.web.api.openapi import document
 from portal.web.errors import api_error
 

@@ -4,11 +4,5 @@ Behind the staff log-in: the same session cookie (also set for this path), the s
 its deny-by-default and log-in stages, and every view needs ``Permission.INSIGHTS_READ``.
 """
 
-from flask import Blueprint
-
-from portal.web.auth import guard
-
-bp = Blueprint("insights", __name__, url_prefix="/insights")
-bp.before_request(guard)
-
-from portal.web.insights import views  # noqa: E402,F401
+from portal.web.insights import views  # noqa: F401  # registers the routes on bp
+from portal.web.insights.blueprint import bp as bp

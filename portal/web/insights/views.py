@@ -21,7 +21,8 @@ from portal.services.insights.calendar import Quarter
 from portal.services.insights.releases import PROGRESS, VOLUME, Release
 from portal.web import state
 from portal.web.auth import current_staff, requires
-from portal.web.insights import bp, charts, present
+from portal.web.insights import charts, present
+from portal.web.insights.blueprint import bp
 from portal.web.staff.forms import ActionForm
 
 

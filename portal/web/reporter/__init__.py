@@ -1,7 +1,4 @@
 """Reporter pages: no account, no JavaScript needed, nothing identifying stored or logged."""
 
-from flask import Blueprint
-
-bp = Blueprint("reporter", __name__)
-
-from portal.web.reporter import views  # noqa: E402,F401
+from portal.web.reporter import views  # noqa: F401  # registers the routes on bp
+from portal.web.reporter.blueprint import bp as bp

@@ -32,8 +32,9 @@ from portal.services.configuration import policy, taxonomy
 from portal.services.reporting import access_code, followup, intake, routing
 from portal.web import client, state, uploads
 from portal.web.errors import BUSY_RETRY_AFTER_SECONDS, csrf_recoverable
-from portal.web.reporter import bp, files, receipt_check, receipt_cookie
+from portal.web.reporter import files, receipt_check, receipt_cookie
 from portal.web.reporter import session as reporter_session
+from portal.web.reporter.blueprint import bp
 from portal.web.reporter.forms import (
     NAMED,
     LeaveForm,

@@ -20,7 +20,7 @@ from portal.services.insights import signals
 from portal.web import state
 from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.forms import PortalForm
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.views import CASE_LIST_PANELS, CASE_PANELS, _render_case
 from portal.web.transactions import unit_of_work
 

@@ -14,8 +14,8 @@ from portal.services.accounts import self_service as account_service
 from portal.services.accounts.permissions import Permission, can
 from portal.web import state
 from portal.web.auth import current_private_key, current_session, current_staff, requires, stages
-from portal.web.staff import bp
 from portal.web.staff.auth import clear_session_cookie, count_failure, throttle_keys, throttled
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm, ApiTokenForm, PasswordChangeForm
 from portal.web.transactions import commit_or_form_error
 

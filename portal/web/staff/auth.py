@@ -31,7 +31,7 @@ from portal.web.auth import (
     stages,
 )
 from portal.web.errors import csrf_recoverable
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm, CodeForm, LoginForm
 from portal.web.transactions import commit_or_form_error
 

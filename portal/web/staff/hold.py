@@ -20,7 +20,7 @@ from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.forms import PortalForm
 from portal.web.labels import translated
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import ActionForm
 from portal.web.staff.views import CASE_PANELS, _render_case
 from portal.web.transactions import commit_or_form_error, unit_of_work

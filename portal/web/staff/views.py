@@ -27,7 +27,7 @@ from portal.web import state
 from portal.web.auth import current_private_key, current_staff, requires
 from portal.web.errors import csrf_recoverable
 from portal.web.labels import translated
-from portal.web.staff import bp
+from portal.web.staff.blueprint import bp
 from portal.web.staff.forms import (
     NONE,
     ActionForm,

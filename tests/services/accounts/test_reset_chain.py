@@ -64,7 +64,7 @@ class AdminView:
         return self.saw(self.client.post(url, data=data))
 
     def cookies(self) -> None:
-        self.texts.extend(cookie.value for cookie in self.client._cookies.values())
+        self.texts.extend(cookie.value for cookie in (self.client._cookies or {}).values())
 
     def candidates(self) -> set[str]:
         """Every string the admin could type as a password: each run of characters between

@@ -28,6 +28,7 @@ from portal.app import create_app
 from portal.instance import InstanceSecrets
 from portal.models import Attachment, AttachmentChunk, Case, Message
 from portal.runtime import memory
+from portal.runtime.capacity import Capacity, auto_attachment_pool_size
 from portal.services.attachments import sanitize
 from portal.services.attachments import store as attachments
 from portal.services.attachments.sanitize import core as sanitize_core
@@ -42,7 +43,6 @@ from portal.settings import (
     Settings,
     SettingsError,
     attachment_form_memory_bytes,
-    auto_attachment_pool_size,
     load_settings,
 )
 from tests.support.concurrency import Gauge  # counts calls running at once
@@ -63,9 +63,11 @@ UPLOAD = Upload(FILE_NAME, "text/plain", TEXT)
 
 
 @pytest.fixture(autouse=True)
-def _restore_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+def _restore_pool() -> Iterator[None]:
     """Whatever a test configures, the process's pool is put back afterwards."""
-    monkeypatch.setattr(attachments, "_pool", attachments._pool)
+    size, wait = attachments.CLEANING_POOL.size, attachments.CLEANING_POOL.wait_seconds
+    yield
+    attachments.CLEANING_POOL.configure(size, wait)
 
 
 @pytest.fixture
@@ -196,7 +198,7 @@ def test_apps_in_one_process_share_one_bound(tmp_path: Path, secrets: InstanceSe
     assert attachments.cleaning_pool_size() == 3
     build(1)
     assert attachments.cleaning_pool_size() == 1
-    assert attachments._pool.wait_seconds == 0
+    assert attachments.CLEANING_POOL.wait_seconds == 0
     with attachments.cleaning_slot([UPLOAD], RULES), pytest.raises(AttachmentsBusy):
         _clean_in_a_slot([UPLOAD])
 
@@ -229,6 +231,7 @@ import sys, threading
 from pathlib import Path
 from PIL import Image
 from portal.runtime import memory
+from portal.runtime.capacity import Capacity, auto_attachment_pool_size
 
 if sys.argv[1] == "mapped":
     assert memory.map_large_blocks()
@@ -281,7 +284,12 @@ def test_create_app_maps_large_blocks(
     tmp_path: Path, secrets: InstanceSecrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(memory, "map_large_blocks", lambda: calls.append(1) or True)
+
+    def map_large_blocks() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "map_large_blocks", map_large_blocks)
     create_app(Settings(instance_path=tmp_path).with_argon2(TEST_ARGON2), secrets=secrets)
     assert calls == [1]
 
@@ -311,16 +319,15 @@ def test_automatic_bound_comes_from_memory_and_cpus() -> None:
     assert auto_attachment_pool_size(0, 8 * GIB, 2) == 2  # attachments off: nothing to bound
 
 
-def test_settings_bound_explicit_or_automatic(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings(attachment_max_concurrent=7).attachment_pool_size == 7
-    monkeypatch.setattr("portal.settings.physical_memory_bytes", lambda: 64 * GIB)
-    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: 2 * GIB)  # a container
-    monkeypatch.setattr("portal.settings.usable_cpus", lambda: 32)
-    assert Settings().attachment_pool_size == 1  # a quarter of 2 GiB holds one form of 533 MiB
+def test_settings_bound_explicit_or_automatic() -> None:
+    assert Capacity(0, 0, 1).attachment_pool_size(Settings(attachment_max_concurrent=7)) == 7
+    machine = Capacity(physical_memory_bytes=64 * GIB, memory_limit_bytes=2 * GIB, cpus=32)
+    assert machine.attachment_pool_size(Settings()) == 1  # a quarter of 2 GiB holds one form
     # Smaller forms: 2 files of 1 MiB make 2 x 2 + 128 + 305 MiB = 437 MiB, still one.
-    assert Settings(attachment_max_count=2, attachment_max_bytes=MIB).attachment_pool_size == 1
-    monkeypatch.setattr("portal.settings.memory_limit_bytes", lambda: 0)  # no limit: 64 GiB
-    assert Settings().attachment_pool_size == 30  # 16 GiB / 533 MiB, under the 32 CPUs
+    small = Settings(attachment_max_count=2, attachment_max_bytes=MIB)
+    assert machine.attachment_pool_size(small) == 1
+    machine = Capacity(physical_memory_bytes=64 * GIB, memory_limit_bytes=0, cpus=32)  # no limit
+    assert machine.attachment_pool_size(Settings()) == 30  # 16 GiB / 533 MiB, under the 32 CPUs
 
 
 def test_create_app_sets_the_pool_from_the_settings(
@@ -331,7 +338,7 @@ def test_create_app_sets_the_pool_from_the_settings(
     )
     create_app(settings.with_argon2(TEST_ARGON2), secrets=secrets)
     assert attachments.cleaning_pool_size() == 3
-    assert attachments._pool.wait_seconds == 4
+    assert attachments.CLEANING_POOL.wait_seconds == 4
 
 
 @pytest.mark.parametrize(
@@ -357,7 +364,8 @@ def test_pool_settings_load_from_the_environment() -> None:
     settings = load_settings(
         {"PORTAL_ATTACHMENT_MAX_CONCURRENT": "2", "PORTAL_ATTACHMENT_WAIT_SECONDS": "0"}
     )
-    assert (settings.attachment_pool_size, settings.attachment_wait_seconds) == (2, 0)
+    pool_size = Capacity(0, 0, 1).attachment_pool_size(settings)
+    assert (pool_size, settings.attachment_wait_seconds) == (2, 0)
     assert load_settings({"PORTAL_ATTACHMENT_WAIT_SECONDS": "19"}).attachment_wait_seconds == 19
 
 

@@ -15,13 +15,14 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import werkzeug.formparser
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
@@ -386,9 +387,9 @@ def test_a_file_cut_short_or_lengthened_is_refused(portal: Portal, db: Session) 
     (case, key, attachment_id), _other = _two_cases_with_files(portal)
     last = _chunk(db, attachment_id, 2)
     db.execute(
-        AttachmentChunk.__table__.delete().where(
-            AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.seq == 2
-        )
+        cast(Table, AttachmentChunk.__table__)
+        .delete()
+        .where(AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.seq == 2)
     )
     db.commit()
 

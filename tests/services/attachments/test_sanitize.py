@@ -305,8 +305,10 @@ _DESCRIPTION = "Secret description by the author"
 _COMMENTER = "Carl Commenter-Secret"
 _CUSTOM = "EmployeeId-4711-Secret"
 _PRINTER = "HR-Floor3-Colour-Secret"
-_CREATED = dt.datetime(2023, 7, 14, 9, 26, 53)
-_MODIFIED = dt.datetime(2023, 8, 2, 17, 5, 11)
+# Naive on purpose: Office core properties are UTC without an offset, and openpyxl, python-pptx
+# and python-docx take them so.
+_CREATED = dt.datetime(2023, 7, 14, 9, 26, 53)  # noqa: DTZ001
+_MODIFIED = dt.datetime(2023, 8, 2, 17, 5, 11)  # noqa: DTZ001
 _IDENTIFYING = (
     AUTHOR,
     COMPANY,

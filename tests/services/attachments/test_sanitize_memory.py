@@ -119,7 +119,7 @@ def test_an_upload_is_not_copied_out_of_its_stream() -> None:
 
 
 def test_a_stream_that_is_not_in_memory_is_read() -> None:
-    stream = io.BufferedReader(io.BytesIO(b"plain words"))  # type: ignore[arg-type]
+    stream = io.BufferedReader(io.BytesIO(b"plain words"))
     file = FileStorage(stream, filename="a.txt", content_type="text/plain")
     assert uploads.uploads_of([file])[0].data == b"plain words"
 

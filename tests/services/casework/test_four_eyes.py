@@ -26,6 +26,7 @@ from portal.cli.main import DEMO_STAFF
 from portal.db import make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import (
+    AccessChange,
     AccessRequest,
     AuditEvent,
     CaseAccess,
@@ -169,7 +170,7 @@ def test_the_services_refuse_a_change_to_ones_own_account(
         lambda: admin.set_queues(db, root, {"general": False}, actor=root, now=NOW),
         lambda: access.set_excludable(db, dora, "board", False, NOW, actor=dora),
         lambda: access_requests.ask(
-            db, root, access_requests.AccessChange.ROLE, actor=root, now=NOW, role=Role.CUSTODIAN
+            db, root, AccessChange.ROLE, actor=root, now=NOW, role=Role.CUSTODIAN
         ),
     ]
     for attempt in refused:

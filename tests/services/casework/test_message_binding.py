@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.models import (
     Attachment,
     AuditEvent,
@@ -32,7 +33,6 @@ from portal.services.attachments import store as attachments
 from portal.services.audit.chain import Action
 from portal.services.casework import cases, content
 from portal.services.reporting import followup, intake
-from portal.settings import Argon2Cost
 from tests.support.factories import DatabaseUnderTest, Portal
 from tests.support.pages import login, open_followup
 

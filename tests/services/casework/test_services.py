@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -139,7 +140,12 @@ def test_named_submission_encrypts_contact(portal: Portal, db: Session) -> None:
     assert case is not None and not case.is_anonymous
     assert case.contact_ciphertext is not None and b"Bloggs" not in case.contact_ciphertext
     detail = cases.open_case(
-        db, portal.settings, gen, portal.private_key(gen), case.handle, dt.date.today()
+        db,
+        portal.settings,
+        gen,
+        portal.private_key(gen),
+        case.handle,
+        dt.datetime.now(dt.UTC).date(),
     )
     assert detail.contact is not None
     assert (detail.contact.name, detail.contact.details) == ("Jo Bloggs", "jo@example.org")
@@ -161,7 +167,7 @@ def test_named_submission_encrypts_contact(portal: Portal, db: Session) -> None:
     ],
 )
 def test_invalid_concerns_are_refused_before_anything_is_stored(
-    portal: Portal, db: Session, fields: dict[str, object], error: type[Exception]
+    portal: Portal, db: Session, fields: dict[str, Any], error: type[Exception]
 ) -> None:
     portal.staff("gen")
     with pytest.raises(error):
@@ -179,7 +185,12 @@ def test_text_is_normalised(portal: Portal, db: Session) -> None:
     gen = portal.staff("gen")
     submitted = portal.submit(description="  line one\r\nline\x00 two\x1b  ")
     detail = cases.open_case(
-        db, portal.settings, gen, portal.private_key(gen), submitted.handle, dt.date.today()
+        db,
+        portal.settings,
+        gen,
+        portal.private_key(gen),
+        submitted.handle,
+        dt.datetime.now(dt.UTC).date(),
     )
     assert detail.report.description == "line one\nline two"
 
@@ -322,7 +333,7 @@ def test_list_groups_by_queue_and_needs_no_key(portal: Portal, db: Session) -> N
     alice = portal.staff("alice", queues=("general", "hr"))
     portal.submit(category_code="harassment")
     portal.submit(category_code="other")
-    groups = cases.list_for(db, portal.settings, alice, dt.date.today())
+    groups = cases.list_for(db, portal.settings, alice, dt.datetime.now(dt.UTC).date())
     assert sorted(g.queue.slug for g in groups) == ["general", "hr"]
     assert all(len(g.rows) == 1 for g in groups)
 

@@ -277,13 +277,13 @@ def test_triage_through_the_case_page(app: Flask, portal: Portal, db: Session) -
     )
 
     assert response.status_code == 302
-    page = client.get(f"/staff/cases/{submitted.handle}").text
-    assert "Triage saved." in page
-    assert 'id="case-priority" class="priority priority-high">High<' in page
-    assert "At risk" in page
-    assert 'id="reporter-category">Pay, hours or benefits<' in page
-    assert f'id="org-category">{org.label}<' in page
-    assert '<span class="tag">Legal</span>' in page
+    shown = client.get(f"/staff/cases/{submitted.handle}").text
+    assert "Triage saved." in shown
+    assert 'id="case-priority" class="priority priority-high">High<' in shown
+    assert "At risk" in shown
+    assert 'id="reporter-category">Pay, hours or benefits<' in shown
+    assert f'id="org-category">{org.label}<' in shown
+    assert '<span class="tag">Legal</span>' in shown
     case = db.get_one(Case, submitted.case_id)
     db.refresh(case)
     assert (case.priority, case.reporter_at_risk, case.org_category_id) == ("high", True, org.id)
@@ -292,7 +292,7 @@ def test_triage_through_the_case_page(app: Flask, portal: Portal, db: Session) -
     tag_id = str(db.scalars(select(Tag.id)).one())
     client.post(
         f"/staff/cases/{submitted.handle}/triage",
-        data={"csrf_token": csrf_token(page), **_form(priority="high", tags=[tag_id])},
+        data={"csrf_token": csrf_token(shown), **_form(priority="high", tags=[tag_id])},
     )
     db.refresh(case)
     assert (case.reporter_at_risk, case.org_category_id) == (False, None)

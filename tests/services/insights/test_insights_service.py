@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -206,7 +207,7 @@ def test_whether_a_deadline_view_is_published_depends_on_the_quarter_only() -> N
 
 
 def test_kpis_come_from_shown_counts_only() -> None:
-    late = {"acknowledged_on": dt.date(2026, 7, 20)}
+    late: dict[str, Any] = {"acknowledged_on": dt.date(2026, 7, 20)}
     rows = [_row(dt.date(2026, 7, 1), anonymous=False) for _ in range(10)]
     rows += [_row(dt.date(2026, 7, 2), returned=True, **late) for _ in range(5)]
     rows += [_row(dt.date(2026, 7, 3)) for _ in range(5)]

@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 import threading
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def _settings(server: SmtpServer | None = None, **changes: object) -> Settings:
     return base.replace(**changes)
 
 
-def _messages(settings: Settings, *recipients: str) -> list[mail.EmailMessage]:
+def _messages(settings: Settings, *recipients: str) -> list[EmailMessage]:
     return [mail.compose(settings, to, "Subject line", "Body text\n", NOW) for to in recipients]
 
 

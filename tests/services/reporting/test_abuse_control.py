@@ -350,8 +350,8 @@ def test_with_redis_the_app_counts_submissions_there_and_nowhere_in_the_clear(
         in_db = database_bytes(app)
         for secret in (ADDRESS.encode(), digest.encode(), key):
             assert secret not in in_db
-        for secret in (ADDRESS, digest, key.hex()):
-            assert secret not in caplog.text
+        for text in (ADDRESS, digest, key.hex()):
+            assert text not in caplog.text
     finally:
         for name in redis_client.scan_iter("portal:submit*"):
             redis_client.delete(name)

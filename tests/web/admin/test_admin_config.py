@@ -5,11 +5,12 @@ database and in the audit log; every refusal leaves the database as it was."""
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from portal.models import (
@@ -54,7 +55,7 @@ def console(app: Flask, root: StaffUser) -> FlaskClient:
     return client_for(app, root)
 
 
-def _config_events(db: Session) -> list[dict[str, object]]:
+def _config_events(db: Session) -> list[dict[str, Any]]:
     return [detail(e) for e in events(db, Action.CONFIG_CHANGED)]
 
 
@@ -297,7 +298,7 @@ def test_a_category_a_rule_names_cannot_be_deactivated(console: FlaskClient, db:
 
 
 def test_the_last_category_cannot_be_deactivated(console: FlaskClient, db: Session) -> None:
-    db.execute(RoutingRule.__table__.delete())
+    db.execute(cast(Table, RoutingRule.__table__).delete())
     for category in db.scalars(select(Category).where(Category.code != "other")):
         category.active = False
     db.commit()
@@ -431,7 +432,9 @@ def test_workflow_status_kind_rules(console: FlaskClient, db: Session, portal: P
     portal.staff("olga")
     portal.submit()  # a case ...
     awaiting = _status(db, "awaiting_reporter")
-    db.execute(Case.__table__.update().values(status="awaiting_reporter"))  # ... waiting
+    db.execute(
+        cast(Table, Case.__table__).update().values(status="awaiting_reporter")
+    )  # ... waiting
     db.commit()
     in_use = post(console, f"/staff/admin/config/statuses/{awaiting.id}/active", {"active": "no"})
     assert field_errors(in_use.text, f"row-{awaiting.id}") == [

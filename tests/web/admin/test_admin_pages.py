@@ -138,7 +138,7 @@ def test_exports_and_the_routing_test_show_no_case_content(
         assert response.status_code == 200, where
         _assert_no_case_content(response.text, where)
     # The log does show that the holder worked on the case, by handle only.
-    assert world["handle"] in responses["audit CSV"].text
+    assert str(world["handle"]) in responses["audit CSV"].text
 
 
 def test_the_console_front_page_lists_its_parts(app: Flask, world: dict[str, object]) -> None:

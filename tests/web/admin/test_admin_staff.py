@@ -5,19 +5,20 @@ protection of the last admin. Accounts made through the console are checked in t
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from portal import crypto
+from portal.crypto import Argon2Cost
 from portal.models import CaseAccess, Queue, QueueMembership, Role, StaffSession, StaffUser
 from portal.services.accounts import administration as admin
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
-from portal.settings import Argon2Cost
 from tests.support.admin_helpers import (
     admin_user,
     approve_all,
@@ -69,7 +70,8 @@ def test_list_shows_roles_queues_markers_state_and_second_factor(
 ) -> None:
     chair = portal.staff("chair", queues=("board", "general"))
     db.execute(
-        QueueMembership.__table__.update()
+        cast(Table, QueueMembership.__table__)
+        .update()
         .where(QueueMembership.staff_id == chair.id)
         .where(
             QueueMembership.queue_id

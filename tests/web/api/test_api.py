@@ -267,7 +267,7 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> None:
     kinds = schema.get("type")
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
-        python = {
+        python: dict[str, type | tuple[type, ...]] = {
             "object": dict,
             "array": list,
             "string": str,

@@ -180,7 +180,7 @@ def test_followup_session_expires(
     open_followup(client, submit_via_web(client))
     assert client.get("/followup/case").status_code == 200
     later = time.time() + portal.settings.reporter_session_minutes * 60 + 1
-    monkeypatch.setattr(reporter_session.time, "time", lambda: later)
+    monkeypatch.setattr("portal.web.reporter.session.time.time", lambda: later)
     assert client.get("/followup/case").status_code == 401
 
 
@@ -216,7 +216,7 @@ def test_message_typed_after_the_view_closed_is_shown_back(
     open_followup(client, submit_via_web(client))
     page = client.get("/followup/case")
     later = time.time() + portal.settings.reporter_session_minutes * 60 + 1
-    monkeypatch.setattr(reporter_session.time, "time", lambda: later)
+    monkeypatch.setattr("portal.web.reporter.session.time.time", lambda: later)
     response = client.post(
         "/followup/case", data={"csrf_token": csrf_token(page.text), "text": "my long reply <b>"}
     )

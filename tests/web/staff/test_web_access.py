@@ -4,11 +4,12 @@ on the case list, and the concern form's notice of members who cannot be exclude
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
@@ -251,7 +252,7 @@ def test_the_case_list_asks_for_regrants_and_one_click_answers_them(
     # Bob's password was reset without his recovery key: a new key pair, his cases pending.
     bob_private, bob_public = crypto.new_keypair()
     db.get_one(StaffUser, bob.id).public_key = bob_public
-    db.execute(CaseAccess.__table__.delete().where(CaseAccess.staff_id == bob.id))
+    db.execute(cast(Table, CaseAccess.__table__).delete().where(CaseAccess.staff_id == bob.id))
     db.add(PendingRegrant(case_id=submitted.case_id, staff_id=bob.id))
     db.commit()
     client = _client(app, alice)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.models import Case, Message, Role, StaffSession
-from portal.web.staff.auth import COOKIE
+from portal.web.auth import COOKIE
 from tests.support.factories import PASSWORD, Portal
 from tests.support.pages import csrf_token, login, next_code, open_followup, submit_via_web
 

@@ -1,0 +1,2 @@
+"""The web layer: blueprints, forms and request helpers over the services; nothing below it
+imports it."""
