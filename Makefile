@@ -1,5 +1,6 @@
 # The two commands a newcomer needs:
-#   make run    create .venv, install, initialise an SQLite database with demo data, serve
+#   make run    create .venv, install the portal (runtime dependencies only), initialise an
+#               SQLite database with demo data, serve
 #   make test   install the test extras and run the whole suite, then ruff and mypy
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,18 +12,32 @@ PYTEST_ARGS ?= -n auto
 
 .PHONY: run test pytest lint bench clean messages
 
+# Upgrading pip pays for itself: measured back to back, pip 26 installs the portal about 6 s
+# faster than Python 3.11's own pip 23, and the upgrade takes 3 to 4 s.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the dependencies change.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Two stamps, each redone when pyproject.toml changes. `make run` needs only the runtime
+# dependencies (`pip install -e .`); the test extras (pytest, playwright, mypy...) take as long
+# again to install and the portal never imports them. Installing the extras installs the runtime
+# too, so it refreshes both stamps: `make test` then `make run` installs nothing more.
+RUNTIME_STAMP = $(VENV)/.installed-runtime
+TEST_STAMP = $(VENV)/.installed-test
+
+# --no-compile: pip byte-compiles every module it installs, which took longer than the download
+# on a busy machine; Python compiles the modules the portal imports when it first imports them.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(RUNTIME_STAMP) $@
 
 # Development serving is plain HTTP on loopback, so cookies cannot be marked Secure here.
 run: export PORTAL_SECURE_COOKIES ?= false
-run: $(VENV)/.installed
+run: $(RUNTIME_STAMP)
 	$(BIN)/portal init
 	$(BIN)/portal demo
 	@echo
@@ -34,10 +49,10 @@ run: $(VENV)/.installed
 
 test: pytest lint
 
-pytest: $(VENV)/.installed
+pytest: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/ruff format --check portal tests bench
 	$(BIN)/mypy
@@ -46,10 +61,10 @@ lint: $(VENV)/.installed
 
 # After changing a translatable string: re-extract, update every catalogue (new strings come out
 # untranslated, removed ones go) and recompile the .mo files; then translate what is empty.
-messages: $(VENV)/.installed
+messages: $(TEST_STAMP)
 	$(BIN)/python -m portal.i18n.catalogues update
 
-bench: $(VENV)/.installed
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/submissions.py
 
 clean:

@@ -381,6 +381,40 @@ def new_staff_keys(password: str, cost: Argon2Cost) -> StaffKeys:
     )
 
 
+class SharedPasswordKeys:
+    """Keys for several staff accounts made with one published password (the demo accounts',
+    printed in the README): its verification hash and the key it wraps private keys under are
+    computed once, at full cost, so every account made from here shares one salt. Logging into
+    any of them still costs a full verification and a full derivation. Never for real accounts:
+    a shared salt lets one guess be tried against all of them at once, which gives nothing away
+    only when the password is public anyway."""
+
+    def __init__(self, password: str, kdf_cost: Argon2Cost, password_cost: Argon2Cost) -> None:
+        self._password = password.encode()
+        self.kdf_cost = kdf_cost
+        self.password_hash = hash_password(password, password_cost)
+        self.salt = new_salt()
+        self._wrapping_key = _argon2_key(self._password, self.salt, kdf_cost)
+
+    def holds(self, password: str) -> bool:
+        return hmac.compare_digest(password.encode(), self._password)
+
+    def new_staff_keys(self) -> StaffKeys:
+        private, public = new_keypair()
+        recovery, by_recovery = wrap_with_new_recovery_key(private)
+        return StaffKeys(
+            public_key=public,
+            password_salt=self.salt,
+            key_by_password=encrypt(self._wrapping_key, private, _STAFF_KEY_AD),
+            key_by_recovery=by_recovery,
+            recovery_key=recovery,
+        )
+
+    def private_key(self, key_by_password: bytes) -> bytes:
+        """A private key wrapped by ``new_staff_keys``, unwrapped with the key at hand."""
+        return decrypt(self._wrapping_key, key_by_password, _STAFF_KEY_AD)
+
+
 def wrap_with_password(private_key: bytes, password: str, cost: Argon2Cost) -> tuple[bytes, bytes]:
     """(new salt, the private key wrapped under a key derived from ``password`` with it)."""
     salt = new_salt()

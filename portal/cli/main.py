@@ -18,10 +18,9 @@ portal purge [--dry-run]         retention: warn about, then delete, long-closed
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
@@ -33,25 +32,15 @@ from portal.clock import utc_now
 from portal.db import AUDIT_KEY
 from portal.errors import InvalidInput, PortalError
 from portal.instance import SECRET_FILES, SecretsMissing, ensure_secrets, load_secrets
-from portal.models import AuditEvent, Case, Priority, Role, StaffUser, Visibility
-from portal.ops import demo_history, migrate
+from portal.models import AuditEvent, Case, Role
+from portal.ops import demo, demo_history, migrate
 from portal.services.accounts import accounts as staff
 from portal.services.accounts import administration as admin
-from portal.services.accounts import second_factor
-from portal.services.casework import cases, triage
 from portal.services.configuration import taxonomy
-from portal.services.insights import figures as insights
-from portal.services.reporting import intake, routing
+from portal.services.reporting import routing
 
 if TYPE_CHECKING:  # the type only: portal.app builds the commands, never the reverse
     from portal.app import PortalState
-
-DEMO_DOMAIN = "demo.invalid"
-# Demo instances only: `portal demo` refuses a portal that has real staff accounts.
-DEMO_PASSWORD = "portal-demo-password"  # noqa: S105  # nosec B105  # the published demo password
-# The demo accounts' second factor, printed like the password: `portal totp` turns it into the
-# current code, so nobody needs a phone to try the portal. Demo instances only, as above.
-DEMO_TOTP_SECRET = "DEMO DEMO DEMO DEMO PORT ALXX"  # noqa: S105  # nosec B105  # the published demo secret, base32 (A-Z, 2-7)
 
 
 def _state() -> PortalState:
@@ -232,214 +221,39 @@ def create_staff_command(
         _warn_if_unstaffed(session)
 
 
-DEMO_STAFF: list[dict[str, Any]] = [
-    {
-        "email": "alice",
-        "name": "Alice Chen",
-        "roles": [Role.OMBUDSPERSON],
-        "queues": ["general", "hr"],
-    },
-    {
-        "email": "bob",
-        "name": "Bob Martin",
-        "roles": [Role.OMBUDSPERSON],
-        "queues": ["general", "ethics"],
-    },
-    {
-        "email": "carol",
-        "name": "Carol Okafor",
-        "roles": [Role.OMBUDSPERSON],
-        "queues": ["safety", "hr"],
-    },
-    {"email": "dora", "name": "Dora Lindqvist", "roles": [Role.OMBUDSPERSON], "queues": ["board"]},
-    {"email": "admin", "name": "Portal Admin", "roles": [Role.ADMIN], "queues": []},
-    # A second admin: a change that gives access needs one admin to ask and another to approve.
-    {"email": "admin2", "name": "Second Admin", "roles": [Role.ADMIN], "queues": []},
-    {"email": "manager", "name": "Mia Manager", "roles": [Role.MANAGEMENT], "queues": []},
-]
-
-DEMO_CASES: list[dict[str, Any]] = [
-    {
-        "days_ago": 20,
-        "category": "dismissal",
-        "site": "shanghai",
-        "happened": "ongoing",
-        "text": "My team lead says my contract will not be renewed and that I will get no "
-        "severance unless I sign a resignation letter this week.",
-        "ack": True,
-        "reply": True,
-        "status": "awaiting_reporter",
-        "triage": {"priority": "high", "at_risk": True, "tags": ["Interim protection"]},
-    },
-    {
-        "days_ago": 9,
-        "category": "harassment",
-        "department": "sales",
-        "happened": "month-1",
-        "text": "A senior colleague keeps making comments about my appearance in team meetings.",
-        "ack": True,
-        "status": "investigating",
-    },
-    {
-        "days_ago": 6,
-        "category": "safety",
-        "site": "plant-north",
-        "happened": "ongoing",
-        "text": "The emergency exit at the back of hall B has been blocked by pallets for weeks.",
-    },
-    {
-        "days_ago": 3,
-        "category": "fraud",
-        "happened": "month-2",
-        "text": "Expense claims for a client dinner were submitted twice, once by each of two "
-        "managers.",
-        "named": ("Sam Lee", "sam.lee@example.org"),
-        "exclude": ["alice"],
-    },
-    {
-        "days_ago": 1,
-        "category": "feedback",
-        "happened": "ongoing",
-        "text": "It would help if shift rotas were published two weeks ahead instead of one.",
-    },
-]
-
-
-def _month(today: dt.date, spec: str) -> str:
-    if not spec.startswith("month-"):
-        return spec
-    back = int(spec.split("-")[1])
-    index = today.year * 12 + today.month - 1 - back
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
     """Load demo staff and demo cases (through the real intake service) into an empty portal."""
     state = _state()
-    settings = state.settings
     if state.secrets is None:
         raise click.ClickException("run `portal init` first")
     with _session() as session:
-        users = list(session.scalars(select(StaffUser)))
-        if any(not u.email.endswith("@" + DEMO_DOMAIN) for u in users):
-            raise click.ClickException(
-                "this portal has real staff accounts; refusing to add demo data"
-            )
-        by_email = {u.email: u for u in users}
-        for spec in DEMO_STAFF:
-            email = f"{spec['email']}@{DEMO_DOMAIN}"
-            if email not in by_email:
-                by_email[email] = staff.create_staff(
-                    session,
-                    settings,
-                    email=email,
-                    display_name=spec["name"],
-                    roles=spec["roles"],
-                    queue_slugs=spec["queues"],
-                    password=DEMO_PASSWORD,
-                    now=utc_now(),
-                ).user
-                second_factor.assign_totp_secret(session, by_email[email], DEMO_TOTP_SECRET)
-                # Made at the server like `portal create-staff`: audited, shown to the queues.
-                admin.note_created_at_server(session, by_email[email], utc_now())
-        session.flush()
-        receipts: list[tuple[str, str]] = []
-        if session.scalar(select(Case.id).limit(1)) is None:
-            today = utc_now().date()
-            for spec in DEMO_CASES:
-                day = today - dt.timedelta(days=spec["days_ago"])
-                named = spec.get("named")
-                submitted = intake.submit(
-                    session,
-                    settings,
-                    state.secrets.pepper,
-                    intake.Concern(
-                        category_code=spec["category"],
-                        description=spec["text"],
-                        happened=_month(day, spec["happened"]),
-                        site_code=spec.get("site"),
-                        department_code=spec.get("department"),
-                        contact_name=named[0] if named else None,
-                        contact_details=named[1] if named else None,
-                        excluded_staff_ids=[
-                            by_email[f"{e}@{DEMO_DOMAIN}"].id for e in spec.get("exclude", [])
-                        ],
-                    ),
-                    day,
-                )
-                receipts.append((spec["category"], submitted.receipt))
-                if spec.get("ack") or spec.get("reply"):
-                    holder = session.scalars(
-                        select(StaffUser).where(StaffUser.email == f"alice@{DEMO_DOMAIN}")
-                    ).one()
-                    _, key = staff.authenticate(session, settings, holder.email, DEMO_PASSWORD)
-                    when = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(10, 0), dt.UTC)
-                    cases.acknowledge(session, holder, key, submitted.handle, when)
-                    if spec.get("reply"):
-                        cases.add_message(
-                            session,
-                            settings,
-                            holder,
-                            key,
-                            submitted.handle,
-                            "Thank you for raising this. Can you tell us whether the resignation "
-                            "letter was given to you in writing?",
-                            Visibility.REPORTER,
-                            when + dt.timedelta(hours=3),
-                        )
-                    if spec.get("status"):
-                        cases.set_status(
-                            session,
-                            holder,
-                            key,
-                            submitted.handle,
-                            spec["status"],
-                            when + dt.timedelta(hours=4),
-                        )
-                    if spec.get("triage"):
-                        values = spec["triage"]
-                        triage.triage(
-                            session,
-                            holder,
-                            key,
-                            submitted.handle,
-                            triage.Triage(
-                                priority=Priority(values["priority"]),
-                                reporter_at_risk=values["at_risk"],
-                                org_category_id=None,
-                                new_tag=values["tags"][0],
-                            ),
-                            when + dt.timedelta(hours=5),
-                        )
-            history = demo_history.load(
-                session,
-                settings,
-                state.secrets.pepper,
-                today,
-                insights_key=insights.release_key(state.secrets.secret_key),
-            )
+        try:
+            loaded = demo.load(session, state.settings, state.secrets, utc_now())
+        except demo.RealStaffPresent as error:
+            raise click.ClickException(str(error)) from error
+        if loaded.receipts:
             click.echo(
-                f"Loaded {history} made-up concerns over the last {demo_history.QUARTERS}"
-                " quarters and computed their insight figures (log in as"
-                f" manager@{DEMO_DOMAIN} to see them at /insights/)."
+                f"Loaded {loaded.history} made-up concerns over the last"
+                f" {demo_history.QUARTERS} quarters and computed their insight figures (log in as"
+                f" manager@{demo.DEMO_DOMAIN} to see them at /insights/)."
             )
         session.commit()
-        click.echo(f"Demo staff (password for all: {DEMO_PASSWORD}):")
-        secret = DEMO_TOTP_SECRET
-        for spec in DEMO_STAFF:
-            roles = ", ".join(r.value for r in spec["roles"])
-            queues = ", ".join(spec["queues"]) or "-"
-            click.echo(f"  {spec['email'] + '@' + DEMO_DOMAIN:<24} {roles:<13} queues: {queues}")
-        click.echo(f"TOTP secret of every demo account (second factor): {secret}")
-        click.echo(f"  current code: `portal totp {secret}` (or add the secret to any TOTP app)")
-        if receipts:
-            click.echo("Demo receipts (try them at /followup):")
-            for category, receipt in receipts:
-                click.echo(f"  {receipt}  ({category})")
-        else:
-            click.echo("Demo cases were already loaded; their receipts were shown only once.")
+    click.echo(f"Demo staff (password for all: {demo.DEMO_PASSWORD}):")
+    secret = demo.DEMO_TOTP_SECRET
+    for spec in demo.DEMO_STAFF:
+        roles = ", ".join(r.value for r in spec["roles"])
+        queues = ", ".join(spec["queues"]) or "-"
+        click.echo(f"  {spec['email'] + '@' + demo.DEMO_DOMAIN:<24} {roles:<13} queues: {queues}")
+    click.echo(f"TOTP secret of every demo account (second factor): {secret}")
+    click.echo(f"  current code: `portal totp {secret}` (or add the secret to any TOTP app)")
+    if loaded.receipts:
+        click.echo("Demo receipts (try them at /followup):")
+        for category, receipt in loaded.receipts:
+            click.echo(f"  {receipt}  ({category})")
+    else:
+        click.echo("Demo cases were already loaded; their receipts were shown only once.")
 
 
 @click.command("serve")

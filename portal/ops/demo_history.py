@@ -80,7 +80,7 @@ def load(
                 ),
                 received,
             )
-            case = session.scalars(select(Case).where(Case.handle == submitted.handle)).one()
+            case = session.get_one(Case, submitted.case_id)  # in the session: no query
             _handle(case, rng, outcomes, today)
             count += 1
         quarter = quarter.next()

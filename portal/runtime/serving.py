@@ -156,7 +156,14 @@ def gunicorn_options(
     Argon2 pool (``argon2_max_concurrent``) bounds how many of them run Argon2 together.
     ``forwarded_allow_ips`` stays gunicorn's default (127.0.0.1 and ::1, or the
     ``FORWARDED_ALLOW_IPS`` environment variable): a proxy there may say a request came over
-    HTTPS (``X-Forwarded-Proto``)."""
+    HTTPS (``X-Forwarded-Proto``).
+
+    gunicorn's control socket (``gunicornc``, gunicorn 25.1 and later) is off: its path is fixed
+    per user ($XDG_RUNTIME_DIR or $HOME/.gunicorn/gunicorn.ctl), so the second of two servers
+    on one host (the reporter-facing and the staff-facing one) took the first's over, and
+    stopping either removed the other's. Nothing the portal documents uses it: gunicorn is
+    managed with signals (HUP from the example unit's ``ExecReload``, TTIN/TTOU), and that
+    unit's ``ProtectHome=true`` hides the home folder from the server anyway."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -167,6 +174,7 @@ def gunicorn_options(
         "loglevel": settings.log_level.lower(),
         "proc_name": "portal",
         "timeout": WORKER_TIMEOUT_SECONDS,
+        "control_socket_disable": True,
     }
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from portal.app import create_app
-from portal.cli.main import DEMO_PASSWORD, DEMO_STAFF
 from portal.instance import SECRET_FILES, load_secrets
 from portal.models import Case, CaseAccess, Queue, StaffUser
 from portal.ops import demo_history
+from portal.ops.demo import DEMO_PASSWORD, DEMO_STAFF
 from portal.services.insights import store as insights_store
 from portal.services.reporting import followup
 from tests.support.cli import cli_app, run_command

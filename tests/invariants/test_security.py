@@ -19,7 +19,6 @@ from werkzeug.test import TestResponse
 
 from portal import crypto
 from portal.app import create_app
-from portal.cli.main import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from portal.db import Base
 from portal.errors import InvalidCredentials, InvalidInput, NoAccess, WrongCode
 from portal.models import (
@@ -31,6 +30,7 @@ from portal.models import (
     StaffSession,
     StaffUser,
 )
+from portal.ops.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from portal.services.accounts import accounts as staff
 from portal.services.accounts import login as login_service
 from portal.services.accounts import second_factor

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from portal import crypto
 from portal.app import create_app
 from portal.cli.doctor import https_headers
-from portal.cli.main import DEMO_DOMAIN
 from portal.db import make_engine
 from portal.instance import SECRET_FILES, ensure_secrets
 from portal.models import AuditEvent, InsightRelease, Policy, Queue, Role, StaffUser
 from portal.ops import doctor, migrate
+from portal.ops.demo import DEMO_DOMAIN
 from portal.ops.doctor import audit_log, capacity, mail, people, policy, serving
 from portal.ops.doctor import database as doctor_database
 from portal.ops.doctor import instance as doctor_instance

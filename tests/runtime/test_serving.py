@@ -171,3 +171,61 @@ def test_the_logger_class_masks_addresses_and_request_errors_in_any_message() ->
     assert "ValueError (message withheld)" in written, written
     assert "Listening at: http://127.0.0.1:8000" in written  # the server's own address stays
     assert "9000" not in written
+
+
+def test_the_options_turn_gunicorns_control_socket_off(tmp_path: Path) -> None:
+    config = _config(
+        serving.gunicorn_options(
+            cheap_settings(tmp_path), host="127.0.0.1", port=8000, workers=2, threads=1
+        )
+    )
+    assert config.control_socket_disable is True
+
+
+def _unix_sockets_of(pid: int) -> set[str]:
+    """The paths of the Unix sockets process ``pid`` holds open (from /proc: its descriptors'
+    inodes, looked up in the kernel's table of Unix sockets)."""
+    inodes = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = descriptor.readlink().name
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    paths = set()
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[6] in inodes and not fields[7].startswith("@"):
+            paths.add(fields[7])
+    return paths
+
+
+@pytest.mark.skipif(not Path("/proc/net/unix").exists(), reason="needs Linux's /proc")
+def test_two_servers_on_one_host_share_no_control_socket(tmp_path: Path) -> None:
+    """Issue 14: gunicorn (25.1 and later) opens a control socket at a fixed path in the home
+    folder ($HOME/.gunicorn/gunicorn.ctl, or $XDG_RUNTIME_DIR/gunicorn.ctl). The documented
+    layout runs two `portal serve` on one host as one user: the second took the first's socket
+    over, so `gunicornc` reached the wrong server and stopping either removed the other's. Two
+    real servers with the same home and runtime folder: neither writes there, and no Unix
+    socket path is held by both."""
+    home, runtime = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    runtime.mkdir(mode=0o700)
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    (tmp_path / "reporters").mkdir()
+    (tmp_path / "staff").mkdir()
+    with (
+        served.portal_serve(tmp_path / "reporters", env=env) as reporters,
+        served.portal_serve(tmp_path / "staff", env=env) as staff_side,
+    ):
+        # gunicorn starts its control server once the first workers are up.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(
+            "Control socket" in server.text() for server in (reporters, staff_side)
+        ):
+            time.sleep(0.2)
+        held = [_unix_sockets_of(server.process.pid) for server in (reporters, staff_side)]
+        written = sorted(str(p) for folder in (home, runtime) for p in folder.rglob("*"))
+    assert held[0].isdisjoint(held[1]), held
+    assert written == [], written
+    for paths in held:
+        assert not [p for p in paths if p.startswith((str(home), str(runtime)))], paths

@@ -9,7 +9,7 @@ from portal.models import Queue, QueueMembership, Role, StaffRole, StaffUser
 from portal.ops.doctor.core import CheckResult, _fail, _ok, _warn
 
 #: The e-mail domain of the accounts `portal demo` creates, whose password and TOTP secret are
-#: printed in the code and the README (equal to ``portal.cli.main.DEMO_DOMAIN``; a test keeps
+#: printed in the code and the README (equal to ``portal.ops.demo.DEMO_DOMAIN``; a test keeps
 #: them so).
 DEMO_DOMAIN = "demo.invalid"
 

@@ -69,11 +69,13 @@ def create_staff(
     now: dt.datetime,
     not_excludable_in: Iterable[str] = (),
     require_role: bool = True,
+    shared_password: crypto.SharedPasswordKeys | None = None,
 ) -> CreatedStaff:
     """``not_excludable_in`` names queues the user joins as a member the reporter cannot
     exclude (e.g. the board queue's chair); they are joined even if not in ``queue_slugs``.
     ``require_role=False`` lets the console create an account whose only roles still wait for
-    a second admin's approval."""
+    a second admin's approval. ``shared_password`` (``portal demo`` only: accounts whose
+    password is published) gives the password's hash and wrapping key computed once for all."""
     email = normalise_email(email)
     if (
         "@" not in email
@@ -99,14 +101,23 @@ def create_staff(
             raise UnknownQueue(slug)
         queues.append(queue)
 
-    keys = crypto.new_staff_keys(password, settings.kdf_cost)
+    if shared_password is None:
+        keys = crypto.new_staff_keys(password, settings.kdf_cost)
+        password_hash = crypto.hash_password(password, settings.password_cost)
+        kdf_cost = settings.kdf_cost
+    else:
+        if not shared_password.holds(password):
+            raise ValueError("shared_password was made for another password")
+        keys = shared_password.new_staff_keys()
+        password_hash = shared_password.password_hash
+        kdf_cost = shared_password.kdf_cost
     user = StaffUser(
         email=email,
         display_name=name,
-        password_hash=crypto.hash_password(password, settings.password_cost),
+        password_hash=password_hash,
         public_key=keys.public_key,
         password_salt=keys.password_salt,
-        password_kdf=settings.kdf_cost.encode(),
+        password_kdf=kdf_cost.encode(),
         key_by_password=keys.key_by_password,
         key_by_recovery=keys.key_by_recovery,
         active=True,

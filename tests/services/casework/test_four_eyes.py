@@ -22,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.app import create_app
-from portal.cli.main import DEMO_STAFF
 from portal.db import make_sessionmaker
 from portal.instance import InstanceSecrets
 from portal.models import (
@@ -36,6 +35,7 @@ from portal.models import (
     Role,
     StaffUser,
 )
+from portal.ops.demo import DEMO_STAFF
 from portal.services.accounts import administration as admin
 from portal.services.audit import chain as audit
 from portal.services.audit.chain import Action
