@@ -68,6 +68,48 @@ class PortalState:
     mailer: Mailer | None = None
 
 
+@dataclass(frozen=True)
+class Counters:
+    """The rate-limit counters of one app."""
+
+    followup_throttle: Throttle
+    login_throttle: Throttle
+    api_throttle: Throttle
+    submission_limits: SubmissionLimits
+
+
+def make_counters(
+    settings: Settings, shared_counters: dict[str, SharedRegion] | None = None
+) -> Counters:
+    """The rate-limit counters of one app: in Redis when it is configured, else in this process
+    or in the regions ``portal serve`` shares between its workers."""
+    return Counters(
+        followup_throttle=make_throttle(
+            settings.redis_url,
+            settings.followup_window_seconds,
+            "portal:followup",
+            shared=shared_counters,
+        ),
+        login_throttle=make_throttle(
+            settings.redis_url,
+            settings.login_window_seconds,
+            "portal:login",
+            shared=shared_counters,
+        ),
+        api_throttle=make_throttle(
+            settings.redis_url, settings.api_window_seconds, "portal:api", shared=shared_counters
+        ),
+        submission_limits=make_submission_limits(
+            settings.redis_url,
+            settings.submit_max_total,
+            settings.submit_total_window_seconds,
+            settings.submit_max_per_client,
+            settings.submit_client_window_seconds,
+            shared=shared_counters,
+        ),
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -128,35 +170,17 @@ def create_app(
         TEMPLATES_AUTO_RELOAD=False,
     )
     engine = make_engine(settings.effective_database_url)
+    counters = make_counters(settings, shared_counters)
     app.extensions["portal"] = PortalState(
         settings=settings,
         secrets=secrets,
         engine=engine,
         sessions=make_sessionmaker(engine, secrets.audit_key if secrets else None),
         mailer=mail.SmtpMailer(settings) if settings.smtp_host else None,
-        followup_throttle=make_throttle(
-            settings.redis_url,
-            settings.followup_window_seconds,
-            "portal:followup",
-            shared=shared_counters,
-        ),
-        login_throttle=make_throttle(
-            settings.redis_url,
-            settings.login_window_seconds,
-            "portal:login",
-            shared=shared_counters,
-        ),
-        api_throttle=make_throttle(
-            settings.redis_url, settings.api_window_seconds, "portal:api", shared=shared_counters
-        ),
-        submission_limits=make_submission_limits(
-            settings.redis_url,
-            settings.submit_max_total,
-            settings.submit_total_window_seconds,
-            settings.submit_max_per_client,
-            settings.submit_client_window_seconds,
-            shared=shared_counters,
-        ),
+        followup_throttle=counters.followup_throttle,
+        login_throttle=counters.login_throttle,
+        api_throttle=counters.api_throttle,
+        submission_limits=counters.submission_limits,
         capacity=capacity,
         app_factory=create_app,
     )

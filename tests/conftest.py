@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
-import jinja2.bccache
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,8 +23,7 @@ from portal.app import create_app
 from portal.db import Base, make_engine
 from portal.instance import InstanceSecrets
 from portal.ops import migrate
-from portal.services.configuration import taxonomy
-from portal.settings import PROJECT_ROOT, Settings
+from portal.settings import Settings
 from tests.support.factories import (
     NO_POSTGRES,
     POSTGRES_URL,
@@ -34,6 +31,7 @@ from tests.support.factories import (
     Portal,
     cheap_settings,
 )
+from tests.support.isolation import TEMPLATE_CACHE, load_default_taxonomy
 
 
 def _create_postgres_database(base_url: str) -> tuple[str, Engine]:
@@ -84,25 +82,6 @@ def secrets() -> InstanceSecrets:
     return InstanceSecrets.generate()
 
 
-class _SharedTemplateCache(jinja2.BytecodeCache):
-    """Compiled templates kept across the apps of a test run: each test builds its own app, and
-    compiling every template again for each was a third of the suite's time."""
-
-    def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
-
-
-_TEMPLATE_CACHE = _SharedTemplateCache()
-
-
 @pytest.fixture
 def app(
     database: DatabaseUnderTest,
@@ -118,14 +97,10 @@ def app(
         lambda url, **kw: database.engine if url == database.url else make_engine(url, **kw),
     )
     application = create_app(settings, secrets=secrets)
-    application.jinja_env.bytecode_cache = _TEMPLATE_CACHE
+    application.jinja_env.bytecode_cache = TEMPLATE_CACHE
     application.config["TESTING"] = True
     state = application.extensions["portal"]
-    with state.sessions() as session:
-        taxonomy.load_taxonomy(
-            session, taxonomy.read_taxonomy_file(PROJECT_ROOT / "config" / "taxonomy.toml")
-        )
-        session.commit()
+    load_default_taxonomy(application)
     yield application
     state.engine.dispose()
 

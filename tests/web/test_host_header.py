@@ -7,7 +7,7 @@ configured ``portal_url`` and to loopback (development), with a 400 to any other
 ``Location`` it sends is a path (with its query), never an address with a host in it, except the
 quick exit, which leaves for the configured neutral page.
 
-The sweep takes its routes, roles and request bodies from tests/invariants/test_authorization.py,
+The sweep takes its routes, roles and request bodies from tests/invariants/matrix/test_authorization.py,
 so a route added to the app is swept here without a change to this file.
 """
 
@@ -28,7 +28,7 @@ from portal.settings import Settings
 from portal.web import auth as web_auth
 from portal.web.reporter import receipt_cookie
 from portal.web.reporter import session as reporter_session
-from tests.invariants.test_authorization import (
+from tests.invariants.matrix.test_authorization import (
     MATRIX,
     R,
     World,

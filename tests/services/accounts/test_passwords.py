@@ -139,7 +139,7 @@ def test_the_password_page_refuses_with_words_and_changes_nothing(
 def test_the_shared_test_passwords_pass_the_rule(tmp_path: Path) -> None:
     """The helpers' passwords are long and uncommon, so no test needs a weaker rule."""
     from portal.ops.demo import DEMO_PASSWORD
-    from tests.invariants.test_authorization import NEW_PASSWORD
+    from tests.invariants.matrix.test_authorization import NEW_PASSWORD
 
     for password in (PASSWORD, NEW_PASSWORD, DEMO_PASSWORD):
         passwords.check_new_password(cheap_settings(tmp_path), password, "password")

@@ -4,15 +4,15 @@ recorded nothing).
 
 A sweep derived from ``app.url_map``: every route outside the reporter's side (staff, admin,
 insights, API), for every staff role of the authorization matrix
-(tests/invariants/test_authorization.py, whose world and request bodies it reuses; the API also
-with management's bearer token, which must be answered 200), and for every kind of request that can
-produce an answer: a GET; a POST with the valid body of the matrix, without its CSRF token, with a
-token and nothing else, and, on routes that take a case reference, with each field in turn emptied,
-set to a value that is not offered, and made too long. After each answer, if its body holds any
-case's plaintext (each case is seeded with its own markers: report, reporter message, reply,
-internal note, attachment name and content, contact details), the audit log must have gained,
-during that very request, a view of that case by that actor, and no answer records the same view
-twice. The answer's status code does not matter.
+(tests/invariants/matrix/test_authorization.py, whose world and request bodies it reuses; the API
+also with management's bearer token, which must be answered 200), and for every kind of request that
+can produce an answer: a GET; a POST with the valid body of the matrix, without its CSRF token, with
+a token and nothing else, and, on routes that take a case reference, with each field in turn
+emptied, set to a value that is not offered, and made too long. After each answer, if its body holds
+any case's plaintext (each case is seeded with its own markers: report, reporter message, reply,
+internal note, attachment name and content, contact details), the audit log must have gained, during
+that very request, a view of that case by that actor, and no answer records the same view twice. The
+answer's status code does not matter.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from portal.services.attachments.store import PreparedFile
 from portal.services.audit.chain import Action
 from portal.services.casework import cases
 from portal.services.reporting import followup
-from tests.invariants.test_authorization import (
+from tests.invariants.matrix.test_authorization import (
     A_TEXT,
     B_TEXT,
     FULL_STAFF,
@@ -165,7 +165,7 @@ def _route_ids() -> list[tuple[str, str]]:
 
 def test_the_sweep_covers_every_route(app: Flask) -> None:
     """A route added to the app is swept without a change here (it needs a matrix row, which
-    tests/invariants/test_authorization.py enforces); this checks the two lists agree."""
+    tests/invariants/matrix/test_authorization.py enforces); this checks the two lists agree."""
     derived = {(rule.rule, method) for rule, method in swept_rules(app)}
     assert derived == set(_route_ids())
     assert sum(1 for rule, _ in derived if "<handle>" in rule) >= 10

@@ -434,13 +434,8 @@ class World:
     ids: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture
-def world(app: Flask, portal: Portal) -> World:
-    return make_world(app, portal)
-
-
 def make_world(app: Flask, portal: Portal) -> World:
-    """The cases and staff of the matrix (also used by tests/invariants/test_security_sweep.py)."""
+    """The cases and staff of the matrix (also used by the other sweeps of this folder)."""
     holder = portal.staff("holder")
     excluded = portal.staff("excluded")
     portal.staff("second")  # also holds A, so that the holder may recuse

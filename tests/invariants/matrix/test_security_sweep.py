@@ -2,10 +2,10 @@
 template injection in every field people type, direct object references across cases and
 queues, and oversized or malformed requests.
 
-The routes, roles and request bodies come from tests/invariants/test_authorization.py (its MATRIX
-lists every route and which role may use it; its ``world`` holds two cases, A with an attachment,
-and the staff around them), so a route added to the app is swept here without a change to this
-file. What that matrix already proves (each role's status code on each route, a forged staff
+The routes, roles and request bodies come from tests/invariants/matrix/test_authorization.py (its
+MATRIX lists every route and which role may use it; its ``world`` holds two cases, A with an
+attachment, and the staff around them), so a route added to the app is swept here without a change
+to this file. What that matrix already proves (each role's status code on each route, a forged staff
 cookie, a missing token on staff routes not crashing) is not repeated: this file looks at what a
 refused request leaves in the database and the audit log, and at what a page renders.
 """
@@ -74,7 +74,7 @@ from portal.web.reporter import forms as reporter_forms
 from portal.web.staff import access as staff_access
 from portal.web.staff import forms as staff_forms
 from portal.web.staff import hold as staff_hold
-from tests.invariants.test_authorization import (
+from tests.invariants.matrix.test_authorization import (
     A_TEXT,
     B_TEXT,
     INSIGHTS_QUARTER,
@@ -85,7 +85,6 @@ from tests.invariants.test_authorization import (
     client_as,
     form_for,
     live_fields,
-    make_world,
     url_for_rule,
 )
 from tests.support.admin_helpers import waiting_request_ids
@@ -123,11 +122,6 @@ RIGHTFUL_ORDER = (
     R.AT_NEW_PASSWORD,
     R.ANONYMOUS,
 )
-
-
-@pytest.fixture
-def world(app: Flask, portal: Portal) -> World:
-    return make_world(app, portal)
 
 
 # --- helpers ---------------------------------------------------------------------------------
