@@ -7,8 +7,9 @@ configured ``portal_url`` and to loopback (development), with a 400 to any other
 ``Location`` it sends is a path (with its query), never an address with a host in it, except the
 quick exit, which leaves for the configured neutral page.
 
-The sweep takes its routes, roles and request bodies from tests/invariants/matrix/test_authorization.py,
-so a route added to the app is swept here without a change to this file.
+The sweep takes its routes, roles and request bodies from
+tests/invariants/matrix/test_authorization.py, so a route added to the app is swept here
+without a change to this file.
 """
 
 from __future__ import annotations

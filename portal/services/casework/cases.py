@@ -229,8 +229,8 @@ def open_case(
 ) -> CaseDetail:
     """Decrypt a case for its page. Reading alone records nothing: ``view_case`` is the audited
     entry point for showing it, and the only one the web uses
-    (tests/invariants/matrix/test_audit_view_sweep.py checks that every answer carrying case plaintext
-    recorded a view)."""
+    (tests/invariants/matrix/test_audit_view_sweep.py checks that every answer carrying case
+    plaintext recorded a view)."""
     case, keys = unlock_keys(session, user, private_key, handle)
     case_key = keys.case
     queue = session.get_one(Queue, case.queue_id)
